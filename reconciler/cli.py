@@ -1,0 +1,169 @@
+"""The ``mlapply`` command line: commands, output and exit codes.
+
+The only module that prints. Heavy modules (YAML, JSON Schema, and later
+TensorFlow or the Google client) are imported inside the commands that need
+them, so ``mlapply --help`` starts fast.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import click
+
+from reconciler import __version__
+from reconciler.diagnostics import Diagnostic, MlapplyError, Severity
+
+if TYPE_CHECKING:
+    from reconciler.manifests import VariableInputs
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+
+
+def _use_colour(stream: Any) -> bool:
+    if os.environ.get("NO_COLOR"):
+        return False
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
+def _print_diagnostics(diagnostics: Sequence[Diagnostic]) -> None:
+    colour = _use_colour(sys.stderr)
+    for diagnostic in diagnostics:
+        text = diagnostic.render()
+        if colour:
+            word = f"{diagnostic.severity.value}:"
+            tint = "red" if diagnostic.is_error else "yellow"
+            text = text.replace(word, click.style(word, fg=tint, bold=True), 1)
+        click.echo(text, err=True, color=colour)
+
+
+def _summary(diagnostics: Sequence[Diagnostic]) -> str:
+    errors = sum(d.severity is Severity.ERROR for d in diagnostics)
+    warnings = len(diagnostics) - errors
+    parts = [f"{errors} error{'s' if errors != 1 else ''}"]
+    if warnings:
+        parts.append(f"{warnings} warning{'s' if warnings != 1 else ''}")
+    return ", ".join(parts)
+
+
+class _Group(click.Group):
+    """Turns every failure into one clear line; ``--debug`` shows the traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except MlapplyError as exc:
+            self._fail(ctx, exc.message, exc.hint, exc)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            ctx.exit(130)
+        except Exception as exc:
+            self._fail(
+                ctx,
+                f"internal error: {type(exc).__name__}: {exc}",
+                "this is a bug in mlapply; rerun with --debug and report the traceback",
+                exc,
+            )
+
+    @staticmethod
+    def _fail(ctx: click.Context, message: str, hint: str | None, exc: BaseException) -> NoReturn:
+        if ctx.find_root().params.get("debug"):
+            traceback.print_exception(exc)
+        _print_diagnostics([Diagnostic(message, hint=hint)])
+        ctx.exit(EXIT_ERROR)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="mlapply")
+@click.option("--debug", is_flag=True, envvar="MLAPPLY_DEBUG", help="Show tracebacks of errors.")
+def cli(debug: bool) -> None:
+    """Declarative manifests for ML training jobs and model deployments.
+
+    mlapply reads YAML manifests (Stack, Dataset, Trainer, TrainingJob,
+    Model, ModelVersion), compares them with the jobs and model versions
+    that exist, and shows or carries out what it takes to match them.
+    """
+
+
+def _variable_options(command: Any) -> Any:
+    command = click.option(
+        "--var-file",
+        "var_files",
+        multiple=True,
+        type=click.Path(dir_okay=False),
+        help="A YAML file of NAME: VALUE variables (repeatable).",
+    )(command)
+    return click.option(
+        "--var",
+        "variables",
+        multiple=True,
+        metavar="NAME=VALUE",
+        help="Set a variable declared in the Stack (repeatable; wins over files and env).",
+    )(command)
+
+
+def _inputs(variables: Sequence[str], var_files: Sequence[str]) -> VariableInputs:
+    from reconciler.manifests import VariableInputs
+
+    return VariableInputs(flags=tuple(variables), files=tuple(var_files), environ=dict(os.environ))
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@_variable_options
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: a list of diagnostic objects (for CI annotations).",
+)
+def validate(
+    paths: tuple[str, ...],
+    variables: tuple[str, ...],
+    var_files: tuple[str, ...],
+    output_format: str,
+) -> None:
+    """Check manifests: YAML, schemas, variables and references.
+
+    PATHS are manifest files or folders (searched recursively for *.yaml and
+    *.yml; hidden folders and the stack home .mlapply/ are skipped). Runs no
+    code from the manifests or the trainer. Exit status: 0 valid, 1 errors.
+    """
+    from reconciler.stack import load_stack
+
+    result = load_stack(paths, _inputs(variables, var_files))
+    if output_format == "json":
+        click.echo(json.dumps([d.to_json() for d in result.diagnostics], indent=2))
+    else:
+        _print_diagnostics(result.diagnostics)
+        if result.ok and result.stack is not None:
+            stack = result.stack
+            documents = len(result.manifests.documents) if result.manifests else 0
+            files = len(result.manifests.files) if result.manifests else 0
+            click.echo(
+                f"Valid: {documents} document{'s' if documents != 1 else ''} in {files} "
+                f'file{"s" if files != 1 else ""}, stack "{stack.name}" '
+                f"(backend {stack.settings.backend})."
+            )
+        else:
+            click.echo(f"Invalid: {_summary(result.diagnostics)}.", err=True)
+    sys.exit(EXIT_OK if result.ok else EXIT_ERROR)
+
+
+def main() -> None:
+    cli(prog_name="mlapply")
+
+
+if __name__ == "__main__":
+    main()

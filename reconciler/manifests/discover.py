@@ -1,0 +1,85 @@
+"""Finding manifest files under the paths a user gives, in a deterministic order."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from reconciler.diagnostics import Diagnostic, Location, error
+
+MANIFEST_SUFFIXES = (".yaml", ".yml")
+STACK_HOME = ".mlapply"
+
+
+@dataclass(frozen=True)
+class ManifestFile:
+    path: Path
+    """Absolute path of the file."""
+    display: str
+    """The path as diagnostics show it: relative to the working directory when inside it."""
+    root: Path
+    """The directory given on the command line that led to this file (its folder for a file)."""
+
+
+def display_path(path: Path, cwd: Path) -> str:
+    try:
+        return path.relative_to(cwd).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def _is_hidden(name: str) -> bool:
+    return name.startswith(".") or name == STACK_HOME
+
+
+def discover(
+    paths: Sequence[str], cwd: Path | None = None
+) -> tuple[list[ManifestFile], list[Diagnostic]]:
+    """Manifest files under ``paths``: files as given, directories walked recursively.
+
+    Within a directory, its files come in name order, then its sub-folders in
+    name order, recursively; hidden folders and files (the stack home ``.mlapply/`` among them) are
+    skipped. A file reached twice is read once.
+    """
+    base = cwd or Path.cwd()
+    found: list[ManifestFile] = []
+    seen: set[Path] = set()
+    diagnostics: list[Diagnostic] = []
+
+    def add(path: Path, root: Path) -> None:
+        key = path.resolve()
+        if key not in seen:
+            seen.add(key)
+            found.append(ManifestFile(path, display_path(path, base), root))
+
+    for given in paths:
+        path = Path(os.path.abspath(base / given))
+        if path.is_file():
+            add(path, path.parent)
+            continue
+        if not path.is_dir():
+            diagnostics.append(
+                error(
+                    "no such file or directory",
+                    Location(given),
+                    "give the folder or files holding your manifests, e.g. manifests/",
+                )
+            )
+            continue
+        before = len(found)
+        for folder, dirnames, filenames in os.walk(path):
+            dirnames[:] = sorted(d for d in dirnames if not _is_hidden(d))
+            for name in sorted(filenames):
+                if name.endswith(MANIFEST_SUFFIXES) and not _is_hidden(name):
+                    add(Path(folder) / name, path)
+        if len(found) == before:
+            diagnostics.append(
+                error(
+                    "no manifests (*.yaml, *.yml) found here",
+                    Location(given),
+                    "give the folder holding your manifests, e.g. manifests/",
+                )
+            )
+    return found, diagnostics

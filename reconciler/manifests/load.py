@@ -1,0 +1,116 @@
+"""Loading a set of manifests: find files, read YAML, apply variables, check schemas.
+
+The result keeps every document (with positions) and whether it passed its
+schema, so the stack layer can build typed resources from the valid ones and
+still know the names of the invalid ones (no cascade of "missing reference"
+errors from a single typo).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from reconciler.diagnostics import Diagnostic
+from reconciler.manifests import schema, variables
+from reconciler.manifests.discover import ManifestFile, discover
+from reconciler.manifests.variables import VariableInputs
+from reconciler.manifests.yaml_reader import Document, read_yaml_file
+
+_VARIABLES_PATH = ("spec", "variables")
+
+
+@dataclass
+class LoadedDocument:
+    doc: Document
+    file: ManifestFile
+    valid: bool
+    """Whether the document passed its kind's schema."""
+
+    @property
+    def kind(self) -> str | None:
+        kind = self.doc.data.get("kind") if isinstance(self.doc.data, dict) else None
+        return kind if isinstance(kind, str) else None
+
+    @property
+    def name(self) -> str | None:
+        data = self.doc.data
+        metadata = data.get("metadata") if isinstance(data, dict) else None
+        name = metadata.get("name") if isinstance(metadata, dict) else None
+        return name if isinstance(name, str) else None
+
+
+@dataclass
+class Manifests:
+    files: list[ManifestFile] = field(default_factory=list)
+    documents: list[LoadedDocument] = field(default_factory=list)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    variables: dict[str, object] = field(default_factory=dict)
+
+
+def load_manifests(
+    paths: Sequence[str], inputs: VariableInputs | None = None, cwd: Path | None = None
+) -> Manifests:
+    """Read and schema-check every manifest under ``paths``; never raises for bad input."""
+    inputs = inputs or VariableInputs()
+    result = Manifests()
+    files, problems = discover(paths, cwd)
+    result.files = files
+    result.diagnostics.extend(problems)
+
+    raw: list[tuple[Document, ManifestFile]] = []
+    for manifest in files:
+        docs, problems = read_yaml_file(str(manifest.path), manifest.display)
+        result.diagnostics.extend(problems)
+        raw.extend((doc, manifest) for doc in docs if doc.data is not None)
+
+    decls = _declarations(raw, result.diagnostics)
+    values: dict[str, object] = {}
+    if decls is not None:
+        values, problems = variables.resolve(decls, inputs)
+        result.variables = values
+        result.diagnostics.extend(problems)
+
+    for written, manifest in raw:
+        doc, unresolved = written, list[Diagnostic]()
+        if decls is not None:
+            skip = _VARIABLES_PATH if _is_stack(written) else None
+            doc, unresolved = variables.substitute(written, values, decls, skip=skip)
+            result.diagnostics.extend(unresolved)
+        problems = schema.validate_document(doc)
+        # A reference left as written fails its field's schema too: say it once.
+        places = {d.location for d in unresolved}
+        result.diagnostics.extend(p for p in problems if p.location not in places)
+        valid = not problems and not unresolved
+        result.documents.append(LoadedDocument(doc, manifest, valid))
+    return result
+
+
+def _is_stack(doc: Document) -> bool:
+    return isinstance(doc.data, dict) and doc.data.get("kind") == "Stack"
+
+
+def _declarations(
+    raw: Sequence[tuple[Document, ManifestFile]], diagnostics: list[Diagnostic]
+) -> dict[str, variables.Declaration] | None:
+    """The variables of the first Stack document; None when its block is malformed.
+
+    A malformed block is reported by the Stack's own schema check; meanwhile
+    references are left as written rather than reported as undeclared.
+    """
+    stack = next((doc for doc, _ in raw if _is_stack(doc)), None)
+    spec = stack.data.get("spec") if stack is not None else None
+    block = spec.get("variables") if isinstance(spec, dict) else None
+    if stack is None or block is None:
+        return {}
+    block_schema = schema.subschema(
+        "stack.schema.json", "properties", "spec", "properties", "variables"
+    )
+    from jsonschema import Draft202012Validator
+
+    if not Draft202012Validator(block_schema).is_valid(block):
+        return None
+    decls = variables.declarations(stack, block)
+    diagnostics.extend(variables.check_defaults(decls, stack))
+    return decls

@@ -1,0 +1,360 @@
+"""Safe YAML reading that keeps where every value came from.
+
+Manifests are untrusted. This reader builds plain JSON-like values (dict,
+list, str, int, float, bool, None) from libyaml's event stream itself rather
+than using a YAML loader, which lets it
+
+* record the file, line and column of every value and every mapping key;
+* reject duplicate mapping keys (YAML libraries silently keep the last one);
+* refuse every tag that would construct an object (only the core scalar,
+  sequence and mapping tags are accepted);
+* bound the file size, the nesting depth and how far aliases may expand (an
+  "alias bomb" such as billion laughs is refused before it is expanded).
+
+Building from events also keeps deep nesting from recursing in C or Python.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+from yaml import events, nodes
+from yaml.constructor import ConstructorError, SafeConstructor
+from yaml.resolver import Resolver
+
+from reconciler.diagnostics import Diagnostic, Location, error
+
+MAX_FILE_BYTES = 1024 * 1024
+MAX_DEPTH = 64
+MAX_EXPANDED_NODES = 100_000
+
+PathKey = tuple[str | int, ...]
+
+_CORE = "tag:yaml.org,2002:"
+_CONSTRUCTED_TAGS = {_CORE + t for t in ("str", "int", "float", "bool", "null")}
+# Dates stay the text the user wrote: manifests have no date fields, and a
+# string is what JSON Schema and hashing expect.
+_TEXT_TAGS = {_CORE + "timestamp"}
+_COLLECTION_TAGS = {_CORE + "seq", _CORE + "map"}
+_MERGE_TAG = _CORE + "merge"
+
+_RESOLVER = Resolver()
+_CONSTRUCTOR = SafeConstructor()
+
+try:
+    _Parser: Any = yaml.CSafeLoader
+except AttributeError:  # pragma: no cover - PyYAML built without libyaml
+    _Parser = yaml.SafeLoader
+
+
+@dataclass
+class Document:
+    """One YAML document: its data and the position of each value in it."""
+
+    file: str
+    index: int
+    data: Any
+    location: Location
+    values: dict[PathKey, Location] = field(default_factory=dict)
+    keys: dict[PathKey, Location] = field(default_factory=dict)
+
+    def at(self, path: PathKey) -> Location:
+        """Where the value at ``path`` is, or the nearest enclosing value."""
+        for end in range(len(path), -1, -1):
+            found = self.values.get(path[:end])
+            if found is not None:
+                return found
+        return self.location
+
+    def key_at(self, path: PathKey) -> Location:
+        """Where the key of the mapping entry at ``path`` is (else its value)."""
+        return self.keys.get(path) or self.at(path)
+
+
+class _Refused(Exception):
+    def __init__(self, diagnostic: Diagnostic) -> None:
+        super().__init__(diagnostic.message)
+        self.diagnostic = diagnostic
+
+
+@dataclass
+class _Frame:
+    """A collection being built while its events stream in."""
+
+    path: PathKey
+    value: dict[str, Any] | list[Any]
+    anchor: str | None
+    start: Location
+    size: int = 1
+    pending_key: str | None = None
+    pending_key_location: Location | None = None
+    pending_merge: bool = False
+    merges: list[tuple[dict[str, Any], Location]] = field(default_factory=list)
+
+
+class _DocumentBuilder:
+    def __init__(self, file: str, index: int, start: Location) -> None:
+        self.file = file
+        self.doc = Document(file=file, index=index, data=None, location=start)
+        self.stack: list[_Frame] = []
+        self.anchors: dict[str, tuple[Any, int]] = {}
+        self.expanded = 0
+        self.diagnostics: list[Diagnostic] = []
+        self.done = False
+
+    def loc(self, mark: Any) -> Location:
+        return Location(self.file, mark.line + 1, mark.column + 1)
+
+    def child_path(self) -> PathKey:
+        if not self.stack:
+            return ()
+        top = self.stack[-1]
+        if isinstance(top.value, list):
+            return (*top.path, len(top.value))
+        if top.pending_merge:
+            return top.path
+        assert top.pending_key is not None
+        return (*top.path, top.pending_key)
+
+    def count(self, size: int, where: Location) -> None:
+        self.expanded += size
+        if self.expanded > MAX_EXPANDED_NODES:
+            raise _Refused(
+                error(
+                    f"document expands to more than {MAX_EXPANDED_NODES:,} values "
+                    "(aliases referring to aliases, an alias bomb?)",
+                    where,
+                    "write the values out, or use fewer nested aliases",
+                )
+            )
+
+    # Scalars ---------------------------------------------------------------
+
+    def scalar(self, event: events.ScalarEvent) -> None:
+        where = self.loc(event.start_mark)
+        expecting_key = bool(
+            self.stack
+            and isinstance(self.stack[-1].value, dict)
+            and self.stack[-1].pending_key is None
+            and not self.stack[-1].pending_merge
+        )
+        if expecting_key:
+            self.key(event, where)
+            return
+        value = self.scalar_value(event, where)
+        self.count(1, where)
+        self.attach(value, where, event.anchor, 1)
+
+    def scalar_value(self, event: events.ScalarEvent, where: Location) -> Any:
+        tag = event.tag
+        if tag is None or tag == "!":
+            implicit = (event.implicit[0], event.implicit[1]) if tag is None else (False, False)
+            tag = _RESOLVER.resolve(nodes.ScalarNode, event.value, implicit)  # type: ignore[no-untyped-call]
+        if tag in _TEXT_TAGS:
+            return event.value
+        if tag not in _CONSTRUCTED_TAGS:
+            raise _Refused(self.tag_error(tag, where))
+        node = nodes.ScalarNode(tag, event.value)
+        try:
+            return _CONSTRUCTOR.yaml_constructors[tag](_CONSTRUCTOR, node)
+        except (ConstructorError, ValueError) as exc:
+            raise _Refused(error(f"invalid {tag.removeprefix(_CORE)}: {exc}", where)) from exc
+
+    def tag_error(self, tag: str, where: Location) -> Diagnostic:
+        shown = "!!" + tag.removeprefix(_CORE) if tag.startswith(_CORE) else tag
+        return error(
+            f"YAML tag {shown} is not allowed in manifests",
+            where,
+            "manifests hold plain values only: remove the tag (quote the value if it "
+            "must stay text)",
+        )
+
+    def key(self, event: events.ScalarEvent, where: Location) -> None:
+        top = self.stack[-1]
+        assert isinstance(top.value, dict)
+        if event.tag == _MERGE_TAG or (
+            event.tag is None and event.value == "<<" and event.implicit[0]
+        ):
+            top.pending_merge = True
+            return
+        if event.tag is not None and event.tag not in (_CORE + "str", "!"):
+            raise _Refused(self.tag_error(event.tag, where))
+        if event.anchor is not None:
+            raise _Refused(error("anchors on mapping keys are not supported", where))
+        # Keys are names: keep the text as written, so `on:` or `1:` stay strings.
+        name = event.value
+        if name in top.value and (*top.path, name) in self.doc.keys:
+            first = self.doc.keys[(*top.path, name)]
+            self.diagnostics.append(
+                error(
+                    f'duplicate key "{name}" (first defined at line {first.line})',
+                    where,
+                    "YAML keeps only one of them silently: remove or rename one",
+                )
+            )
+        top.pending_key = name
+        top.pending_key_location = where
+
+    # Collections -----------------------------------------------------------
+
+    def start(self, event: events.CollectionStartEvent, value: dict[str, Any] | list[Any]) -> None:
+        where = self.loc(event.start_mark)
+        if event.tag is not None and event.tag != "!" and event.tag not in _COLLECTION_TAGS:
+            raise _Refused(self.tag_error(event.tag, where))
+        if self.stack and isinstance(self.stack[-1].value, dict):
+            top = self.stack[-1]
+            if top.pending_key is None and not top.pending_merge:
+                raise _Refused(
+                    error("mapping keys must be plain names, not lists or mappings", where)
+                )
+        if len(self.stack) >= MAX_DEPTH:
+            raise _Refused(
+                error(f"values nest deeper than {MAX_DEPTH} levels", where, "flatten the document")
+            )
+        self.count(1, where)
+        self.stack.append(_Frame(self.child_path(), value, event.anchor, where))
+
+    def end(self) -> None:
+        frame = self.stack.pop()
+        if isinstance(frame.value, dict) and frame.merges:
+            merged: dict[str, Any] = {}
+            for source, _ in frame.merges:
+                for key, item in source.items():
+                    merged.setdefault(key, item)
+            merged.update(frame.value)
+            frame.value = merged
+        self.attach(frame.value, frame.start, frame.anchor, frame.size)
+
+    def alias(self, event: events.AliasEvent) -> None:
+        where = self.loc(event.start_mark)
+        anchor = event.anchor
+        if anchor not in self.anchors:
+            raise _Refused(
+                error(
+                    f'alias "*{anchor}" refers to no complete anchor "&{anchor}" before it',
+                    where,
+                    "define the anchor first; an alias may not refer to a value containing it",
+                )
+            )
+        value, size = self.anchors[anchor]
+        self.count(size, where)
+        self.attach(value, where, None, size)
+
+    def attach(self, value: Any, where: Location, anchor: str | None, size: int) -> None:
+        if anchor is not None:
+            self.anchors[anchor] = (value, size)
+        if not self.stack:
+            self.doc.data = value
+            self.doc.values[()] = where
+            return
+        top = self.stack[-1]
+        top.size += size
+        if isinstance(top.value, list):
+            path: PathKey = (*top.path, len(top.value))
+            top.value.append(value)
+            self.doc.values.setdefault(path, where)
+            return
+        if top.pending_merge:
+            top.pending_merge = False
+            sources = value if isinstance(value, list) else [value]
+            if not all(isinstance(s, dict) for s in sources):
+                raise _Refused(error("a merge key (<<) takes a mapping or a list of them", where))
+            top.merges.extend((s, where) for s in sources)
+            return
+        assert top.pending_key is not None and top.pending_key_location is not None
+        path = (*top.path, top.pending_key)
+        if top.pending_key not in top.value:
+            self.doc.keys[path] = top.pending_key_location
+            self.doc.values[path] = where
+        top.value[top.pending_key] = value
+        top.pending_key = None
+        top.pending_key_location = None
+
+
+def _event_stream(text: str) -> Iterator[events.Event]:
+    return yaml.parse(text, Loader=_Parser)
+
+
+def read_yaml(text: str, file: str) -> tuple[list[Document], list[Diagnostic]]:
+    """Every document in ``text``, with positions; problems as diagnostics."""
+    documents: list[Document] = []
+    diagnostics: list[Diagnostic] = []
+    builder: _DocumentBuilder | None = None
+    index = 0
+    stream = _event_stream(text)
+    try:
+        for event in stream:
+            if isinstance(event, events.DocumentStartEvent):
+                mark = event.start_mark
+                start = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file)
+                builder = _DocumentBuilder(file, index, start)
+                index += 1
+            elif isinstance(event, events.DocumentEndEvent):
+                assert builder is not None
+                diagnostics.extend(builder.diagnostics)
+                documents.append(builder.doc)
+                builder = None
+            elif builder is None:
+                continue
+            elif isinstance(event, events.ScalarEvent):
+                builder.scalar(event)
+            elif isinstance(event, events.MappingStartEvent):
+                builder.start(event, {})
+            elif isinstance(event, events.SequenceStartEvent):
+                builder.start(event, [])
+            elif isinstance(event, events.MappingEndEvent | events.SequenceEndEvent):
+                builder.end()
+            elif isinstance(event, events.AliasEvent):
+                builder.alias(event)
+    except _Refused as refused:
+        diagnostics.extend(builder.diagnostics if builder else [])
+        diagnostics.append(refused.diagnostic)
+    except yaml.MarkedYAMLError as exc:
+        diagnostics.append(_syntax_error(exc, file, text))
+    except yaml.YAMLError as exc:  # reader errors: bad encoding, control characters
+        diagnostics.append(error(f"not valid YAML: {exc}", Location(file)))
+    return documents, diagnostics
+
+
+def _syntax_error(exc: yaml.MarkedYAMLError, file: str, text: str) -> Diagnostic:
+    mark = exc.problem_mark or exc.context_mark
+    where = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file)
+    problem = exc.problem or "syntax error"
+    if exc.context:
+        problem = f"{problem} ({exc.context})"
+    hint = None
+    lines = text.splitlines()
+    if mark and mark.line < len(lines) and "\t" in lines[mark.line][: mark.column + 1]:
+        hint = "indent with spaces: YAML does not allow tabs for indentation"
+    return error(f"not valid YAML: {problem}", where, hint)
+
+
+def read_yaml_file(path: str, display: str) -> tuple[list[Document], list[Diagnostic]]:
+    """Read a manifest file, refusing oversized or non-UTF-8 files with a clear error."""
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        return [], [error(f"cannot read file: {exc.strerror}", Location(display))]
+    if len(raw) > MAX_FILE_BYTES:
+        return [], [
+            error(
+                f"file is larger than {MAX_FILE_BYTES // 1024} KiB, the limit for a manifest",
+                Location(display),
+                "keep data out of manifests: point a Dataset at the files instead",
+            )
+        ]
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        return [], [
+            error(
+                f"file is not UTF-8 text (byte {exc.start})",
+                Location(display),
+                "save the file as UTF-8",
+            )
+        ]
+    return read_yaml(text, display)

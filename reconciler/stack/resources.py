@@ -1,0 +1,292 @@
+"""Typed resources: one frozen record per kind, every default filled in.
+
+These are what the plan layer consumes. They are built from schema-valid
+documents by ``reconciler.stack.build``; field names follow the manifests
+(snake_case for Python).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+
+from reconciler.diagnostics import Location
+
+DEFAULT_REGION = "us-central1"
+# Keras 3 (2.16+) as the local templates, and a version Vertex AI has prebuilt
+# training and prediction images for.
+DEFAULT_RUNTIME_VERSION = "2.17"
+DEFAULT_PYTHON_VERSION = "3.10"
+DEFAULT_SCALE_TIER = "BASIC"
+DEFAULT_MODULE = "trainer.task"
+DEFAULT_MACHINE_TYPE = "n1-standard-2"
+DEFAULT_TIMEOUT_SECONDS = 7 * 24 * 3600
+DEFAULT_TUNING_METRIC = "training/hptuning/metric"
+
+# Labels mlapply puts on every live resource; users may not set them.
+RESERVED_LABELS = ("mlapply-stack", "mlapply-name", "mlapply-kind", "mlapply-hash")
+MAX_LABELS = 64 - len(RESERVED_LABELS)
+
+Scalar = str | int | float | bool
+
+
+class Kind(str, Enum):
+    STACK = "Stack"
+    DATASET = "Dataset"
+    TRAINER = "Trainer"
+    TRAINING_JOB = "TrainingJob"
+    MODEL = "Model"
+    MODEL_VERSION = "ModelVersion"
+
+    @property
+    def prefix(self) -> str:
+        """The address prefix: ``job`` in ``job.taxifare-dnn``."""
+        return _PREFIXES[self]
+
+
+_PREFIXES = {
+    Kind.STACK: "stack",
+    Kind.DATASET: "dataset",
+    Kind.TRAINER: "trainer",
+    Kind.TRAINING_JOB: "job",
+    Kind.MODEL: "model",
+    Kind.MODEL_VERSION: "version",
+}
+KIND_ORDER = tuple(Kind)
+
+
+def address(kind: Kind, name: str) -> str:
+    return f"{kind.prefix}.{name}"
+
+
+@dataclass(frozen=True)
+class Meta:
+    name: str
+    labels: Mapping[str, str]
+    """The document's labels over the stack's default labels."""
+    prevent_destroy: bool
+    location: Location
+    """Where the document starts."""
+
+
+@dataclass(frozen=True)
+class LocalSettings:
+    home: Path
+    workers: int = 2
+    parameter_servers: int = 2
+    evaluators: int = 0
+
+
+@dataclass(frozen=True)
+class GcpSettings:
+    project: str | None
+    region: str | None
+    staging_bucket: str | None
+    service_account: str | None
+
+
+@dataclass(frozen=True)
+class StackSettings:
+    kind = Kind.STACK
+    meta: Meta
+    backend: str
+    root: Path
+    """The folder of the Stack document."""
+    local: LocalSettings
+    gcp: GcpSettings | None
+    region: str
+    runtime_version: str
+    python_version: str
+    scale_tier: str
+
+    @property
+    def address(self) -> str:
+        return address(self.kind, self.meta.name)
+
+
+@dataclass(frozen=True)
+class Dataset:
+    kind = Kind.DATASET
+    meta: Meta
+    train: tuple[str, ...]
+    eval: tuple[str, ...]
+    fingerprint: str
+    base_dir: Path
+    """Local paths are relative to this folder (the manifest file's)."""
+
+    @property
+    def address(self) -> str:
+        return address(self.kind, self.meta.name)
+
+
+@dataclass(frozen=True)
+class TrainerFlags:
+    train: str | None = "--train_data_paths"
+    eval: str | None = "--eval_data_paths"
+    output: str | None = "--output_dir"
+    job_dir: str | None = "--job-dir"
+
+
+@dataclass(frozen=True)
+class Trainer:
+    kind = Kind.TRAINER
+    meta: Meta
+    source: Path | None
+    """The package directory (absolute), or None for prebuilt packages."""
+    package_uris: tuple[str, ...]
+    module: str
+    flags: TrainerFlags
+
+    @property
+    def address(self) -> str:
+        return address(self.kind, self.meta.name)
+
+
+@dataclass(frozen=True)
+class Accelerator:
+    type: str
+    count: int = 1
+
+
+@dataclass(frozen=True)
+class MachineGroup:
+    type: str
+    count: int = 1
+    accelerator: Accelerator | None = None
+
+
+@dataclass(frozen=True)
+class Machines:
+    master: MachineGroup
+    worker: MachineGroup | None = None
+    parameter_server: MachineGroup | None = None
+    evaluator: MachineGroup | None = None
+
+
+@dataclass(frozen=True)
+class TuningParameter:
+    name: str
+    type: str
+    min: float | None = None
+    max: float | None = None
+    values: tuple[Scalar, ...] = ()
+    scale: str | None = None
+
+
+@dataclass(frozen=True)
+class Tuning:
+    metric: str
+    params: tuple[TuningParameter, ...]
+    goal: str = "MAXIMIZE"
+    max_trials: int = 1
+    max_parallel_trials: int = 1
+    max_failed_trials: int = 0
+    algorithm: str = "BAYESIAN"
+    early_stopping: bool = False
+
+
+@dataclass(frozen=True)
+class TrainingJob:
+    kind = Kind.TRAINING_JOB
+    meta: Meta
+    trainer: str
+    dataset: str | None
+    hyperparameters: Mapping[str, Scalar]
+    args: tuple[str, ...]
+    scale_tier: str
+    machines: Machines | None
+    region: str
+    runtime_version: str
+    python_version: str
+    output_dir: str | None
+    tuning: Tuning | None
+    max_attempts: int
+    timeout_seconds: float
+
+    @property
+    def address(self) -> str:
+        return address(self.kind, self.meta.name)
+
+
+@dataclass(frozen=True)
+class Model:
+    kind = Kind.MODEL
+    meta: Meta
+    description: str
+    region: str
+    online_prediction_logging: bool
+
+    @property
+    def address(self) -> str:
+        return address(self.kind, self.meta.name)
+
+
+@dataclass(frozen=True)
+class VersionSource:
+    job: str | None = None
+    export_path: str | None = None
+    uri: str | None = None
+
+
+@dataclass(frozen=True)
+class Scaling:
+    min_nodes: int | None = 1
+    max_nodes: int | None = None
+    nodes: int | None = None
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    kind = Kind.MODEL_VERSION
+    meta: Meta
+    model: str
+    source: VersionSource
+    default: bool
+    description: str
+    runtime_version: str
+    python_version: str
+    framework: str
+    machine_type: str
+    scaling: Scaling
+
+    @property
+    def address(self) -> str:
+        return address(self.kind, self.meta.name)
+
+
+Resource = StackSettings | Dataset | Trainer | TrainingJob | Model | ModelVersion
+
+
+@dataclass(frozen=True)
+class Stack:
+    """Every resource of a stack, the references between them, and an order.
+
+    ``dependencies`` maps each address to the addresses it refers to;
+    ``order`` lists all addresses so that each comes after what it depends on
+    (ties broken by kind, then name, so the order is deterministic).
+    """
+
+    settings: StackSettings
+    datasets: Mapping[str, Dataset] = field(default_factory=dict)
+    trainers: Mapping[str, Trainer] = field(default_factory=dict)
+    jobs: Mapping[str, TrainingJob] = field(default_factory=dict)
+    models: Mapping[str, Model] = field(default_factory=dict)
+    versions: Mapping[str, ModelVersion] = field(default_factory=dict)
+    dependencies: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    order: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return self.settings.meta.name
+
+    def resources(self) -> dict[str, Resource]:
+        found: dict[str, Resource] = {self.settings.address: self.settings}
+        for group in (self.datasets, self.trainers, self.jobs, self.models, self.versions):
+            for resource in group.values():
+                found[resource.address] = resource
+        return found
+
+    def resource(self, where: str) -> Resource:
+        return self.resources()[where]
