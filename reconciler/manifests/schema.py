@@ -128,7 +128,8 @@ def _translate(err: ValidationError, doc: Document, base: PathKey) -> list[Diagn
     keyword = err.validator
     instance: Any = err.instance
     expected: Any = err.validator_value
-    where = doc.at(path)
+    # A mapping or list is shown by its key (`spec:`); a scalar by its value.
+    where = doc.key_at(path) if isinstance(instance, dict | list) else doc.at(path)
 
     if "propertyNames" in err.relative_schema_path:
         return [

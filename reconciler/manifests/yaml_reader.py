@@ -249,6 +249,7 @@ class _DocumentBuilder:
         if not self.stack:
             self.doc.data = value
             self.doc.values[()] = where
+            self.doc.location = where
             return
         top = self.stack[-1]
         top.size += size

@@ -599,7 +599,8 @@ class _Builder:
                     continue
                 self._missing_reference(loaded, path, wanted, target)
         present = set(dependencies)
-        present.update(address(Kind(kind), name) for kind, name in self.names)
+        kinds = {k.value: k for k in Kind}
+        present.update(address(kinds[k], n) for k, n in self.names if k in kinds)
         return {a: tuple(d for d in deps if d in present) for a, deps in dependencies.items()}
 
     def _missing_reference(
