@@ -208,11 +208,7 @@ def _translate(err: ValidationError, doc: Document, base: PathKey) -> list[Diagn
         "exclusiveMaximum": "must be less than",
     }
     if keyword in bounds:
-        return [
-            error(
-                f"{_field(path)}: {instance} {bounds[keyword]} {expected}", where, hint
-            )
-        ]
+        return [error(f"{_field(path)}: {instance} {bounds[keyword]} {expected}", where, hint)]
     sizes = {
         "minItems": "needs at least {} item(s)",
         "maxItems": "takes at most {} item(s)",

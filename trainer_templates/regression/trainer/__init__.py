@@ -1,0 +1,1 @@
+"""The taxi-fare regression trainer (Cloud ML Engine layout)."""
