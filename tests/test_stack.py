@@ -81,6 +81,8 @@ def test_files_in_a_folder_load_in_a_deterministic_order(write_files: WriteFiles
             "sub/c.yaml": model.format("c"),
             ".hidden/x.yaml": "not: [valid",
             ".mlapply/state.yaml": "not: [valid",
+            "state/.mlapply-home": "",
+            "state/jobs/x.yaml": "not: [valid",
             "notes.txt": "ignored",
         }
     )

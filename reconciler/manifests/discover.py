@@ -11,6 +11,8 @@ from reconciler.diagnostics import Diagnostic, Location, error
 
 MANIFEST_SUFFIXES = (".yaml", ".yml")
 STACK_HOME = ".mlapply"
+HOME_MARKER = ".mlapply-home"
+"""A file the local backend keeps in a stack home, so a home named anything is skipped."""
 
 
 @dataclass(frozen=True)
@@ -70,7 +72,11 @@ def discover(
             continue
         before = len(found)
         for folder, dirnames, filenames in os.walk(path):
-            dirnames[:] = sorted(d for d in dirnames if not _is_hidden(d))
+            dirnames[:] = sorted(
+                d
+                for d in dirnames
+                if not _is_hidden(d) and not os.path.exists(os.path.join(folder, d, HOME_MARKER))
+            )
             for name in sorted(filenames):
                 if name.endswith(MANIFEST_SUFFIXES) and not _is_hidden(name):
                     add(Path(folder) / name, path)

@@ -46,7 +46,6 @@ class Manifests:
     files: list[ManifestFile] = field(default_factory=list)
     documents: list[LoadedDocument] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
-    variables: dict[str, object] = field(default_factory=dict)
 
 
 def load_manifests(
@@ -69,7 +68,6 @@ def load_manifests(
     values: dict[str, object] = {}
     if decls is not None:
         values, problems = variables.resolve(decls, inputs)
-        result.variables = values
         result.diagnostics.extend(problems)
 
     for written, manifest in raw:
