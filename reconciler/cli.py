@@ -21,9 +21,11 @@ from reconciler.diagnostics import Diagnostic, MlapplyError, Severity
 
 if TYPE_CHECKING:
     from reconciler.manifests import VariableInputs
+    from reconciler.stack import Stack
 
 EXIT_OK = 0
 EXIT_ERROR = 1
+EXIT_CHANGES = 2
 
 
 def _use_colour(stream: Any) -> bool:
@@ -159,6 +161,139 @@ def validate(
         else:
             click.echo(f"Invalid: {_summary(result.diagnostics)}.", err=True)
     sys.exit(EXIT_OK if result.ok else EXIT_ERROR)
+
+
+def _load_or_exit(
+    paths: Sequence[str], variables: Sequence[str], var_files: Sequence[str]
+) -> Stack:
+    """The stack, or exit 1 after printing every diagnostic."""
+    from reconciler.stack import load_stack
+
+    result = load_stack(paths, _inputs(variables, var_files))
+    _print_diagnostics(result.diagnostics)
+    if not result.ok or result.stack is None:
+        click.echo(f"Invalid: {_summary(result.diagnostics)}.", err=True)
+        sys.exit(EXIT_ERROR)
+    return result.stack
+
+
+def _check_names(stack: Stack, targets: Sequence[str], retrain: Sequence[str]) -> None:
+    from reconciler.diagnostics import did_you_mean
+
+    known = sorted(stack.resources())
+    for target in targets:
+        if target not in known:
+            raise MlapplyError(
+                f"--target {target}: no such resource",
+                did_you_mean(target, known) or "addresses look like job.NAME or version.NAME",
+            )
+    for name in retrain:
+        if name not in stack.jobs:
+            raise MlapplyError(
+                f"--retrain {name}: no TrainingJob of that name",
+                did_you_mean(name, sorted(stack.jobs)),
+            )
+
+
+def _render(document: dict[str, Any], output_format: str) -> str:
+    if output_format == "json":
+        return json.dumps(document, indent=2, sort_keys=False) + "\n"
+    if output_format == "markdown":
+        from reconciler.render.markdown import render_markdown
+
+        return render_markdown(document)
+    from reconciler.render.text import render_text
+
+    return render_text(document, colour=_use_colour(sys.stdout))
+
+
+_FORMAT = click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json", "markdown"]),
+    default="text",
+    show_default=True,
+    help="text for a terminal, markdown for a pull-request comment, json for programs.",
+)
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@_variable_options
+@_FORMAT
+@click.option(
+    "--detailed-exitcode",
+    is_flag=True,
+    help="Exit 0 when there are no changes, 1 on error, 2 when there are changes.",
+)
+@click.option("-o", "--out", "out_file", type=click.Path(dir_okay=False), help="Save the plan.")
+@click.option(
+    "--target",
+    "targets",
+    multiple=True,
+    metavar="ADDRESS",
+    help="Plan only this resource and what it depends on (repeatable).",
+)
+@click.option(
+    "--retrain",
+    multiple=True,
+    metavar="NAME",
+    help="Train this TrainingJob again even if it is up to date (repeatable).",
+)
+def plan(
+    paths: tuple[str, ...],
+    variables: tuple[str, ...],
+    var_files: tuple[str, ...],
+    output_format: str,
+    detailed_exitcode: bool,
+    out_file: str | None,
+    targets: tuple[str, ...],
+    retrain: tuple[str, ...],
+) -> None:
+    """Show which jobs will train, which versions deploy, and why.
+
+    Reads the manifests and the live resources; never builds, uploads or runs
+    anything (it writes only its file-hash cache in the stack home).
+    """
+    from reconciler.apply.planning import make_plan
+    from reconciler.backends.select import backend_for
+    from reconciler.render.jsonplan import plan_to_json
+
+    stack = _load_or_exit(paths, variables, var_files)
+    _check_names(stack, targets, retrain)
+    planned = make_plan(stack, backend_for(stack.settings), targets=targets, retrain=retrain)
+    document = plan_to_json(planned.plan)
+    if out_file:
+        with open(out_file, "w", encoding="utf-8") as handle:
+            json.dump(document, handle, indent=2)
+            handle.write("\n")
+    click.echo(_render(document, output_format), nl=False)
+    if planned.plan.errors:
+        sys.exit(EXIT_ERROR)
+    if detailed_exitcode and planned.plan.has_changes:
+        sys.exit(EXIT_CHANGES)
+    sys.exit(EXIT_OK)
+
+
+@cli.command()
+@click.argument("plan_file", type=click.Path(exists=True, dir_okay=False))
+@_FORMAT
+def show(plan_file: str, output_format: str) -> None:
+    """Render a plan saved with `mlapply plan -o FILE`."""
+    from reconciler.render.jsonplan import read_plan_file
+
+    document = read_plan_file(plan_file)
+    click.echo(_render(document, output_format), nl=False)
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@_variable_options
+def graph(paths: tuple[str, ...], variables: tuple[str, ...], var_files: tuple[str, ...]) -> None:
+    """Print the dependency graph of the stack as Graphviz DOT."""
+    from reconciler.render.dot import render_dot
+
+    click.echo(render_dot(_load_or_exit(paths, variables, var_files)), nl=False)
 
 
 def main() -> None:

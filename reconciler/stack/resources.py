@@ -25,8 +25,15 @@ DEFAULT_MACHINE_TYPE = "n1-standard-2"
 DEFAULT_TIMEOUT_SECONDS = 7 * 24 * 3600
 DEFAULT_TUNING_METRIC = "training/hptuning/metric"
 
-# Labels mlapply puts on every live resource; users may not set them.
-RESERVED_LABELS = ("mlapply-stack", "mlapply-name", "mlapply-kind", "mlapply-hash")
+# Labels mlapply puts on every live resource; users may not set them. The
+# live world, read by these labels, is the state: there is no state file.
+LABEL_STACK = "mlapply-stack"
+LABEL_NAME = "mlapply-name"
+LABEL_KIND = "mlapply-kind"
+LABEL_HASH = "mlapply-hash"
+LABEL_PROTECTED = "mlapply-protected"
+"""Set on live resources whose manifest has lifecycle.preventDestroy."""
+RESERVED_LABELS = (LABEL_STACK, LABEL_NAME, LABEL_KIND, LABEL_HASH, LABEL_PROTECTED)
 MAX_LABELS = 64 - len(RESERVED_LABELS)
 
 Scalar = str | int | float | bool

@@ -1,0 +1,1 @@
+"""Doing: making plans from the live world, and (later) carrying them out."""

@@ -1,0 +1,41 @@
+"""Making a plan: fingerprint what is declared, read what is live, diff them.
+
+The I/O around the pure ``plan.diff``: it reads trainer sources and data
+(through the hash cache in the stack home, the only thing it writes) and
+the backend's live state. It builds nothing and runs no user code.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from reconciler.backends.base import Backend, LiveSnapshot
+from reconciler.identity import DesiredState, HashCache, compute_desired
+from reconciler.plan import Plan, PlanOptions, diff
+from reconciler.stack.resources import Stack
+
+
+@dataclass(frozen=True)
+class Planned:
+    plan: Plan
+    desired: DesiredState
+    live: LiveSnapshot
+
+
+def make_plan(
+    stack: Stack,
+    backend: Backend,
+    *,
+    targets: tuple[str, ...] = (),
+    retrain: tuple[str, ...] = (),
+    now: float | None = None,
+) -> Planned:
+    cache = HashCache(stack.settings.local.home)
+    try:
+        desired = compute_desired(stack, cache)
+    finally:
+        cache.close()
+    live = backend.read_live(stack.name)
+    options = PlanOptions(targets=targets, retrain=retrain, now=time.time() if now is None else now)
+    return Planned(diff(desired, live, options), desired, live)

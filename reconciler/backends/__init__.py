@@ -1,0 +1,1 @@
+"""Backends: where jobs run and models are served. ``base`` is the shared protocol."""

@@ -1,0 +1,151 @@
+"""The Backend protocol and the live records every backend reports.
+
+The plan layer imports only this module. Live records are lenient (unknown
+states are kept, labels may be anything) because they come from a server;
+they carry only what planning needs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Protocol
+
+from reconciler.identity.canonical import canonical_json, digest
+from reconciler.stack.resources import LABEL_HASH, LABEL_NAME, LABEL_PROTECTED, LABEL_STACK
+
+
+class JobState(str, Enum):
+    QUEUED = "QUEUED"
+    PREPARING = "PREPARING"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELLING = "CANCELLING"
+    CANCELLED = "CANCELLED"
+
+    @property
+    def active(self) -> bool:
+        return self in (JobState.QUEUED, JobState.PREPARING, JobState.RUNNING)
+
+    @property
+    def finished(self) -> bool:
+        return self in (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED)
+
+
+class VersionState(str, Enum):
+    CREATING = "CREATING"
+    READY = "READY"
+    FAILED = "FAILED"
+    UPDATING = "UPDATING"
+    DELETING = "DELETING"
+
+
+@dataclass(frozen=True)
+class _Labelled:
+    name: str
+    labels: Mapping[str, str]
+
+    @property
+    def manifest_name(self) -> str | None:
+        return self.labels.get(LABEL_NAME)
+
+    @property
+    def hash(self) -> str | None:
+        return self.labels.get(LABEL_HASH)
+
+    @property
+    def stack(self) -> str | None:
+        return self.labels.get(LABEL_STACK)
+
+    @property
+    def protected(self) -> bool:
+        return self.labels.get(LABEL_PROTECTED) == "true"
+
+
+@dataclass(frozen=True)
+class LiveJob(_Labelled):
+    state: JobState
+    create_time: float | None = None
+    start_time: float | None = None
+    end_time: float | None = None
+    error: str | None = None
+    spec: Mapping[str, Any] | None = None
+    """The identity record stored when the job was submitted (essence and details)."""
+
+
+@dataclass(frozen=True)
+class LiveModel(_Labelled):
+    description: str = ""
+    region: str = ""
+    online_prediction_logging: bool = False
+    default_version: str | None = None
+    create_time: float | None = None
+
+
+@dataclass(frozen=True)
+class LiveVersion(_Labelled):
+    model: str
+    state: VersionState
+    description: str = ""
+    deployment_uri: str | None = None
+    create_time: float | None = None
+    error: str | None = None
+    spec: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class LivePackage(_Labelled):
+    digest: str
+    uri: str
+    create_time: float | None = None
+
+
+@dataclass(frozen=True)
+class LiveSnapshot:
+    """Everything live that carries one stack's label, read in bulk."""
+
+    stack: str
+    jobs: tuple[LiveJob, ...] = ()
+    models: tuple[LiveModel, ...] = ()
+    versions: tuple[LiveVersion, ...] = ()
+    packages: tuple[LivePackage, ...] = ()
+    read_at: float = 0.0
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def digest(self) -> str:
+        """Changes whenever anything live changes (not when it is merely read again)."""
+
+        def rows(items: list[list[Any]]) -> list[str]:
+            return sorted(canonical_json(item) for item in items)
+
+        return digest(
+            {
+                "jobs": rows([[j.name, j.labels, j.state.value, j.error] for j in self.jobs]),
+                "models": rows(
+                    [
+                        [m.name, m.labels, m.description, m.region, m.default_version]
+                        for m in self.models
+                    ]
+                ),
+                "versions": rows(
+                    [
+                        [v.model, v.name, v.labels, v.state.value, v.description]
+                        for v in self.versions
+                    ]
+                ),
+                "packages": rows([[p.name, p.digest] for p in self.packages]),
+            }
+        )
+
+
+class Backend(Protocol):
+    """What the planner needs from a backend; apply adds the verbs that change things."""
+
+    name: str
+
+    def read_live(self, stack: str) -> LiveSnapshot:
+        """Every live resource labelled with ``stack``, in bulk (never one call per resource)."""
+        ...

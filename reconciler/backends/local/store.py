@@ -1,0 +1,318 @@
+"""The local backend's state: SQLite (WAL) in the stack home, with migrations.
+
+It holds what a cloud API would: jobs, models, versions, staged packages and
+locks, each row carrying the stack it belongs to so a stack is read with one
+query per table. ``PRAGMA user_version`` is the schema version; migrations
+run in order when a store is opened for writing. Opening for reading never
+creates anything: a stack that has never been applied reads as empty.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from reconciler.backends.base import (
+    JobState,
+    LiveJob,
+    LiveModel,
+    LivePackage,
+    LiveSnapshot,
+    LiveVersion,
+    VersionState,
+)
+from reconciler.diagnostics import MlapplyError
+from reconciler.manifests.discover import HOME_MARKER
+from reconciler.stack.resources import LABEL_STACK
+
+STATE_FILE = "state.db"
+
+_MIGRATIONS: tuple[str, ...] = (
+    # 1: the first schema.
+    """
+    CREATE TABLE jobs (
+        name TEXT PRIMARY KEY, stack TEXT NOT NULL, labels TEXT NOT NULL, state TEXT NOT NULL,
+        create_time REAL, start_time REAL, end_time REAL, error TEXT, spec TEXT,
+        pid INTEGER, exit_code INTEGER, job_dir TEXT, peak_rss_bytes INTEGER, mean_cpu REAL
+    );
+    CREATE INDEX jobs_stack ON jobs (stack);
+    CREATE TABLE models (
+        name TEXT PRIMARY KEY, stack TEXT NOT NULL, labels TEXT NOT NULL, description TEXT,
+        region TEXT, online_prediction_logging INTEGER, default_version TEXT, create_time REAL
+    );
+    CREATE INDEX models_stack ON models (stack);
+    CREATE TABLE versions (
+        model TEXT NOT NULL, name TEXT NOT NULL, stack TEXT NOT NULL, labels TEXT NOT NULL,
+        state TEXT NOT NULL, description TEXT, deployment_uri TEXT, create_time REAL,
+        error TEXT, spec TEXT, PRIMARY KEY (model, name)
+    );
+    CREATE INDEX versions_stack ON versions (stack);
+    CREATE TABLE packages (
+        name TEXT PRIMARY KEY, stack TEXT NOT NULL, labels TEXT NOT NULL, digest TEXT NOT NULL,
+        uri TEXT NOT NULL, create_time REAL
+    );
+    CREATE INDEX packages_stack ON packages (stack);
+    CREATE TABLE locks (
+        stack TEXT PRIMARY KEY, holder TEXT NOT NULL, pid INTEGER, host TEXT, acquired REAL
+    );
+    """,
+)
+SCHEMA_VERSION = len(_MIGRATIONS)
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, sort_keys=True)
+
+
+def _load(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+class LocalStore:
+    def __init__(self, home: Path, *, create: bool = False) -> None:
+        self.home = home
+        self.path = home / STATE_FILE
+        self._db: sqlite3.Connection | None = None
+        if create:
+            self._writer()
+        elif self.path.exists():
+            self._db = self._connect()
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        db.row_factory = sqlite3.Row
+        db.execute("PRAGMA busy_timeout = 30000")
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            db.close()
+            raise MlapplyError(
+                f"the state in {self.path} was written by a newer mlapply (schema {version})",
+                "upgrade mlapply to read it",
+            )
+        if version < SCHEMA_VERSION:
+            # mlapply's own bookkeeping: upgrading it in place is safe on any open.
+            db.execute("PRAGMA journal_mode = WAL")
+            with _transaction(db):
+                for script in _MIGRATIONS[version:]:
+                    for statement in filter(str.strip, script.split(";")):
+                        db.execute(statement)
+                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        return db
+
+    @property
+    def schema_version(self) -> int:
+        if self._db is None:
+            return 0
+        version: int = self._db.execute("PRAGMA user_version").fetchone()[0]
+        return version
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    def _writer(self) -> sqlite3.Connection:
+        if self._db is None:
+            self.home.mkdir(parents=True, exist_ok=True)
+            (self.home / HOME_MARKER).touch(exist_ok=True)
+            self._db = self._connect()
+        return self._db
+
+    # Writing ------------------------------------------------------------------
+
+    def put_job(self, job: LiveJob, **runtime: Any) -> None:
+        db = self._writer()
+        with _transaction(db):
+            db.execute(
+                "INSERT OR REPLACE INTO jobs (name, stack, labels, state, create_time, start_time,"
+                " end_time, error, spec) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    job.name,
+                    job.labels.get(LABEL_STACK, ""),
+                    _json(dict(job.labels)),
+                    job.state.value,
+                    job.create_time,
+                    job.start_time,
+                    job.end_time,
+                    job.error,
+                    _json(job.spec),
+                ),
+            )
+            for column, value in runtime.items():
+                self._update_job_column(db, job.name, column, value)
+
+    _RUNTIME_COLUMNS = ("pid", "exit_code", "job_dir", "peak_rss_bytes", "mean_cpu")
+
+    def _update_job_column(
+        self, db: sqlite3.Connection, name: str, column: str, value: Any
+    ) -> None:
+        if column not in self._RUNTIME_COLUMNS:
+            raise ValueError(f"unknown job column {column}")
+        db.execute(f"UPDATE jobs SET {column} = ? WHERE name = ?", (value, name))  # noqa: S608
+
+    def put_model(self, model: LiveModel) -> None:
+        db = self._writer()
+        with _transaction(db):
+            db.execute(
+                "INSERT OR REPLACE INTO models VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    model.name,
+                    model.labels.get(LABEL_STACK, ""),
+                    _json(dict(model.labels)),
+                    model.description,
+                    model.region,
+                    int(model.online_prediction_logging),
+                    model.default_version,
+                    model.create_time,
+                ),
+            )
+
+    def put_version(self, version: LiveVersion) -> None:
+        db = self._writer()
+        with _transaction(db):
+            db.execute(
+                "INSERT OR REPLACE INTO versions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    version.model,
+                    version.name,
+                    version.labels.get(LABEL_STACK, ""),
+                    _json(dict(version.labels)),
+                    version.state.value,
+                    version.description,
+                    version.deployment_uri,
+                    version.create_time,
+                    version.error,
+                    _json(version.spec),
+                ),
+            )
+
+    def put_package(self, package: LivePackage) -> None:
+        db = self._writer()
+        with _transaction(db):
+            db.execute(
+                "INSERT OR REPLACE INTO packages VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    package.name,
+                    package.labels.get(LABEL_STACK, ""),
+                    _json(dict(package.labels)),
+                    package.digest,
+                    package.uri,
+                    package.create_time,
+                ),
+            )
+
+    def delete_job(self, name: str) -> None:
+        db = self._writer()
+        with _transaction(db):
+            db.execute("DELETE FROM jobs WHERE name = ?", (name,))
+
+    def delete_model(self, name: str) -> None:
+        db = self._writer()
+        with _transaction(db):
+            db.execute("DELETE FROM models WHERE name = ?", (name,))
+
+    def delete_version(self, model: str, name: str) -> None:
+        db = self._writer()
+        with _transaction(db):
+            db.execute("DELETE FROM versions WHERE model = ? AND name = ?", (model, name))
+            db.execute(
+                "UPDATE models SET default_version = NULL WHERE name = ? AND default_version = ?",
+                (model, name),
+            )
+
+    def set_default(self, model: str, version: str | None) -> None:
+        db = self._writer()
+        with _transaction(db):
+            db.execute("UPDATE models SET default_version = ? WHERE name = ?", (version, model))
+
+    # Reading ------------------------------------------------------------------
+
+    def read(self, stack: str) -> LiveSnapshot:
+        """Everything of one stack: one query per table."""
+        now = time.time()
+        if self._db is None:
+            return LiveSnapshot(stack, read_at=now)
+        db = self._db
+        with _transaction(db):
+            jobs = db.execute("SELECT * FROM jobs WHERE stack = ? ORDER BY name", (stack,))
+            live_jobs = tuple(_job(row) for row in jobs.fetchall())
+            models = db.execute("SELECT * FROM models WHERE stack = ? ORDER BY name", (stack,))
+            live_models = tuple(_model(row) for row in models.fetchall())
+            versions = db.execute(
+                "SELECT * FROM versions WHERE stack = ? ORDER BY model, name", (stack,)
+            )
+            live_versions = tuple(_version(row) for row in versions.fetchall())
+            packages = db.execute("SELECT * FROM packages WHERE stack = ? ORDER BY name", (stack,))
+            live_packages = tuple(_package(row) for row in packages.fetchall())
+        return LiveSnapshot(stack, live_jobs, live_models, live_versions, live_packages, now)
+
+    def job_runtime(self, name: str) -> Mapping[str, Any]:
+        if self._db is None:
+            return {}
+        row = self._db.execute("SELECT * FROM jobs WHERE name = ?", (name,)).fetchone()
+        return {c: row[c] for c in self._RUNTIME_COLUMNS} if row else {}
+
+
+@contextmanager
+def _transaction(db: sqlite3.Connection) -> Iterator[None]:
+    db.execute("BEGIN")
+    try:
+        yield
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
+def _job(row: sqlite3.Row) -> LiveJob:
+    return LiveJob(
+        name=row["name"],
+        labels=_load(row["labels"]),
+        state=JobState(row["state"]),
+        create_time=row["create_time"],
+        start_time=row["start_time"],
+        end_time=row["end_time"],
+        error=row["error"],
+        spec=_load(row["spec"]),
+    )
+
+
+def _model(row: sqlite3.Row) -> LiveModel:
+    return LiveModel(
+        name=row["name"],
+        labels=_load(row["labels"]),
+        description=row["description"] or "",
+        region=row["region"] or "",
+        online_prediction_logging=bool(row["online_prediction_logging"]),
+        default_version=row["default_version"],
+        create_time=row["create_time"],
+    )
+
+
+def _version(row: sqlite3.Row) -> LiveVersion:
+    return LiveVersion(
+        name=row["name"],
+        labels=_load(row["labels"]),
+        model=row["model"],
+        state=VersionState(row["state"]),
+        description=row["description"] or "",
+        deployment_uri=row["deployment_uri"],
+        create_time=row["create_time"],
+        error=row["error"],
+        spec=_load(row["spec"]),
+    )
+
+
+def _package(row: sqlite3.Row) -> LivePackage:
+    return LivePackage(
+        name=row["name"],
+        labels=_load(row["labels"]),
+        digest=row["digest"],
+        uri=row["uri"],
+        create_time=row["create_time"],
+    )

@@ -1,0 +1,43 @@
+"""Canonical JSON and the hashes built on it.
+
+Canonical JSON: keys sorted, no insignificant whitespace, UTF-8, and floats
+written by Python's shortest round-trip ``repr`` — so equal values always
+give equal bytes, whatever order a manifest wrote them in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from typing import Any
+
+SHORT_HASH_LENGTH = 8
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(_check(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _check(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"cannot hash a non-finite number: {value}")
+    if isinstance(value, dict):
+        return {str(k): _check(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_check(v) for v in value]
+    return value
+
+
+def sha256_hex(text: str | bytes) -> str:
+    data = text.encode("utf-8") if isinstance(text, str) else text
+    return hashlib.sha256(data).hexdigest()
+
+
+def digest(value: Any) -> str:
+    """The sha256 of a value's canonical JSON."""
+    return sha256_hex(canonical_json(value))
+
+
+def short(full_digest: str) -> str:
+    return full_digest[:SHORT_HASH_LENGTH]

@@ -1,0 +1,103 @@
+"""Content fingerprints: a trainer's source tree and a dataset's files.
+
+Both keep the per-file list (relative path -> size and sha256) beside the
+overall digest, so a plan can say which files were added, removed or
+modified. Nothing here runs code: a trainer is read as files, never built.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from reconciler.identity.canonical import digest
+from reconciler.identity.hashcache import HashCache
+from reconciler.stack.resources import Dataset
+
+# What never goes into a package: caches, VCS metadata, build outputs.
+EXCLUDED_DIRS = {"__pycache__", ".git", "build", "dist", ".mlapply"}
+EXCLUDED_SUFFIXES = (".pyc", ".pyo", ".egg-info")
+
+FileList = Mapping[str, Sequence[int | str]]
+"""Relative path -> (size, sha256); a list once it has been through JSON."""
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    digest: str
+    files: FileList = field(default_factory=dict)
+    """Relative path -> (size, sha256); empty when only patterns are fingerprinted."""
+    patterns: tuple[str, ...] = ()
+    mode: str = "content"
+
+
+def _excluded_dir(name: str) -> bool:
+    return name in EXCLUDED_DIRS or name.startswith(".") or name.endswith(EXCLUDED_SUFFIXES)
+
+
+def trainer_fingerprint(source: Path, cache: HashCache) -> Fingerprint:
+    """Digest of the files that would go into the trainer's package."""
+    files: dict[str, tuple[int, str]] = {}
+    for folder, dirnames, filenames in os.walk(source):
+        dirnames[:] = sorted(d for d in dirnames if not _excluded_dir(d))
+        for name in sorted(filenames):
+            if name.endswith(EXCLUDED_SUFFIXES) or name == ".DS_Store":
+                continue
+            path = os.path.join(folder, name)
+            if not os.path.isfile(path):
+                continue
+            files[Path(path).relative_to(source).as_posix()] = cache.digest(path)
+    return Fingerprint(digest({"files": files}), files)
+
+
+def data_fingerprint(dataset: Dataset, patterns: Sequence[str], cache: HashCache) -> Fingerprint:
+    """Fingerprint of one side (train or eval) of a dataset.
+
+    ``content``: every matched local file (a folder counts as the files under
+    it). ``paths``: the patterns only. gs:// patterns are kept as written
+    here; the cloud backends fingerprint them from object metadata.
+    """
+    if dataset.fingerprint == "paths":
+        return Fingerprint(digest({"patterns": list(patterns)}), {}, tuple(patterns), "paths")
+    files: dict[str, tuple[int, str]] = {}
+    remote = []
+    for pattern in patterns:
+        if pattern.startswith("gs://"):
+            remote.append(pattern)
+            continue
+        for match in sorted(glob.glob(str(dataset.base_dir / pattern), recursive=True)):
+            for path in _files_under(match):
+                files[_relative(path, dataset.base_dir)] = cache.digest(path)
+    record = {"files": files, "remote": remote}
+    return Fingerprint(digest(record), files, tuple(patterns), "content")
+
+
+def _files_under(path: str) -> list[str]:
+    if os.path.isfile(path):
+        return [path]
+    found: list[str] = []
+    for folder, dirnames, filenames in os.walk(path):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        found.extend(os.path.join(folder, n) for n in sorted(filenames) if not n.startswith("."))
+    return found
+
+
+def _relative(path: str, base: Path) -> str:
+    try:
+        return Path(path).relative_to(base).as_posix()
+    except ValueError:
+        return Path(path).as_posix()
+
+
+def file_changes(before: FileList, after: FileList) -> dict[str, list[str]]:
+    """Which files were added, removed and modified between two file lists."""
+    return {
+        "added": sorted(set(after) - set(before)),
+        "removed": sorted(set(before) - set(after)),
+        "modified": sorted(
+            p for p in set(before) & set(after) if tuple(before[p]) != tuple(after[p])
+        ),
+    }

@@ -1,0 +1,133 @@
+"""The plan's machine format: versioned, documented by schemas/plan.schema.json.
+
+Text and Markdown are rendered from this form (never from the Python
+objects), so what a person reads is exactly what a program reads; a saved
+plan file is this form too.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from reconciler.plan.model import Action, Change, Plan
+
+FORMAT_VERSION = "1.0"
+ACTION_ORDER = [a.value for a in Action]
+
+
+def plan_to_json(plan: Plan) -> dict[str, Any]:
+    counts = plan.counts()
+    return {
+        "format_version": FORMAT_VERSION,
+        "stack": plan.stack,
+        "backend": plan.backend,
+        "manifests_digest": plan.manifests_digest,
+        "snapshot_digest": plan.snapshot_digest,
+        "options": {
+            "targets": list(plan.options.targets),
+            "retrain": list(plan.options.retrain),
+            "planned_at": plan.options.now,
+        },
+        "summary": {
+            **{action.value: counts[action] for action in Action},
+            "has_changes": plan.has_changes,
+        },
+        "changes": [_change(c) for c in plan.changes],
+        "errors": [{"message": e.message, "address": e.address} for e in plan.errors],
+    }
+
+
+def _change(change: Change) -> dict[str, Any]:
+    return {
+        "address": change.address,
+        "kind": change.kind,
+        "name": change.name,
+        "action": change.action.value,
+        "symbol": change.action.symbol,
+        "live_name": change.live_name,
+        "before": change.before,
+        "after": change.after,
+        "field_changes": [
+            {
+                "path": f.path,
+                "before": f.before,
+                "after": f.after,
+                "forces_replacement": f.forces_replacement,
+            }
+            for f in change.field_changes
+        ],
+        "replace_paths": list(change.replace_paths),
+        "depends_on": list(change.depends_on),
+        "reasons": list(change.reasons),
+        "live_targets": [
+            {"live_name": t.live_name, "operation": t.operation, "model": t.model}
+            for t in change.live_targets
+        ],
+        "drift": change.drift,
+    }
+
+
+def summary_line(document: dict[str, Any]) -> str:
+    summary = document["summary"]
+    line = (
+        f"Plan: {summary['create']} to create, {summary['update']} to update, "
+        f"{summary['replace']} to replace, {summary['delete']} to delete"
+    )
+    extra = [f"{summary[k]} to {k}" for k in ("cancel", "wait") if summary[k]]
+    return line + (", " + ", ".join(extra) if extra else "") + "."
+
+
+_DIGEST_LENGTH = 64
+
+
+def abbreviate(value: Any) -> Any:
+    """A sha256 digest shortened for people (the JSON keeps it whole)."""
+    if (
+        isinstance(value, str)
+        and len(value) == _DIGEST_LENGTH
+        and all(c in "0123456789abcdef" for c in value)
+    ):
+        return f"sha256:{value[:12]}"
+    return value
+
+
+HEADLINES = {
+    "create": "will be created",
+    "update": "will be updated in place",
+    "replace": "will be replaced",
+    "delete": "will be deleted",
+    "cancel": "will be cancelled",
+    "wait": "is waited for",
+    "no-op": "is up to date",
+}
+
+
+def read_plan_file(path: str) -> dict[str, Any]:
+    """A saved plan, checked against schemas/plan.schema.json."""
+    import json
+
+    from reconciler.diagnostics import MlapplyError
+
+    try:
+        with open(path, encoding="utf-8") as handle:
+            document: dict[str, Any] = json.load(handle)
+    except (OSError, ValueError) as exc:
+        raise MlapplyError(f"{path}: not a readable plan file ({exc})") from exc
+    version = document.get("format_version") if isinstance(document, dict) else None
+    if version != FORMAT_VERSION:
+        raise MlapplyError(
+            f"{path}: plan format {version!r} is not {FORMAT_VERSION!r}",
+            "make the plan again with this version of mlapply",
+        )
+    from jsonschema import Draft202012Validator
+
+    from reconciler.manifests.schema import load_schema
+
+    problems = sorted(
+        Draft202012Validator(load_schema("plan.schema.json")).iter_errors(document), key=str
+    )
+    if problems:
+        first = problems[0]
+        where = "/".join(str(p) for p in first.absolute_path) or "document"
+        raise MlapplyError(f"{path}: not a valid plan file ({where}: {first.message})")
+    return document

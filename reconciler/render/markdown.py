@@ -1,0 +1,112 @@
+"""The pull-request view of a plan: a summary table and a collapsible diff per resource.
+
+GitHub refuses comments over 65,536 characters; the rendering stays under
+``LIMIT`` by collapsing the per-resource sections that do not fit, and says so.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from reconciler.render.jsonplan import abbreviate, summary_line
+
+LIMIT = 65_000
+_ICONS = {
+    "create": "➕",  # noqa: RUF001
+    "update": "✏️",
+    "replace": "♻️",
+    "delete": "🗑️",
+    "cancel": "⛔",
+    "wait": "⏳",
+}
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _value(value: Any) -> str:
+    value = abbreviate(value)
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+
+
+def _diff_lines(change: dict[str, Any]) -> list[str]:
+    lines: list[str] = []
+    if change["action"] == "create" and not change["field_changes"] and change["after"]:
+        flat = _flatten(change["after"])
+        lines.extend(f"+ {path}: {_value(value)}" for path, value in flat.items())
+    for field in change["field_changes"]:
+        note = "  # forces replacement" if field["forces_replacement"] else ""
+        if field["before"] != "(none)":
+            lines.append(f"- {field['path']}: {_value(field['before'])}")
+        if field["after"] != "(none)":
+            lines.append(f"+ {field['path']}: {_value(field['after'])}{note}")
+    for target in change["live_targets"]:
+        lines.append(f"- {target['live_name']}  # {target['operation']}")
+    return lines
+
+
+def _flatten(value: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, item in value.items():
+        path = f"{prefix}.{key}" if prefix else key
+        if isinstance(item, dict) and item:
+            flat.update(_flatten(item, path))
+        else:
+            flat[path] = item
+    return flat
+
+
+def _section(change: dict[str, Any]) -> str:
+    live = f" <code>{change['live_name']}</code>" if change["live_name"] else ""
+    reasons = "".join(f"- {r}\n" for r in change["reasons"])
+    body = "\n".join(_diff_lines(change))
+    summary = f"<code>{change['address']}</code>: {change['action']}{live}"
+    return (
+        f"<details><summary>{summary}</summary>\n\n{reasons}\n```diff\n{body}\n```\n\n</details>\n"
+    )
+
+
+def render_markdown(document: dict[str, Any]) -> str:
+    head = [f"### mlapply plan: stack `{document['stack']}` (backend `{document['backend']}`)", ""]
+    pending = [c for c in document["changes"] if c["action"] != "no-op"]
+    if document["errors"]:
+        head.append("> [!CAUTION]")
+        head.extend(f"> **Error:** {_cell(e['message'])}" for e in document["errors"])
+        head.append("")
+    destructive = [c for c in pending if c["action"] in ("replace", "delete", "cancel")]
+    if destructive:
+        head.append("> [!WARNING]")
+        head.append("> This plan deletes, replaces or cancels live resources:")
+        for change in destructive:
+            targets = ", ".join(t["live_name"] for t in change["live_targets"])
+            head.append(
+                f"> - `{change['address']}` ({change['action']}{': ' + targets if targets else ''})"
+            )
+        head.append("")
+    if not pending:
+        head.append("**No changes.** The live resources match the manifests.")
+        return "\n".join(head) + "\n"
+    head.extend(["| | resource | action | why |", "|---|---|---|---|"])
+    for change in pending:
+        why = "; ".join(change["reasons"]) or "-"
+        head.append(
+            f"| {_ICONS.get(change['action'], '')} | `{change['address']}` | {change['action']} | "
+            f"{_cell(why)} |"
+        )
+    head.extend(["", f"**{summary_line(document)}**", ""])
+    text = "\n".join(head)
+    sections = [_section(c) for c in pending]
+    shown = 0
+    for section in sections:
+        if len(text) + len(section) + 200 > LIMIT:
+            break
+        text += "\n" + section
+        shown += 1
+    if shown < len(sections):
+        text += (
+            f"\n_{len(sections) - shown} more resource(s) not shown to stay under GitHub's comment "
+            "limit; run `mlapply plan --format json` for the full plan._\n"
+        )
+    return text

@@ -1,0 +1,73 @@
+"""The terminal view of a plan, in the manner of Terraform's."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from reconciler.render.jsonplan import HEADLINES, abbreviate, summary_line
+
+_COLOURS = {
+    "create": "32",
+    "update": "33",
+    "replace": "35",
+    "delete": "31",
+    "cancel": "31",
+    "wait": "36",
+}
+
+
+def _paint(text: str, action: str, colour: bool) -> str:
+    code = _COLOURS.get(action)
+    return f"\x1b[{code}m{text}\x1b[0m" if colour and code else text
+
+
+def _value(value: Any) -> str:
+    value = abbreviate(value)
+    if isinstance(value, str):
+        return value if value == "(none)" else f'"{value}"'
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | dict):
+        return json.dumps(value, sort_keys=True)
+    return str(value)
+
+
+def render_text(document: dict[str, Any], *, colour: bool = False) -> str:
+    lines = [f'mlapply plan for stack "{document["stack"]}" (backend {document["backend"]})', ""]
+    pending = [c for c in document["changes"] if c["action"] != "no-op"]
+    notes = [c for c in document["changes"] if c["action"] == "no-op" and c["reasons"]]
+    for change in pending:
+        action = change["action"]
+        symbol = _paint(change["symbol"], action, colour)
+        live = f": {change['live_name']}" if change["live_name"] else ""
+        lines.append(f"  # {change['address']} {HEADLINES[action]}{live}")
+        lines.append(f"  {symbol} {change['address']}")
+        lines.extend(f"      why: {reason}" for reason in change["reasons"])
+        for field in change["field_changes"]:
+            mark = "  # forces replacement" if field["forces_replacement"] else ""
+            values = f"{_value(field['before'])} -> {_value(field['after'])}"
+            lines.append(f"      ~ {field['path']}: {values}{mark}")
+        for target in change["live_targets"]:
+            lines.append(
+                f"      {_paint('-', 'delete', colour)} {target['operation']} {target['live_name']}"
+            )
+        if change["depends_on"]:
+            lines.append(f"      after: {', '.join(change['depends_on'])}")
+        lines.append("")
+    if notes:
+        lines.append("Notes:")
+        for change in notes:
+            lines.extend(f"  {change['address']}: {reason}" for reason in change["reasons"])
+        lines.append("")
+    for problem in document["errors"]:
+        lines.append(_paint(f"Error: {problem['message']}", "delete", colour))
+    if document["errors"]:
+        lines.append("")
+    if not pending:
+        lines.append("No changes. The live resources match the manifests.")
+    else:
+        lines.append(summary_line(document))
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,127 @@
+"""Stacks on disk with live records in a real local store, for plan tests."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+from typing import Any
+
+from reconciler.apply.planning import Planned, make_plan
+from reconciler.backends.base import JobState
+from reconciler.backends.local import LocalBackend, LocalStore
+from reconciler.stack import load_stack
+from tests.simulator import apply_plan
+
+NOW = 1_800_000_000.0
+
+MANIFEST = """
+apiVersion: mlapply/v1
+kind: Stack
+metadata: {{name: demo}}
+spec:
+  defaults: {{labels: {{team: pricing}}}}
+---
+apiVersion: mlapply/v1
+kind: Dataset
+metadata: {{name: taxi}}
+spec:
+  train: ../data/train-*.csv
+  eval: ../data/eval-*.csv
+---
+apiVersion: mlapply/v1
+kind: Trainer
+metadata: {{name: taxifare}}
+spec: {{source: ../trainer}}
+---
+apiVersion: mlapply/v1
+kind: TrainingJob
+metadata: {{name: taxifare-dnn}}
+spec:
+  trainer: taxifare
+  dataset: taxi
+  hyperparameters: {{learning_rate: {learning_rate}, hidden_units: "64,32"}}
+  retry: {{maxAttempts: {max_attempts}}}
+{model}
+"""
+
+MODEL = """---
+apiVersion: mlapply/v1
+kind: Model
+metadata: {{name: taxifare}}
+lifecycle: {{preventDestroy: {protect}}}
+spec: {{description: Taxi fares.}}
+---
+apiVersion: mlapply/v1
+kind: ModelVersion
+metadata: {{name: taxifare-v1}}
+lifecycle: {{preventDestroy: {protect}}}
+spec:
+  model: taxifare
+  source: {{job: taxifare-dnn}}
+  default: true
+"""
+
+
+class Scenario:
+    def __init__(self, root: Path, **params: Any) -> None:
+        self.root = root / "repo"
+        self.params: dict[str, Any] = {
+            "learning_rate": 0.01,
+            "max_attempts": 1,
+            "with_model": True,
+            "protect": False,
+        }
+        files = {
+            ".git/HEAD": "ref: refs/heads/main\n",
+            "trainer/setup.py": "from setuptools import setup\nsetup(name='taxifare')\n",
+            "trainer/trainer/__init__.py": "",
+            "trainer/trainer/model.py": "def build():\n    return 'dnn'\n",
+            "trainer/trainer/task.py": "from trainer import model\n",
+            "data/train-1.csv": "fare,km\n10,3\n",
+            "data/train-2.csv": "fare,km\n20,7\n",
+            "data/eval-1.csv": "fare,km\n15,5\n",
+        }
+        for name, text in files.items():
+            self.write(name, text)
+        self.configure(**params)
+
+    def write(self, name: str, text: str) -> None:
+        path = self.root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+
+    def configure(self, **params: Any) -> None:
+        self.params.update(params)
+        model = MODEL.format(protect=str(self.params["protect"]).lower())
+        text = MANIFEST.format(
+            learning_rate=self.params["learning_rate"],
+            max_attempts=self.params["max_attempts"],
+            model=model if self.params["with_model"] else "",
+        )
+        self.write("m/stack.yaml", textwrap.dedent(text).lstrip())
+
+    @property
+    def store(self) -> LocalStore:
+        return LocalStore(self.root / "m" / ".mlapply", create=True)
+
+    def plan(self, *, now: float = NOW, **options: Any) -> Planned:
+        result = load_stack([str(self.root / "m")])
+        assert result.stack is not None, [d.render() for d in result.diagnostics]
+        backend = LocalBackend(result.stack.settings.local.home)
+        return make_plan(result.stack, backend, now=now, **options)
+
+    def apply(
+        self,
+        *,
+        now: float = NOW,
+        job_state: JobState = JobState.SUCCEEDED,
+        error: str | None = None,
+    ) -> None:
+        planned = self.plan(now=now)
+        store = self.store
+        try:
+            apply_plan(
+                store, planned.plan, planned.desired, now=now, job_state=job_state, error=error
+            )
+        finally:
+            store.close()
