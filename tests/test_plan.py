@@ -1,0 +1,148 @@
+"""Plan behaviour beyond the golden scenarios: options, drift, removal, digests, the store."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from reconciler.backends.base import JobState, LiveJob
+from reconciler.backends.local import LocalBackend, LocalStore
+from reconciler.backends.local.store import STATE_FILE
+from reconciler.diagnostics import MlapplyError
+from reconciler.plan import Action
+from tests.plan_scenarios import NOW, Scenario
+
+LATER = NOW + 600
+
+
+def _actions(scenario: Scenario, **options: object) -> dict[str, str]:
+    plan = scenario.plan(now=LATER, **options).plan
+    return {c.address: c.action.value for c in plan.changes}
+
+
+def test_retrain_submits_a_new_attempt_of_an_up_to_date_job(tmp_path: Path) -> None:
+    s = Scenario(tmp_path)
+    s.apply()
+    plan = s.plan(now=LATER, retrain=("taxifare-dnn",)).plan
+    job = plan.changes[0]
+    assert job.action is Action.CREATE
+    assert job.live_name is not None and job.live_name.endswith("_2")
+    assert "--retrain taxifare-dnn" in job.reasons[0]
+
+
+def test_target_keeps_the_resource_and_what_it_depends_on(tmp_path: Path) -> None:
+    s = Scenario(tmp_path)
+    assert _actions(s, targets=("job.taxifare-dnn",)) == {"job.taxifare-dnn": "create"}
+    assert set(_actions(s, targets=("version.taxifare-v1",))) == {
+        "job.taxifare-dnn",
+        "model.taxifare",
+        "version.taxifare-v1",
+    }
+
+
+def test_labels_edited_outside_mlapply_are_drift(tmp_path: Path) -> None:
+    s = Scenario(tmp_path)
+    s.apply()
+    store = s.store
+    job = store.read("demo").jobs[0]
+    store.put_job(
+        LiveJob(
+            job.name,
+            {**job.labels, "team": "growth"},
+            job.state,
+            job.create_time,
+            job.start_time,
+            job.end_time,
+            job.error,
+            job.spec,
+        )
+    )
+    store.close()
+    change = s.plan(now=LATER).plan.changes[0]
+    assert change.action is Action.UPDATE
+    assert change.reasons == ("changed outside mlapply: labels.team: growth -> pricing",)
+
+
+def test_removed_running_job_is_cancelled_and_finished_jobs_are_history(tmp_path: Path) -> None:
+    s = Scenario(tmp_path, with_model=False)
+    s.apply(job_state=JobState.RUNNING)
+    s.write("m/stack.yaml", "apiVersion: mlapply/v1\nkind: Stack\nmetadata: {name: demo}\n")
+    plan = s.plan(now=LATER).plan
+    assert [(c.address, c.action.value) for c in plan.changes] == [("job.taxifare-dnn", "cancel")]
+    assert "its manifest was removed" in plan.changes[0].reasons[0]
+    finished = Scenario(tmp_path / "other", with_model=False)
+    finished.apply()
+    finished.write("m/stack.yaml", "apiVersion: mlapply/v1\nkind: Stack\nmetadata: {name: demo}\n")
+    assert finished.plan(now=LATER).plan.changes == ()
+
+
+def test_model_description_updates_in_place_but_region_replaces(tmp_path: Path) -> None:
+    s = Scenario(tmp_path)
+    s.apply()
+    text = (s.root / "m" / "stack.yaml").read_text()
+    s.write("m/stack.yaml", text.replace("Taxi fares.", "Fares of taxis."))
+    model = next(c for c in s.plan(now=LATER).plan.changes if c.kind == "Model")
+    assert model.action is Action.UPDATE
+    assert model.reasons == ("description: Taxi fares. -> Fares of taxis.",)
+    s.write("m/stack.yaml", text.replace("Taxi fares.}", "Taxi fares., regions: [europe-west4]}"))
+    model = next(c for c in s.plan(now=LATER).plan.changes if c.kind == "Model")
+    assert model.action is Action.REPLACE
+    assert model.replace_paths == ("region",)
+
+
+def test_resources_of_other_stacks_are_never_touched(tmp_path: Path) -> None:
+    s = Scenario(tmp_path)
+    store = s.store
+    labels = {"mlapply-stack": "other", "mlapply-name": "taxifare-dnn", "mlapply-hash": "x"}
+    store.put_job(LiveJob("taxifare_dnn_x", labels, JobState.RUNNING, create_time=NOW))
+    store.close()
+    plan = s.plan(now=LATER).plan
+    assert all(not c.live_targets for c in plan.changes)
+    assert {c.action for c in plan.changes} == {Action.CREATE}
+
+
+def test_digests_change_with_the_manifests_and_with_the_live_world(tmp_path: Path) -> None:
+    s = Scenario(tmp_path)
+    first = s.plan(now=NOW).plan
+    again = s.plan(now=LATER).plan
+    assert (first.manifests_digest, first.snapshot_digest) == (
+        again.manifests_digest,
+        again.snapshot_digest,
+    )
+    s.write("trainer/trainer/model.py", "def build():\n    return 'other'\n")
+    assert s.plan().plan.manifests_digest != first.manifests_digest
+    s.apply()
+    assert s.plan().plan.snapshot_digest != first.snapshot_digest
+
+
+def test_file_digests_are_cached_by_size_and_mtime(tmp_path: Path) -> None:
+    s = Scenario(tmp_path)
+    model = s.root / "trainer" / "trainer" / "model.py"
+    before = s.plan().desired.digest
+    stat = model.stat()
+    model.write_text(model.read_text().replace("dnn", "xyz"))  # same size
+    os.utime(model, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert s.plan().desired.digest == before  # the cache answered, as designed
+    os.utime(model, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+    assert s.plan().desired.digest != before
+
+
+def test_reading_a_stack_that_was_never_applied_creates_nothing(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    snapshot = LocalBackend(home).read_live("demo")
+    assert snapshot.jobs == () and not home.exists()
+
+
+def test_store_has_a_schema_version_and_refuses_a_newer_one(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path, create=True)
+    assert store.schema_version == 1
+    store.close()
+    import sqlite3
+
+    db = sqlite3.connect(tmp_path / STATE_FILE)
+    db.execute("PRAGMA user_version = 99")
+    db.close()
+    with pytest.raises(MlapplyError, match="newer mlapply"):
+        LocalStore(tmp_path)
