@@ -20,6 +20,7 @@ COMMANDS = {
     "python -c 'import click'": [sys.executable, "-c", "import click"],
     "mlapply --help": [*MLAPPLY, "--help"],
     "mlapply validate manifests/": [*MLAPPLY, "validate", "manifests/"],
+    "mlapply plan manifests/": [*MLAPPLY, "plan", "manifests/"],
 }
 
 

@@ -11,7 +11,7 @@ import difflib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import Any, NamedTuple
 
 
 class Severity(str, Enum):
@@ -19,9 +19,11 @@ class Severity(str, Enum):
     WARNING = "warning"
 
 
-@dataclass(frozen=True, order=True)
-class Location:
-    """A place in a file; line and column count from 1, as editors do."""
+class Location(NamedTuple):
+    """A place in a file; line and column count from 1, as editors do.
+
+    A named tuple rather than a dataclass: readers make one per YAML value.
+    """
 
     file: str
     line: int = 0

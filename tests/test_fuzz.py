@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from reconciler.diagnostics import Diagnostic
-from reconciler.manifests import VariableInputs
+from reconciler.manifests import VariableInputs, schema
 from reconciler.manifests.yaml_reader import read_yaml
 from reconciler.stack import load_stack
 from tests.conftest import REPO
@@ -92,9 +92,65 @@ def test_arbitrary_documents_give_only_diagnostics(files: list[list[Any]]) -> No
 
 
 @settings(max_examples=300, deadline=None)
+@given(documents)
+def test_fast_check_agrees_with_jsonschema_on_arbitrary_documents(document: Any) -> None:
+    for file_name in schema.KIND_SCHEMAS.values():
+        fast = schema.fast_check(file_name)
+        assert fast is not None
+        assert fast(document) == schema.validator_for(file_name).is_valid(document), file_name
+
+
+@settings(max_examples=300, deadline=None)
 @given(st.text(alphabet=st.sampled_from(list("ab:-[]{}&*!|>'\"#%@`,? \n\t1.~<")), max_size=80))
 def test_arbitrary_text_gives_only_diagnostics(text: str) -> None:
     docs, diagnostics = read_yaml(text, "fuzz.yaml")
     _check(diagnostics)
     for doc in docs:
         json.dumps(doc.data, default=str)
+
+
+def _good_documents() -> list[Any]:
+    from reconciler.manifests.yaml_reader import read_yaml_file
+
+    found = []
+    for path in sorted((REPO / "tests" / "cases" / "good").glob("*.yaml")):
+        docs, _ = read_yaml_file(str(path), path.name)
+        found.extend(d.data for d in docs)
+    return found
+
+
+def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    found = [prefix]
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found.extend(_paths(item, (*prefix, key)))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            found.extend(_paths(item, (*prefix, i)))
+    return found
+
+
+GOOD = _good_documents()
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.sampled_from(GOOD), st.data())
+def test_fast_check_agrees_on_mutations_of_valid_documents(
+    document: Any, data: st.DataObject
+) -> None:
+    copy = json.loads(json.dumps(document))
+    path = data.draw(st.sampled_from(_paths(copy)[1:]))
+    parent = copy
+    for key in path[:-1]:
+        parent = parent[key]
+    if data.draw(st.booleans()) and isinstance(parent, dict):
+        del parent[path[-1]]
+    else:
+        parent[path[-1]] = data.draw(values)
+    kind = copy.get("kind")
+    if not isinstance(kind, str) or kind not in schema.KIND_SCHEMAS:
+        return
+    file_name = schema.KIND_SCHEMAS[kind]
+    fast = schema.fast_check(file_name)
+    assert fast is not None
+    assert fast(copy) == schema.validator_for(file_name).is_valid(copy)

@@ -193,3 +193,19 @@ def test_schema_defaults_are_the_defaults_the_code_fills_in(write_files: WriteFi
     assert stack.settings.meta.prevent_destroy is _default(
         "common.schema.json", "$defs", "lifecycle", "properties", "preventDestroy"
     )
+
+
+@pytest.mark.parametrize(("name", "data"), list(_all_case_documents()), ids=lambda v: str(v)[:60])
+def test_fast_check_agrees_with_jsonschema(name: str, data: Any) -> None:
+    file_name = schema.KIND_SCHEMAS[data["kind"]]
+    fast = schema.fast_check(file_name)
+    assert fast is not None, "every kind schema must compile to the fast check"
+    assert fast(data) == schema.validator_for(file_name).is_valid(data), name
+
+
+def test_fast_check_refuses_keywords_it_does_not_know() -> None:
+    from reconciler.manifests.fastcheck import Compiler, UnsupportedSchema
+
+    compiler = Compiler(lambda _: {"type": "object", "dependentRequired": {"a": ["b"]}})
+    with pytest.raises(UnsupportedSchema, match="dependentRequired"):
+        compiler.file("x.json")

@@ -116,3 +116,11 @@ def test_oversized_and_binary_files_are_refused(tmp_path: Path) -> None:
 def test_control_characters_are_a_clear_error() -> None:
     _, problems = read_yaml("a: \x07\n", "f.yaml")
     assert len(problems) == 1 and "not valid YAML" in problems[0].message
+
+
+def test_non_finite_numbers_are_refused() -> None:
+    for text in ("a: .nan", "a: -.inf", "a: [.Inf]"):
+        docs, problems = read_yaml(text, "f.yaml")
+        assert docs == [] and "is not a finite number" in problems[0].message
+    (doc,), problems = read_yaml("a: '.nan'", "f.yaml")
+    assert problems == [] and doc.data == {"a": ".nan"}

@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass
 
 from reconciler.backends.base import Backend, LiveSnapshot
+from reconciler.gcpause import paused_gc
 from reconciler.identity import DesiredState, HashCache, compute_desired
 from reconciler.plan import Plan, PlanOptions, diff
 from reconciler.stack.resources import Stack
@@ -31,11 +32,13 @@ def make_plan(
     retrain: tuple[str, ...] = (),
     now: float | None = None,
 ) -> Planned:
-    cache = HashCache(stack.settings.local.home)
-    try:
-        desired = compute_desired(stack, cache)
-    finally:
-        cache.close()
-    live = backend.read_live(stack.name)
-    options = PlanOptions(targets=targets, retrain=retrain, now=time.time() if now is None else now)
-    return Planned(diff(desired, live, options), desired, live)
+    with paused_gc():
+        cache = HashCache(stack.settings.local.home)
+        try:
+            desired = compute_desired(stack, cache)
+        finally:
+            cache.close()
+        live = backend.read_live(stack.name)
+        when = time.time() if now is None else now
+        options = PlanOptions(targets=targets, retrain=retrain, now=when)
+        return Planned(diff(desired, live, options), desired, live)

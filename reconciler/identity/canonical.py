@@ -9,24 +9,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from typing import Any
 
 SHORT_HASH_LENGTH = 8
 
 
 def canonical_json(value: Any) -> str:
-    return json.dumps(_check(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def _check(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ValueError(f"cannot hash a non-finite number: {value}")
-    if isinstance(value, dict):
-        return {str(k): _check(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_check(v) for v in value]
-    return value
+    """Raises ValueError for NaN or infinity, which JSON cannot write."""
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
 
 
 def sha256_hex(text: str | bytes) -> str:

@@ -107,8 +107,9 @@ def compute_desired(stack: Stack, cache: HashCache) -> DesiredState:
         essence = _job_essence(job, trainer, source, prints, stack)
         hash_ = short(digest(essence))
         details: dict[str, Any] = {
-            "trainer_files": dict(source.files) if source else {},
-            "data_files": {side: dict(p.files) for side, p in prints.items()},
+            # Shared, not copied: every job of a trainer has the same file list.
+            "trainer_files": source.files if source else {},
+            "data_files": {side: p.files for side, p in prints.items()},
         }
         resources[job.address] = DesiredResource(
             address=job.address,

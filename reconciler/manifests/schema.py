@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from reconciler.assets import schemas_dir
 from reconciler.diagnostics import Diagnostic, closest, did_you_mean, error, sort_key
+from reconciler.manifests.fastcheck import Check, Compiler, UnsupportedSchema
 from reconciler.manifests.yaml_reader import Document, PathKey
 
 if TYPE_CHECKING:
@@ -37,7 +38,9 @@ KINDS = tuple(KIND_SCHEMAS)
 _BASE_URI = "https://schemas.mlapply.invalid/"
 
 
+@functools.cache
 def load_schema(file_name: str) -> dict[str, Any]:
+    """A schema file's content (shared: do not modify it)."""
     with open(schemas_dir() / file_name, encoding="utf-8") as handle:
         loaded: dict[str, Any] = json.load(handle)
     return loaded
@@ -63,6 +66,20 @@ def validator_for(file_name: str) -> Validator:
     return Draft202012Validator({"$ref": _BASE_URI + file_name}, registry=_registry())
 
 
+@functools.cache
+def fast_check(file_name: str) -> Check | None:
+    """The compiled yes/no check for a schema file, or None if it cannot be compiled."""
+    try:
+        return _compiler().file(file_name)
+    except UnsupportedSchema:
+        return None
+
+
+@functools.cache
+def _compiler() -> Compiler:
+    return Compiler(load_schema)
+
+
 def subschema(file_name: str, *pointer: str) -> dict[str, Any]:
     """A part of a schema file, e.g. ``subschema("stack.schema.json", "properties")``."""
     node: Any = load_schema(file_name)
@@ -76,6 +93,9 @@ def validate_value(
     value: Any, file_name: str, doc: Document, base: PathKey = ()
 ) -> list[Diagnostic]:
     """Validate ``value`` (found at ``base`` in ``doc``) against one schema file."""
+    check = fast_check(file_name)
+    if check is not None and check(value):
+        return []
     found = validator_for(file_name).iter_errors(value)
     return _unique(d for err in found for d in _translate(err, doc, base))
 

@@ -16,6 +16,7 @@ Building from events also keeps deep nesting from recursing in C or Python.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,6 +43,8 @@ _COLLECTION_TAGS = {_CORE + "seq", _CORE + "map"}
 _MERGE_TAG = _CORE + "merge"
 
 _RESOLVER = Resolver()
+_IMPLICIT_FIRST = frozenset(c for c in Resolver.yaml_implicit_resolvers if c is not None)
+_STR = _CORE + "str"
 _CONSTRUCTOR = SafeConstructor()
 
 try:
@@ -150,18 +153,32 @@ class _DocumentBuilder:
 
     def scalar_value(self, event: events.ScalarEvent, where: Location) -> Any:
         tag = event.tag
+        if tag is None and not event.implicit[0]:
+            return event.value  # quoted and untagged: a string, whatever it looks like
+        if tag is None and event.value and event.value[0] not in _IMPLICIT_FIRST:
+            return event.value  # plain, and no implicit type starts with this character
         if tag is None or tag == "!":
             implicit = (event.implicit[0], event.implicit[1]) if tag is None else (False, False)
             tag = _RESOLVER.resolve(nodes.ScalarNode, event.value, implicit)  # type: ignore[no-untyped-call]
-        if tag in _TEXT_TAGS:
+        if tag in _TEXT_TAGS or tag == _STR:
             return event.value
         if tag not in _CONSTRUCTED_TAGS:
             raise _Refused(self.tag_error(tag, where))
         node = nodes.ScalarNode(tag, event.value)
         try:
-            return _CONSTRUCTOR.yaml_constructors[tag](_CONSTRUCTOR, node)
+            value = _CONSTRUCTOR.yaml_constructors[tag](_CONSTRUCTOR, node)
         except (ConstructorError, ValueError) as exc:
             raise _Refused(error(f"invalid {tag.removeprefix(_CORE)}: {exc}", where)) from exc
+        if isinstance(value, float) and not math.isfinite(value):
+            raise _Refused(
+                error(
+                    f"{event.value} is not a finite number",
+                    where,
+                    "JSON and the cloud APIs cannot carry NaN or infinity: use a number, or "
+                    "quote it to make it text",
+                )
+            )
+        return value
 
     def tag_error(self, tag: str, where: Location) -> Diagnostic:
         shown = "!!" + tag.removeprefix(_CORE) if tag.startswith(_CORE) else tag

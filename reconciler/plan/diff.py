@@ -112,8 +112,9 @@ class _Planner:
             action = Action.WAIT
             reasons.append(f"{latest.name} is {_state_phrase(latest, self.options.now)}")
         elif latest is not None and latest.state is JobState.SUCCEEDED and not retrain:
-            before = _spec_view(latest)
-            action, fields, reasons = self._job_labels(want, latest, before)
+            # Same hash, same essence: no need to decode the live record's spec.
+            before = {**want.essence, "labels": _user_labels(latest.labels)}
+            action, fields, reasons = self._job_labels(want, latest)
         elif latest is not None:
             attempts = len(current)
             if latest.state is JobState.SUCCEEDED:
@@ -177,7 +178,7 @@ class _Planner:
         return self.stack.jobs[want.name].max_attempts
 
     def _job_labels(
-        self, want: DesiredResource, job: LiveJob, before: Mapping[str, Any] | None
+        self, want: DesiredResource, job: LiveJob
     ) -> tuple[Action, list[FieldChange], list[str]]:
         wanted = want.live_labels(self.stack.name)
         if dict(job.labels) == wanted:
@@ -287,7 +288,8 @@ class _Planner:
         targets: tuple[LiveTarget, ...],
         after: Mapping[str, Any],
     ) -> Change:
-        before = _version_view(current, model)
+        # Same hash, same essence: no need to decode the live record's spec.
+        before = {**want.essence, **_mutable_view(current, model)}
         if current.state.value in ("CREATING", "UPDATING", "DELETING"):
             return self._change(
                 want,
@@ -653,8 +655,11 @@ def _spec_view(resource: LiveJob | LiveVersion) -> dict[str, Any] | None:
 
 
 def _version_view(version: LiveVersion, model: LiveModel | None) -> dict[str, Any]:
+    return {**(_spec_view(version) or {}), **_mutable_view(version, model)}
+
+
+def _mutable_view(version: LiveVersion, model: LiveModel | None) -> dict[str, Any]:
     return {
-        **(_spec_view(version) or {}),
         "labels": _user_labels(version.labels),
         "description": version.description,
         "default": bool(model and model.default_version == version.name),

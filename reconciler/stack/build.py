@@ -26,6 +26,7 @@ from reconciler.diagnostics import (
     has_errors,
     warning,
 )
+from reconciler.gcpause import paused_gc
 from reconciler.manifests import LoadedDocument, Manifests, VariableInputs, load_manifests
 from reconciler.stack import graph
 from reconciler.stack.resources import (
@@ -83,9 +84,10 @@ def load_stack(
     paths: Sequence[str], inputs: VariableInputs | None = None, cwd: Path | None = None
 ) -> LoadResult:
     """Load, validate and build the stack declared under ``paths``. Never raises on bad input."""
-    manifests = load_manifests(paths, inputs, cwd)
-    builder = _Builder(manifests)
-    stack = builder.build()
+    with paused_gc():
+        manifests = load_manifests(paths, inputs, cwd)
+        builder = _Builder(manifests)
+        stack = builder.build()
     diagnostics = _ordered([*manifests.diagnostics, *builder.diagnostics])
     if has_errors(diagnostics):
         stack = None

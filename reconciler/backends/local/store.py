@@ -66,11 +66,41 @@ SCHEMA_VERSION = len(_MIGRATIONS)
 
 
 def _json(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, sort_keys=True)
+    if value is None:
+        return None
+    if isinstance(value, _LazyJSON):
+        return value.text
+    return json.dumps(value, sort_keys=True)
 
 
 def _load(text: str | None) -> Any:
     return None if text is None else json.loads(text)
+
+
+class _LazyJSON(Mapping[str, Any]):
+    """A JSON object decoded on first use: plans read thousands of specs and need few."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._value: dict[str, Any] | None = None
+
+    def _decoded(self) -> dict[str, Any]:
+        if self._value is None:
+            self._value = json.loads(self.text)
+        return self._value
+
+    def __getitem__(self, key: str) -> Any:
+        return self._decoded()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._decoded())
+
+    def __len__(self) -> int:
+        return len(self._decoded())
+
+
+def _lazy(text: str | None) -> Mapping[str, Any] | None:
+    return None if text is None else _LazyJSON(text)
 
 
 class LocalStore:
@@ -278,7 +308,7 @@ def _job(row: sqlite3.Row) -> LiveJob:
         start_time=row["start_time"],
         end_time=row["end_time"],
         error=row["error"],
-        spec=_load(row["spec"]),
+        spec=_lazy(row["spec"]),
     )
 
 
@@ -304,7 +334,7 @@ def _version(row: sqlite3.Row) -> LiveVersion:
         deployment_uri=row["deployment_uri"],
         create_time=row["create_time"],
         error=row["error"],
-        spec=_load(row["spec"]),
+        spec=_lazy(row["spec"]),
     )
 
 

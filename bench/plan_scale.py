@@ -1,0 +1,147 @@
+"""How planning scales: stacks of N TrainingJobs (each deployed as a ModelVersion,
+ten versions per Model) whose live records are all in the local store.
+
+Run: `.venv/bin/python bench/plan_scale.py [--sizes 100 1000 10000]`. Each size
+runs in its own process (so peak memory is its own); setup is not timed. The
+timed `plan` is what `mlapply plan` does: load and validate the manifests,
+fingerprint, read the live state, diff; plus rendering the text.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+NOW = 1_800_000_000.0
+
+
+def write_stack(root: Path, jobs: int) -> None:
+    (root / ".git").mkdir()
+    trainer = root / "trainer" / "trainer"
+    trainer.mkdir(parents=True)
+    (trainer / "__init__.py").write_text("")
+    (trainer / "task.py").write_text("print('train')\n")
+    (root / "data").mkdir()
+    for i in range(3):
+        (root / "data" / f"train-{i}.csv").write_text(f"fare,km\n{i},{i * 2}\n")
+    docs = [
+        "apiVersion: mlapply/v1\nkind: Stack\nmetadata: {name: scale}\n",
+        "apiVersion: mlapply/v1\nkind: Trainer\nmetadata: {name: t}\nspec: {source: ../trainer}\n",
+        "apiVersion: mlapply/v1\nkind: Dataset\nmetadata: {name: d}\n"
+        "spec: {train: ../data/train-*.csv}\n",
+    ]
+    for m in range(max(1, jobs // 10)):
+        docs.append(f"apiVersion: mlapply/v1\nkind: Model\nmetadata: {{name: model-{m}}}\n")
+    for j in range(jobs):
+        docs.append(
+            "apiVersion: mlapply/v1\nkind: TrainingJob\n"
+            f"metadata: {{name: job-{j}}}\n"
+            f"spec: {{trainer: t, dataset: d, hyperparameters: {{seed: {j}, lr: 0.01}}}}\n"
+        )
+        default = "true" if j % 10 == 0 else "false"
+        docs.append(
+            "apiVersion: mlapply/v1\nkind: ModelVersion\n"
+            f"metadata: {{name: version-{j}}}\n"
+            f"spec: {{model: model-{j // 10}, source: {{job: job-{j}}}, default: {default}}}\n"
+        )
+    manifests = root / "m"
+    manifests.mkdir()
+    # Many files, as a real repository of this size would have.
+    per_file = 200
+    for start in range(0, len(docs), per_file):
+        (manifests / f"part-{start // per_file:04d}.yaml").write_text(
+            "---\n".join(docs[start : start + per_file])
+        )
+
+
+def measure(jobs: int) -> dict[str, float]:
+    from reconciler.apply.planning import make_plan
+    from reconciler.backends.local import LocalBackend, LocalStore
+    from reconciler.render.jsonplan import plan_to_json
+    from reconciler.render.text import render_text
+    from reconciler.stack import load_stack
+    from tests.simulator import apply_plan
+
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        write_stack(root, jobs)
+        setup = load_stack([str(root / "m")])
+        assert setup.stack is not None, [d.render() for d in setup.diagnostics[:5]]
+        home = setup.stack.settings.local.home
+        planned = make_plan(setup.stack, LocalBackend(home), now=NOW)
+        store = LocalStore(home, create=True)
+        apply_plan(store, planned.plan, planned.desired, now=NOW)
+        store.close()
+        del setup, planned  # measure from a clean heap, as a new `mlapply plan` process has
+        gc.collect()
+
+        start = time.perf_counter()
+        loaded = load_stack([str(root / "m")])
+        assert loaded.stack is not None
+        loaded_at = time.perf_counter()
+        again = make_plan(loaded.stack, LocalBackend(home), now=NOW + 60)
+        planned_at = time.perf_counter()
+        text = render_text(plan_to_json(again.plan))
+        end = time.perf_counter()
+        assert not again.plan.has_changes, text[:2000]
+        resources = len(loaded.stack.resources())
+        live = len(again.live.jobs) + len(again.live.versions) + len(again.live.models)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {
+        "jobs": jobs,
+        "resources": resources,
+        "live": live,
+        "load_s": loaded_at - start,
+        "plan_s": planned_at - loaded_at,
+        "render_s": end - planned_at,
+        "total_s": end - start,
+        "peak_mib": peak,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 10000])
+    parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(measure(args.one)))
+        return
+    print(
+        f"{'jobs':>6} {'resources':>9} {'live':>6} {'load s':>7} {'identity+read+diff s':>21} "
+        f"{'render s':>8} {'total s':>8} {'peak MiB':>8}"
+    )
+    previous = None
+    for size in args.sizes:
+        done = subprocess.run(
+            [sys.executable, __file__, "--one", str(size)],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=REPO,
+        )
+        row = json.loads(done.stdout)
+        growth = ""
+        if previous:
+            factor = row["total_s"] / previous["total_s"]
+            growth = f"  x{factor:.1f} for x{row['jobs'] / previous['jobs']:.0f} jobs"
+        print(
+            f"{row['jobs']:>6} {row['resources']:>9} {row['live']:>6} {row['load_s']:>7.2f} "
+            f"{row['plan_s']:>21.2f} {row['render_s']:>8.2f} {row['total_s']:>8.2f} "
+            f"{row['peak_mib']:>8.0f}{growth}"
+        )
+        previous = row
+
+
+if __name__ == "__main__":
+    main()
