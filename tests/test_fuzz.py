@@ -112,7 +112,7 @@ def test_arbitrary_text_gives_only_diagnostics(text: str) -> None:
 def _good_documents() -> list[Any]:
     from reconciler.manifests.yaml_reader import read_yaml_file
 
-    found = []
+    found: list[Any] = []
     for path in sorted((REPO / "tests" / "cases" / "good").glob("*.yaml")):
         docs, _ = read_yaml_file(str(path), path.name)
         found.extend(d.data for d in docs)

@@ -63,7 +63,11 @@ class Compiler:
         self._compiled: dict[tuple[str, str], Check] = {}
 
     def file(self, name: str) -> Check:
-        return self._ref(name, "")
+        return self.at(name, "")
+
+    def at(self, file: str, pointer: str) -> Check:
+        """The check for the schema at a JSON pointer (``/properties/spec``) in a file."""
+        return self._ref(file, pointer)
 
     def _ref(self, file: str, pointer: str) -> Check:
         key = (file, pointer)

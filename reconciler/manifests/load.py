@@ -102,12 +102,7 @@ def _declarations(
     block = spec.get("variables") if isinstance(spec, dict) else None
     if stack is None or block is None:
         return {}
-    block_schema = schema.subschema(
-        "stack.schema.json", "properties", "spec", "properties", "variables"
-    )
-    from jsonschema import Draft202012Validator
-
-    if not Draft202012Validator(block_schema).is_valid(block):
+    if not schema.is_valid_at(block, "stack.schema.json", "/properties/spec/properties/variables"):
         return None
     decls = variables.declarations(stack, block)
     diagnostics.extend(variables.check_defaults(decls, stack))

@@ -67,10 +67,11 @@ def validator_for(file_name: str) -> Validator:
 
 
 @functools.cache
-def fast_check(file_name: str) -> Check | None:
-    """The compiled yes/no check for a schema file, or None if it cannot be compiled."""
+def fast_check(file_name: str, pointer: str = "") -> Check | None:
+    """The compiled yes/no check for a schema file (or a JSON pointer into it),
+    or None if it cannot be compiled."""
     try:
-        return _compiler().file(file_name)
+        return _compiler().at(file_name, pointer)
     except UnsupportedSchema:
         return None
 
@@ -80,13 +81,15 @@ def _compiler() -> Compiler:
     return Compiler(load_schema)
 
 
-def subschema(file_name: str, *pointer: str) -> dict[str, Any]:
-    """A part of a schema file, e.g. ``subschema("stack.schema.json", "properties")``."""
-    node: Any = load_schema(file_name)
-    for part in pointer:
-        node = node[part]
-    assert isinstance(node, dict)
-    return node
+def is_valid_at(value: Any, file_name: str, pointer: str = "") -> bool:
+    """Whether ``value`` satisfies the schema at ``pointer`` in a schema file."""
+    check = fast_check(file_name, pointer)
+    if check is not None:
+        return check(value)
+    from jsonschema import Draft202012Validator
+
+    ref = {"$ref": f"{_BASE_URI}{file_name}#{pointer}"}
+    return bool(Draft202012Validator(ref, registry=_registry()).is_valid(value))
 
 
 def validate_value(
