@@ -139,13 +139,15 @@ def test_internal_errors_are_one_line_unless_debug(monkeypatch: pytest.MonkeyPat
     assert debug.exit_code == 1 and "Traceback" in debug.output
 
 
-def test_cli_import_and_validate_load_no_heavy_modules() -> None:
+def test_cli_import_validate_and_plan_load_no_heavy_modules() -> None:
     code = (
         "import sys\n"
         "from click.testing import CliRunner\n"
         "import reconciler.cli as cli\n"
         "assert 'jsonschema' not in sys.modules and 'yaml' not in sys.modules\n"
         "result = CliRunner().invoke(cli.cli, ['validate', 'manifests/'])\n"
+        "assert result.exit_code == 0, result.output\n"
+        "result = CliRunner().invoke(cli.cli, ['plan', 'manifests/'])\n"
         "assert result.exit_code == 0, result.output\n"
         "heavy = [m for m in sys.modules if m.split('.')[0] in "
         "('tensorflow', 'googleapiclient', 'google', 'keras', 'numpy')]\n"

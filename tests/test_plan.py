@@ -146,3 +146,34 @@ def test_store_has_a_schema_version_and_refuses_a_newer_one(tmp_path: Path) -> N
     db.close()
     with pytest.raises(MlapplyError, match="newer mlapply"):
         LocalStore(tmp_path)
+
+
+def test_versions_left_under_a_model_the_manifest_no_longer_names_are_deleted(
+    tmp_path: Path,
+) -> None:
+    s = Scenario(tmp_path)
+    s.apply()
+    text = (s.root / "m" / "stack.yaml").read_text()
+    extra = "---\napiVersion: mlapply/v1\nkind: Model\nmetadata: {name: fares}\n"
+    s.write("m/stack.yaml", text.replace("  model: taxifare\n", "  model: fares\n") + extra)
+    changes = {c.address: c for c in s.plan(now=LATER).plan.changes}
+    left = changes['version.taxifare-v1["taxifare"]']
+    assert left.action is Action.DELETE
+    assert left.reasons[0].endswith("its manifest now names another model")
+    assert changes["version.taxifare-v1"].action is Action.CREATE
+
+
+def test_markdown_stays_under_the_comment_limit_and_says_what_it_left_out(
+    tmp_path: Path,
+) -> None:
+    from reconciler.render.jsonplan import plan_to_json
+    from reconciler.render.markdown import LIMIT, render_markdown
+
+    s = Scenario(tmp_path)
+    document = plan_to_json(s.plan().plan)
+    change = document["changes"][0]
+    many = [{**change, "address": f"job.j{i}", "reasons": ["x" * 300]} for i in range(400)]
+    text = render_markdown({**document, "changes": many})
+    assert len(text) <= LIMIT
+    assert "more resource(s) not shown" in text
+    assert text.count("<details>") < 400

@@ -29,7 +29,7 @@ from reconciler.plan.model import (
     PlanError,
     PlanOptions,
 )
-from reconciler.plan.rules import IMMUTABLE
+from reconciler.plan.rules import forces_replacement
 from reconciler.stack.resources import Kind, address
 
 _ABSENT = "(none)"
@@ -159,19 +159,15 @@ class _Planner:
             elif action is Action.NOOP or action is Action.WAIT:
                 action = Action.CANCEL
             self._protect(want, action, targets)
-        return Change(
-            address=want.address,
-            kind=Kind.TRAINING_JOB.value,
-            action=action,
-            name=want.name,
+        return self._change(
+            want,
+            action,
             live_name=live_name,
             before=before,
             after=after,
-            field_changes=tuple(fields),
-            replace_paths=tuple(f.path for f in fields if f.forces_replacement),
-            depends_on=(),
-            reasons=tuple(reasons),
-            live_targets=targets,
+            fields=fields,
+            reasons=reasons,
+            targets=targets,
         )
 
     def _max_attempts(self, want: DesiredResource) -> int:
@@ -355,28 +351,32 @@ class _Planner:
         return self.job_changes.get(job_address) if job_address else None
 
     def _source_blocker(self, want: DesiredResource) -> tuple[Action, str] | None:
-        """Why a version cannot be created yet, if it cannot."""
+        """Why a version cannot be created in this apply, if it cannot."""
         change = self._source_change(want)
-        if change is None:
+        if change is None or change.action in (Action.CREATE, Action.REPLACE):
+            return None  # no source job, or it trains in this apply first
+        run = next((j for j in self.jobs.get(change.name, []) if j.name == change.live_name), None)
+        if run is None or run.state is JobState.SUCCEEDED:
             return None
-        if change.action is Action.WAIT:
-            return Action.WAIT, f"waits for {change.address} ({change.reasons[0]})"
-        if change.action in (Action.NOOP, Action.UPDATE, Action.CANCEL):
-            runs = [j for j in self.jobs.get(change.name, []) if j.name == change.live_name]
-            if runs and runs[-1].state is not JobState.SUCCEEDED:
-                return (
-                    Action.NOOP,
-                    f"cannot deploy: {change.address} {runs[-1].state.value.lower()}",
-                )
-            if runs and change.action is Action.CANCEL:
-                return None
-        return None
+        if run.state.active or run.state is JobState.CANCELLING:
+            return (
+                Action.WAIT,
+                f"waits for {change.address} ({_state_phrase(run, self.options.now)})",
+            )
+        return (
+            Action.NOOP,
+            f"cannot deploy: {run.name} of {change.address} {run.state.value.lower()}",
+        )
 
     # Removed from the manifests -----------------------------------------------------
 
     def removed(self) -> list[Change]:
         declared_jobs = {j.meta.name for j in self.stack.jobs.values()}
-        declared_versions = {v.meta.name for v in self.stack.versions.values()}
+        # A declared version's live model; versions left under another model go too.
+        declared_versions = {
+            v.meta.name: self.desired.resources[v.address].essence["model"]
+            for v in self.stack.versions.values()
+        }
         declared_models = {
             self.desired.resources[m.address].live_name for m in self.stack.models.values()
         }
@@ -416,7 +416,7 @@ class _Planner:
             gone = [
                 v
                 for v in self.versions[name]
-                if name not in declared_versions or v.model in removed_models
+                if declared_versions.get(name) != v.model or v.model in removed_models
             ]
             if not gone:
                 continue
@@ -424,9 +424,12 @@ class _Planner:
             if name in declared_versions:
                 where = f'{where}["{gone[0].model}"]'
             targets = tuple(LiveTarget(v.name, "delete", v.model) for v in gone)
-            why = (
-                "its model was removed" if name in declared_versions else "its manifest was removed"
-            )
+            if name not in declared_versions:
+                why = "its manifest was removed"
+            elif gone[0].model in removed_models:
+                why = "its model was removed"
+            else:
+                why = "its manifest now names another model"
             reasons = tuple(f"{v.name} of model {v.model}: {why}" for v in gone)
             for version in gone:
                 version_deletes[version.model].append(where)
@@ -632,13 +635,11 @@ def _field_changes(
 ) -> list[FieldChange]:
     flat_before = _flatten(before or {})
     flat_after = _flatten(after)
-    immutable = IMMUTABLE[kind]
     changes = []
     for path in sorted(set(flat_before) | set(flat_after)):
         old, new = flat_before.get(path, _ABSENT), flat_after.get(path, _ABSENT)
         if old != new:
-            top = path.split(".", 1)[0]
-            changes.append(FieldChange(path, old, new, top in immutable))
+            changes.append(FieldChange(path, old, new, forces_replacement(kind, path)))
     return changes
 
 

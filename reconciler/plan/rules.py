@@ -1,8 +1,9 @@
 """Which fields the backends can change in place, per kind, as data.
 
-Anything in a resource's essence (its identity) cannot change in place: a
-job or a model version is immutable, so a new one replaces it. The fields
-below are updated in place.
+Anything else in a resource (its essence: everything its identity hash
+covers) cannot change in place: jobs and model versions are immutable, and a
+model's region and logging are fixed at creation, so a change there makes a
+new resource that replaces the old one.
 """
 
 from __future__ import annotations
@@ -15,32 +16,7 @@ UPDATABLE: dict[Kind, frozenset[str]] = {
     Kind.MODEL_VERSION: frozenset({"labels", "description", "default"}),
 }
 
-IMMUTABLE: dict[Kind, frozenset[str]] = {
-    Kind.TRAINING_JOB: frozenset(
-        {
-            "trainer",
-            "data",
-            "hyperparameters",
-            "args",
-            "scaleTier",
-            "machines",
-            "region",
-            "runtimeVersion",
-            "pythonVersion",
-            "outputDir",
-            "hyperparameterTuning",
-        }
-    ),
-    Kind.MODEL: frozenset({"region", "onlinePredictionLogging"}),
-    Kind.MODEL_VERSION: frozenset(
-        {
-            "model",
-            "source",
-            "runtimeVersion",
-            "pythonVersion",
-            "framework",
-            "machineType",
-            "scaling",
-        }
-    ),
-}
+
+def forces_replacement(kind: Kind, path: str) -> bool:
+    """Whether a change at a dotted field path cannot be made in place."""
+    return path.split(".", 1)[0] not in UPDATABLE[kind]

@@ -68,45 +68,59 @@ def _section(change: dict[str, Any]) -> str:
     )
 
 
+def _capped(lines: list[str], budget: int, more: str) -> list[str]:
+    """As many lines as fit in ``budget`` characters, then one saying how many were left."""
+    kept: list[str] = []
+    used = 0
+    for i, line in enumerate(lines):
+        if used + len(line) + 1 > budget:
+            return [*kept, more.format(len(lines) - i)]
+        kept.append(line)
+        used += len(line) + 1
+    return kept
+
+
 def render_markdown(document: dict[str, Any]) -> str:
     head = [f"### mlapply plan: stack `{document['stack']}` (backend `{document['backend']}`)", ""]
     pending = [c for c in document["changes"] if c["action"] != "no-op"]
     if document["errors"]:
         head.append("> [!CAUTION]")
-        head.extend(f"> **Error:** {_cell(e['message'])}" for e in document["errors"])
+        errors = [f"> **Error:** {_cell(e['message'])}" for e in document["errors"]]
+        head.extend(_capped(errors, LIMIT // 8, "> _...and {} more errors._"))
         head.append("")
     destructive = [c for c in pending if c["action"] in ("replace", "delete", "cancel")]
     if destructive:
         head.append("> [!WARNING]")
         head.append("> This plan deletes, replaces or cancels live resources:")
+        warnings = []
         for change in destructive:
             targets = ", ".join(t["live_name"] for t in change["live_targets"])
-            head.append(
-                f"> - `{change['address']}` ({change['action']}{': ' + targets if targets else ''})"
-            )
+            listed = f": {targets}" if targets else ""
+            warnings.append(f"> - `{change['address']}` ({change['action']}{listed})")
+        head.extend(_capped(warnings, LIMIT // 8, "> - _...and {} more._"))
         head.append("")
     if not pending:
         head.append("**No changes.** The live resources match the manifests.")
         return "\n".join(head) + "\n"
     head.extend(["| | resource | action | why |", "|---|---|---|---|"])
-    for change in pending:
-        why = "; ".join(change["reasons"]) or "-"
-        head.append(
-            f"| {_ICONS.get(change['action'], '')} | `{change['address']}` | {change['action']} | "
-            f"{_cell(why)} |"
-        )
+    rows = [
+        f"| {_ICONS.get(c['action'], '')} | `{c['address']}` | {c['action']} | "
+        f"{_cell('; '.join(c['reasons']) or '-')} |"
+        for c in pending
+    ]
+    head.extend(_capped(rows, LIMIT // 2, "| | _...and {} more_ | | |"))
     head.extend(["", f"**{summary_line(document)}**", ""])
     text = "\n".join(head)
-    sections = [_section(c) for c in pending]
     shown = 0
-    for section in sections:
+    for change in pending:
+        section = _section(change)
         if len(text) + len(section) + 200 > LIMIT:
             break
         text += "\n" + section
         shown += 1
-    if shown < len(sections):
+    if shown < len(pending):
         text += (
-            f"\n_{len(sections) - shown} more resource(s) not shown to stay under GitHub's comment "
-            "limit; run `mlapply plan --format json` for the full plan._\n"
+            f"\n_{len(pending) - shown} more resource(s) not shown to stay under GitHub's "
+            "comment limit; run `mlapply plan --format json` for the full plan._\n"
         )
     return text
