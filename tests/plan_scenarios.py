@@ -58,7 +58,18 @@ lifecycle: {{preventDestroy: {protect}}}
 spec:
   model: taxifare
   source: {{job: taxifare-dnn}}
-  default: true
+  default: {v1_default}
+"""
+
+CANARY = """---
+apiVersion: mlapply/v1
+kind: ModelVersion
+metadata: {{name: taxifare-canary}}
+spec:
+  model: taxifare
+  source: {{job: taxifare-dnn}}
+  machineType: n1-standard-4
+  default: {canary_default}
 """
 
 
@@ -70,6 +81,8 @@ class Scenario:
             "max_attempts": 1,
             "with_model": True,
             "protect": False,
+            "canary": False,
+            "default": "v1",
         }
         files = {
             ".git/HEAD": "ref: refs/heads/main\n",
@@ -92,7 +105,13 @@ class Scenario:
 
     def configure(self, **params: Any) -> None:
         self.params.update(params)
-        model = MODEL.format(protect=str(self.params["protect"]).lower())
+        default = self.params["default"]
+        model = MODEL.format(
+            protect=str(self.params["protect"]).lower(),
+            v1_default=str(default == "v1").lower(),
+        )
+        if self.params["canary"]:
+            model += CANARY.format(canary_default=str(default == "canary").lower())
         text = MANIFEST.format(
             learning_rate=self.params["learning_rate"],
             max_attempts=self.params["max_attempts"],

@@ -78,6 +78,13 @@ def failed_job_retried(s: Scenario) -> Planned:
     return s.plan(now=LATER)
 
 
+def version_switch(s: Scenario) -> Planned:
+    s.configure(canary=True)
+    s.apply()
+    s.configure(default="canary")  # the manifests move the default to the canary version
+    return s.plan(now=LATER)
+
+
 def default_switched_outside(s: Scenario) -> Planned:
     s.apply()
     s.configure(learning_rate=0.003)
@@ -111,6 +118,7 @@ SCENARIOS: list[Callable[[Scenario], Planned]] = [
     running_job_waited_for,
     failed_job_not_retried,
     failed_job_retried,
+    version_switch,
     default_switched_outside,
     model_removed,
     prevent_destroy,

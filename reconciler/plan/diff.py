@@ -320,14 +320,17 @@ class _Planner:
         reasons = [_describe(f) for f in fields]
         drift = False
         if want.mutable["default"] and model is not None and model.default_version != current.name:
-            drift = True
-            reasons = [
+            # Was it default when mlapply last wrote it? Then someone switched it since.
+            recorded = (current.spec or {}).get("mutable", {}).get("default")
+            drift = recorded is True
+            switch = (
                 f"changed outside mlapply: the default version of {model.name} is "
                 f"{model.default_version or _ABSENT}, the manifests say {current.name}"
-                if r.startswith("default")
-                else r
-                for r in reasons
-            ]
+                if drift
+                else f"becomes the default version of {model.name} "
+                f"(instead of {model.default_version or _ABSENT})"
+            )
+            reasons = [switch if r.startswith("default") else r for r in reasons]
         action = Action.UPDATE if fields else Action.NOOP
         if older:
             reasons.append("older " + ", ".join(v.name for v in older) + " still deployed: deleted")
