@@ -177,3 +177,16 @@ def test_markdown_stays_under_the_comment_limit_and_says_what_it_left_out(
     assert len(text) <= LIMIT
     assert "more resource(s) not shown" in text
     assert text.count("<details>") < 400
+
+
+def test_store_keeps_the_local_runner_columns(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path, create=True)
+    job = LiveJob("j_1", {"mlapply-stack": "s"}, JobState.RUNNING, create_time=NOW)
+    store.put_job(job, pid=4242, job_dir="/tmp/j_1")
+    assert store.job_runtime("j_1")["pid"] == 4242
+    with pytest.raises(ValueError, match="unknown job columns"):
+        store.put_job(job, shell="rm -rf /")
+    assert [j.name for j in store.read("s").jobs] == ["j_1"]
+    store.delete_job("j_1")
+    assert store.read("s").jobs == ()
+    store.close()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -155,110 +155,100 @@ class LocalStore:
 
     # Writing ------------------------------------------------------------------
 
-    def put_job(self, job: LiveJob, **runtime: Any) -> None:
+    def _write(self, *statements: tuple[str, Sequence[Any]]) -> None:
+        """Run statements in one transaction."""
         db = self._writer()
         with _transaction(db):
-            db.execute(
-                "INSERT OR REPLACE INTO jobs (name, stack, labels, state, create_time, start_time,"
-                " end_time, error, spec) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    job.name,
-                    job.labels.get(LABEL_STACK, ""),
-                    _json(dict(job.labels)),
-                    job.state.value,
-                    job.create_time,
-                    job.start_time,
-                    job.end_time,
-                    job.error,
-                    _json(job.spec),
-                ),
-            )
-            for column, value in runtime.items():
-                self._update_job_column(db, job.name, column, value)
+            for sql, params in statements:
+                db.execute(sql, params)
 
     _RUNTIME_COLUMNS = ("pid", "exit_code", "job_dir", "peak_rss_bytes", "mean_cpu")
 
-    def _update_job_column(
-        self, db: sqlite3.Connection, name: str, column: str, value: Any
-    ) -> None:
-        if column not in self._RUNTIME_COLUMNS:
-            raise ValueError(f"unknown job column {column}")
-        db.execute(f"UPDATE jobs SET {column} = ? WHERE name = ?", (value, name))  # noqa: S608
+    def put_job(self, job: LiveJob, **runtime: Any) -> None:
+        """Insert or replace a job; ``runtime`` sets the local runner's columns."""
+        unknown = set(runtime) - set(self._RUNTIME_COLUMNS)
+        if unknown:
+            raise ValueError(f"unknown job columns: {sorted(unknown)}")
+        row = (
+            job.name,
+            job.labels.get(LABEL_STACK, ""),
+            _json(dict(job.labels)),
+            job.state.value,
+            job.create_time,
+            job.start_time,
+            job.end_time,
+            job.error,
+            _json(job.spec),
+        )
+        updates = [
+            (f"UPDATE jobs SET {column} = ? WHERE name = ?", (value, job.name))  # noqa: S608
+            for column, value in runtime.items()
+        ]
+        self._write(
+            (
+                "INSERT OR REPLACE INTO jobs (name, stack, labels, state, create_time, start_time,"
+                " end_time, error, spec) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                row,
+            ),
+            *updates,
+        )
 
     def put_model(self, model: LiveModel) -> None:
-        db = self._writer()
-        with _transaction(db):
-            db.execute(
-                "INSERT OR REPLACE INTO models VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    model.name,
-                    model.labels.get(LABEL_STACK, ""),
-                    _json(dict(model.labels)),
-                    model.description,
-                    model.region,
-                    int(model.online_prediction_logging),
-                    model.default_version,
-                    model.create_time,
-                ),
-            )
+        row = (
+            model.name,
+            model.labels.get(LABEL_STACK, ""),
+            _json(dict(model.labels)),
+            model.description,
+            model.region,
+            int(model.online_prediction_logging),
+            model.default_version,
+            model.create_time,
+        )
+        self._write(("INSERT OR REPLACE INTO models VALUES (?, ?, ?, ?, ?, ?, ?, ?)", row))
 
     def put_version(self, version: LiveVersion) -> None:
-        db = self._writer()
-        with _transaction(db):
-            db.execute(
-                "INSERT OR REPLACE INTO versions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    version.model,
-                    version.name,
-                    version.labels.get(LABEL_STACK, ""),
-                    _json(dict(version.labels)),
-                    version.state.value,
-                    version.description,
-                    version.deployment_uri,
-                    version.create_time,
-                    version.error,
-                    _json(version.spec),
-                ),
-            )
+        row = (
+            version.model,
+            version.name,
+            version.labels.get(LABEL_STACK, ""),
+            _json(dict(version.labels)),
+            version.state.value,
+            version.description,
+            version.deployment_uri,
+            version.create_time,
+            version.error,
+            _json(version.spec),
+        )
+        self._write(("INSERT OR REPLACE INTO versions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row))
 
     def put_package(self, package: LivePackage) -> None:
-        db = self._writer()
-        with _transaction(db):
-            db.execute(
-                "INSERT OR REPLACE INTO packages VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    package.name,
-                    package.labels.get(LABEL_STACK, ""),
-                    _json(dict(package.labels)),
-                    package.digest,
-                    package.uri,
-                    package.create_time,
-                ),
-            )
+        row = (
+            package.name,
+            package.labels.get(LABEL_STACK, ""),
+            _json(dict(package.labels)),
+            package.digest,
+            package.uri,
+            package.create_time,
+        )
+        self._write(("INSERT OR REPLACE INTO packages VALUES (?, ?, ?, ?, ?, ?)", row))
 
     def delete_job(self, name: str) -> None:
-        db = self._writer()
-        with _transaction(db):
-            db.execute("DELETE FROM jobs WHERE name = ?", (name,))
+        self._write(("DELETE FROM jobs WHERE name = ?", (name,)))
 
     def delete_model(self, name: str) -> None:
-        db = self._writer()
-        with _transaction(db):
-            db.execute("DELETE FROM models WHERE name = ?", (name,))
+        self._write(("DELETE FROM models WHERE name = ?", (name,)))
 
     def delete_version(self, model: str, name: str) -> None:
-        db = self._writer()
-        with _transaction(db):
-            db.execute("DELETE FROM versions WHERE model = ? AND name = ?", (model, name))
-            db.execute(
+        self._write(
+            ("DELETE FROM versions WHERE model = ? AND name = ?", (model, name)),
+            (
                 "UPDATE models SET default_version = NULL WHERE name = ? AND default_version = ?",
                 (model, name),
-            )
+            ),
+        )
 
     def set_default(self, model: str, version: str | None) -> None:
-        db = self._writer()
-        with _transaction(db):
-            db.execute("UPDATE models SET default_version = ? WHERE name = ?", (version, model))
+        self._write(("UPDATE models SET default_version = ? WHERE name = ?", (version, model)))
 
     # Reading ------------------------------------------------------------------
 
