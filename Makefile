@@ -1,6 +1,7 @@
 # One entry point for people and CI. `make test` sets up .venv from the
-# project's own files and runs every check; `make example` validates the
-# example stack (it grows into train-and-deploy as the local backend lands).
+# project's own files and runs every check; `make example` generates the
+# example's data and validates and plans the example stack (it grows into
+# train-and-deploy as the local backend lands).
 
 PYTHON ?= python3
 VENV := .venv
@@ -27,7 +28,9 @@ test: lint
 	$(BIN)/python -m pytest -q
 
 example: $(STAMP)
+	test -f manifests/data/taxi-train.csv || $(BIN)/python manifests/data/generate.py
 	$(BIN)/mlapply validate manifests/
+	$(BIN)/mlapply plan manifests/
 
 bench: $(STAMP)
 	$(BIN)/python bench/startup.py
