@@ -1,0 +1,94 @@
+"""The classification trainer template trains on generated tabular data and exports
+a SavedModel that takes raw features (strings included) by name."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+pytest.importorskip(
+    "tensorflow", reason="the trainer templates need TensorFlow (make test installs it)"
+)
+
+TEMPLATE = REPO / "trainer_templates" / "classification"
+EDUCATION = {"hs": -1.0, "some-college": -0.3, "bachelors": 0.6, "masters": 1.1, "phd": 1.5}
+OCCUPATION = {"service": -0.8, "sales": 0.0, "craft": -0.2, "tech": 0.7, "exec": 1.2}
+
+
+def _write(path: Path, rows: int, seed: int) -> None:
+    rng = random.Random(seed)
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        out = csv.writer(handle)
+        out.writerow(
+            ["income_over_50k", "age", "hours_per_week", "capital_gain", "education", "occupation"]
+        )
+        for _ in range(rows):
+            age, hours = rng.randint(18, 75), max(5.0, rng.gauss(40, 10))
+            gain = rng.expovariate(1 / 800) if rng.random() < 0.2 else 0.0
+            education, occupation = rng.choice(list(EDUCATION)), rng.choice(list(OCCUPATION))
+            score = (
+                -1.0
+                + 0.03 * (age - 40)
+                + 0.05 * (hours - 40)
+                + gain / 2000
+                + EDUCATION[education]
+                + OCCUPATION[occupation]
+            )
+            label = int(rng.random() < 1 / (1 + math.exp(-2 * score)))
+            out.writerow([label, age, round(hours, 1), round(gain, 2), education, occupation])
+
+
+def test_trains_exports_and_beats_chance(tmp_path: Path) -> None:
+    _write(tmp_path / "train.csv", 4000, 1)
+    _write(tmp_path / "eval.csv", 1000, 2)
+    env = {**os.environ, "PYTHONPATH": str(TEMPLATE), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env.pop("TF_CONFIG", None)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "trainer.task",
+            f"--train_data_paths={tmp_path / 'train.csv'}",
+            f"--eval_data_paths={tmp_path / 'eval.csv'}",
+            f"--output_dir={tmp_path / 'out'}",
+            "--train_steps=300",
+            "--batch_size=128",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert metrics["auc"] > 0.8, metrics
+    assert metrics["accuracy"] > metrics["baseline_accuracy"], metrics
+    (export,) = (tmp_path / "out" / "export").iterdir()
+    check = (
+        "import json, sys, tensorflow as tf\n"
+        "serve = tf.saved_model.load(sys.argv[1]).signatures['serving_default']\n"
+        "out = serve(age=tf.constant([52.0]), hours_per_week=tf.constant([60.0]),"
+        " capital_gain=tf.constant([5000.0]), education=tf.constant(['phd']),"
+        " occupation=tf.constant(['exec']))\n"
+        "print(json.dumps({'p': float(out['probability'][0]), 'c': int(out['class'][0])}))\n"
+    )
+    answer = subprocess.run(
+        [sys.executable, "-c", check, str(export)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+    )
+    result = json.loads(answer.stdout.strip().splitlines()[-1])
+    assert result["p"] > 0.9 and result["c"] == 1  # a clear high earner

@@ -1,0 +1,1 @@
+"""A tabular binary classifier (Cloud ML Engine layout)."""

@@ -1,0 +1,284 @@
+"""Income classification: input functions, preprocessing, the model, training, export.
+
+A tabular binary classifier (does a person earn over 50k?) in the classic
+Cloud ML Engine layout: ``task.py`` parses flags and calls
+``train_and_evaluate`` here. Preprocessing lives inside the model
+(normalised numbers, string lookups with embeddings), so the exported
+SavedModel takes the raw features by name.
+
+Distribution: with workers in TF_CONFIG this trains under
+MultiWorkerMirroredStrategy with a custom training loop (Keras 3's
+``model.fit`` does not work under that strategy on TF 2.21,
+keras-team/keras#20585). Parameter servers are not supported.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+LABEL = "income_over_50k"
+NUMERIC = ["age", "hours_per_week", "capital_gain"]
+CATEGORICAL = ["education", "occupation"]
+CSV_COLUMNS = [LABEL, *NUMERIC, *CATEGORICAL]
+DEFAULTS = [[0]] + [[0.0]] * len(NUMERIC) + [[""]] * len(CATEGORICAL)
+SAMPLE_ROWS = 5000
+
+
+@dataclasses.dataclass
+class Config:
+    train_data_paths: str
+    eval_data_paths: str
+    output_dir: str
+    train_steps: int = 1000
+    batch_size: int = 256
+    learning_rate: float = 0.005
+    hidden_units: list[int] = dataclasses.field(default_factory=lambda: [32, 16])
+    embedding_dim: int = 4
+    dropout: float = 0.1
+    eval_steps: int = 0
+    metric_tag: str = "auc"
+    seed: int = 0
+
+
+# Input -------------------------------------------------------------------------------
+
+
+def _files(paths: str) -> list[str]:
+    """Files matching comma-separated paths or globs, local or gs:// (through tf.io)."""
+    found: list[str] = []
+    for pattern in paths.split(","):
+        if pattern.strip():
+            found.extend(tf.io.gfile.glob(pattern.strip()))
+    if not found:
+        raise SystemExit(f"no data files match {paths!r}")
+    return sorted(found)
+
+
+def _parse(lines: tf.Tensor) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
+    columns = tf.io.decode_csv(lines, record_defaults=DEFAULTS)
+    values = dict(zip(CSV_COLUMNS, columns, strict=True))
+    label = tf.reshape(tf.cast(values.pop(LABEL), tf.float32), [-1, 1])
+    return {name: tf.reshape(value, [-1, 1]) for name, value in values.items()}, label
+
+
+def read_dataset(paths: str, batch_size: int, *, training: bool, seed: int = 0,
+                 shards: int = 1, shard: int = 0) -> tf.data.Dataset:
+    """Batches of (features by name, label) from CSV files with a header row."""
+    lines = tf.data.Dataset.from_tensor_slices(_files(paths)).flat_map(
+        lambda name: tf.data.TextLineDataset(name).skip(1)
+    )
+    if shards > 1:
+        lines = lines.shard(shards, shard)
+    if training:
+        lines = lines.shuffle(10_000, seed=seed).repeat()
+    return lines.batch(batch_size).map(_parse).prefetch(tf.data.AUTOTUNE)
+
+
+def _sample(paths: str) -> dict[str, np.ndarray]:
+    """The first rows of the training data, to fit normalisation and vocabularies."""
+    columns: dict[str, list[np.ndarray]] = {name: [] for name in CSV_COLUMNS}
+    rows = 0
+    for features, label in read_dataset(paths, 1000, training=False):
+        columns[LABEL].append(label.numpy()[:, 0])
+        for name in CSV_COLUMNS[1:]:
+            columns[name].append(features[name].numpy()[:, 0])
+        rows += int(label.shape[0])
+        if rows >= SAMPLE_ROWS:
+            break
+    return {name: np.concatenate(parts) for name, parts in columns.items()}
+
+
+# Model -------------------------------------------------------------------------------
+
+
+def build_model(config: Config, sample: dict[str, np.ndarray]) -> keras.Model:
+    inputs = {name: keras.Input(shape=(1,), name=name, dtype="float32") for name in NUMERIC}
+    inputs.update({name: keras.Input(shape=(1,), name=name, dtype="string")
+                   for name in CATEGORICAL})
+    parts = []
+    for name in NUMERIC:
+        values = sample[name].astype("float64")
+        parts.append(keras.layers.Normalization(mean=values.mean(), variance=values.var() + 1e-9)(
+            inputs[name]))
+    for name in CATEGORICAL:
+        vocabulary = sorted({v.decode() for v in sample[name]})
+        lookup = keras.layers.StringLookup(vocabulary=vocabulary)  # index 0: unseen values
+        embedded = keras.layers.Embedding(len(vocabulary) + 1, config.embedding_dim)(
+            lookup(inputs[name]))
+        parts.append(keras.layers.Flatten()(embedded))
+    x = keras.layers.Concatenate()(parts)
+    for units in config.hidden_units:
+        x = keras.layers.Dense(units, activation="relu")(x)
+        x = keras.layers.Dropout(config.dropout, seed=config.seed)(x)
+    logit = keras.layers.Dense(1, name="logit")(x)
+    return keras.Model(inputs=inputs, outputs=logit)
+
+
+# Cluster -----------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Cluster:
+    strategy: tf.distribute.Strategy
+    is_chief: bool
+    task_index: int
+    trial: str | None
+    workers: int
+
+
+def cluster_from_tf_config() -> Cluster:
+    """The strategy and role TF_CONFIG describes (as the cloud and mlapply set it)."""
+    config = json.loads(os.environ.get("TF_CONFIG") or "{}")
+    cluster = config.get("cluster", {})
+    task = config.get("task", {})
+    trial = str(task["trial"]) if task.get("trial") not in (None, "") else None
+    if cluster.get("ps"):
+        raise SystemExit(
+            "this trainer does not support parameter servers: run it on BASIC, or on a "
+            "CUSTOM tier with a chief and workers only"
+        )
+    task_type, index = task.get("type", "chief"), int(task.get("index", 0))
+    if task_type == "evaluator":
+        raise SystemExit("this trainer evaluates on the chief; it needs no evaluator task")
+    workers = sum(len(cluster.get(role, [])) for role in ("chief", "master", "worker"))
+    strategy = (tf.distribute.MultiWorkerMirroredStrategy() if workers > 1
+                else tf.distribute.get_strategy())
+    has_chief = bool(cluster.get("chief") or cluster.get("master"))
+    is_chief = task_type in ("chief", "master") or (not has_chief and index == 0)
+    return Cluster(strategy, is_chief, index, trial, max(workers, 1))
+
+
+# Training ----------------------------------------------------------------------------
+
+
+def _auc(labels: np.ndarray, scores: np.ndarray) -> float:
+    """Area under the ROC curve by ranks (ties averaged)."""
+    order = np.argsort(scores, kind="mergesort")
+    ranks = np.empty(len(scores))
+    ranks[order] = np.arange(1, len(scores) + 1)
+    for value in np.unique(scores):
+        tied = scores == value
+        ranks[tied] = ranks[tied].mean()
+    positives = labels == 1
+    n_pos, n_neg = int(positives.sum()), int((~positives).sum())
+    if not n_pos or not n_neg:
+        return 0.5
+    return float((ranks[positives].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def _evaluate(model: keras.Model, config: Config) -> dict[str, float]:
+    labels, scores = [], []
+    for step, (features, label) in enumerate(read_dataset(config.eval_data_paths, 1024,
+                                                          training=False)):
+        if config.eval_steps and step >= config.eval_steps:
+            break
+        scores.append(tf.sigmoid(model(features, training=False)).numpy()[:, 0])
+        labels.append(label.numpy()[:, 0])
+    y, p = np.concatenate(labels), np.concatenate(scores)
+    majority = max(y.mean(), 1 - y.mean())
+    return {"auc": _auc(y, p), "accuracy": float(((p > 0.5) == (y == 1)).mean()),
+            "baseline_accuracy": float(majority), "eval_examples": len(y)}
+
+
+def _serving_module(model: keras.Model) -> tf.Module:
+    """A module whose signature takes raw features by name, one value per instance."""
+    module = tf.Module()
+    module.model = model
+    specs = {name: tf.TensorSpec([None], tf.float32, name=name) for name in NUMERIC}
+    specs.update({name: tf.TensorSpec([None], tf.string, name=name) for name in CATEGORICAL})
+
+    @tf.function(input_signature=[specs])
+    def serve(features: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        batch = {name: tf.reshape(value, [-1, 1]) for name, value in features.items()}
+        probability = tf.reshape(tf.sigmoid(module.model(batch, training=False)), [-1])
+        return {"probability": probability,
+                "class": tf.cast(probability > 0.5, tf.int32)}
+
+    module.serve = serve
+    return module
+
+
+def export(model: keras.Model, directory: str) -> str:
+    module = _serving_module(model)
+    tf.saved_model.save(module, directory, signatures={"serving_default": module.serve})
+    return directory
+
+
+def train_and_evaluate(config: Config) -> dict[str, float]:
+    cluster = cluster_from_tf_config()
+    output_dir = config.output_dir
+    if cluster.trial:
+        output_dir = os.path.join(output_dir, cluster.trial)
+    keras.utils.set_random_seed(config.seed)
+    sample = _sample(config.train_data_paths)
+    strategy = cluster.strategy
+    with strategy.scope():
+        model = build_model(config, sample)
+        optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate)
+
+    def dataset_fn(context: tf.distribute.InputContext) -> tf.data.Dataset:
+        return read_dataset(config.train_data_paths,
+                            context.get_per_replica_batch_size(config.batch_size),
+                            training=True, seed=config.seed,
+                            shards=context.num_input_pipelines, shard=context.input_pipeline_id)
+
+    iterator = iter(strategy.distribute_datasets_from_function(dataset_fn))
+
+    @tf.function
+    def train_step(iterator: tf.distribute.DistributedIterator) -> tf.Tensor:
+        def step(batch: tuple[dict[str, tf.Tensor], tf.Tensor]) -> tf.Tensor:
+            features, label = batch
+            with tf.GradientTape() as tape:
+                logits = model(features, training=True)
+                per_example = tf.nn.sigmoid_cross_entropy_with_logits(labels=label,
+                                                                      logits=logits)[:, 0]
+                loss = tf.nn.compute_average_loss(per_example,
+                                                  global_batch_size=config.batch_size)
+            gradients = tape.gradient(loss, model.trainable_variables)
+            optimizer.apply_gradients(zip(gradients, model.trainable_variables, strict=True))
+            return loss
+
+        losses = strategy.run(step, args=(next(iterator),))
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, losses, axis=None)
+
+    started = time.time()
+    for step in range(1, config.train_steps + 1):
+        loss = train_step(iterator)
+        if cluster.is_chief and (step % 100 == 0 or step == config.train_steps):
+            print(f"step {step}: loss {float(loss):.4f}", flush=True)
+
+    # Under MultiWorkerMirroredStrategy every worker takes part in saving; only
+    # the chief's copy is kept.
+    target = os.path.join(output_dir, "export", str(int(time.time())))
+    if not cluster.is_chief:
+        target = tempfile.mkdtemp(prefix=f"worker-{cluster.task_index}-")
+    export(model, target)
+    metrics = _evaluate(model, config)
+    metrics.update({"train_steps": config.train_steps, "train_seconds": time.time() - started,
+                    "workers": cluster.workers})
+    if cluster.is_chief:
+        tf.io.gfile.makedirs(output_dir)
+        with tf.io.gfile.GFile(os.path.join(output_dir, "metrics.json"), "w") as handle:
+            handle.write(json.dumps(metrics, indent=2))
+        _report_to_hypertune(config.metric_tag, metrics["auc"], config.train_steps)
+        print(f"exported {target}; eval auc {metrics['auc']:.3f}, accuracy "
+              f"{metrics['accuracy']:.3f} (majority class {metrics['baseline_accuracy']:.3f})",
+              flush=True)
+    return metrics
+
+
+def _report_to_hypertune(tag: str, value: float, step: int) -> None:
+    try:
+        import hypertune  # cloudml-hypertune, in the cloud runtimes and mlapply's
+    except ImportError:
+        return
+    hypertune.HyperTune().report_hyperparameter_tuning_metric(
+        hyperparameter_metric_tag=tag, metric_value=value, global_step=step)
