@@ -296,6 +296,35 @@ def graph(paths: tuple[str, ...], variables: tuple[str, ...], var_files: tuple[s
     click.echo(render_dot(_load_or_exit(paths, variables, var_files)), nl=False)
 
 
+@cli.command()
+@click.argument("directory", default=".", type=click.Path(file_okay=False))
+@click.option(
+    "--template",
+    default="regression",
+    show_default=True,
+    help="The trainer template: regression (taxi fare DNN) or classification (tabular).",
+)
+@click.option("--name", help="Name of the package and the stack (default: the folder's name).")
+@click.option("--no-git", is_flag=True, help="Do not make the folder a git repository.")
+def init(directory: str, template: str, name: str | None, no_git: bool) -> None:
+    """Start a trainer package (trainer/model.py, trainer/task.py, setup.py) with manifests.
+
+    Writes into DIRECTORY (default: here) and refuses to overwrite any file.
+    """
+    from pathlib import Path
+
+    from reconciler.scaffold import scaffold
+
+    done = scaffold(Path(directory), template, name, git=not no_git)
+    click.echo(f"Created a {template} trainer in {directory} ({len(done.written)} files).")
+    if done.git_initialised:
+        click.echo("Initialised a git repository there (trainer sources must be inside one).")
+    manifests = Path(directory) / "manifests"
+    click.echo(f"Next: put CSV files in {Path(directory) / 'data'}, then")
+    click.echo(f"  mlapply validate {manifests}")
+    click.echo(f"  mlapply plan {manifests}")
+
+
 def main() -> None:
     cli(prog_name="mlapply")
 
