@@ -209,3 +209,16 @@ def test_fast_check_refuses_keywords_it_does_not_know() -> None:
     compiler = Compiler(lambda _: {"type": "object", "dependentRequired": {"a": ["b"]}})
     with pytest.raises(UnsupportedSchema, match="dependentRequired"):
         compiler.file("x.json")
+
+
+def test_the_manifest_reference_is_generated_from_the_schemas() -> None:
+    from reconciler.manifests.reference import render_reference
+
+    committed = (REPO / "docs" / "manifest-reference.md").read_text(encoding="utf-8")
+    assert committed == render_reference(), (
+        "docs/manifest-reference.md is stale: run "
+        "`.venv/bin/python -m reconciler.manifests.reference > docs/manifest-reference.md`"
+    )
+    for file_name in schema.KIND_SCHEMAS.values():
+        for name in _load(REPO / "schemas" / file_name)["properties"]["spec"].get("properties", {}):
+            assert f".{name}`" in committed, name
