@@ -37,8 +37,10 @@ def _type(node: dict[str, Any]) -> str:
         return " or ".join(kind)
     if kind == "array" and isinstance(node.get("items"), dict):
         return f"list of {_type(node['items']) or 'values'}"
-    if kind == "object" and "properties" not in node and isinstance(
-        node.get("additionalProperties"), dict
+    if (
+        kind == "object"
+        and "properties" not in node
+        and isinstance(node.get("additionalProperties"), dict)
     ):
         return "map of name to " + (_type(node["additionalProperties"]) or "value")
     if kind:
