@@ -1,11 +1,37 @@
-"""The local backend. This issue's part: reading live state for plans."""
+"""The local backend: live state from the SQLite store; jobs as detached supervisors.
+
+Reading never writes. A job whose supervisor has died (a reboot, kill -9)
+reads as FAILED with that reason, never RUNNING forever.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
-from reconciler.backends.base import LiveSnapshot
+from reconciler.backends.base import JobState, LiveJob, LiveSnapshot
 from reconciler.backends.local.store import LocalStore
+
+RUNNER_MODULE = "reconciler.backends.local.runner"
+
+
+def supervisor_alive(pid: int | None, job_dir: str | None) -> bool:
+    """Whether ``pid`` is still this job's supervisor (not dead, not a reused pid)."""
+    if not pid or not job_dir:
+        return False
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return RUNNER_MODULE.encode() in command and job_dir.encode() in command
 
 
 class LocalBackend:
@@ -17,6 +43,76 @@ class LocalBackend:
     def read_live(self, stack: str) -> LiveSnapshot:
         store = LocalStore(self.home)
         try:
-            return store.read(stack)
+            snapshot = store.read(stack)
+            jobs = tuple(self._checked(store, job) for job in snapshot.jobs)
+        finally:
+            store.close()
+        return dataclasses.replace(snapshot, jobs=jobs)
+
+    def _checked(self, store: LocalStore, job: LiveJob) -> LiveJob:
+        if not (job.state.active or job.state is JobState.CANCELLING):
+            return job
+        runtime = store.job_runtime(job.name)
+        if runtime.get("job_dir") is None or supervisor_alive(
+            runtime.get("pid"), runtime.get("job_dir")
+        ):
+            return job
+        # Re-read: the supervisor may have finished between the two reads.
+        fresh = next(
+            (j for j in store.read(job.labels.get("mlapply-stack", "")).jobs if j.name == job.name),
+            job,
+        )
+        if not (fresh.state.active or fresh.state is JobState.CANCELLING):
+            return fresh
+        return dataclasses.replace(
+            fresh,
+            state=JobState.FAILED,
+            error=f"its supervisor (pid {runtime.get('pid')}) is gone: the machine restarted or "
+            "the process was killed",
+        )
+
+    def submit_job(self, job: LiveJob, request: Mapping[str, Any]) -> Path:
+        """Record the job QUEUED and start its detached supervisor; returns the job folder.
+
+        ``request``: module, args (a list), package and digest (the staged sdist),
+        processes (tasks per role), runtime_version, timeout_seconds, optional
+        trial and env.
+        """
+        job_dir = self.home / "jobs" / job.name
+        job_dir.mkdir(parents=True, exist_ok=False)
+        (job_dir / "request.json").write_text(
+            json.dumps({**request, "job": job.name, "submitted": time.time()}, indent=2),
+            encoding="utf-8",
+        )
+        store = LocalStore(self.home, create=True)
+        try:
+            store.put_job(
+                dataclasses.replace(job, state=JobState.QUEUED, create_time=time.time()),
+                job_dir=str(job_dir),
+            )
+            with (job_dir / "supervisor.log").open("ab") as log:
+                process = subprocess.Popen(
+                    [sys.executable, "-m", RUNNER_MODULE, str(job_dir), str(self.home)],
+                    cwd=job_dir,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,  # outlives the CLI; its own process group
+                )
+            store.update_job(job.name, pid=process.pid)
+        finally:
+            store.close()
+        return job_dir
+
+    def cancel_job(self, name: str) -> None:
+        """End a job's process group; the supervisor records it CANCELLED."""
+        store = LocalStore(self.home, create=True)
+        try:
+            runtime = store.job_runtime(name)
+            pid, job_dir = runtime.get("pid"), runtime.get("job_dir")
+            if supervisor_alive(pid, job_dir):
+                os.killpg(int(pid), signal.SIGTERM)  # type: ignore[arg-type]
+            else:
+                store.update_job(name, state="CANCELLED", end_time=time.time())
         finally:
             store.close()

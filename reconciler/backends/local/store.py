@@ -193,6 +193,20 @@ class LocalStore:
             *updates,
         )
 
+    _UPDATABLE_JOB_COLUMNS = ("state", "start_time", "end_time", "error", *_RUNTIME_COLUMNS)
+
+    def update_job(self, name: str, **columns: Any) -> None:
+        """Set some columns of a job (its state, times, error, runner columns)."""
+        unknown = set(columns) - set(self._UPDATABLE_JOB_COLUMNS)
+        if unknown:
+            raise ValueError(f"unknown job columns: {sorted(unknown)}")
+        self._write(
+            *(
+                (f"UPDATE jobs SET {column} = ? WHERE name = ?", (value, name))  # noqa: S608
+                for column, value in columns.items()
+            )
+        )
+
     def put_model(self, model: LiveModel) -> None:
         row = (
             model.name,

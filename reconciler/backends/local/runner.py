@@ -1,0 +1,214 @@
+"""The detached supervisor of one local job.
+
+    python -m reconciler.backends.local.runner JOB_DIR HOME
+
+It outlives the command that started it. It reads ``JOB_DIR/request.json``,
+makes the job's environment (PREPARING), starts one process per task of the
+cluster with the TF_CONFIG the cloud would set (RUNNING), samples their CPU
+and memory, and records the end in the stack's SQLite store: SUCCEEDED when
+the chief exits 0, FAILED with the tail of the chief's log otherwise or on
+timeout, CANCELLED on SIGTERM. Every task process is ended with it.
+Arguments are lists; no shell ever sees them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from reconciler.backends.local.runtime import ensure_env, env_python
+from reconciler.backends.local.store import LocalStore
+
+POLL_SECONDS = 0.2
+SAMPLE_SECONDS = 2.0
+LOG_TAIL_LINES = 20
+KERAS_2_RUNTIMES = 2.15  # runtime versions up to this one meant Keras 2 on the cloud
+
+
+@dataclass
+class Task:
+    role: str
+    index: int
+    process: subprocess.Popen[bytes]
+    log: Path
+
+
+def free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for probe in sockets:
+            probe.bind(("127.0.0.1", 0))
+        return [int(probe.getsockname()[1]) for probe in sockets]
+    finally:
+        for probe in sockets:
+            probe.close()
+
+
+def cluster_spec(processes: dict[str, int]) -> dict[str, list[str]]:
+    """The TF_CONFIG cluster: chief, workers and parameter servers on free local ports."""
+    roles = [(role, processes.get(role, 0)) for role in ("chief", "worker", "ps")]
+    ports = iter(free_ports(sum(n for _, n in roles)))
+    return {role: [f"localhost:{next(ports)}" for _ in range(n)] for role, n in roles if n}
+
+
+def task_env(
+    request: dict[str, Any], cluster: dict[str, list[str]], role: str, index: int, job_dir: Path
+) -> dict[str, str]:
+    task: dict[str, Any] = {"type": role, "index": index}
+    trial = request.get("trial")
+    if trial:
+        task["trial"] = str(trial)
+    env = {**os.environ, **request.get("env", {})}
+    env["TF_CONFIG"] = json.dumps(
+        {
+            "cluster": cluster,
+            "task": task,
+            "environment": "cloud",
+            "job": {"job_name": request["module"], "args": request["args"]},
+        }
+    )
+    env["CLOUD_ML_TRIAL_ID"] = str(trial or "")
+    env["CLOUD_ML_HP_METRIC_FILE"] = str(job_dir / "hypertune" / str(trial or 0) / "output.metrics")
+    if float(request.get("runtime_version", "2.17")) <= KERAS_2_RUNTIMES:
+        env["TF_USE_LEGACY_KERAS"] = "1"
+    return env
+
+
+class Supervisor:
+    def __init__(self, job_dir: Path, home: Path) -> None:
+        self.job_dir = job_dir
+        self.request: dict[str, Any] = json.loads((job_dir / "request.json").read_text())
+        self.name: str = self.request["job"]
+        self.store = LocalStore(home)
+        self.home = home
+        self.tasks: list[Task] = []
+        self.cancelled = False
+        self.cpu_seconds: dict[int, float] = {}
+        self.peak_rss = 0
+
+    def run(self) -> int:
+        signal.signal(signal.SIGTERM, self._on_term)
+        self.store.update_job(self.name, state="PREPARING", pid=os.getpid())
+        try:
+            env = ensure_env(self.home, Path(self.request["package"]), self.request["digest"])
+        except Exception as exc:  # every failure becomes the job's error
+            return self._finish("FAILED", f"preparing the environment failed: {exc}", 1)
+        if self.cancelled:
+            return self._finish("CANCELLED", None, None)
+        self.store.update_job(self.name, state="RUNNING", start_time=time.time())
+        self._start(env_python(env))
+        return self._watch()
+
+    def _start(self, python: Path) -> None:
+        processes: dict[str, int] = self.request.get("processes", {"chief": 1})
+        cluster = cluster_spec(processes) if sum(processes.values()) > 1 else {}
+        work = self.job_dir / "work"
+        work.mkdir(exist_ok=True)
+        logs = self.job_dir / "logs"
+        logs.mkdir(exist_ok=True)
+        # The chief starts last, as gcloud's local train did.
+        order = [(r, i) for r in ("ps", "worker", "evaluator") for i in range(processes.get(r, 0))]
+        order.append(("chief", 0))
+        for role, index in order:
+            log = logs / f"{role}-{index}.log"
+            with log.open("ab") as out:
+                process = subprocess.Popen(
+                    [str(python), "-m", self.request["module"], *self.request["args"]],
+                    cwd=work,
+                    env=task_env(self.request, cluster, role, index, self.job_dir),
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                )
+            self.tasks.append(Task(role, index, process, log))
+
+    def _watch(self) -> int:
+        chief = self.tasks[-1]
+        deadline = time.time() + float(self.request.get("timeout_seconds", 7 * 24 * 3600))
+        next_sample = 0.0
+        while True:
+            if self.cancelled:
+                self._stop_all()
+                return self._finish("CANCELLED", None, None)
+            code = chief.process.poll()
+            if code is not None:
+                self._stop_all()
+                if code == 0:
+                    return self._finish("SUCCEEDED", None, 0)
+                return self._finish("FAILED", self._failure(chief, code), code)
+            if time.time() > deadline:
+                self._stop_all()
+                limit = self.request.get("timeout_seconds")
+                return self._finish("FAILED", f"timed out after {limit:g} s", None)
+            if time.time() >= next_sample:
+                self._sample()
+                next_sample = time.time() + SAMPLE_SECONDS
+            time.sleep(POLL_SECONDS)
+
+    def _failure(self, task: Task, code: int) -> str:
+        lines = task.log.read_text(errors="replace").strip().splitlines()[-LOG_TAIL_LINES:]
+        how = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
+        return f"the {task.role} ended with {how}:\n" + "\n".join(lines)
+
+    def _sample(self) -> None:
+        """CPU seconds and resident memory of every task process (from /proc)."""
+        page = os.sysconf("SC_PAGE_SIZE")
+        ticks = os.sysconf("SC_CLK_TCK")
+        rss = 0
+        for task in self.tasks:
+            pid = task.process.pid
+            try:
+                stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                self.cpu_seconds[pid] = (int(stat[11]) + int(stat[12])) / ticks
+                rss += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * page
+            except (OSError, IndexError, ValueError):
+                continue
+        self.peak_rss = max(self.peak_rss, rss)
+
+    def _stop_all(self) -> None:
+        for task in self.tasks:
+            if task.process.poll() is None:
+                task.process.terminate()
+        end = time.time() + 10
+        for task in self.tasks:
+            try:
+                task.process.wait(timeout=max(0.1, end - time.time()))
+            except subprocess.TimeoutExpired:
+                task.process.kill()
+                task.process.wait()
+
+    def _finish(self, state: str, error: str | None, code: int | None) -> int:
+        self._sample()
+        started = self.request.get("submitted", time.time())
+        elapsed = max(time.time() - started, 1e-6)
+        self.store.update_job(
+            self.name,
+            state=state,
+            end_time=time.time(),
+            error=error,
+            exit_code=code,
+            peak_rss_bytes=self.peak_rss or None,
+            mean_cpu=sum(self.cpu_seconds.values()) / elapsed if self.cpu_seconds else None,
+        )
+        self.store.close()
+        return 0
+
+    def _on_term(self, *_: Any) -> None:
+        self.cancelled = True
+
+
+def main(argv: list[str]) -> int:
+    job_dir, home = Path(argv[1]), Path(argv[2])
+    return Supervisor(job_dir, home).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

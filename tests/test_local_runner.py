@@ -1,0 +1,162 @@
+"""Local jobs in real detached processes, recorded in the real store: success with the
+trainer contract, failure with the log tail, cancel, timeout, a dead supervisor,
+and a chief with two workers wired with TF_CONFIG."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reconciler.apply.packaging import build_sdist
+from reconciler.backends.base import JobState, LiveJob
+from reconciler.backends.local import LocalBackend, LocalStore
+
+STACK = "runner-test"
+TASK = """
+import json, os, sys, time
+out = os.environ.get("OUT_DIR", ".")
+role = json.loads(os.environ.get("TF_CONFIG", "{}")).get("task", {}).get("type", "chief")
+with open(os.path.join(out, role + ".json"), "a") as f:
+    f.write(json.dumps({"argv": sys.argv[1:], "tf_config": os.environ.get("TF_CONFIG"),
+                        "trial": os.environ.get("CLOUD_ML_TRIAL_ID"),
+                        "metric_file": os.environ.get("CLOUD_ML_HP_METRIC_FILE")}) + "\\n")
+mode = os.environ.get("MODE", "ok")
+if mode == "fail" and role == "chief":
+    print("about to fail", flush=True)
+    raise SystemExit("ValueError: the trainer failed on purpose")
+if mode == "sleep" or role != "chief":
+    time.sleep(float(os.environ.get("SLEEP", "60")))
+print("trained", flush=True)
+"""
+
+
+@pytest.fixture(scope="module")
+def package(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    source = tmp_path_factory.mktemp("tiny")
+    (source / "trainer").mkdir()
+    (source / "trainer" / "__init__.py").write_text("")
+    (source / "trainer" / "task.py").write_text(TASK)
+    staged = build_sdist(source, "tiny", tmp_path_factory.mktemp("staging"))
+    return staged.path, staged.digest
+
+
+def _submit(
+    home: Path,
+    package: tuple[Path, str],
+    name: str,
+    out: Path,
+    *,
+    args: list[str] | None = None,
+    processes: dict[str, int] | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 120,
+) -> LocalBackend:
+    backend = LocalBackend(home)
+    labels = {"mlapply-stack": STACK, "mlapply-name": name, "mlapply-hash": "x"}
+    request: dict[str, Any] = {
+        "module": "trainer.task",
+        "args": args or [],
+        "package": str(package[0]),
+        "digest": package[1],
+        "processes": processes or {"chief": 1},
+        "runtime_version": "2.17",
+        "timeout_seconds": timeout,
+        "env": {"OUT_DIR": str(out), **(env or {})},
+    }
+    backend.submit_job(LiveJob(name, labels, JobState.QUEUED), request)
+    return backend
+
+
+def _wait(backend: LocalBackend, name: str, until: float = 90) -> LiveJob:
+    deadline = time.time() + until
+    while time.time() < deadline:
+        job = next(j for j in backend.read_live(STACK).jobs if j.name == name)
+        if job.state.finished:
+            return job
+        time.sleep(0.2)
+    raise AssertionError(f"{name} did not finish: {job.state}")
+
+
+def test_a_job_runs_with_the_trainer_contract(tmp_path: Path, package: tuple[Path, str]) -> None:
+    tricky = ["--note=a b 'c' \"d\" $(touch /tmp/pwned) ; rm -rf /", "--steps=3"]
+    backend = _submit(tmp_path / "home", package, "ok_1", tmp_path, args=tricky)
+    job = _wait(backend, "ok_1")
+    assert job.state is JobState.SUCCEEDED, job.error
+    (seen,) = [json.loads(line) for line in (tmp_path / "chief.json").read_text().splitlines()]
+    assert seen["argv"] == tricky
+    config = json.loads(seen["tf_config"])
+    assert config["environment"] == "cloud" and config["task"]["type"] == "chief"
+    assert seen["metric_file"].endswith("hypertune/0/output.metrics")
+    runtime = LocalStore(tmp_path / "home").job_runtime("ok_1")
+    assert runtime["exit_code"] == 0 and runtime["pid"]
+    log = Path(runtime["job_dir"]) / "logs" / "chief-0.log"
+    assert "trained" in log.read_text()
+
+
+def test_a_failing_trainer_fails_with_its_log_tail(
+    tmp_path: Path, package: tuple[Path, str]
+) -> None:
+    backend = _submit(tmp_path / "home", package, "bad_1", tmp_path, env={"MODE": "fail"})
+    job = _wait(backend, "bad_1")
+    assert job.state is JobState.FAILED
+    assert "exit code 1" in (job.error or "") and "failed on purpose" in (job.error or "")
+
+
+def test_cancel_ends_the_process_group(tmp_path: Path, package: tuple[Path, str]) -> None:
+    backend = _submit(tmp_path / "home", package, "slow_1", tmp_path, env={"MODE": "sleep"})
+    deadline = time.time() + 60
+    while not (tmp_path / "chief.json").exists() and time.time() < deadline:
+        time.sleep(0.2)
+    backend.cancel_job("slow_1")
+    job = _wait(backend, "slow_1")
+    assert job.state is JobState.CANCELLED
+
+
+def test_timeout_fails_the_job(tmp_path: Path, package: tuple[Path, str]) -> None:
+    backend = _submit(
+        tmp_path / "home", package, "late_1", tmp_path, env={"MODE": "sleep"}, timeout=3
+    )
+    job = _wait(backend, "late_1")
+    assert job.state is JobState.FAILED and "timed out after 3 s" in (job.error or "")
+
+
+def test_a_dead_supervisor_reads_as_failed(tmp_path: Path, package: tuple[Path, str]) -> None:
+    backend = _submit(tmp_path / "home", package, "orphan_1", tmp_path, env={"MODE": "sleep"})
+    store = LocalStore(tmp_path / "home")
+    pid = store.job_runtime("orphan_1")["pid"]
+    store.close()
+    deadline = time.time() + 60
+    while not (tmp_path / "chief.json").exists() and time.time() < deadline:
+        time.sleep(0.2)
+    os.killpg(pid, signal.SIGKILL)
+    time.sleep(0.5)
+    job = next(j for j in backend.read_live(STACK).jobs if j.name == "orphan_1")
+    assert job.state is JobState.FAILED and "supervisor" in (job.error or "")
+
+
+def test_a_chief_and_two_workers_get_one_cluster(tmp_path: Path, package: tuple[Path, str]) -> None:
+    backend = _submit(
+        tmp_path / "home",
+        package,
+        "dist_1",
+        tmp_path,
+        processes={"chief": 1, "worker": 2},
+        env={"SLEEP": "1"},
+    )
+    job = _wait(backend, "dist_1")
+    assert job.state is JobState.SUCCEEDED, job.error
+    chief = json.loads((tmp_path / "chief.json").read_text().splitlines()[0])["tf_config"]
+    workers = [
+        json.loads(line)["tf_config"]
+        for line in (tmp_path / "worker.json").read_text().splitlines()
+    ]
+    cluster = json.loads(chief)["cluster"]
+    assert len(cluster["chief"]) == 1 and len(cluster["worker"]) == 2
+    assert sorted(json.loads(w)["task"]["index"] for w in workers) == [0, 1]
+    assert all(json.loads(w)["cluster"] == cluster for w in workers)
