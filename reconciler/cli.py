@@ -325,6 +325,25 @@ def init(directory: str, template: str, name: str | None, no_git: bool) -> None:
     click.echo(f"  mlapply plan {manifests}")
 
 
+@cli.command()
+@click.argument("lock_id")
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@_variable_options
+def unlock(
+    lock_id: str, paths: tuple[str, ...], variables: tuple[str, ...], var_files: tuple[str, ...]
+) -> None:
+    """Break the stack's apply lock LOCK_ID (when its holder is gone)."""
+    from reconciler.backends.local.lock import break_lock, describe
+
+    stack = _load_or_exit(paths, variables, var_files)
+    if stack.settings.backend != "local":
+        from reconciler.backends.select import backend_for
+
+        backend_for(stack.settings)  # says that backend is not available yet
+    info = break_lock(stack.settings.local.home, stack.name, lock_id)
+    click.echo(f'Removed the lock of stack "{stack.name}" held by {describe(info)}.')
+
+
 def main() -> None:
     cli(prog_name="mlapply")
 

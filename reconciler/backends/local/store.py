@@ -14,6 +14,7 @@ import sqlite3
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +64,15 @@ _MIGRATIONS: tuple[str, ...] = (
     """,
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
+
+
+@dataclass(frozen=True)
+class LockInfo:
+    holder: str
+    """The lock's id, for `mlapply unlock ID`."""
+    pid: int
+    host: str
+    acquired: float
 
 
 def _json(value: Any) -> str | None:
@@ -263,6 +273,46 @@ class LocalStore:
 
     def set_default(self, model: str, version: str | None) -> None:
         self._write(("UPDATE models SET default_version = ? WHERE name = ?", (version, model)))
+
+    # Locks --------------------------------------------------------------------
+
+    def try_lock(self, stack: str, holder: str, pid: int, host: str) -> LockInfo | None:
+        """Take the stack's lock; None when taken, else who holds it."""
+        db = self._writer()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            row = db.execute("SELECT * FROM locks WHERE stack = ?", (stack,)).fetchone()
+            if row is None:
+                db.execute(
+                    "INSERT INTO locks VALUES (?, ?, ?, ?, ?)",
+                    (stack, holder, pid, host, time.time()),
+                )
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+        return (
+            None
+            if row is None
+            else LockInfo(row["holder"], row["pid"], row["host"], row["acquired"])
+        )
+
+    def unlock(self, stack: str, holder: str) -> bool:
+        """Release (or break) the lock if ``holder`` holds it; whether it did."""
+        db = self._writer()
+        with _transaction(db):
+            done = db.execute("DELETE FROM locks WHERE stack = ? AND holder = ?", (stack, holder))
+        return done.rowcount > 0
+
+    def lock_info(self, stack: str) -> LockInfo | None:
+        if self._db is None:
+            return None
+        row = self._db.execute("SELECT * FROM locks WHERE stack = ?", (stack,)).fetchone()
+        return (
+            None
+            if row is None
+            else LockInfo(row["holder"], row["pid"], row["host"], row["acquired"])
+        )
 
     # Reading ------------------------------------------------------------------
 
