@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 import traceback
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -56,7 +57,17 @@ def _summary(diagnostics: Sequence[Diagnostic]) -> str:
 
 
 class _Group(click.Group):
-    """Turns every failure into one clear line; ``--debug`` shows the traceback."""
+    """Turns every failure into one clear line; ``--debug`` shows the traceback.
+
+    ``mlapply PATH`` is short for ``mlapply apply PATH``.
+    """
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        if args and args[0] not in self.commands and os.path.exists(args[0]):
+            return "apply", self.commands["apply"], args
+        return super().resolve_command(ctx, args)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -261,7 +272,13 @@ def plan(
 
     stack = _load_or_exit(paths, variables, var_files)
     _check_names(stack, targets, retrain)
-    planned = make_plan(stack, backend_for(stack.settings), targets=targets, retrain=retrain)
+    planned = make_plan(
+        stack,
+        backend_for(stack.settings),
+        targets=targets,
+        retrain=retrain,
+        paths=tuple(os.path.abspath(p) for p in paths),
+    )
     document = plan_to_json(planned.plan)
     if out_file:
         with open(out_file, "w", encoding="utf-8") as handle:
@@ -273,6 +290,226 @@ def plan(
     if detailed_exitcode and planned.plan.has_changes:
         sys.exit(EXIT_CHANGES)
     sys.exit(EXIT_OK)
+
+
+def _confirm_or_exit(auto_approve: bool, question: str) -> None:
+    if auto_approve:
+        return
+    if not sys.stdin.isatty():
+        raise MlapplyError(
+            "there is no terminal to ask for confirmation",
+            "review the plan and rerun with --auto-approve (as CI does)",
+        )
+    if not click.confirm(question, default=False):
+        click.echo("Nothing was changed.")
+        sys.exit(EXIT_OK)
+
+
+def _print_event(event: Any) -> None:
+    from reconciler.apply.executor import EventKind
+
+    stamp = time.strftime("%H:%M:%S")
+    text = f"{stamp} {event.address}: {event.kind.value}"
+    if event.message:
+        text += f": {event.message}"
+    colour = {EventKind.FAILED: "red", EventKind.FINISHED: "green", EventKind.SKIPPED: "yellow"}
+    tint = colour.get(event.kind)
+    click.echo(click.style(text, fg=tint) if tint and _use_colour(sys.stdout) else text)
+
+
+def _converge(
+    paths: Sequence[str],
+    variables: Sequence[str],
+    var_files: Sequence[str],
+    *,
+    destroy: bool,
+    saved: dict[str, Any] | None,
+    auto_approve: bool,
+    wait_for_jobs: bool,
+    parallelism: int,
+    lock_timeout: float,
+    targets: tuple[str, ...] = (),
+    retrain: tuple[str, ...] = (),
+) -> None:
+    from reconciler.apply.executor import Executor
+    from reconciler.apply.planning import make_plan
+    from reconciler.backends.local import LocalBackend
+    from reconciler.backends.local.lock import stack_lock
+    from reconciler.backends.select import backend_for
+    from reconciler.render.jsonplan import plan_to_json
+
+    stack = _load_or_exit(paths, variables, var_files)
+    _check_names(stack, targets, retrain)
+    backend = backend_for(stack.settings)
+    with stack_lock(stack.settings.local.home, stack.name, lock_timeout):
+        planned = make_plan(stack, backend, targets=targets, retrain=retrain, destroy=destroy)
+        if saved is not None:
+            _refuse_stale(saved, planned.plan)
+        document = plan_to_json(planned.plan)
+        click.echo(_render(document, "text"), nl=False)
+        if planned.plan.errors:
+            sys.exit(EXIT_ERROR)
+        if not planned.plan.has_changes:
+            return
+        if saved is None:
+            _confirm_or_exit(
+                auto_approve,
+                "Apply these changes?"
+                if not destroy
+                else f'Destroy everything of stack "{stack.name}"?',
+            )
+        assert isinstance(backend, LocalBackend)  # the only backend that applies so far
+        outcome = Executor(
+            planned,
+            backend,
+            parallelism=parallelism,
+            wait_for_jobs=wait_for_jobs,
+            on_event=_print_event,
+        ).run()
+    done = len(outcome.finished)
+    if outcome.interrupted:
+        click.echo(
+            f"Interrupted after {done} change(s); submitted jobs keep running. "
+            "Run apply again to carry on.",
+            err=True,
+        )
+        sys.exit(130)
+    if outcome.failed:
+        click.echo(
+            f"Apply failed: {len(outcome.failed)} failed, {len(outcome.skipped)} skipped, "
+            f"{done} done.",
+            err=True,
+        )
+        for address, reason in outcome.failed.items():
+            click.echo(f"error: {address}: {reason}", err=True)
+        sys.exit(EXIT_ERROR)
+    click.echo(f"Apply complete: {done} change(s).")
+
+
+def _refuse_stale(saved: dict[str, Any], plan: Any) -> None:
+    if saved["manifests_digest"] != plan.manifests_digest:
+        raise MlapplyError(
+            "the saved plan is stale: the manifests (or the trainer files or data they point "
+            "at) changed since it was made",
+            "make the plan again with `mlapply plan -o FILE`",
+        )
+    if saved["snapshot_digest"] != plan.snapshot_digest:
+        raise MlapplyError(
+            "the saved plan is stale: the live resources changed since it was made",
+            "make the plan again with `mlapply plan -o FILE`",
+        )
+
+
+_APPLY_OPTIONS = [
+    click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation."),
+    click.option(
+        "--no-wait",
+        is_flag=True,
+        help="Submit jobs and return; a later apply deploys what has trained.",
+    ),
+    click.option(
+        "--parallelism",
+        default=4,
+        show_default=True,
+        type=click.IntRange(1, 64),
+        help="Changes made at once.",
+    ),
+    click.option(
+        "--lock-timeout",
+        default=0.0,
+        show_default=True,
+        type=float,
+        help="Seconds to wait for another apply of the stack to finish.",
+    ),
+]
+
+
+def _apply_options(command: Any) -> Any:
+    for option in reversed(_APPLY_OPTIONS):
+        command = option(command)
+    return command
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@_variable_options
+@_apply_options
+@click.option(
+    "--target",
+    "targets",
+    multiple=True,
+    metavar="ADDRESS",
+    help="Apply only this resource and what it depends on (repeatable).",
+)
+@click.option(
+    "--retrain",
+    multiple=True,
+    metavar="NAME",
+    help="Train this TrainingJob again even if it is up to date (repeatable).",
+)
+def apply(
+    paths: tuple[str, ...],
+    variables: tuple[str, ...],
+    var_files: tuple[str, ...],
+    auto_approve: bool,
+    no_wait: bool,
+    parallelism: int,
+    lock_timeout: float,
+    targets: tuple[str, ...],
+    retrain: tuple[str, ...],
+) -> None:
+    """Plan, confirm, then build, train, deploy, cancel and delete until the live
+    resources match the manifests. PATHS are manifests, or one saved plan file."""
+    saved = None
+    if len(paths) == 1 and paths[0].endswith(".json") and os.path.isfile(paths[0]):
+        from reconciler.render.jsonplan import read_plan_file
+
+        saved = read_plan_file(paths[0])
+        if not saved["options"].get("paths"):
+            raise MlapplyError(f"{paths[0]}: the plan does not record its manifest paths")
+        paths = tuple(saved["options"]["paths"])
+        targets = tuple(saved["options"]["targets"])
+        retrain = tuple(saved["options"]["retrain"])
+    _converge(
+        paths,
+        variables,
+        var_files,
+        destroy=False,
+        saved=saved,
+        auto_approve=auto_approve or saved is not None,
+        wait_for_jobs=not no_wait,
+        parallelism=parallelism,
+        lock_timeout=lock_timeout,
+        targets=targets,
+        retrain=retrain,
+    )
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@_variable_options
+@_apply_options
+def destroy(
+    paths: tuple[str, ...],
+    variables: tuple[str, ...],
+    var_files: tuple[str, ...],
+    auto_approve: bool,
+    no_wait: bool,
+    parallelism: int,
+    lock_timeout: float,
+) -> None:
+    """Cancel and delete everything live with the stack's label (honouring preventDestroy)."""
+    _converge(
+        paths,
+        variables,
+        var_files,
+        destroy=True,
+        saved=None,
+        auto_approve=auto_approve,
+        wait_for_jobs=not no_wait,
+        parallelism=parallelism,
+        lock_timeout=lock_timeout,
+    )
 
 
 @cli.command()

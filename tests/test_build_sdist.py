@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.apply.packaging import BuildError, build_sdist
+from reconciler.backends.packaging import BuildError, build_sdist
 from reconciler.identity.content import trainer_fingerprint
 from reconciler.identity.hashcache import HashCache
 from tests.conftest import REPO

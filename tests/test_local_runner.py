@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from reconciler.apply.packaging import build_sdist
 from reconciler.backends.base import JobState, LiveJob
 from reconciler.backends.local import LocalBackend, LocalStore
+from reconciler.backends.packaging import build_sdist
 
 STACK = "runner-test"
 TASK = """

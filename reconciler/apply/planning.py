@@ -31,7 +31,13 @@ def make_plan(
     targets: tuple[str, ...] = (),
     retrain: tuple[str, ...] = (),
     now: float | None = None,
+    paths: tuple[str, ...] = (),
+    destroy: bool = False,
 ) -> Planned:
+    """The plan for ``stack``; with ``destroy``, the plan that removes all it has live."""
+    if destroy:
+        settings = stack.settings
+        stack = Stack(settings, dependencies={settings.address: ()}, order=(settings.address,))
     with paused_gc():
         cache = HashCache(stack.settings.local.home)
         try:
@@ -40,5 +46,5 @@ def make_plan(
             cache.close()
         live = backend.read_live(stack.name)
         when = time.time() if now is None else now
-        options = PlanOptions(targets=targets, retrain=retrain, now=when)
+        options = PlanOptions(targets=targets, retrain=retrain, now=when, paths=paths)
         return Planned(diff(desired, live, options), desired, live)

@@ -97,6 +97,8 @@ class PlanOptions:
     retrain: tuple[str, ...] = ()
     now: float = 0.0
     """The time the plan is made at (diff is pure: it never reads the clock)."""
+    paths: tuple[str, ...] = ()
+    """The manifest paths it was made from, so a saved plan can be applied."""
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
             "targets": list(plan.options.targets),
             "retrain": list(plan.options.retrain),
             "planned_at": plan.options.now,
+            "paths": list(plan.options.paths),
         },
         "summary": {
             **{action.value: counts[action] for action in Action},

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,8 +18,18 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from reconciler.backends.base import JobState, LiveJob, LiveSnapshot
+from reconciler.backends.base import (
+    JobState,
+    LiveJob,
+    LiveModel,
+    LivePackage,
+    LiveSnapshot,
+    LiveVersion,
+    VersionState,
+)
 from reconciler.backends.local.store import LocalStore
+from reconciler.backends.packaging import StagedPackage, build_sdist
+from reconciler.diagnostics import MlapplyError
 
 RUNNER_MODULE = "reconciler.backends.local.runner"
 
@@ -114,5 +125,97 @@ class LocalBackend:
                 os.killpg(int(pid), signal.SIGTERM)  # type: ignore[arg-type]
             else:
                 store.update_job(name, state="CANCELLED", end_time=time.time())
+        finally:
+            store.close()
+
+    # Verbs of apply -------------------------------------------------------------------
+
+    def job_dir(self, name: str) -> Path:
+        return self.home / "jobs" / name
+
+    def stage_package(self, source: Path, name: str, labels: Mapping[str, str]) -> StagedPackage:
+        """Build (or reuse) the trainer's sdist in the staging folder and record it."""
+        staged = build_sdist(source, name, self.home / "packages")
+        store = LocalStore(self.home, create=True)
+        try:
+            store.put_package(
+                LivePackage(
+                    staged.path.name, dict(labels), staged.digest, str(staged.path), time.time()
+                )
+            )
+        finally:
+            store.close()
+        return staged
+
+    def _store(self) -> LocalStore:
+        return LocalStore(self.home, create=True)
+
+    def put_job_record(self, job: LiveJob) -> None:
+        """Rewrite a job's record (labels, spec); its state stays the runner's."""
+        store = self._store()
+        try:
+            current = next(
+                (j for j in store.read(job.stack or "").jobs if j.name == job.name), None
+            )
+            state = current.state if current else job.state
+            store.put_job(dataclasses.replace(job, state=state))
+        finally:
+            store.close()
+
+    def put_model(self, model: LiveModel) -> None:
+        store = self._store()
+        try:
+            store.put_model(model)
+        finally:
+            store.close()
+
+    def delete_model(self, name: str) -> None:
+        shutil.rmtree(self.home / "models" / name, ignore_errors=True)
+        store = self._store()
+        try:
+            store.delete_model(name)
+        finally:
+            store.close()
+
+    def deploy_version(self, version: LiveVersion, export_dir: Path) -> LiveVersion:
+        """Copy a SavedModel into the model's folder and record the version READY."""
+        if not (export_dir / "saved_model.pb").is_file():
+            raise MlapplyError(f"no SavedModel under {export_dir}")
+        target = self.home / "models" / version.model / version.name
+        if target.exists():
+            shutil.rmtree(target)
+        partial = target.with_name(target.name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        shutil.copytree(export_dir, partial)
+        os.replace(partial, target)
+        ready = dataclasses.replace(
+            version, state=VersionState.READY, deployment_uri=str(target), create_time=time.time()
+        )
+        store = self._store()
+        try:
+            store.put_version(ready)
+        finally:
+            store.close()
+        return ready
+
+    def update_version(self, version: LiveVersion) -> None:
+        store = self._store()
+        try:
+            store.put_version(version)
+        finally:
+            store.close()
+
+    def delete_version(self, model: str, name: str) -> None:
+        shutil.rmtree(self.home / "models" / model / name, ignore_errors=True)
+        store = self._store()
+        try:
+            store.delete_version(model, name)
+        finally:
+            store.close()
+
+    def set_default(self, model: str, version: str) -> None:
+        store = self._store()
+        try:
+            store.set_default(model, version)
         finally:
             store.close()
