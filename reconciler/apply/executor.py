@@ -138,7 +138,7 @@ class Executor:
     ) -> None:
         for address in [a for a, deps in waiting.items() if failed in deps]:
             del waiting[address]
-            reason = f"skipped: it depends on {root}, which failed"
+            reason = f"it depends on {root}, which failed"
             outcome.skipped[address] = reason
             self.emit(Event(EventKind.SKIPPED, address, reason))
             self._skip_dependents(address, root, waiting, outcome)
@@ -307,7 +307,8 @@ class Executor:
         assert change.live_name is not None
         model = str(want.essence["model"])
         labels = want.live_labels(self.stack.name)
-        if change.action in (Action.CREATE, Action.REPLACE):
+        # A version waiting for its job is created once the job has trained.
+        if change.action in (Action.CREATE, Action.REPLACE, Action.WAIT):
             export = self._export_dir(want)
             if export is None:
                 return "not deployed yet: its job is still running (a later apply deploys it)"

@@ -233,7 +233,11 @@ class _Planner:
         blocked = self._source_blocker(want)
         if blocked is not None:
             action, why = blocked
-            return self._change(want, action, after=after, reasons=(why,), depends=depends)
+            # Waiting: apply deploys it once the job has trained, then removes the older ones.
+            later = targets if action is Action.WAIT else ()
+            return self._change(
+                want, action, after=after, reasons=(why,), depends=depends, targets=later
+            )
         reasons: list[str] = []
         before = None
         fields: list[FieldChange] = []

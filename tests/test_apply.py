@@ -1,0 +1,231 @@
+"""apply and destroy end to end on the local backend: real builds, real detached
+job processes, the real store. The tiny trainer here needs no TensorFlow; the
+example-stack test trains the real template."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from reconciler import cli
+from reconciler.backends.base import JobState
+from reconciler.backends.local import LocalStore
+from reconciler.backends.local.lock import stack_lock
+from tests.conftest import REPO
+
+TASK = """
+import argparse, json, os, sys, time
+parser = argparse.ArgumentParser()
+parser.add_argument("--train_data_paths"); parser.add_argument("--eval_data_paths")
+parser.add_argument("--output_dir"); parser.add_argument("--job-dir")
+parser.add_argument("--rate"); parser.add_argument("--mode", default="ok")
+parser.add_argument("--sleep", type=float, default=0)
+args, extra = parser.parse_known_args()
+time.sleep(args.sleep)
+if args.mode == "fail":
+    raise SystemExit("ValueError: this trainer fails on purpose")
+export = os.path.join(args.output_dir, "export", "1")
+os.makedirs(export, exist_ok=True)
+open(os.path.join(export, "saved_model.pb"), "wb").write(b"not really a model")
+with open(os.path.join(args.output_dir, "seen.json"), "w") as seen:
+    json.dump({"argv": sys.argv[1:], "extra": extra}, seen)
+"""
+
+MANIFESTS = """
+apiVersion: mlapply/v1
+kind: Stack
+metadata: {{name: applied}}
+---
+apiVersion: mlapply/v1
+kind: Dataset
+metadata: {{name: d}}
+spec: {{train: ../data/train.csv, eval: ../data/eval.csv}}
+---
+apiVersion: mlapply/v1
+kind: Trainer
+metadata: {{name: tiny}}
+spec: {{source: ../trainer}}
+---
+apiVersion: mlapply/v1
+kind: TrainingJob
+metadata: {{name: tiny-job}}
+spec:
+  trainer: tiny
+  dataset: d
+  hyperparameters: {{rate: {rate}, mode: {mode}, sleep: {sleep}}}
+  args: ["--note=a b 'c' $(touch /tmp/pwned)"]
+---
+apiVersion: mlapply/v1
+kind: Model
+metadata: {{name: m}}
+---
+apiVersion: mlapply/v1
+kind: ModelVersion
+metadata: {{name: m-v1}}
+spec: {{model: m, source: {{job: tiny-job}}, default: true}}
+"""
+
+
+def _stack(root: Path, rate: float = 0.1, mode: str = "ok", sleep: float = 0) -> Path:
+    (root / ".git").mkdir(exist_ok=True)
+    (root / "trainer" / "trainer").mkdir(parents=True, exist_ok=True)
+    (root / "trainer" / "trainer" / "__init__.py").write_text("")
+    (root / "trainer" / "trainer" / "task.py").write_text(TASK)
+    (root / "data").mkdir(exist_ok=True)
+    (root / "data" / "train.csv").write_text("a\n1\n")
+    (root / "data" / "eval.csv").write_text("a\n2\n")
+    (root / "m").mkdir(exist_ok=True)
+    text = MANIFESTS.format(rate=rate, mode=mode, sleep=sleep)
+    (root / "m" / "stack.yaml").write_text(textwrap.dedent(text).lstrip())
+    return root / "m"
+
+
+def _apply(manifests: Path, *extra: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli.cli, ["apply", str(manifests), "--auto-approve", *extra])
+    return result.exit_code, result.output
+
+
+def _store(manifests: Path) -> LocalStore:
+    return LocalStore(manifests / ".mlapply")
+
+
+def test_apply_converges_reapplies_as_no_op_replaces_and_destroys(tmp_path: Path) -> None:
+    manifests = _stack(tmp_path)
+    code, output = _apply(manifests)
+    assert code == 0, output
+    assert "Apply complete: 3 change(s)." in output
+    snapshot = _store(manifests).read("applied")
+    (job,) = snapshot.jobs
+    assert job.state is JobState.SUCCEEDED
+    (version,) = snapshot.versions
+    assert snapshot.models[0].default_version == version.name
+    seen = json.loads(
+        (manifests / ".mlapply" / "jobs" / job.name / "output" / "seen.json").read_text()
+    )
+    assert seen["argv"][-1] == "--note=a b 'c' $(touch /tmp/pwned)"
+    assert f"--train_data_paths={tmp_path / 'm' / '..' / 'data' / 'train.csv'}" in seen["argv"]
+    assert "--rate=0.1" in seen["argv"]
+
+    code, output = _apply(manifests)
+    assert code == 0 and "No changes." in output
+
+    _stack(tmp_path, rate=0.2)
+    code, output = _apply(manifests)
+    assert code == 0, output
+    snapshot = _store(manifests).read("applied")
+    assert len(snapshot.jobs) == 2  # the old job stays as history
+    (new_version,) = snapshot.versions  # the old version is gone, after the new one served
+    assert new_version.name != version.name
+    assert snapshot.models[0].default_version == new_version.name
+
+    result = CliRunner().invoke(cli.cli, ["destroy", str(manifests), "--auto-approve"])
+    assert result.exit_code == 0, result.output
+    snapshot = _store(manifests).read("applied")
+    assert snapshot.models == () and snapshot.versions == ()
+    assert not any((manifests / ".mlapply" / "models").iterdir())
+
+
+def test_a_failing_trainer_fails_the_apply_and_skips_its_version(tmp_path: Path) -> None:
+    manifests = _stack(tmp_path, mode="fail")
+    code, output = _apply(manifests)
+    assert code == 1
+    assert "this trainer fails on purpose" in output
+    assert "version.m-v1: skipped: it depends on job.tiny-job, which failed" in output
+    assert "model.m: finished" in output  # an independent branch goes on
+    (job,) = _store(manifests).read("applied").jobs
+    assert job.state is JobState.FAILED
+
+
+def test_no_wait_submits_and_a_later_apply_deploys(tmp_path: Path) -> None:
+    manifests = _stack(tmp_path, sleep=2)
+    code, output = _apply(manifests, "--no-wait")
+    assert code == 0, output
+    assert "submitted" in output and "not deployed yet" in output
+    assert _store(manifests).read("applied").versions == ()
+    code, output = _apply(manifests)
+    assert code == 0, output
+    assert len(_store(manifests).read("applied").versions) == 1
+    assert len(_store(manifests).read("applied").jobs) == 1  # waited for, not resubmitted
+
+
+def test_a_second_apply_fails_with_the_lock_holder(tmp_path: Path) -> None:
+    manifests = _stack(tmp_path)
+    with stack_lock(manifests / ".mlapply", "applied", timeout=1) as holder:
+        code, output = _apply(manifests, "--lock-timeout", "0.5")
+    assert code == 1
+    assert f'stack "applied" is locked by pid {os.getpid()}' in output and holder in output
+
+
+def test_killing_the_cli_mid_apply_then_applying_again_converges(tmp_path: Path) -> None:
+    manifests = _stack(tmp_path, sleep=4)
+    env = {**os.environ}
+    first = subprocess.Popen(
+        [sys.executable, "-m", "reconciler", "apply", str(manifests), "--auto-approve"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        jobs = (
+            _store(manifests).read("applied").jobs
+            if (manifests / ".mlapply" / "state.db").exists()
+            else ()
+        )
+        if jobs and jobs[0].state in (JobState.PREPARING, JobState.RUNNING):
+            break
+        time.sleep(0.2)
+    os.kill(first.pid, signal.SIGKILL)
+    first.wait()
+    code, output = _apply(manifests)
+    assert code == 1 and "and that process is gone" in output  # the lock is reported...
+    lock_id = output.split("mlapply unlock ")[1].split()[0]
+    broken = CliRunner().invoke(cli.cli, ["unlock", lock_id, str(manifests)])
+    assert broken.exit_code == 0, broken.output  # ...and broken only on request
+    code, output = _apply(manifests)
+    assert code == 0, output
+    snapshot = _store(manifests).read("applied")
+    assert len(snapshot.jobs) == 1 and snapshot.jobs[0].state is JobState.SUCCEEDED
+    assert len(snapshot.versions) == 1
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("tensorflow") is None,
+    reason="needs TensorFlow (make test installs it)",
+)
+def test_the_example_stack_trains_deploys_and_beats_the_baseline(tmp_path: Path) -> None:
+    import shutil
+
+    repo = tmp_path / "repo"
+    shutil.copytree(
+        REPO / "manifests", repo / "manifests", ignore=shutil.ignore_patterns(".mlapply", "*.csv")
+    )
+    shutil.copytree(REPO / "trainer_templates", repo / "trainer_templates")
+    (repo / ".git").mkdir()
+    subprocess.run(
+        [sys.executable, str(repo / "manifests" / "data" / "generate.py"), "--rows", "4000"],
+        check=True,
+    )
+    code, output = _apply(repo / "manifests", "--var", "train_steps=300")
+    assert code == 0, output
+    snapshot = _store(repo / "manifests").read("taxifare")
+    (job,) = snapshot.jobs
+    metrics = json.loads(
+        (
+            repo / "manifests" / ".mlapply" / "jobs" / job.name / "output" / "metrics.json"
+        ).read_text()
+    )
+    assert metrics["rmse"] < 0.5 * metrics["baseline_rmse"], metrics
+    (version,) = snapshot.versions
+    assert (Path(version.deployment_uri or "") / "saved_model.pb").exists()
