@@ -1,7 +1,7 @@
 # One entry point for people and CI. `make test` sets up .venv from the
 # project's own files and runs every check; `make example` generates the
-# example's data and validates and plans the example stack (it grows into
-# train-and-deploy as the local backend lands).
+# example's data, then trains and deploys the example stack on the local
+# backend and shows its status.
 
 PYTHON ?= python3
 VENV := .venv
@@ -29,8 +29,8 @@ test: lint
 
 example: $(STAMP)
 	test -f manifests/data/taxi-train.csv || $(BIN)/python manifests/data/generate.py
-	$(BIN)/mlapply validate manifests/
-	$(BIN)/mlapply plan manifests/
+	$(BIN)/mlapply manifests/ --auto-approve
+	$(BIN)/mlapply status manifests/
 
 bench: $(STAMP)
 	$(BIN)/python bench/startup.py

@@ -581,6 +581,147 @@ def unlock(
     click.echo(f'Removed the lock of stack "{stack.name}" held by {describe(info)}.')
 
 
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@_variable_options
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+)
+def status(
+    paths: tuple[str, ...],
+    variables: tuple[str, ...],
+    var_files: tuple[str, ...],
+    output_format: str,
+) -> None:
+    """Live jobs (state, age, duration, CPU, peak memory), models and versions."""
+    from reconciler.backends.local import LocalStore
+    from reconciler.backends.select import backend_for
+
+    stack = _load_or_exit(paths, variables, var_files)
+    snapshot = backend_for(stack.settings).read_live(stack.name)
+    store = LocalStore(stack.settings.local.home)
+    try:
+        runtime = {j.name: store.job_runtime(j.name) for j in snapshot.jobs}
+    finally:
+        store.close()
+    now = time.time()
+    jobs: list[dict[str, Any]] = [
+        {
+            "name": j.name,
+            "manifest": j.manifest_name,
+            "state": j.state.value,
+            "created": j.create_time,
+            "duration_seconds": ((j.end_time or now) - j.start_time) if j.start_time else None,
+            "mean_cpu": runtime[j.name].get("mean_cpu"),
+            "peak_memory_bytes": runtime[j.name].get("peak_rss_bytes"),
+            "error": j.error,
+        }
+        for j in sorted(snapshot.jobs, key=lambda j: j.create_time or 0)
+    ]
+    defaults = {m.name: m.default_version for m in snapshot.models}
+    models: list[dict[str, Any]] = [
+        {
+            "name": m.name,
+            "description": m.description,
+            "versions": [
+                {
+                    "name": v.name,
+                    "state": v.state.value,
+                    "default": defaults[m.name] == v.name,
+                    "path": v.deployment_uri,
+                }
+                for v in snapshot.versions
+                if v.model == m.name
+            ],
+        }
+        for m in snapshot.models
+    ]
+    if output_format == "json":
+        click.echo(json.dumps({"stack": stack.name, "jobs": jobs, "models": models}, indent=2))
+        return
+    from reconciler.plan.diff import duration
+
+    click.echo(f'Stack "{stack.name}" (backend {stack.settings.backend})')
+    click.echo("\nJobs:" if jobs else "\nJobs: none")
+    for job in jobs:
+        age = duration(now - job["created"]) if job["created"] else "?"
+        took = duration(job["duration_seconds"]) if job["duration_seconds"] is not None else "-"
+        cpu = f"{job['mean_cpu']:.1f} CPU" if job["mean_cpu"] is not None else "- CPU"
+        memory = (
+            f"{job['peak_memory_bytes'] / 2**20:.0f} MiB" if job["peak_memory_bytes"] else "- MiB"
+        )
+        click.echo(
+            f"  {job['name']:<40} {job['state']:<10} age {age:<9} ran {took:<9} "
+            f"{cpu:<9} peak {memory}"
+        )
+        if job["error"] and job["state"] == "FAILED":
+            click.echo(f"      {job['error'].splitlines()[-1]}")
+    click.echo("\nModels:" if models else "\nModels: none")
+    for model in models:
+        click.echo(f"  {model['name']}")
+        for version in model["versions"]:
+            mark = " (default)" if version["default"] else ""
+            click.echo(f"    {version['name']} {version['state']}{mark}")
+
+
+@cli.command()
+@click.argument("job")
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@_variable_options
+@click.option("-f", "--follow", is_flag=True, help="Keep printing until the job ends.")
+@click.option(
+    "--task",
+    default="chief-0",
+    show_default=True,
+    help="Which process's log: chief-0, worker-1, ps-0 ...",
+)
+def logs(
+    job: str,
+    paths: tuple[str, ...],
+    variables: tuple[str, ...],
+    var_files: tuple[str, ...],
+    follow: bool,
+    task: str,
+) -> None:
+    """Print a job's log (JOB: the live name, or a TrainingJob's name for its newest job)."""
+    from reconciler.backends.select import backend_for
+
+    stack = _load_or_exit(paths, variables, var_files)
+    backend = backend_for(stack.settings)
+    live = backend.read_live(stack.name).jobs
+    matches = [j for j in live if j.name == job] or sorted(
+        (j for j in live if j.manifest_name == job), key=lambda j: j.create_time or 0
+    )[-1:]
+    if not matches:
+        from reconciler.diagnostics import did_you_mean
+
+        raise MlapplyError(
+            f"no job {job!r} in stack {stack.name!r}",
+            did_you_mean(job, sorted({j.name for j in live})),
+        )
+    name = matches[-1].name
+    path = stack.settings.local.home / "jobs" / name / "logs" / f"{task}.log"
+    offset = 0
+    while True:
+        if path.exists():
+            with path.open("rb") as handle:
+                handle.seek(offset)
+                chunk = handle.read()
+                offset += len(chunk)
+            if chunk:
+                click.echo(chunk.decode(errors="replace"), nl=False)
+        if not follow:
+            break
+        current = next(j for j in backend.read_live(stack.name).jobs if j.name == name)
+        if current.state.finished and path.exists() and path.stat().st_size == offset:
+            break
+        time.sleep(1)
+
+
 def main() -> None:
     cli(prog_name="mlapply")
 

@@ -229,3 +229,95 @@ def test_the_example_stack_trains_deploys_and_beats_the_baseline(tmp_path: Path)
     assert metrics["rmse"] < 0.5 * metrics["baseline_rmse"], metrics
     (version,) = snapshot.versions
     assert (Path(version.deployment_uri or "") / "saved_model.pb").exists()
+
+
+def test_a_saved_plan_applies_only_while_it_is_not_stale(tmp_path: Path) -> None:
+    manifests = _stack(tmp_path)
+    saved = tmp_path / "plan.json"
+    made = CliRunner().invoke(cli.cli, ["plan", str(manifests), "-o", str(saved)])
+    assert made.exit_code == 0, made.output
+    _stack(tmp_path, rate=0.3)  # the manifests change after the plan was made
+    code, output = _apply(saved)
+    assert code == 1 and "the saved plan is stale: the manifests" in output
+    _stack(tmp_path)
+    code, output = _apply(saved)
+    assert code == 0 and "Apply complete" in output, output
+    code, output = _apply(saved)  # the live world has changed since
+    assert code == 1 and "the saved plan is stale: the live resources changed" in output
+
+
+def test_a_job_that_exports_nothing_fails_its_version_clearly(tmp_path: Path) -> None:
+    manifests = _stack(tmp_path)
+    task = tmp_path / "trainer" / "trainer" / "task.py"
+    task.write_text(
+        task.read_text().replace(
+            'open(os.path.join(export, "saved_model.pb")',
+            'open(os.path.join(export, "nothing.txt")',
+        )
+    )
+    code, output = _apply(manifests)
+    assert code == 1
+    assert "version.m-v1: failed: no SavedModel under" in output
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("tensorflow") is None,
+    reason="needs TensorFlow (make test installs it)",
+)
+def test_a_chief_and_two_workers_train_through_apply(tmp_path: Path) -> None:
+    import shutil
+
+    (tmp_path / ".git").mkdir()
+    shutil.copytree(REPO / "trainer_templates" / "regression", tmp_path / "trainer")
+    subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "manifests" / "data" / "generate.py"),
+            "--rows",
+            "3000",
+            "--out",
+            str(tmp_path / "data"),
+        ],
+        check=True,
+    )
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "stack.yaml").write_text(
+        textwrap.dedent("""
+        apiVersion: mlapply/v1
+        kind: Stack
+        metadata: {name: dist}
+        ---
+        apiVersion: mlapply/v1
+        kind: Dataset
+        metadata: {name: taxi}
+        spec: {train: ../data/taxi-train.csv, eval: ../data/taxi-valid.csv}
+        ---
+        apiVersion: mlapply/v1
+        kind: Trainer
+        metadata: {name: taxifare}
+        spec: {source: ../trainer}
+        ---
+        apiVersion: mlapply/v1
+        kind: TrainingJob
+        metadata: {name: wide}
+        spec:
+          trainer: taxifare
+          dataset: taxi
+          hyperparameters: {train_steps: 200, batch_size: 128}
+          scaleTier: CUSTOM
+          machines:
+            master: {type: n1-standard-4}
+            worker: {type: n1-standard-4, count: 2}
+        """).lstrip()
+    )
+    code, output = _apply(tmp_path / "m")
+    assert code == 0, output
+    (job,) = _store(tmp_path / "m").read("dist").jobs
+    folder = tmp_path / "m" / ".mlapply" / "jobs" / job.name
+    metrics = json.loads((folder / "output" / "metrics.json").read_text())
+    assert metrics["workers"] == 3 and metrics["rmse"] < 0.6 * metrics["baseline_rmse"]
+    assert sorted(p.name for p in (folder / "logs").iterdir()) == [
+        "chief-0.log",
+        "worker-0.log",
+        "worker-1.log",
+    ]

@@ -4,6 +4,7 @@ and a chief with two workers wired with TF_CONFIG."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
@@ -160,3 +161,41 @@ def test_a_chief_and_two_workers_get_one_cluster(tmp_path: Path, package: tuple[
     assert len(cluster["chief"]) == 1 and len(cluster["worker"]) == 2
     assert sorted(json.loads(w)["task"]["index"] for w in workers) == [0, 1]
     assert all(json.loads(w)["cluster"] == cluster for w in workers)
+
+
+KERAS_TASK = """
+import os, sys
+import tensorflow as tf
+import tf_keras
+print("tf.keras is", tf.keras.__name__.split(".")[0], "version", tf_keras.__version__,
+      "legacy", os.environ.get("TF_USE_LEGACY_KERAS"), flush=True)
+sys.exit(0 if tf.keras.__name__.startswith("tf_keras") else 3)
+"""
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("tensorflow") is None,
+    reason="needs TensorFlow (make test installs it)",
+)
+def test_a_keras_2_runtime_runs_with_tf_keras(tmp_path: Path) -> None:
+    source = tmp_path / "src"
+    (source / "trainer").mkdir(parents=True)
+    (source / "trainer" / "__init__.py").write_text("")
+    (source / "trainer" / "task.py").write_text(KERAS_TASK)
+    staged = build_sdist(source, "keras2", tmp_path / "staging")
+    backend = LocalBackend(tmp_path / "home")
+    labels = {"mlapply-stack": STACK, "mlapply-name": "k2", "mlapply-hash": "x"}
+    request = {
+        "module": "trainer.task",
+        "args": [],
+        "package": str(staged.path),
+        "digest": staged.digest,
+        "processes": {"chief": 1},
+        "runtime_version": "2.15",
+        "timeout_seconds": 600,
+    }
+    backend.submit_job(LiveJob("k2_1", labels, JobState.QUEUED), request)
+    job = _wait(backend, "k2_1", until=300)
+    log = (tmp_path / "home" / "jobs" / "k2_1" / "logs" / "chief-0.log").read_text()
+    assert job.state is JobState.SUCCEEDED, (job.error, log[-2000:])
+    assert "tf.keras is tf_keras version 2." in log and "legacy 1" in log

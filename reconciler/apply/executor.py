@@ -31,7 +31,7 @@ from reconciler.identity.desired import DesiredResource
 from reconciler.plan.diff import duration
 from reconciler.plan.model import Action, Change
 
-POLL_SECONDS = 1.0
+POLL_SECONDS = 0.5
 PROGRESS_SECONDS = 15.0
 _ROLES = {"chief": "chief", "worker": "worker", "parameterServer": "ps", "evaluator": "evaluator"}
 

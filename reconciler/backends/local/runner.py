@@ -98,7 +98,13 @@ class Supervisor:
         signal.signal(signal.SIGTERM, self._on_term)
         self.store.update_job(self.name, state="PREPARING", pid=os.getpid())
         try:
-            env = ensure_env(self.home, Path(self.request["package"]), self.request["digest"])
+            legacy = float(self.request.get("runtime_version", "2.17")) <= KERAS_2_RUNTIMES
+            env = ensure_env(
+                self.home,
+                Path(self.request["package"]),
+                self.request["digest"],
+                legacy_keras=legacy,
+            )
         except Exception as exc:  # every failure becomes the job's error
             return self._finish("FAILED", f"preparing the environment failed: {exc}", 1)
         if self.cancelled:

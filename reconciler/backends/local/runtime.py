@@ -10,6 +10,7 @@ staged sdist is installed on top with pip, never through a shell.
 from __future__ import annotations
 
 import fcntl
+import importlib.metadata
 import os
 import subprocess
 import sys
@@ -27,16 +28,42 @@ class EnvironmentError_(MlapplyError):
     """The job's environment could not be made (the pip output says why)."""
 
 
+def _check(done: subprocess.CompletedProcess[str], message: str) -> None:
+    if done.returncode != 0:
+        tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-OUTPUT_TAIL_LINES:])
+        raise EnvironmentError_(message, tail)
+
+
 def env_python(env: Path) -> Path:
     return env / "bin" / "python"
 
 
-def ensure_env(home: Path, package: Path, digest: str, *, timeout: float = 900) -> Path:
-    """The ready virtualenv for ``package`` (built at most once per digest)."""
+def host_tensorflow() -> str | None:
+    """The version of the TensorFlow distribution the host has, if any."""
+    for distribution in ("tensorflow-cpu", "tensorflow"):
+        try:
+            return importlib.metadata.version(distribution)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return None
+
+
+def ensure_env(
+    home: Path, package: Path, digest: str, *, legacy_keras: bool = False, timeout: float = 900
+) -> Path:
+    """The ready virtualenv for ``package`` (built at most once per digest).
+
+    ``legacy_keras``: the runtime is one of the cloud's Keras 2 runtimes (up to
+    2.15), emulated with tf-keras beside the host's TensorFlow. tf-keras
+    depends on the full ``tensorflow`` package, which would overwrite a host
+    ``tensorflow-cpu`` in the same folder, so it is installed without its
+    dependencies.
+    """
     envs = home / "envs"
     envs.mkdir(parents=True, exist_ok=True)
-    env = envs / digest[:16]
-    with open(envs / f"{digest[:16]}.lock", "w", encoding="utf-8") as lock:
+    key = digest[:16] + ("-keras2" if legacy_keras else "")
+    env = envs / key
+    with open(envs / f"{key}.lock", "w", encoding="utf-8") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if (env / READY).exists():
             return env
@@ -62,8 +89,17 @@ def ensure_env(home: Path, package: Path, digest: str, *, timeout: float = 900) 
             check=False,
             env={**os.environ, "PIP_NO_INPUT": "1"},
         )
-        if done.returncode != 0:
-            tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-OUTPUT_TAIL_LINES:])
-            raise EnvironmentError_(f"installing {package.name} failed", tail)
+        _check(done, f"installing {package.name} failed")
+        if legacy_keras:
+            version = host_tensorflow()
+            if version is None:
+                raise EnvironmentError_("a Keras 2 runtime needs TensorFlow on this machine")
+            minor = ".".join(version.split(".")[:2])
+            done = subprocess.run(
+                [str(env_python(env)), "-m", "pip", "install", "--quiet", "--no-deps",
+                 "--disable-pip-version-check", f"tf-keras=={minor}.*"],
+                capture_output=True, text=True, timeout=timeout, check=False,
+            )
+            _check(done, f"installing tf-keras {minor} for the Keras 2 runtime failed")
         (env / READY).write_text(digest, encoding="utf-8")
     return env

@@ -224,9 +224,16 @@ def train_and_evaluate(config: Config) -> dict[str, float]:
         model = build_model(config, sample)
         optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate)
 
+    # Every replica takes an equal share of each global batch.
+    replicas = strategy.num_replicas_in_sync
+    batch_size = -(-config.batch_size // replicas) * replicas
+    if batch_size != config.batch_size and cluster.is_chief:
+        print(f"batch_size {config.batch_size} rounded up to {batch_size}, a multiple of the "
+              f"{replicas} replicas", flush=True)
+
     def dataset_fn(context: tf.distribute.InputContext) -> tf.data.Dataset:
         return read_dataset(config.train_data_paths,
-                            context.get_per_replica_batch_size(config.batch_size),
+                            context.get_per_replica_batch_size(batch_size),
                             training=True, seed=config.seed,
                             shards=context.num_input_pipelines, shard=context.input_pipeline_id)
 
@@ -241,7 +248,7 @@ def train_and_evaluate(config: Config) -> dict[str, float]:
                 per_example = tf.nn.sigmoid_cross_entropy_with_logits(labels=label,
                                                                       logits=logits)[:, 0]
                 loss = tf.nn.compute_average_loss(per_example,
-                                                  global_batch_size=config.batch_size)
+                                                  global_batch_size=batch_size)
             gradients = tape.gradient(loss, model.trainable_variables)
             optimizer.apply_gradients(zip(gradients, model.trainable_variables, strict=True))
             return loss
