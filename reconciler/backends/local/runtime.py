@@ -96,9 +96,20 @@ def ensure_env(
                 raise EnvironmentError_("a Keras 2 runtime needs TensorFlow on this machine")
             minor = ".".join(version.split(".")[:2])
             done = subprocess.run(
-                [str(env_python(env)), "-m", "pip", "install", "--quiet", "--no-deps",
-                 "--disable-pip-version-check", f"tf-keras=={minor}.*"],
-                capture_output=True, text=True, timeout=timeout, check=False,
+                [
+                    str(env_python(env)),
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--no-deps",
+                    "--disable-pip-version-check",
+                    f"tf-keras=={minor}.*",
+                ],
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
             )
             _check(done, f"installing tf-keras {minor} for the Keras 2 runtime failed")
         (env / READY).write_text(digest, encoding="utf-8")
