@@ -349,7 +349,7 @@ def _converge(
         click.echo(_render(document, "text"), nl=False)
         if planned.plan.errors:
             sys.exit(EXIT_ERROR)
-        if not planned.plan.has_changes:
+        if not planned.plan.has_changes and not destroy:
             return
         if saved is None:
             _confirm_or_exit(
@@ -383,6 +383,14 @@ def _converge(
         for address, reason in outcome.failed.items():
             click.echo(f"error: {address}: {reason}", err=True)
         sys.exit(EXIT_ERROR)
+    if destroy:
+        assert isinstance(backend, LocalBackend)
+        removed = backend.purge(stack.name)
+        click.echo(
+            f"Destroy complete: {done} change(s); {removed} finished job(s) and "
+            "staged package(s) removed."
+        )
+        return
     click.echo(f"Apply complete: {done} change(s).")
 
 

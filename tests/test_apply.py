@@ -131,8 +131,10 @@ def test_apply_converges_reapplies_as_no_op_replaces_and_destroys(tmp_path: Path
     result = CliRunner().invoke(cli.cli, ["destroy", str(manifests), "--auto-approve"])
     assert result.exit_code == 0, result.output
     snapshot = _store(manifests).read("applied")
-    assert snapshot.models == () and snapshot.versions == ()
+    assert (snapshot.jobs, snapshot.models, snapshot.versions, snapshot.packages) == ((),) * 4
     assert not any((manifests / ".mlapply" / "models").iterdir())
+    assert not any((manifests / ".mlapply" / "jobs").iterdir())
+    assert not any((manifests / ".mlapply" / "packages").iterdir())
 
 
 def test_a_failing_trainer_fails_the_apply_and_skips_its_version(tmp_path: Path) -> None:
@@ -321,3 +323,50 @@ def test_a_chief_and_two_workers_train_through_apply(tmp_path: Path) -> None:
         "worker-0.log",
         "worker-1.log",
     ]
+
+
+def test_ctrl_c_stops_scheduling_leaves_the_job_running_and_releases_the_lock(
+    tmp_path: Path,
+) -> None:
+    manifests = _stack(tmp_path, sleep=3)
+    first = subprocess.Popen(
+        [sys.executable, "-m", "reconciler", "apply", str(manifests), "--auto-approve"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        state = manifests / ".mlapply" / "state.db"
+        jobs = _store(manifests).read("applied").jobs if state.exists() else ()
+        if jobs and jobs[0].state is JobState.RUNNING:
+            break
+        time.sleep(0.2)
+    first.send_signal(signal.SIGINT)
+    output, _ = first.communicate(timeout=60)
+    assert first.returncode == 130, output
+    assert "Interrupted after" in output and "submitted jobs keep running" in output
+    (job,) = _store(manifests).read("applied").jobs
+    assert job.state in (JobState.RUNNING, JobState.SUCCEEDED)  # not cancelled by Ctrl-C
+    code, output = _apply(manifests)  # the lock was released; this apply carries on
+    assert code == 0, output
+    assert len(_store(manifests).read("applied").jobs) == 1
+    assert len(_store(manifests).read("applied").versions) == 1
+
+
+def test_status_and_logs(tmp_path: Path) -> None:
+    manifests = _stack(tmp_path)
+    assert _apply(manifests)[0] == 0
+    runner = CliRunner()
+    shown = runner.invoke(cli.cli, ["status", str(manifests)])
+    assert shown.exit_code == 0, shown.output
+    assert "SUCCEEDED" in shown.output and "(default)" in shown.output
+    data = json.loads(runner.invoke(cli.cli, ["status", str(manifests), "--format", "json"]).output)
+    (job,) = data["jobs"]
+    assert job["state"] == "SUCCEEDED" and job["duration_seconds"] is not None
+    assert data["models"][0]["versions"][0]["default"] is True
+    log = runner.invoke(cli.cli, ["logs", "tiny-job", str(manifests)])
+    assert log.exit_code == 0
+    missing = runner.invoke(cli.cli, ["logs", "nope", str(manifests)])
+    assert missing.exit_code == 1 and "no job 'nope'" in missing.output

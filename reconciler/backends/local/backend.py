@@ -219,3 +219,23 @@ class LocalBackend:
             store.set_default(model, version)
         finally:
             store.close()
+
+    def purge(self, stack: str) -> int:
+        """Remove what destroy leaves after its plan: finished jobs (records, folders)
+        and staged packages. Returns how many were removed."""
+        store = self._store()
+        removed = 0
+        try:
+            snapshot = store.read(stack)
+            for job in snapshot.jobs:
+                if job.state.finished:
+                    shutil.rmtree(self.job_dir(job.name), ignore_errors=True)
+                    store.delete_job(job.name)
+                    removed += 1
+            for package in snapshot.packages:
+                Path(package.uri).unlink(missing_ok=True)
+                store.delete_package(package.name)
+                removed += 1
+        finally:
+            store.close()
+        return removed

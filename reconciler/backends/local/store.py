@@ -259,6 +259,9 @@ class LocalStore:
     def delete_job(self, name: str) -> None:
         self._write(("DELETE FROM jobs WHERE name = ?", (name,)))
 
+    def delete_package(self, name: str) -> None:
+        self._write(("DELETE FROM packages WHERE name = ?", (name,)))
+
     def delete_model(self, name: str) -> None:
         self._write(("DELETE FROM models WHERE name = ?", (name,)))
 
