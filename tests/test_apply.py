@@ -370,3 +370,15 @@ def test_status_and_logs(tmp_path: Path) -> None:
     assert log.exit_code == 0
     missing = runner.invoke(cli.cli, ["logs", "nope", str(manifests)])
     assert missing.exit_code == 1 and "no job 'nope'" in missing.output
+
+
+def test_a_running_job_whose_identity_changed_is_cancelled_and_replaced(tmp_path: Path) -> None:
+    manifests = _stack(tmp_path, sleep=30)
+    code, output = _apply(manifests, "--no-wait")
+    assert code == 0, output
+    _stack(tmp_path, sleep=0)  # a new identity while the first job still runs
+    code, output = _apply(manifests)
+    assert code == 0, output
+    assert "will be replaced" in output and "- cancel" in output
+    jobs = {j.state for j in _store(manifests).read("applied").jobs}
+    assert jobs == {JobState.CANCELLED, JobState.SUCCEEDED}

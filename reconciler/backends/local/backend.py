@@ -115,15 +115,23 @@ class LocalBackend:
             store.close()
         return job_dir
 
-    def cancel_job(self, name: str) -> None:
-        """End a job's process group; the supervisor records it CANCELLED."""
+    def cancel_job(self, name: str, *, grace: float = 15.0) -> None:
+        """End a job's process group and see it recorded CANCELLED.
+
+        The supervisor records the cancel itself; if it is gone before it could
+        (killed before its handler was set, or long dead), this records it.
+        """
         store = LocalStore(self.home, create=True)
         try:
             runtime = store.job_runtime(name)
             pid, job_dir = runtime.get("pid"), runtime.get("job_dir")
             if supervisor_alive(pid, job_dir):
                 os.killpg(int(pid), signal.SIGTERM)  # type: ignore[arg-type]
-            else:
+                deadline = time.monotonic() + grace
+                while time.monotonic() < deadline and supervisor_alive(pid, job_dir):
+                    time.sleep(0.1)
+            current = next((j for j in store.read_all_jobs() if j.name == name), None)
+            if current is not None and not current.state.finished:
                 store.update_job(name, state="CANCELLED", end_time=time.time())
         finally:
             store.close()

@@ -338,6 +338,12 @@ class LocalStore:
             live_packages = tuple(_package(row) for row in packages.fetchall())
         return LiveSnapshot(stack, live_jobs, live_models, live_versions, live_packages, now)
 
+    def read_all_jobs(self) -> tuple[LiveJob, ...]:
+        if self._db is None:
+            return ()
+        rows = self._db.execute("SELECT * FROM jobs ORDER BY name").fetchall()
+        return tuple(_job(row) for row in rows)
+
     def job_runtime(self, name: str) -> Mapping[str, Any]:
         if self._db is None:
             return {}
