@@ -124,6 +124,22 @@ def _variable_options(command: Any) -> Any:
     )(command)
 
 
+def _selection_options(command: Any) -> Any:
+    command = click.option(
+        "--retrain",
+        multiple=True,
+        metavar="NAME",
+        help="Train this TrainingJob again even if it is up to date (repeatable).",
+    )(command)
+    return click.option(
+        "--target",
+        "targets",
+        multiple=True,
+        metavar="ADDRESS",
+        help="Only this resource and what it depends on (repeatable).",
+    )(command)
+
+
 def _inputs(variables: Sequence[str], var_files: Sequence[str]) -> VariableInputs:
     from reconciler.manifests import VariableInputs
 
@@ -238,19 +254,7 @@ _FORMAT = click.option(
     help="Exit 0 when there are no changes, 1 on error, 2 when there are changes.",
 )
 @click.option("-o", "--out", "out_file", type=click.Path(dir_okay=False), help="Save the plan.")
-@click.option(
-    "--target",
-    "targets",
-    multiple=True,
-    metavar="ADDRESS",
-    help="Plan only this resource and what it depends on (repeatable).",
-)
-@click.option(
-    "--retrain",
-    multiple=True,
-    metavar="NAME",
-    help="Train this TrainingJob again even if it is up to date (repeatable).",
-)
+@_selection_options
 def plan(
     paths: tuple[str, ...],
     variables: tuple[str, ...],
@@ -442,19 +446,7 @@ def _apply_options(command: Any) -> Any:
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @_variable_options
 @_apply_options
-@click.option(
-    "--target",
-    "targets",
-    multiple=True,
-    metavar="ADDRESS",
-    help="Apply only this resource and what it depends on (repeatable).",
-)
-@click.option(
-    "--retrain",
-    multiple=True,
-    metavar="NAME",
-    help="Train this TrainingJob again even if it is up to date (repeatable).",
-)
+@_selection_options
 def apply(
     paths: tuple[str, ...],
     variables: tuple[str, ...],

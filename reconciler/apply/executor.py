@@ -307,34 +307,23 @@ class Executor:
         assert change.live_name is not None
         model = str(want.essence["model"])
         labels = want.live_labels(self.stack.name)
+        record = LiveVersion(
+            change.live_name,
+            labels,
+            model=model,
+            state=VersionState.READY,
+            description=want.mutable["description"],
+            deployment_uri=str(self.backend.home / "models" / model / change.live_name),
+            spec=self._spec(want),
+        )
         # A version waiting for its job is created once the job has trained.
         if change.action in (Action.CREATE, Action.REPLACE, Action.WAIT):
             export = self._export_dir(want)
             if export is None:
                 return "not deployed yet: its job is still running (a later apply deploys it)"
-            self.backend.deploy_version(
-                LiveVersion(
-                    change.live_name,
-                    labels,
-                    model=model,
-                    state=VersionState.CREATING,
-                    description=want.mutable["description"],
-                    spec=self._spec(want),
-                ),
-                export,
-            )
+            self.backend.deploy_version(record, export)
         elif change.action is Action.UPDATE:
-            self.backend.update_version(
-                LiveVersion(
-                    change.live_name,
-                    labels,
-                    model=model,
-                    state=VersionState.READY,
-                    description=want.mutable["description"],
-                    deployment_uri=str(self.backend.home / "models" / model / change.live_name),
-                    spec=self._spec(want),
-                )
-            )
+            self.backend.update_version(record)
         if want.mutable["default"]:
             self.backend.set_default(model, change.live_name)
         # Older versions go only now that the new one serves.

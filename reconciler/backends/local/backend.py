@@ -14,7 +14,8 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -155,35 +156,31 @@ class LocalBackend:
             store.close()
         return staged
 
-    def _store(self) -> LocalStore:
-        return LocalStore(self.home, create=True)
+    @contextmanager
+    def _store(self) -> Iterator[LocalStore]:
+        store = LocalStore(self.home, create=True)
+        try:
+            yield store
+        finally:
+            store.close()
 
     def put_job_record(self, job: LiveJob) -> None:
         """Rewrite a job's record (labels, spec); its state stays the runner's."""
-        store = self._store()
-        try:
+        with self._store() as store:
             current = next(
                 (j for j in store.read(job.stack or "").jobs if j.name == job.name), None
             )
             state = current.state if current else job.state
             store.put_job(dataclasses.replace(job, state=state))
-        finally:
-            store.close()
 
     def put_model(self, model: LiveModel) -> None:
-        store = self._store()
-        try:
+        with self._store() as store:
             store.put_model(model)
-        finally:
-            store.close()
 
     def delete_model(self, name: str) -> None:
         shutil.rmtree(self.home / "models" / name, ignore_errors=True)
-        store = self._store()
-        try:
+        with self._store() as store:
             store.delete_model(name)
-        finally:
-            store.close()
 
     def deploy_version(self, version: LiveVersion, export_dir: Path) -> LiveVersion:
         """Copy a SavedModel into the model's folder and record the version READY."""
@@ -199,41 +196,28 @@ class LocalBackend:
         ready = dataclasses.replace(
             version, state=VersionState.READY, deployment_uri=str(target), create_time=time.time()
         )
-        store = self._store()
-        try:
+        with self._store() as store:
             store.put_version(ready)
-        finally:
-            store.close()
         return ready
 
     def update_version(self, version: LiveVersion) -> None:
-        store = self._store()
-        try:
+        with self._store() as store:
             store.put_version(version)
-        finally:
-            store.close()
 
     def delete_version(self, model: str, name: str) -> None:
         shutil.rmtree(self.home / "models" / model / name, ignore_errors=True)
-        store = self._store()
-        try:
+        with self._store() as store:
             store.delete_version(model, name)
-        finally:
-            store.close()
 
     def set_default(self, model: str, version: str) -> None:
-        store = self._store()
-        try:
+        with self._store() as store:
             store.set_default(model, version)
-        finally:
-            store.close()
 
     def purge(self, stack: str) -> int:
         """Remove what destroy leaves after its plan: finished jobs (records, folders)
         and staged packages. Returns how many were removed."""
-        store = self._store()
         removed = 0
-        try:
+        with self._store() as store:
             snapshot = store.read(stack)
             for job in snapshot.jobs:
                 if job.state.finished:
@@ -244,6 +228,4 @@ class LocalBackend:
                 Path(package.uri).unlink(missing_ok=True)
                 store.delete_package(package.name)
                 removed += 1
-        finally:
-            store.close()
         return removed
