@@ -1,7 +1,7 @@
 # One entry point for people and CI. `make test` sets up .venv from the
 # project's own files and runs every check; `make example` generates the
 # example's data, then trains and deploys the example stack on the local
-# backend and shows its status.
+# backend, shows its status and a prediction.
 
 PYTHON ?= python3
 VENV := .venv
@@ -31,6 +31,7 @@ example: $(STAMP)
 	test -f manifests/data/taxi-train.csv || $(BIN)/python manifests/data/generate.py
 	$(BIN)/mlapply manifests/ --auto-approve
 	$(BIN)/mlapply status manifests/
+	$(BIN)/mlapply predict taxifare manifests/ --json-instances manifests/sample-request.json
 
 bench: $(STAMP)
 	$(BIN)/python bench/startup.py

@@ -13,6 +13,7 @@ import sys
 import time
 import traceback
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
@@ -396,6 +397,20 @@ def _converge(
         )
         return
     click.echo(f"Apply complete: {done} change(s).")
+    deployed = sorted(
+        {
+            c.name
+            for c in planned.plan.changes
+            if c.kind == "ModelVersion" and c.address in outcome.finished and c.action.pending
+        }
+    )
+    for name in deployed:
+        version = stack.versions[name]
+        where = " ".join(paths)
+        click.echo(
+            f"Predict with version {name}: mlapply predict {version.model} {where} "
+            "--json-instances FILE (or --instances JSON)"
+        )
 
 
 def _refuse_stale(saved: dict[str, Any], plan: Any) -> None:
@@ -720,6 +735,56 @@ def logs(
         if current.state.finished and path.exists() and path.stat().st_size == offset:
             break
         time.sleep(1)
+
+
+@cli.command()
+@click.argument("model")
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@_variable_options
+@click.option("--version", "version_name", help="A version's live name (default: the default).")
+@click.option(
+    "--json-instances",
+    type=click.Path(exists=True, dir_okay=False),
+    help='A file of instances: {"instances": [...]}, a JSON list, or JSON lines.',
+)
+@click.option("--instances", "instances_text", help="Instances as JSON, inline.")
+def predict(
+    model: str,
+    paths: tuple[str, ...],
+    variables: tuple[str, ...],
+    var_files: tuple[str, ...],
+    version_name: str | None,
+    json_instances: str | None,
+    instances_text: str | None,
+) -> None:
+    """Predict with a deployed model version, in-process (no server needed)."""
+    from reconciler.backends.select import backend_for
+    from reconciler.serving.predict import predict as run_prediction
+    from reconciler.serving.predict import read_instances
+
+    if (json_instances is None) == (instances_text is None):
+        raise MlapplyError("give exactly one of --json-instances FILE or --instances JSON")
+    stack = _load_or_exit(paths, variables, var_files)
+    live = backend_for(stack.settings).read_live(stack.name)
+    name = model.replace("-", "_")
+    found = next((m for m in live.models if m.name == name or m.manifest_name == model), None)
+    if found is None:
+        raise MlapplyError(
+            f"no deployed model {model!r} in stack {stack.name!r}",
+            "apply the stack first, or check `mlapply status`",
+        )
+    chosen = version_name or found.default_version
+    version = next((v for v in live.versions if v.model == found.name and v.name == chosen), None)
+    if version is None or not version.deployment_uri:
+        known = ", ".join(v.name for v in live.versions if v.model == found.name) or "none"
+        raise MlapplyError(f"model {found.name} has no version {chosen!r} (versions: {known})")
+    if json_instances is not None:
+        with open(json_instances, encoding="utf-8") as handle:
+            instances = read_instances(handle.read(), json_instances)
+    else:
+        instances = read_instances(instances_text or "", "--instances")
+    predictions = run_prediction(Path(version.deployment_uri), instances)
+    click.echo(json.dumps({"predictions": predictions}, indent=2))
 
 
 def main() -> None:

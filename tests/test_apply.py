@@ -232,6 +232,26 @@ def test_the_example_stack_trains_deploys_and_beats_the_baseline(tmp_path: Path)
     (version,) = snapshot.versions
     assert (Path(version.deployment_uri or "") / "saved_model.pb").exists()
 
+    runner = CliRunner()
+    request = repo / "manifests" / "sample-request.json"
+    answer = runner.invoke(
+        cli.cli, ["predict", "taxifare", str(repo / "manifests"), "--json-instances", str(request)]
+    )
+    assert answer.exit_code == 0, answer.output
+    far, near = (p["predicted_fare"] for p in json.loads(answer.output)["predictions"])
+    assert far > near > 2  # 11 km in the rush hour costs more than 1.5 km at night
+    bad = runner.invoke(
+        cli.cli,
+        [
+            "predict",
+            "taxifare",
+            str(repo / "manifests"),
+            "--instances",
+            '{"pickup_longitude": -73.9, "colour": "red"}',
+        ],
+    )
+    assert bad.exit_code == 1 and "instance 0: missing feature" in bad.output
+
 
 def test_a_saved_plan_applies_only_while_it_is_not_stale(tmp_path: Path) -> None:
     manifests = _stack(tmp_path)

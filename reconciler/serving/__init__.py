@@ -1,0 +1,1 @@
+"""Serving deployed model versions: in-process prediction (and, later, the HTTP server)."""
