@@ -418,7 +418,8 @@ def _refuse_stale(saved: dict[str, Any], plan: Any) -> None:
         raise MlapplyError(
             "the saved plan is stale: the manifests (or the trainer files or data they point "
             "at) changed since it was made",
-            "make the plan again with `mlapply plan -o FILE`",
+            "make the plan again with `mlapply plan -o FILE`; a plan made with --var or "
+            "--var-file needs the same ones at apply",
         )
     if saved["snapshot_digest"] != plan.snapshot_digest:
         raise MlapplyError(

@@ -402,3 +402,23 @@ def test_a_running_job_whose_identity_changed_is_cancelled_and_replaced(tmp_path
     assert "will be replaced" in output and "- cancel" in output
     jobs = {j.state for j in _store(manifests).read("applied").jobs}
     assert jobs == {JobState.CANCELLED, JobState.SUCCEEDED}
+
+
+def test_a_version_from_a_local_uri_is_relative_to_its_manifest_file(tmp_path: Path) -> None:
+    (tmp_path / ".git").mkdir()
+    export = tmp_path / "models" / "exported"
+    export.mkdir(parents=True)
+    (export / "saved_model.pb").write_bytes(b"a model")
+    (tmp_path / "m" / "serving").mkdir(parents=True)
+    (tmp_path / "m" / "stack.yaml").write_text(
+        "apiVersion: mlapply/v1\nkind: Stack\nmetadata: {name: uri}\n---\n"
+        "apiVersion: mlapply/v1\nkind: Model\nmetadata: {name: m}\n"
+    )
+    (tmp_path / "m" / "serving" / "version.yaml").write_text(
+        "apiVersion: mlapply/v1\nkind: ModelVersion\nmetadata: {name: v}\n"
+        "spec: {model: m, source: {uri: ../../models/exported}, default: true}\n"
+    )
+    code, output = _apply(tmp_path / "m")
+    assert code == 0, output
+    (version,) = _store(tmp_path / "m").read("uri").versions
+    assert (Path(version.deployment_uri or "") / "saved_model.pb").read_bytes() == b"a model"

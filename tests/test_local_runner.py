@@ -199,3 +199,10 @@ def test_a_keras_2_runtime_runs_with_tf_keras(tmp_path: Path) -> None:
     log = (tmp_path / "home" / "jobs" / "k2_1" / "logs" / "chief-0.log").read_text()
     assert job.state is JobState.SUCCEEDED, (job.error, log[-2000:])
     assert "tf.keras is tf_keras version 2." in log and "legacy 1" in log
+
+
+def test_keras_2_runtimes_compare_as_versions() -> None:
+    from reconciler.backends.local.runner import keras_2_runtime
+
+    assert keras_2_runtime("2.9") and keras_2_runtime("2.15") and keras_2_runtime("1.15")
+    assert not keras_2_runtime("2.16") and not keras_2_runtime("2.21")

@@ -348,7 +348,8 @@ class Executor:
             uri = str(source["uri"])
             if uri.startswith("gs://"):
                 raise StepFailed("the local backend deploys local SavedModels, not gs:// URIs")
-            return self.stack.settings.root / uri
+            version = self.stack.versions[want.name]
+            return (version.source.base_dir or self.stack.settings.root) / uri
         job_change = next(
             (
                 c

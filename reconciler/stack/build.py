@@ -505,7 +505,12 @@ class _Builder:
         return ModelVersion(
             meta=meta,
             model=spec["model"],
-            source=VersionSource(source.get("job"), source.get("exportPath"), source.get("uri")),
+            source=VersionSource(
+                source.get("job"),
+                source.get("exportPath"),
+                source.get("uri"),
+                loaded.file.path.parent,
+            ),
             default=spec.get("default", False),
             description=spec.get("description", ""),
             runtime_version=spec.get("runtimeVersion", runtime),

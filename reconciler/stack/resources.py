@@ -235,6 +235,8 @@ class VersionSource:
     job: str | None = None
     export_path: str | None = None
     uri: str | None = None
+    base_dir: Path | None = None
+    """A local ``uri`` is relative to this folder (the manifest file's)."""
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,14 @@ from reconciler.backends.local.store import LocalStore
 POLL_SECONDS = 0.2
 SAMPLE_SECONDS = 2.0
 LOG_TAIL_LINES = 20
-KERAS_2_RUNTIMES = 2.15  # runtime versions up to this one meant Keras 2 on the cloud
+LAST_KERAS_2_RUNTIME = (2, 15)  # runtime versions up to this one meant Keras 2 on the cloud
+
+
+def keras_2_runtime(version: str) -> bool:
+    """Whether a runtime version ("2.9", "2.15", "1.15") meant Keras 2 (compared as
+    numbers part by part: 2.9 comes before 2.15)."""
+    parts = tuple(int(p) for p in version.split(".")[:2])
+    return parts <= LAST_KERAS_2_RUNTIME
 
 
 @dataclass
@@ -77,7 +84,7 @@ def task_env(
     )
     env["CLOUD_ML_TRIAL_ID"] = str(trial or "")
     env["CLOUD_ML_HP_METRIC_FILE"] = str(job_dir / "hypertune" / str(trial or 0) / "output.metrics")
-    if float(request.get("runtime_version", "2.17")) <= KERAS_2_RUNTIMES:
+    if keras_2_runtime(str(request.get("runtime_version", "2.17"))):
         env["TF_USE_LEGACY_KERAS"] = "1"
     return env
 
@@ -98,7 +105,7 @@ class Supervisor:
         signal.signal(signal.SIGTERM, self._on_term)
         self.store.update_job(self.name, state="PREPARING", pid=os.getpid())
         try:
-            legacy = float(self.request.get("runtime_version", "2.17")) <= KERAS_2_RUNTIMES
+            legacy = keras_2_runtime(str(self.request.get("runtime_version", "2.17")))
             env = ensure_env(
                 self.home,
                 Path(self.request["package"]),
