@@ -23,6 +23,7 @@ from reconciler.diagnostics import Diagnostic, MlapplyError, Severity
 
 if TYPE_CHECKING:
     from reconciler.manifests import VariableInputs
+    from reconciler.serving.catalog import Catalog
     from reconciler.stack import Stack
 
 EXIT_OK = 0
@@ -341,6 +342,7 @@ def _converge(
     from reconciler.backends.local import LocalBackend
     from reconciler.backends.local.lock import stack_lock
     from reconciler.backends.select import backend_for
+    from reconciler.plan.model import Action
     from reconciler.render.jsonplan import plan_to_json
 
     stack = _load_or_exit(paths, variables, var_files)
@@ -401,7 +403,10 @@ def _converge(
         {
             c.name
             for c in planned.plan.changes
-            if c.kind == "ModelVersion" and c.address in outcome.finished and c.action.pending
+            if c.kind == "ModelVersion"
+            and c.address in outcome.finished
+            and c.action in (Action.CREATE, Action.REPLACE, Action.UPDATE)
+            and c.name in stack.versions
         }
     )
     for name in deployed:
@@ -759,33 +764,113 @@ def predict(
     instances_text: str | None,
 ) -> None:
     """Predict with a deployed model version, in-process (no server needed)."""
-    from reconciler.backends.select import backend_for
     from reconciler.serving.predict import predict as run_prediction
     from reconciler.serving.predict import read_instances
 
     if (json_instances is None) == (instances_text is None):
         raise MlapplyError("give exactly one of --json-instances FILE or --instances JSON")
     stack = _load_or_exit(paths, variables, var_files)
-    live = backend_for(stack.settings).read_live(stack.name)
-    name = model.replace("-", "_")
-    found = next((m for m in live.models if m.name == name or m.manifest_name == model), None)
+    catalog = _read_catalog(stack)
+    found = catalog.find(model)
     if found is None:
         raise MlapplyError(
-            f"no deployed model {model!r} in stack {stack.name!r}",
+            f"no deployed model {model!r} in stack {stack.name!r} (deployed: {catalog.describe()})",
             "apply the stack first, or check `mlapply status`",
         )
     chosen = version_name or found.default_version
-    version = next((v for v in live.versions if v.model == found.name and v.name == chosen), None)
-    if version is None or not version.deployment_uri:
-        known = ", ".join(v.name for v in live.versions if v.model == found.name) or "none"
-        raise MlapplyError(f"model {found.name} has no version {chosen!r} (versions: {known})")
+    if chosen is None or chosen not in found.versions:
+        known = ", ".join(sorted(found.versions)) or "none"
+        what = f"no version {chosen!r}" if chosen else "no default version"
+        raise MlapplyError(f"model {found.name} has {what} (versions: {known})")
     if json_instances is not None:
         with open(json_instances, encoding="utf-8") as handle:
             instances = read_instances(handle.read(), json_instances)
     else:
         instances = read_instances(instances_text or "", "--instances")
-    predictions = run_prediction(Path(version.deployment_uri), instances)
+    predictions = run_prediction(Path(found.versions[chosen]), instances)
     click.echo(json.dumps({"predictions": predictions}, indent=2))
+
+
+def _read_catalog(stack: Stack) -> Catalog:
+    from reconciler.backends.select import backend_for
+    from reconciler.serving.catalog import Catalog
+
+    if stack.settings.backend != "local":
+        raise MlapplyError(
+            f"stack {stack.name!r} deploys to {stack.settings.backend}, whose endpoints serve "
+            "online prediction themselves; `mlapply serve` and `predict` serve the local backend"
+        )
+    return Catalog.from_snapshot(backend_for(stack.settings).read_live(stack.name))
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@_variable_options
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535),
+              help="Port to listen on (0: any free port).")  # fmt: skip
+@click.option("--max-batch", default=256, show_default=True, type=click.IntRange(1),
+              help="Most instances in one model call.")  # fmt: skip
+@click.option("--batch-wait-ms", default=2.0, show_default=True, type=click.FloatRange(0),
+              help="Longest a batch waits for requests already on their way.")  # fmt: skip
+@click.option("--max-request-bytes", default=1_500_000, show_default=True,
+              type=click.IntRange(1), help="Largest request body.")  # fmt: skip
+@click.option("--refresh-seconds", default=1.0, show_default=True, type=click.FloatRange(0.05),
+              help="How often the deployed versions are read again.")  # fmt: skip
+def serve(
+    paths: tuple[str, ...],
+    variables: tuple[str, ...],
+    var_files: tuple[str, ...],
+    host: str,
+    port: int,
+    max_batch: int,
+    batch_wait_ms: float,
+    max_request_bytes: int,
+    refresh_seconds: float,
+) -> None:
+    """Serve a stack's deployed model versions over HTTP (ML Engine and TF Serving paths)."""
+    import asyncio
+    import logging
+
+    try:
+        from reconciler.serving.server import ModelServer, ServeOptions
+        from reconciler.serving.server import serve as run_server
+    except ImportError as exc:
+        raise MlapplyError(
+            f"`mlapply serve` needs the local extra ({exc.name} is missing)",
+            "pip install 'mlapply[local]'",
+        ) from exc
+
+    stack = _load_or_exit(paths, variables, var_files)
+    _read_catalog(stack)  # refuses a cloud stack before anything listens
+    options = ServeOptions(
+        max_batch=max_batch,
+        max_wait=batch_wait_ms / 1000,
+        max_request_bytes=max_request_bytes,
+        refresh=refresh_seconds,
+    )
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+
+    def ready(server: ModelServer, url: str) -> None:
+        models = server.catalog.models.values()
+        click.echo(f"Serving stack {stack.name!r} on {url} (Ctrl-C stops)", err=False)
+        for model in sorted(models, key=lambda m: m.name):
+            click.echo(
+                f"  {model.name}: default {model.default_version or '(none)'}; "
+                f"versions {', '.join(sorted(model.versions)) or '(none)'}"
+            )
+            click.echo(f"    POST {url}/v1/models/{model.name}:predict")
+            click.echo(f"    POST {url}/v1/projects/PROJECT/models/{model.name}:predict")
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            click.echo(f"warning: listening on {host}; the server has no authentication", err=True)
+        sys.stdout.flush()
+
+    try:
+        asyncio.run(run_server(lambda: _read_catalog(stack), host, port, options, ready))
+    except KeyboardInterrupt:
+        click.echo("stopped", err=True)
+    except OSError as exc:
+        raise MlapplyError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
 
 
 def main() -> None:

@@ -190,3 +190,22 @@ def test_store_keeps_the_local_runner_columns(tmp_path: Path) -> None:
     store.delete_job("j_1")
     assert store.read("s").jobs == ()
     store.close()
+
+
+def test_a_removed_default_version_is_deleted_only_after_the_new_default_serves(
+    tmp_path: Path,
+) -> None:
+    s = Scenario(tmp_path, canary=True)
+    s.apply()
+    text = (s.root / "m" / "stack.yaml").read_text()
+    v1_start = text.index(
+        "---\napiVersion: mlapply/v1\nkind: ModelVersion\nmetadata: {name: taxifare-v1}"
+    )
+    v1_end = text.index("---", v1_start + 3)
+    s.write(
+        "m/stack.yaml", text[:v1_start] + text[v1_end:].replace("default: false", "default: true")
+    )
+    changes = {c.address: c for c in s.plan(now=LATER).plan.changes}
+    assert changes["version.taxifare-canary"].action is Action.UPDATE
+    assert changes["version.taxifare-v1"].action is Action.DELETE
+    assert changes["version.taxifare-v1"].depends_on == ("version.taxifare-canary",)

@@ -387,6 +387,12 @@ class _Planner:
         declared_models = {
             self.desired.resources[m.address].live_name for m in self.stack.models.values()
         }
+        # A live default that leaves goes only once the declared default serves.
+        new_defaults = {
+            self.desired.resources[v.address].essence["model"]: v.address
+            for v in self.stack.versions.values()
+            if self.desired.resources[v.address].mutable["default"]
+        }
         changes: list[Change] = []
         for name in sorted(set(self.jobs) - declared_jobs):
             running = [j for j in self.jobs[name] if j.state.active]
@@ -438,8 +444,12 @@ class _Planner:
             else:
                 why = "its manifest now names another model"
             reasons = tuple(f"{v.name} of model {v.model}: {why}" for v in gone)
+            after_switch = set()
             for version in gone:
                 version_deletes[version.model].append(where)
+                model = self.models.get(version.model)
+                if model and model.default_version == version.name:
+                    after_switch.add(new_defaults.get(version.model))
             self._protect_live(where, gone)
             changes.append(
                 Change(
@@ -449,6 +459,7 @@ class _Planner:
                     name,
                     None,
                     reasons=reasons,
+                    depends_on=tuple(sorted(a for a in after_switch if a and a != where)),
                     live_targets=targets,
                 )
             )

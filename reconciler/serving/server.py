@@ -1,0 +1,382 @@
+"""`mlapply serve`: an HTTP server for a stack's deployed model versions.
+
+Built on aiohttp: one mature, widely used package that is both the HTTP
+server and the event loop integration, with a request size bound built in;
+an async server is what lets concurrent requests meet in one batch
+(:mod:`reconciler.serving.batcher`) while TensorFlow runs on worker threads.
+
+It answers the paths real clients send:
+
+- ML Engine: ``POST /v1/projects/P/models/M[/versions/V]:predict`` (what
+  google-api-python-client's ``projects().predict()`` sends) and
+  ``GET /v1/projects/P/models/M[/versions/V]``. Errors are Google API errors,
+  ``{"error": {"code", "message", "status"}}``, which the client raises.
+- TF Serving REST: ``POST /v1/models/M[/versions/V]:predict`` with
+  ``instances`` (rows) or ``inputs`` (columns), and ``GET /v1/models/M[/versions/V]``
+  (status). Errors are ``{"error": "message"}``.
+
+Versions load on their first request. The deployed state is read again every
+``refresh`` seconds (and at once when a request names something unknown);
+when the default version changes, the old one keeps answering until the new
+one has loaded, so a switch under load fails no request. Each answer carries
+the version that gave it in ``X-Mlapply-Model-Version``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from reconciler.diagnostics import MlapplyError
+from reconciler.serving.batcher import Batcher
+from reconciler.serving.catalog import Catalog, DeployedModel
+from reconciler.serving.signature import (
+    InstanceError,
+    ServingSignature,
+    column_outputs,
+    rows,
+)
+
+log = logging.getLogger("mlapply.serve")
+
+_NAME = r"[A-Za-z0-9_.\-]+"
+_ROUTES = [
+    ("mlengine", re.compile(rf"/v1/projects/({_NAME})/models/({_NAME})(?:/versions/({_NAME}))?")),
+    ("tfserving", re.compile(rf"/v1/models/({_NAME})(?:/versions/({_NAME}))?")),
+]
+_STATUS_TEXT = {400: "INVALID_ARGUMENT", 404: "NOT_FOUND", 405: "INVALID_ARGUMENT",
+                413: "INVALID_ARGUMENT", 500: "INTERNAL", 503: "UNAVAILABLE"}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    max_batch: int = 256
+    max_wait: float = 0.002
+    max_request_bytes: int = 1_500_000  # ML Engine's online prediction limit
+    refresh: float = 1.0
+    threads: int = 4
+
+
+class _HttpError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass(frozen=True)
+class _Route:
+    dialect: str  # "mlengine" or "tfserving"
+    project: str | None
+    model: str
+    version: str | None
+    verb: str | None  # "predict", or None for a GET of the resource
+
+
+class ModelServer:
+    """The state behind the HTTP app: the catalog, loaded versions, default routing."""
+
+    def __init__(self, read_catalog: Callable[[], Catalog], options: ServeOptions) -> None:
+        self._read_catalog = read_catalog
+        self.options = options
+        self.catalog = Catalog({})
+        self._executor = ThreadPoolExecutor(options.threads, thread_name_prefix="mlapply-serve")
+        self._loading: dict[str, asyncio.Task[Batcher]] = {}  # SavedModel folder -> load
+        self._defaults: dict[str, tuple[str, str]] = {}  # model -> (version, folder) serving
+        self._last_refresh = 0.0
+        self.batches = 0
+        self.batched_instances = 0
+
+    # Deployed state.
+
+    async def refresh(self) -> None:
+        loop = asyncio.get_running_loop()
+        catalog = await loop.run_in_executor(self._executor, self._read_catalog)
+        self._last_refresh = time.monotonic()
+        self.catalog = catalog
+        for model in catalog.models.values():
+            self._follow_default(model)
+        for name in set(self._defaults) - set(catalog.models):
+            del self._defaults[name]
+        wanted = {uri for m in catalog.models.values() for uri in m.versions.values()}
+        wanted |= {uri for _, uri in self._defaults.values()}
+        for uri in set(self._loading) - wanted:
+            task = self._loading.pop(uri)
+            if task.done() and not task.cancelled() and task.exception() is None:
+                await task.result().close()
+
+    def _follow_default(self, model: DeployedModel) -> None:
+        want = model.default_version
+        if want is None or want not in model.versions:
+            self._defaults.pop(model.name, None)
+            return
+        target = (want, model.versions[want])
+        current = self._defaults.get(model.name)
+        if current == target:
+            return
+        if current is None or not self._is_loaded(current[1]):
+            self._defaults[model.name] = target
+            return
+        # Keep the loaded default answering until the new one has loaded.
+        task = self._load(target[1])
+
+        def switch(_: object) -> None:
+            latest = self.catalog.models.get(model.name)
+            if latest is not None and latest.default_version == want:
+                self._defaults[model.name] = target
+
+        task.add_done_callback(switch)
+
+    async def refresh_soon(self) -> None:
+        if time.monotonic() - self._last_refresh > 0.05:
+            await self.refresh()
+
+    async def refresh_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.options.refresh)
+            try:
+                await self.refresh()
+            except Exception:  # a busy or half-written store: try again next time
+                log.exception("reading the deployed versions failed")
+
+    # Loading.
+
+    def _is_loaded(self, uri: str) -> bool:
+        task = self._loading.get(uri)
+        return task is not None and task.done() and not task.cancelled() and not task.exception()
+
+    def _load(self, uri: str) -> asyncio.Task[Batcher]:
+        task = self._loading.get(uri)
+        if task is None or (task.done() and (task.cancelled() or task.exception())):
+            task = asyncio.create_task(self._load_batcher(uri))
+            self._loading[uri] = task
+        return task
+
+    async def _load_batcher(self, uri: str) -> Batcher:
+        loop = asyncio.get_running_loop()
+        started = time.monotonic()
+        signature = await loop.run_in_executor(self._executor, ServingSignature.load, Path(uri))
+        log.info("loaded %s in %.1f s", uri, time.monotonic() - started)
+        return Batcher(
+            signature,
+            self._executor,
+            max_batch=self.options.max_batch,
+            max_wait=self.options.max_wait,
+            on_batch=self._count_batch,
+        )
+
+    def _count_batch(self, requests: int, instances: int) -> None:
+        self.batches += 1
+        self.batched_instances += instances
+
+    async def resolve(self, route: _Route) -> tuple[DeployedModel, str, str]:
+        """(model, version name, SavedModel folder) for a route; 404 if unknown."""
+        for attempt in range(2):
+            model = self.catalog.find(route.model)
+            if model is not None:
+                if route.version is None and model.name in self._defaults:
+                    version, uri = self._defaults[model.name]
+                    return model, version, uri
+                if route.version is not None and route.version in model.versions:
+                    return model, route.version, model.versions[route.version]
+            if attempt == 0:
+                await self.refresh_soon()
+        if model is None:
+            raise _HttpError(
+                404, f"model {route.model!r} is not deployed (deployed: {self.catalog.describe()})"
+            )
+        if route.version is None:
+            raise _HttpError(404, f"model {model.name!r} has no default version")
+        known = ", ".join(sorted(model.versions)) or "none"
+        raise _HttpError(
+            404, f"model {model.name!r} has no version {route.version!r} (versions: {known})"
+        )
+
+    async def batcher(self, uri: str) -> Batcher:
+        try:
+            return await self._load(uri)
+        except MlapplyError as exc:
+            raise _HttpError(503, str(exc)) from exc
+
+    def default_version(self, model: str) -> str | None:
+        serving = self._defaults.get(model)
+        return serving[0] if serving else None
+
+    async def close(self) -> None:
+        for task in self._loading.values():
+            if task.done() and not task.cancelled() and task.exception() is None:
+                await task.result().close()
+            else:
+                task.cancel()
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def make_app(server: ModelServer) -> web.Application:
+    app = web.Application(client_max_size=server.options.max_request_bytes)
+    app.router.add_route("*", "/{tail:.*}", _handler(server))
+    return app
+
+
+def _handler(server: ModelServer) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def handle(request: web.Request) -> web.Response:
+        dialect = "tfserving" if request.path.startswith("/v1/models") else "mlengine"
+        try:
+            route = _parse(request.path)
+            dialect = route.dialect
+            if route.verb == "predict":
+                if request.method != "POST":
+                    raise _HttpError(405, f"{request.path} takes POST")
+                return await _predict(server, route, request)
+            if route.verb is not None or request.method != "GET":
+                raise _HttpError(404, f"no such method: {request.method} {request.path}")
+            return await _describe(server, route)
+        except _HttpError as exc:
+            return _error(dialect, exc.status, exc.message)
+        except web.HTTPRequestEntityTooLarge:
+            limit = server.options.max_request_bytes
+            return _error(dialect, 413, f"the request body is over the {limit}-byte limit")
+        except Exception as exc:  # the server keeps serving; the client learns why
+            log.exception("prediction failed")
+            return _error(dialect, 500, f"prediction failed: {exc}")
+
+    return handle
+
+
+def _parse(path: str) -> _Route:
+    verb = None
+    if ":" in path:
+        path, verb = path.rsplit(":", 1)
+        if verb != "predict":
+            raise _HttpError(404, f"unknown method :{verb}; this server answers :predict")
+    for dialect, pattern in _ROUTES:
+        match = pattern.fullmatch(path)
+        if match:
+            groups = match.groups()
+            if dialect == "mlengine":
+                return _Route(dialect, groups[0], groups[1], groups[2], verb)
+            return _Route(dialect, None, groups[0], groups[1], verb)
+    raise _HttpError(
+        404,
+        f"no such path: {path}; this server answers /v1/projects/P/models/M[/versions/V]:predict "
+        "and /v1/models/M[/versions/V]:predict",
+    )
+
+
+async def _predict(server: ModelServer, route: _Route, request: web.Request) -> web.Response:
+    _, version, uri = await server.resolve(route)
+    batcher = await server.batcher(uri)
+    batcher.expect()
+    try:
+        body = await request.read()
+        columns_form, columns, count = _columns(batcher.signature, body)
+    except BaseException:
+        batcher.forget()
+        raise
+    try:
+        outputs = await batcher.predict(columns, count)
+    except Exception as exc:
+        raise _HttpError(400, f"the model refused the request: {_first_line(exc)}") from exc
+    if columns_form:
+        answer: dict[str, Any] = {"outputs": column_outputs(outputs, 0, count)}
+    else:
+        answer = {"predictions": rows(outputs, 0, count)}
+    return _json(200, answer, version)
+
+
+def _columns(signature: ServingSignature, body: bytes) -> tuple[bool, Any, int]:
+    try:
+        payload = json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        raise _HttpError(400, f"the body is not JSON: {_first_line(exc)}") from exc
+    if not isinstance(payload, dict) or ("instances" in payload) == ("inputs" in payload):
+        raise _HttpError(
+            400, 'the body must be a JSON object with "instances" (rows) or "inputs" (columns)'
+        )
+    try:
+        if "instances" in payload:
+            columns, count = signature.columns_from_instances(payload["instances"])
+            return False, columns, count
+        columns, count = signature.columns_from_inputs(payload["inputs"])
+        return True, columns, count
+    except InstanceError as exc:
+        raise _HttpError(400, str(exc)) from exc
+
+
+async def _describe(server: ModelServer, route: _Route) -> web.Response:
+    model, version, _ = await server.resolve(route)
+    if route.dialect == "tfserving":
+        names = [route.version] if route.version else sorted(model.versions)
+        status = [
+            {
+                "version": name,
+                "state": "AVAILABLE",
+                "status": {"error_code": "OK", "error_message": ""},
+            }
+            for name in names
+        ]
+        return _json(200, {"model_version_status": status}, version)
+    base = f"projects/{route.project}/models/{model.name}"
+    if route.version is None:
+        body: dict[str, Any] = {
+            "name": base,
+            "defaultVersion": {"name": f"{base}/versions/{version}"},
+        }
+    else:
+        body = {"name": f"{base}/versions/{version}", "state": "READY",
+                "isDefault": server.default_version(model.name) == version}  # fmt: skip
+    return _json(200, body, version)
+
+
+def _json(status: int, body: Any, version: str | None = None) -> web.Response:
+    headers = {"X-Mlapply-Model-Version": version} if version else None
+    return web.Response(
+        status=status, text=json.dumps(body), content_type="application/json", headers=headers
+    )
+
+
+def _error(dialect: str, status: int, message: str) -> web.Response:
+    if dialect == "tfserving":
+        return _json(status, {"error": message})
+    code = _STATUS_TEXT.get(status, "UNKNOWN")
+    return _json(status, {"error": {"code": status, "message": message, "status": code}})
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+async def serve(
+    read_catalog: Callable[[], Catalog],
+    host: str,
+    port: int,
+    options: ServeOptions,
+    on_ready: Callable[[ModelServer, str], None],
+) -> None:
+    """Run until cancelled; ``on_ready`` gets the server and its URL once it listens."""
+    server = ModelServer(read_catalog, options)
+    await server.refresh()
+    runner = web.AppRunner(make_app(server), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    bound = runner.addresses[0][1] if runner.addresses else port
+    shown = f"[{host}]" if ":" in host else host
+    on_ready(server, f"http://{shown}:{bound}")
+    refresher = asyncio.create_task(server.refresh_forever())
+    try:
+        await asyncio.Event().wait()
+    finally:
+        refresher.cancel()
+        await runner.cleanup()
+        await server.close()
