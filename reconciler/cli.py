@@ -339,8 +339,6 @@ def _converge(
 ) -> None:
     from reconciler.apply.executor import Executor
     from reconciler.apply.planning import make_plan
-    from reconciler.backends.local import LocalBackend
-    from reconciler.backends.local.lock import stack_lock
     from reconciler.backends.select import backend_for
     from reconciler.plan.model import Action
     from reconciler.render.jsonplan import plan_to_json
@@ -348,7 +346,7 @@ def _converge(
     stack = _load_or_exit(paths, variables, var_files)
     _check_names(stack, targets, retrain)
     backend = backend_for(stack.settings)
-    with stack_lock(stack.settings.local.home, stack.name, lock_timeout):
+    with backend.lock(stack.name, lock_timeout):
         planned = make_plan(stack, backend, targets=targets, retrain=retrain, destroy=destroy)
         if saved is not None:
             _refuse_stale(saved, planned.plan)
@@ -365,7 +363,6 @@ def _converge(
                 if not destroy
                 else f'Destroy everything of stack "{stack.name}"?',
             )
-        assert isinstance(backend, LocalBackend)  # the only backend that applies so far
         outcome = Executor(
             planned,
             backend,
@@ -391,7 +388,6 @@ def _converge(
             click.echo(f"error: {address}: {reason}", err=True)
         sys.exit(EXIT_ERROR)
     if destroy:
-        assert isinstance(backend, LocalBackend)
         removed = backend.purge(stack.name)
         click.echo(
             f"Destroy complete: {done} change(s); {removed} finished job(s) and "
@@ -591,15 +587,11 @@ def unlock(
     lock_id: str, paths: tuple[str, ...], variables: tuple[str, ...], var_files: tuple[str, ...]
 ) -> None:
     """Break the stack's apply lock LOCK_ID (when its holder is gone)."""
-    from reconciler.backends.local.lock import break_lock, describe
+    from reconciler.backends.select import backend_for
 
     stack = _load_or_exit(paths, variables, var_files)
-    if stack.settings.backend != "local":
-        from reconciler.backends.select import backend_for
-
-        backend_for(stack.settings)  # says that backend is not available yet
-    info = break_lock(stack.settings.local.home, stack.name, lock_id)
-    click.echo(f'Removed the lock of stack "{stack.name}" held by {describe(info)}.')
+    held = backend_for(stack.settings).unlock(stack.name, lock_id)
+    click.echo(f'Removed the lock of stack "{stack.name}" held by {held}.')
 
 
 @cli.command()

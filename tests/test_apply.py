@@ -279,7 +279,7 @@ def test_a_job_that_exports_nothing_fails_its_version_clearly(tmp_path: Path) ->
     )
     code, output = _apply(manifests)
     assert code == 1
-    assert "version.m-v1: failed: no SavedModel under" in output
+    assert "version.m-v1: failed: no SavedModel in the output of tiny_job_" in output
 
 
 @pytest.mark.skipif(

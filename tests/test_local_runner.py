@@ -70,7 +70,7 @@ def _submit(
         "timeout_seconds": timeout,
         "env": {"OUT_DIR": str(out), **(env or {})},
     }
-    backend.submit_job(LiveJob(name, labels, JobState.QUEUED), request)
+    backend.start_job(LiveJob(name, labels, JobState.QUEUED), request)
     return backend
 
 
@@ -194,7 +194,7 @@ def test_a_keras_2_runtime_runs_with_tf_keras(tmp_path: Path) -> None:
         "runtime_version": "2.15",
         "timeout_seconds": 600,
     }
-    backend.submit_job(LiveJob("k2_1", labels, JobState.QUEUED), request)
+    backend.start_job(LiveJob("k2_1", labels, JobState.QUEUED), request)
     job = _wait(backend, "k2_1", until=300)
     log = (tmp_path / "home" / "jobs" / "k2_1" / "logs" / "chief-0.log").read_text()
     assert job.state is JobState.SUCCEEDED, (job.error, log[-2000:])

@@ -11,21 +11,24 @@ later apply picks up.
 
 from __future__ import annotations
 
-import json
-import os
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from enum import Enum
-from pathlib import Path
 from typing import Any
 
-from reconciler.apply.contract import output_dir, trainer_args
 from reconciler.apply.planning import Planned
-from reconciler.backends.base import JobState, LiveJob, LiveModel, LiveVersion, VersionState
-from reconciler.backends.local import LocalBackend
+from reconciler.backends.base import (
+    ApplyBackend,
+    JobState,
+    JobSubmission,
+    LiveJob,
+    LiveModel,
+    LiveVersion,
+    VersionState,
+)
 from reconciler.diagnostics import MlapplyError
 from reconciler.identity.desired import DesiredResource
 from reconciler.plan.diff import duration
@@ -33,7 +36,6 @@ from reconciler.plan.model import Action, Change
 
 POLL_SECONDS = 0.5
 PROGRESS_SECONDS = 15.0
-_ROLES = {"chief": "chief", "worker": "worker", "parameterServer": "ps", "evaluator": "evaluator"}
 
 
 class EventKind(str, Enum):
@@ -71,7 +73,8 @@ class Executor:
     def __init__(
         self,
         planned: Planned,
-        backend: LocalBackend,
+        backend: ApplyBackend,
+        poll_seconds: float = POLL_SECONDS,
         *,
         parallelism: int = 4,
         wait_for_jobs: bool = True,
@@ -80,6 +83,7 @@ class Executor:
         self.planned = planned
         self.stack = planned.desired.stack
         self.backend = backend
+        self.poll_seconds = poll_seconds
         self.parallelism = max(1, parallelism)
         self.wait_for_jobs = wait_for_jobs
         self.emit = on_event
@@ -174,7 +178,7 @@ class Executor:
             return "cancelled " + ", ".join(t.live_name for t in change.live_targets)
         assert change.live_name is not None
         if change.action is Action.UPDATE:
-            self.backend.put_job_record(
+            self.backend.relabel_job(
                 LiveJob(
                     change.live_name,
                     want.live_labels(self.stack.name),
@@ -197,46 +201,27 @@ class Executor:
     def _submit(self, change: Change, want: DesiredResource) -> None:
         assert change.live_name is not None
         job = self.stack.jobs[change.name]
-        if job.tuning is not None:
-            raise StepFailed("hyperparameter tuning jobs do not run on the local backend yet")
-        trainer = self.stack.trainers[job.trainer]
-        labels = want.live_labels(self.stack.name)
-        if trainer.source is not None:
-            staged = self.backend.stage_package(trainer.source, trainer.meta.name, labels)
-            package, digest = staged.path, staged.digest
-        else:
-            local = [Path(u) for u in trainer.package_uris if not u.startswith("gs://")]
-            if len(local) != len(trainer.package_uris) or len(local) != 1:
-                raise StepFailed(
-                    "the local backend runs a Trainer with one local package "
-                    "(spec.packageUris) or a spec.source"
-                )
-            package, digest = local[0], want.essence["trainer"]["source"] or want.hash
-        job_dir = self.backend.job_dir(change.live_name)
-        dataset = self.stack.datasets.get(job.dataset) if job.dataset else None
-        out = output_dir(job, job_dir)
-        machines = want.essence["machines"]
-        request = {
-            "module": trainer.module,
-            "args": trainer_args(job, trainer, dataset, job_dir, out),
-            "package": str(package),
-            "digest": digest,
-            "processes": {_ROLES[r]: p["processes"] for r, p in machines.items()},
-            "runtime_version": job.runtime_version,
-            "timeout_seconds": job.timeout_seconds,
-            "output_dir": str(out),
-        }
+        record = LiveJob(
+            change.live_name,
+            want.live_labels(self.stack.name),
+            JobState.QUEUED,
+            spec=self._spec(want),
+        )
         self.backend.submit_job(
-            LiveJob(change.live_name, labels, JobState.QUEUED, spec=self._spec(want)), request
+            JobSubmission(
+                record,
+                job,
+                self.stack.trainers[job.trainer],
+                self.stack.datasets.get(job.dataset) if job.dataset else None,
+                want.essence["machines"],
+            )
         )
 
     def _wait_job(self, address: str, name: str, *, quiet: bool = False) -> LiveJob:
         started = time.monotonic()
         last_progress = started
         while True:
-            job = next(
-                (j for j in self.backend.read_live(self.stack.name).jobs if j.name == name), None
-            )
+            job = self.backend.get_job(self.stack.name, name)
             if job is None:
                 raise StepFailed(f"{name} is not a job of this stack")
             if job.state.finished:
@@ -248,7 +233,7 @@ class Executor:
             now = time.monotonic()
             if not quiet and now - last_progress >= PROGRESS_SECONDS:
                 last_progress = now
-                tail = self._log_tail(name)
+                tail = self.backend.log_tail(name)
                 self.emit(
                     Event(
                         EventKind.PROGRESS,
@@ -257,15 +242,7 @@ class Executor:
                         + (f": {tail}" if tail else ""),
                     )
                 )
-            time.sleep(POLL_SECONDS)
-
-    def _log_tail(self, name: str) -> str:
-        log = self.backend.job_dir(name) / "logs" / "chief-0.log"
-        try:
-            lines = log.read_text(errors="replace").strip().splitlines()
-        except OSError:
-            return ""
-        return lines[-1][:160] if lines else ""
+            time.sleep(self.poll_seconds)
 
     # Models
 
@@ -313,7 +290,6 @@ class Executor:
             model=model,
             state=VersionState.READY,
             description=want.mutable["description"],
-            deployment_uri=str(self.backend.home / "models" / model / change.live_name),
             spec=self._spec(want),
         )
         # A version waiting for its job is created once the job has trained.
@@ -342,14 +318,14 @@ class Executor:
         for target in targets:
             self.backend.delete_version(target.model or "", target.live_name)
 
-    def _export_dir(self, want: DesiredResource) -> Path | None:
+    def _export_dir(self, want: DesiredResource) -> str | None:
         source = want.essence["source"]
         if "uri" in source:
             uri = str(source["uri"])
             if uri.startswith("gs://"):
-                raise StepFailed("the local backend deploys local SavedModels, not gs:// URIs")
+                return uri
             version = self.stack.versions[want.name]
-            return (version.source.base_dir or self.stack.settings.root) / uri
+            return str((version.source.base_dir or self.stack.settings.root) / uri)
         job_change = next(
             (
                 c
@@ -359,34 +335,16 @@ class Executor:
             None,
         )
         name = str(job_change.live_name if job_change and job_change.live_name else source["job"])
-        job = next(
-            (j for j in self.backend.read_live(self.stack.name).jobs if j.name == name), None
-        )
+        job = self.backend.get_job(self.stack.name, name)
         if job is None or job.state is not JobState.SUCCEEDED:
             if job is not None and job.state.active and not self.wait_for_jobs:
                 return None
             state = job.state.value.lower() if job else "missing"
             raise StepFailed(f"cannot deploy: job {name} is {state}")
-        out = Path(self._request(name).get("output_dir", self.backend.job_dir(name) / "output"))
-        if source.get("exportPath"):
-            return out / str(source["exportPath"])
-        found = newest_saved_model(out)
+        export_path = source.get("exportPath")
+        found = self.backend.export_of(
+            self.stack.name, name, str(export_path) if export_path else None
+        )
         if found is None:
-            raise StepFailed(f"no SavedModel under {out}")
+            raise StepFailed(f"no SavedModel in the output of {name}")
         return found
-
-    def _request(self, name: str) -> dict[str, Any]:
-        path = self.backend.job_dir(name) / "request.json"
-        try:
-            loaded: dict[str, Any] = json.loads(path.read_text())
-        except (OSError, ValueError):
-            return {}
-        return loaded
-
-
-def newest_saved_model(folder: Path) -> Path | None:
-    """The most recently written directory under ``folder`` holding saved_model.pb."""
-    found = [p.parent for p in folder.rglob("saved_model.pb")] if folder.is_dir() else []
-    return max(
-        found, key=lambda p: (os.stat(p / "saved_model.pb").st_mtime_ns, str(p)), default=None
-    )

@@ -8,12 +8,21 @@ they carry only what planning needs.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Protocol
 
 from reconciler.identity.canonical import canonical_json, digest
-from reconciler.stack.resources import LABEL_HASH, LABEL_NAME, LABEL_PROTECTED, LABEL_STACK
+from reconciler.stack.resources import (
+    LABEL_HASH,
+    LABEL_NAME,
+    LABEL_PROTECTED,
+    LABEL_STACK,
+    Dataset,
+    Trainer,
+    TrainingJob,
+)
 
 
 class JobState(str, Enum):
@@ -148,4 +157,65 @@ class Backend(Protocol):
 
     def read_live(self, stack: str) -> LiveSnapshot:
         """Every live resource labelled with ``stack``, in bulk (never one call per resource)."""
+        ...
+
+
+@dataclass(frozen=True)
+class JobSubmission:
+    """Everything a backend needs to start one job."""
+
+    record: LiveJob  # live name, labels, the spec the plan recorded
+    job: TrainingJob
+    trainer: Trainer
+    dataset: Dataset | None
+    machines: Mapping[str, Any]  # role -> machines (cloud) or processes (local)
+
+
+class ApplyBackend(Backend, Protocol):
+    """The verbs apply uses. Each is idempotent where the API allows it and
+    raises :class:`~reconciler.diagnostics.MlapplyError` with the reason."""
+
+    def lock(self, stack: str, timeout: float) -> AbstractContextManager[str]:
+        """Hold the stack's apply lock; waits ``timeout`` seconds, then names the holder."""
+        ...
+
+    def unlock(self, stack: str, lock_id: str) -> str:
+        """Break the lock ``lock_id``; describes the holder it had."""
+        ...
+
+    def submit_job(self, submission: JobSubmission) -> None: ...
+
+    def get_job(self, stack: str, name: str) -> LiveJob | None: ...
+
+    def cancel_job(self, name: str) -> None: ...
+
+    def relabel_job(self, job: LiveJob) -> None:
+        """Rewrite a finished job's labels (and recorded spec)."""
+        ...
+
+    def log_tail(self, name: str) -> str:
+        """The last line a job's chief logged, or ""."""
+        ...
+
+    def export_of(self, stack: str, job: str, export_path: str | None) -> str | None:
+        """Where a succeeded job's SavedModel is: ``export_path`` under its output
+        dir, or the newest SavedModel there; None if it exported nothing."""
+        ...
+
+    def put_model(self, model: LiveModel) -> None: ...
+
+    def delete_model(self, name: str) -> None: ...
+
+    def deploy_version(self, version: LiveVersion, export: str) -> None:
+        """Create a version serving the SavedModel at ``export`` (a folder or gs:// URI)."""
+        ...
+
+    def update_version(self, version: LiveVersion) -> None: ...
+
+    def set_default(self, model: str, version: str) -> None: ...
+
+    def delete_version(self, model: str, name: str) -> None: ...
+
+    def purge(self, stack: str) -> int:
+        """Remove what destroy leaves (finished job records, staged packages)."""
         ...

@@ -15,12 +15,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
 from reconciler.backends.base import (
     JobState,
+    JobSubmission,
     LiveJob,
     LiveModel,
     LivePackage,
@@ -28,11 +29,22 @@ from reconciler.backends.base import (
     LiveVersion,
     VersionState,
 )
+from reconciler.backends.contract import output_dir, trainer_args
+from reconciler.backends.local.lock import break_lock, describe, stack_lock
 from reconciler.backends.local.store import LocalStore
 from reconciler.backends.packaging import StagedPackage, build_sdist
 from reconciler.diagnostics import MlapplyError
 
 RUNNER_MODULE = "reconciler.backends.local.runner"
+_ROLES = {"chief": "chief", "worker": "worker", "parameterServer": "ps", "evaluator": "evaluator"}
+
+
+def newest_saved_model(folder: Path) -> Path | None:
+    """The most recently written directory under ``folder`` holding saved_model.pb."""
+    found = [p.parent for p in folder.rglob("saved_model.pb")] if folder.is_dir() else []
+    return max(
+        found, key=lambda p: (os.stat(p / "saved_model.pb").st_mtime_ns, str(p)), default=None
+    )
 
 
 def supervisor_alive(pid: int | None, job_dir: str | None) -> bool:
@@ -83,7 +95,69 @@ class LocalBackend:
             "the process was killed",
         )
 
-    def submit_job(self, job: LiveJob, request: Mapping[str, Any]) -> Path:
+    def lock(self, stack: str, timeout: float) -> AbstractContextManager[str]:
+        return stack_lock(self.home, stack, timeout)
+
+    def unlock(self, stack: str, lock_id: str) -> str:
+        return describe(break_lock(self.home, stack, lock_id))
+
+    def submit_job(self, submission: JobSubmission) -> None:
+        """Stage the trainer's package and start the job under a detached supervisor."""
+        job, trainer = submission.job, submission.trainer
+        name = submission.record.name
+        if job.tuning is not None:
+            raise MlapplyError(
+                "hyperparameter tuning jobs do not run on the local backend yet",
+                "run the tuning job on backend: vertex, or train fixed hyperparameters locally",
+            )
+        if trainer.source is not None:
+            staged = self.stage_package(trainer.source, trainer.meta.name, submission.record.labels)
+            package, digest = staged.path, staged.digest
+        else:
+            local = [Path(u) for u in trainer.package_uris if not u.startswith("gs://")]
+            if len(local) != len(trainer.package_uris) or len(local) != 1:
+                raise MlapplyError(
+                    "the local backend runs a Trainer with one local package "
+                    "(spec.packageUris) or a spec.source"
+                )
+            package, digest = local[0], submission.record.hash or name
+        job_dir = str(self.job_dir(name))
+        out = output_dir(job, job_dir)
+        request = {
+            "module": trainer.module,
+            "args": trainer_args(job, trainer, submission.dataset, job_dir, out),
+            "package": str(package),
+            "digest": digest,
+            "processes": {_ROLES[r]: p["processes"] for r, p in submission.machines.items()},
+            "runtime_version": job.runtime_version,
+            "timeout_seconds": job.timeout_seconds,
+            "output_dir": out,
+        }
+        self.start_job(dataclasses.replace(submission.record, state=JobState.QUEUED), request)
+
+    def get_job(self, stack: str, name: str) -> LiveJob | None:
+        return next((j for j in self.read_live(stack).jobs if j.name == name), None)
+
+    def log_tail(self, name: str) -> str:
+        log = self.job_dir(name) / "logs" / "chief-0.log"
+        try:
+            lines = log.read_text(errors="replace").strip().splitlines()
+        except OSError:
+            return ""
+        return lines[-1][:160] if lines else ""
+
+    def export_of(self, stack: str, job: str, export_path: str | None) -> str | None:
+        try:
+            request = json.loads((self.job_dir(job) / "request.json").read_text())
+        except (OSError, ValueError):
+            request = {}
+        out = Path(request.get("output_dir", self.job_dir(job) / "output"))
+        if export_path:
+            return str(out / export_path)
+        found = newest_saved_model(out)
+        return str(found) if found else None
+
+    def start_job(self, job: LiveJob, request: Mapping[str, Any]) -> Path:
         """Record the job QUEUED and start its detached supervisor; returns the job folder.
 
         ``request``: module, args (a list), package and digest (the staged sdist),
@@ -164,7 +238,7 @@ class LocalBackend:
         finally:
             store.close()
 
-    def put_job_record(self, job: LiveJob) -> None:
+    def relabel_job(self, job: LiveJob) -> None:
         """Rewrite a job's record (labels, spec); its state stays the runner's."""
         with self._store() as store:
             current = next(
@@ -182,8 +256,14 @@ class LocalBackend:
         with self._store() as store:
             store.delete_model(name)
 
-    def deploy_version(self, version: LiveVersion, export_dir: Path) -> LiveVersion:
+    def deploy_version(self, version: LiveVersion, export: str) -> None:
         """Copy a SavedModel into the model's folder and record the version READY."""
+        if export.startswith("gs://"):
+            raise MlapplyError(
+                f"the local backend deploys local SavedModels, not {export}",
+                "copy it here (gsutil cp -r) and point source.uri at the folder",
+            )
+        export_dir = Path(export)
         if not (export_dir / "saved_model.pb").is_file():
             raise MlapplyError(f"no SavedModel under {export_dir}")
         target = self.home / "models" / version.model / version.name
@@ -198,10 +278,25 @@ class LocalBackend:
         )
         with self._store() as store:
             store.put_version(ready)
-        return ready
 
     def update_version(self, version: LiveVersion) -> None:
+        """Rewrite a version's mutable fields; where it serves from stays."""
         with self._store() as store:
+            current = next(
+                (
+                    v
+                    for v in store.read(version.stack or "").versions
+                    if v.model == version.model and v.name == version.name
+                ),
+                None,
+            )
+            if current is not None:
+                version = dataclasses.replace(
+                    version,
+                    state=current.state,
+                    deployment_uri=current.deployment_uri,
+                    create_time=current.create_time,
+                )
             store.put_version(version)
 
     def delete_version(self, model: str, name: str) -> None:

@@ -1,0 +1,72 @@
+"""Google API errors, translated once into mlapply's.
+
+``googleapiclient.errors.HttpError`` carries the status and the API's own
+message; callers see :class:`GoogleApiError` (or a subclass by status) whose
+text names the call, the resource and what to do.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from reconciler.diagnostics import MlapplyError
+
+RETRYABLE = frozenset({429, 500, 502, 503, 504})
+
+
+class GoogleApiError(MlapplyError):
+    def __init__(self, status: int, message: str, hint: str | None = None) -> None:
+        super().__init__(message, hint)
+        self.status = status
+
+
+class NotFound(GoogleApiError):
+    pass
+
+
+class AlreadyExists(GoogleApiError):
+    pass
+
+
+class PermissionDenied(GoogleApiError):
+    pass
+
+
+class PreconditionFailed(GoogleApiError):
+    pass
+
+
+def api_message(content: bytes | str | None) -> str:
+    """The ``error.message`` of a Google error body, or the body's first line."""
+    text = content.decode(errors="replace") if isinstance(content, bytes) else (content or "")
+    try:
+        body: Any = json.loads(text)
+    except ValueError:
+        return text.strip().splitlines()[0] if text.strip() else ""
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict):
+        return str(error.get("message", "")).strip()
+    return str(error or text).strip()
+
+
+def translate(status: int, content: bytes | str | None, what: str) -> GoogleApiError:
+    """One error for a failed call; ``what`` says what was asked, on which resource."""
+    message = api_message(content)
+    detail = f": {message}" if message else ""
+    if status == 404:
+        return NotFound(status, f"not found: {what}{detail}")
+    if status == 409:
+        return AlreadyExists(status, f"already exists: {what}{detail}")
+    if status == 412:
+        return PreconditionFailed(status, f"precondition failed: {what}{detail}")
+    if status in (401, 403):
+        return PermissionDenied(
+            status,
+            f"permission denied: {what}{detail}",
+            "check that the credentials' account has the Vertex AI User and Storage Object "
+            "Admin roles on the project and the staging bucket",
+        )
+    if status == 400:
+        return GoogleApiError(status, f"the API refused {what}{detail}")
+    return GoogleApiError(status, f"{what} failed with HTTP {status}{detail}")

@@ -1,0 +1,723 @@
+"""The Vertex AI backend: CustomJobs, Models with versions, one Endpoint per model.
+
+Live state is read in bulk, one paginated list per collection, filtered by the
+stack label: custom jobs, tuning jobs, endpoints, models, and each model's
+versions. What Vertex does not keep (the essence a plan recorded) is in one
+records object in the staging bucket, read once per plan.
+
+Vertex assigns job ids, so a job is found by its labels and display name:
+before a create, the same list is asked, and a create whose answer was lost
+is looked up, never blindly sent again.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import json
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from reconciler.backends.base import (
+    JobState,
+    JobSubmission,
+    LiveJob,
+    LiveModel,
+    LivePackage,
+    LiveSnapshot,
+    LiveVersion,
+    VersionState,
+)
+from reconciler.backends.contract import output_dir, trainer_args
+from reconciler.backends.google import operations
+from reconciler.backends.google.client import Caller, build_service, credentials
+from reconciler.backends.google.errors import (
+    RETRYABLE,
+    AlreadyExists,
+    GoogleApiError,
+    NotFound,
+    PreconditionFailed,
+)
+from reconciler.backends.google.storage import Bucket, split_uri
+from reconciler.backends.packaging import build_sdist
+from reconciler.backends.vertex import requests as vx
+from reconciler.backends.vertex.images import prediction_image, training_image
+from reconciler.diagnostics import MlapplyError
+from reconciler.stack.resources import LABEL_STACK, Dataset, StackSettings
+
+LOCK_POLL_SECONDS = 2.0
+OPERATION_TIMEOUT = 3600.0
+
+
+class VertexBackend:
+    name = "vertex"
+
+    def __init__(self, settings: StackSettings, caller: Caller | None = None) -> None:
+        gcp = settings.gcp
+        if gcp is None or not (gcp.project and gcp.region and gcp.staging_bucket):
+            raise MlapplyError(
+                "backend: vertex needs spec.gcp with project, region and stagingBucket"
+            )
+        self.project = gcp.project
+        self.region = gcp.region
+        self.service_account = gcp.service_account
+        bucket, base = split_uri(gcp.staging_bucket)
+        self.base = f"{base.strip('/')}/mlapply/".lstrip("/")
+        self.home = settings.local.home
+        self.caller = caller or Caller()
+        self.parent = f"projects/{self.project}/locations/{self.region}"
+        self._bucket_name = bucket
+        self._local = threading.local()
+        self._credentials: Any = None
+        self._records_lock = threading.Lock()
+        self._build_lock = threading.Lock()
+
+    # Clients ---------------------------------------------------------------------------
+
+    def _service(self, api: str) -> Any:
+        # httplib2 connections are not thread-safe: one client per thread.
+        services = self._local.__dict__.setdefault("services", {})
+        if api not in services:
+            with self._build_lock:
+                if self._credentials is None:
+                    self._credentials = credentials()
+            root = (
+                f"https://{self.region}-aiplatform.googleapis.com/" if api == "aiplatform" else None
+            )
+            services[api] = build_service(api, "v1", self._credentials, root)
+        return services[api]
+
+    @property
+    def ai(self) -> Any:
+        return self._service("aiplatform").projects().locations()
+
+    @property
+    def bucket(self) -> Bucket:
+        return Bucket(self.caller, self._service("storage"), self._bucket_name)
+
+    def _call(self, request: Any, what: str, *, retry: bool = True) -> Any:
+        return self.caller.execute(request, what, retry=retry)
+
+    def _wait(self, operation: dict[str, Any], what: str) -> dict[str, Any]:
+        return operations.wait(
+            self.caller, self._service("aiplatform"), operation, what, timeout=OPERATION_TIMEOUT
+        )
+
+    def _prefix(self, stack: str) -> str:
+        return f"{self.base}{stack}/"
+
+    def _list(
+        self, collection: Any, what: str, key: str, method: str = "list", **params: Any
+    ) -> list[dict[str, Any]]:
+        """Every item of a paginated list (one call per page)."""
+        found: list[dict[str, Any]] = []
+        token = None
+        while True:
+            page = self._call(getattr(collection, method)(pageToken=token, **params), what)
+            found.extend(page.get(key, []))
+            token = page.get("nextPageToken")
+            if not token:
+                return found
+
+    # Records: what Vertex does not keep ------------------------------------------------
+
+    def _read_records(self, stack: str) -> dict[str, Any]:
+        data = self.bucket.read(self._prefix(stack) + "records.json")
+        loaded: dict[str, Any] = json.loads(data) if data else {}
+        return loaded
+
+    def _record(self, stack: str, section: str, key: str, value: Any) -> None:
+        with self._records_lock:
+            records = self._read_records(stack)
+            records.setdefault(section, {})
+            if value is None:
+                records[section].pop(key, None)
+            else:
+                records[section][key] = value
+            body = json.dumps(records, sort_keys=True).encode()
+            self.bucket.upload(self._prefix(stack) + "records.json", data=body)
+
+    # Reading ---------------------------------------------------------------------------
+
+    def _stack_filter(self, stack: str, display_name: str | None = None) -> str:
+        return vx.filter_labels({LABEL_STACK: stack}, display_name)
+
+    def _jobs(self, stack: str, display_name: str | None = None) -> list[dict[str, Any]]:
+        query = self._stack_filter(stack, display_name)
+        custom = self._list(
+            self.ai.customJobs(), "list custom jobs", "customJobs",
+            parent=self.parent, filter=query, pageSize=100,
+        )  # fmt: skip
+        tuning = self._list(
+            self.ai.hyperparameterTuningJobs(), "list tuning jobs", "hyperparameterTuningJobs",
+            parent=self.parent, filter=query, pageSize=100,
+        )  # fmt: skip
+        return custom + tuning
+
+    def _live_job(self, found: dict[str, Any], records: dict[str, Any]) -> LiveJob:
+        name = str(found.get("displayName", ""))
+        recorded = records.get("jobs", {}).get(name, {})
+        error = found.get("error", {}).get("message") if found.get("error") else None
+        return LiveJob(
+            name,
+            dict(recorded.get("labels") or found.get("labels", {})),
+            vx.STATES.get(str(found.get("state")), JobState.QUEUED),
+            vx.seconds(found.get("createTime")),
+            vx.seconds(found.get("startTime")),
+            vx.seconds(found.get("endTime")),
+            error,
+            recorded.get("spec"),
+        )
+
+    def read_live(self, stack: str) -> LiveSnapshot:
+        records = self._read_records(stack)
+        jobs = tuple(self._live_job(j, records) for j in self._jobs(stack))
+        query = self._stack_filter(stack)
+        endpoints = self._list(
+            self.ai.endpoints(), "list endpoints", "endpoints", parent=self.parent, filter=query
+        )
+        models = self._list(
+            self.ai.models(), "list models", "models", parent=self.parent, filter=query
+        )
+        versions: list[LiveVersion] = []
+        version_ids: dict[tuple[str, str], str] = {}
+        for model in models:
+            model_id = model["name"].rsplit("/", 1)[1]
+            listed = self._list(
+                self.ai.models(), f"list versions of {model_id}", "models",
+                name=model["name"], method="listVersions",
+            )  # fmt: skip
+            for version in listed:
+                name = vx.live_name(version.get("versionAliases", []))
+                if name is None or version.get("labels", {}).get(LABEL_STACK) != stack:
+                    continue
+                version_ids[(model_id, str(version.get("versionId")))] = name
+                versions.append(
+                    LiveVersion(
+                        name,
+                        dict(version.get("labels", {})),
+                        model=model_id,
+                        state=VersionState.READY,
+                        description=version.get("versionDescription", ""),
+                        deployment_uri=version.get("artifactUri"),
+                        create_time=vx.seconds(version.get("versionCreateTime")),
+                        spec=records.get("versions", {}).get(f"{model_id}/{name}"),
+                    )
+                )
+        live_models = []
+        for endpoint in endpoints:
+            model_id = str(endpoint.get("displayName"))
+            split = endpoint.get("trafficSplit", {})
+            default = None
+            for deployed in endpoint.get("deployedModels", []):
+                if split.get(deployed.get("id")) == 100:
+                    default = version_ids.get((model_id, str(deployed.get("modelVersionId"))))
+            recorded = records.get("models", {}).get(model_id, {})
+            live_models.append(
+                LiveModel(
+                    model_id,
+                    dict(endpoint.get("labels", {})),
+                    description=endpoint.get("description", ""),
+                    region=self.region,
+                    online_prediction_logging=bool(recorded.get("onlinePredictionLogging")),
+                    default_version=default,
+                    create_time=vx.seconds(endpoint.get("createTime")),
+                )
+            )
+        packages = tuple(
+            LivePackage(
+                item["name"].rsplit("/", 1)[1],
+                {LABEL_STACK: stack},
+                item["name"].rsplit("-", 1)[-1].removesuffix(".tar.gz"),
+                self.bucket.uri(item["name"]),
+                vx.seconds(item.get("timeCreated")),
+            )
+            for item in self.bucket.list(self._prefix(stack) + "packages/")
+        )
+        return LiveSnapshot(
+            stack, jobs, tuple(live_models), tuple(versions), packages, read_at=time.time()
+        )
+
+    # Lock ------------------------------------------------------------------------------
+
+    @contextmanager
+    def lock(self, stack: str, timeout: float) -> Iterator[str]:
+        """An object created with ifGenerationMatch=0: only one apply can create it."""
+        holder = uuid.uuid4().hex[:12]
+        name = self._prefix(stack) + "lock"
+        info = {
+            "id": holder,
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "user": getpass.getuser(),
+            "time": time.time(),
+        }
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                created = self.bucket.upload(
+                    name, data=json.dumps(info).encode(), if_generation_match=0
+                )
+                break
+            except PreconditionFailed:
+                if time.monotonic() >= deadline:
+                    held = self._lock_holder(stack)
+                    raise MlapplyError(
+                        f'stack "{stack}" is locked by {held}',
+                        "another apply is running: wait for it, or raise --lock-timeout; if "
+                        "none is, break the lock with `mlapply unlock ID PATH`",
+                    ) from None
+                time.sleep(LOCK_POLL_SECONDS)
+        try:
+            yield holder
+        finally:
+            self.bucket.delete(name, generation=str(created.get("generation")))
+
+    def _lock_holder(self, stack: str) -> str:
+        data = self.bucket.read(self._prefix(stack) + "lock")
+        if data is None:
+            return "nobody any more"
+        info = json.loads(data)
+        since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(info.get("time", 0)))
+        return (
+            f"{info.get('user')} (pid {info.get('pid')} on {info.get('host')}) since {since} "
+            f"(lock id {info.get('id')})"
+        )
+
+    def unlock(self, stack: str, lock_id: str) -> str:
+        name = self._prefix(stack) + "lock"
+        present = self.bucket.get(name)
+        data = self.bucket.read(name) if present else None
+        info = json.loads(data) if data else None
+        if info is None or info.get("id") != lock_id:
+            current = f"it is held by {self._lock_holder(stack)}" if info else "it is not locked"
+            raise MlapplyError(f'stack "{stack}" has no lock {lock_id}: {current}')
+        held = self._lock_holder(stack)
+        self.bucket.delete(name, generation=str(present.get("generation")) if present else None)
+        return held
+
+    # Jobs ------------------------------------------------------------------------------
+
+    def _staged_data(self, stack: str, dataset: Dataset, pattern: str) -> str:
+        if pattern.startswith("gs://"):
+            return pattern
+        files = sorted(p for p in dataset.base_dir.glob(pattern) if p.is_file())
+        if not files:
+            raise MlapplyError(f"dataset {dataset.meta.name}: {pattern} matches no files")
+        uris = []
+        for path in files:
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+            uris.append(
+                self.bucket.upload_once(f"{self._prefix(stack)}data/{digest}/{path.name}", path)
+            )
+        return ",".join(uris)
+
+    def _packages(self, stack: str, submission: JobSubmission) -> list[str]:
+        trainer = submission.trainer
+        if trainer.source is not None:
+            staged = build_sdist(trainer.source, trainer.meta.name, self.home / "packages")
+            name = f"{self._prefix(stack)}packages/{staged.path.name}"
+            if self.bucket.get(name) is None:
+                self.bucket.upload(name, path=staged.path)
+            return [self.bucket.uri(name)]
+        uris = []
+        for uri in trainer.package_uris:
+            if uri.startswith("gs://"):
+                uris.append(uri)
+            else:
+                path = Path(uri)
+                uris.append(
+                    self.bucket.upload_once(f"{self._prefix(stack)}packages/{path.name}", path)
+                )
+        return uris
+
+    def submit_job(self, submission: JobSubmission) -> None:
+        record = submission.record
+        stack = record.stack or ""
+        if self._find_job(stack, record.name) is not None:
+            return  # submitted before (an earlier apply's answer was lost)
+        job = submission.job
+        job_dir = f"gs://{self._bucket_name}/{self._prefix(stack)}jobs/{record.name}"
+        args = trainer_args(
+            job,
+            submission.trainer,
+            submission.dataset,
+            job_dir,
+            output_dir(job, job_dir),
+            lambda dataset, pattern: self._staged_data(stack, dataset, pattern),
+        )
+        package = {
+            "executorImageUri": training_image(
+                job.runtime_version,
+                job.python_version,
+                vx.uses_gpu(submission.machines),
+                self.region,
+            ),
+            "packageUris": self._packages(stack, submission),
+            "pythonModule": submission.trainer.module,
+            "args": args,
+        }
+        spec: dict[str, Any] = {
+            "workerPoolSpecs": vx.worker_pools(submission.machines, package),
+            "baseOutputDirectory": {"outputUriPrefix": job_dir + "/"},
+        }
+        if job.timeout_seconds:
+            spec["scheduling"] = {"timeout": f"{int(job.timeout_seconds)}s"}
+        if self.service_account:
+            spec["serviceAccount"] = self.service_account
+        labels = dict(record.labels)
+        self._record(stack, "jobs", record.name, {"spec": record.spec, "labels": labels})
+        if job.tuning is None:
+            collection = self.ai.customJobs()
+            body: dict[str, Any] = {"displayName": record.name, "labels": labels, "jobSpec": spec}
+        else:
+            tuning = job.tuning
+            collection = self.ai.hyperparameterTuningJobs()
+            body = {
+                "displayName": record.name,
+                "labels": labels,
+                "studySpec": vx.study_spec(tuning),
+                "maxTrialCount": tuning.max_trials,
+                "parallelTrialCount": tuning.max_parallel_trials,
+                "maxFailedTrialCount": tuning.max_failed_trials,
+                "trialJobSpec": spec,
+            }
+        self._create_once(stack, record.name, collection, body)
+
+    def _create_once(self, stack: str, name: str, collection: Any, body: dict[str, Any]) -> None:
+        """Create a job unless it exists; a create whose answer was lost is looked up
+        before it is sent again, so it never runs twice."""
+        for attempt in range(self.caller.attempts):
+            try:
+                self._call(
+                    collection.create(parent=self.parent, body=body),
+                    f"create job {name}",
+                    retry=False,
+                )
+                return
+            except GoogleApiError as exc:
+                if exc.status not in RETRYABLE and exc.status != 0:
+                    raise
+                if attempt == self.caller.attempts - 1:
+                    raise
+            self.caller.sleep(self.caller.base_delay * 2**attempt)
+            if self._find_job(stack, name) is not None:
+                return
+
+    def _find_job(self, stack: str, name: str) -> dict[str, Any] | None:
+        found = self._jobs(stack, display_name=name)
+        return found[0] if found else None
+
+    def get_job(self, stack: str, name: str) -> LiveJob | None:
+        found = self._find_job(stack, name)
+        if found is None:
+            return None
+        return self._live_job(found, {})
+
+    def cancel_job(self, name: str) -> None:
+        stack = ""
+        for found in self._list(
+            self.ai.customJobs(), "list custom jobs", "customJobs",
+            parent=self.parent, filter=f'display_name="{name}"',
+        ) + self._list(
+            self.ai.hyperparameterTuningJobs(), "list tuning jobs", "hyperparameterTuningJobs",
+            parent=self.parent, filter=f'display_name="{name}"',
+        ):  # fmt: skip
+            stack = found.get("labels", {}).get(LABEL_STACK, stack)
+            if vx.STATES.get(str(found.get("state")), JobState.QUEUED).finished:
+                continue
+            collection = (
+                self.ai.hyperparameterTuningJobs()
+                if "/hyperparameterTuningJobs/" in found["name"]
+                else self.ai.customJobs()
+            )
+            try:
+                self._call(collection.cancel(name=found["name"], body={}), f"cancel job {name}")
+            except GoogleApiError as exc:
+                if exc.status not in (400, 404):  # finished meanwhile
+                    raise
+
+    def relabel_job(self, job: LiveJob) -> None:
+        # Vertex jobs' labels cannot change after create; mlapply records the new ones.
+        self._record(
+            job.stack or "", "jobs", job.name, {"spec": job.spec, "labels": dict(job.labels)}
+        )
+
+    def log_tail(self, name: str) -> str:
+        return ""  # job logs are in Cloud Logging
+
+    def export_of(self, stack: str, job: str, export_path: str | None) -> str | None:
+        records = self._read_records(stack)
+        spec = records.get("jobs", {}).get(job, {}).get("spec") or {}
+        out_name = (spec.get("essence") or {}).get("outputDir") or "output"
+        out = f"{self._prefix(stack)}jobs/{job}/{out_name}"
+        if export_path:
+            return self.bucket.uri(f"{out}/{export_path}")
+        models = [
+            item for item in self.bucket.list(out + "/") if item["name"].endswith("/saved_model.pb")
+        ]
+        if not models:
+            return None
+        newest = max(models, key=lambda item: (item.get("updated", ""), item["name"]))
+        return self.bucket.uri(newest["name"].rsplit("/", 1)[0])
+
+    # Models: one Endpoint each -------------------------------------------------------
+
+    def _endpoint_name(self, model: str) -> str:
+        return f"{self.parent}/endpoints/{vx.endpoint_id(model)}"
+
+    def _endpoint(self, model: str) -> dict[str, Any] | None:
+        try:
+            found: dict[str, Any] = self._call(
+                self.ai.endpoints().get(name=self._endpoint_name(model)), f"get endpoint {model}"
+            )
+        except NotFound:
+            return None
+        return found
+
+    def put_model(self, model: LiveModel) -> None:
+        body = {
+            "displayName": model.name,
+            "description": model.description,
+            "labels": dict(model.labels),
+        }
+        stack = model.stack or ""
+        self._record(
+            stack,
+            "models",
+            model.name,
+            {"onlinePredictionLogging": model.online_prediction_logging},
+        )
+        if self._endpoint(model.name) is None:
+            try:
+                operation = self._call(
+                    self.ai.endpoints().create(
+                        parent=self.parent, endpointId=vx.endpoint_id(model.name), body=body
+                    ),
+                    f"create endpoint {model.name}",
+                )
+                self._wait(operation, f"create endpoint {model.name}")
+                return
+            except AlreadyExists:
+                pass  # an earlier attempt made it
+        self._call(
+            self.ai.endpoints().patch(
+                name=self._endpoint_name(model.name),
+                updateMask="displayName,description,labels",
+                body=body,
+            ),
+            f"update endpoint {model.name}",
+        )
+
+    def delete_model(self, name: str) -> None:
+        endpoint = self._endpoint(name)
+        if endpoint is not None:
+            for deployed in endpoint.get("deployedModels", []):
+                self._undeploy(name, str(deployed["id"]))
+            operation = self._call(
+                self.ai.endpoints().delete(name=endpoint["name"]), f"delete endpoint {name}"
+            )
+            self._wait(operation, f"delete endpoint {name}")
+        try:
+            operation = self._call(
+                self.ai.models().delete(name=f"{self.parent}/models/{name}"), f"delete model {name}"
+            )
+        except NotFound:
+            return
+        self._wait(operation, f"delete model {name}")
+
+    # Versions: Model versions deployed to the model's Endpoint ------------------------
+
+    def _versions(self, model: str) -> list[dict[str, Any]]:
+        try:
+            return self._list(
+                self.ai.models(), f"list versions of {model}", "models",
+                name=f"{self.parent}/models/{model}", method="listVersions",
+            )  # fmt: skip
+        except NotFound:
+            return []
+
+    def _version(self, model: str, name: str) -> dict[str, Any] | None:
+        wanted = vx.alias(name)
+        return next(
+            (v for v in self._versions(model) if wanted in v.get("versionAliases", [])), None
+        )
+
+    def _upload_dir(self, stack: str, model: str, name: str, folder: Path) -> str:
+        if not (folder / "saved_model.pb").is_file():
+            raise MlapplyError(f"no SavedModel under {folder}")
+        prefix = f"{self._prefix(stack)}models/{model}/{name}"
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            self.bucket.upload_once(f"{prefix}/{path.relative_to(folder).as_posix()}", path)
+        return self.bucket.uri(prefix)
+
+    def deploy_version(self, version: LiveVersion, export: str) -> None:
+        stack = version.stack or ""
+        essence = (version.spec or {}).get("essence", {})
+        if not export.startswith("gs://"):
+            export = self._upload_dir(stack, version.model, version.name, Path(export))
+        self._record(stack, "versions", f"{version.model}/{version.name}", version.spec)
+        found = self._version(version.model, version.name)
+        if found is None:
+            found = self._upload_version(version, export, essence)
+        endpoint = self._endpoint(version.model)
+        if endpoint is None:
+            raise MlapplyError(f"model {version.model} has no endpoint; apply its Model first")
+        deployed = [
+            d for d in endpoint.get("deployedModels", []) if d.get("displayName") == version.name
+        ]
+        if deployed:
+            return
+        model_name = f"{found['name'].split('@')[0]}@{found['versionId']}"
+        body = {
+            "deployedModel": {
+                "model": model_name,
+                "displayName": version.name,
+                "dedicatedResources": vx.prediction_resources(essence),
+            },
+            "trafficSplit": {} if endpoint.get("deployedModels") else {"0": 100},
+        }
+        operation = self._call(
+            self.ai.endpoints().deployModel(endpoint=endpoint["name"], body=body),
+            f"deploy {version.name} to endpoint {version.model}",
+        )
+        self._wait(operation, f"deploy {version.name} to endpoint {version.model}")
+
+    def _upload_version(
+        self, version: LiveVersion, export: str, essence: dict[str, Any]
+    ) -> dict[str, Any]:
+        runtime = str(essence.get("runtimeVersion") or "2.17")
+        model_body = {
+            "displayName": version.model,
+            "versionDescription": version.description,
+            "versionAliases": [vx.alias(version.name)],
+            "artifactUri": export,
+            "containerSpec": {"imageUri": prediction_image(runtime, False, self.region)},
+            "labels": dict(version.labels),
+        }
+        model_name = f"{self.parent}/models/{version.model}"
+        exists = bool(self._versions(version.model))
+        request: dict[str, Any] = {"model": model_body}
+        if exists:
+            request["parentModel"] = model_name
+        else:
+            request["modelId"] = version.model
+        try:
+            operation = self._call(
+                self.ai.models().upload(parent=self.parent, body=request),
+                f"upload {version.name} to model {version.model}",
+                retry=False,
+            )
+            self._wait(operation, f"upload {version.name} to model {version.model}")
+        except GoogleApiError as exc:
+            if exc.status not in RETRYABLE and not isinstance(exc, AlreadyExists):
+                raise
+        found = self._version(version.model, version.name)
+        if found is None:
+            raise MlapplyError(f"uploading {version.name} to model {version.model} did not last")
+        return found
+
+    def update_version(self, version: LiveVersion) -> None:
+        found = self._version(version.model, version.name)
+        if found is None:
+            raise MlapplyError(f"model {version.model} has no version {version.name}")
+        self._record(
+            version.stack or "", "versions", f"{version.model}/{version.name}", version.spec
+        )
+        name = f"{found['name'].split('@')[0]}@{found['versionId']}"
+        self._call(
+            self.ai.models().patch(
+                name=name,
+                updateMask="labels,versionDescription",
+                body={
+                    "displayName": version.model,
+                    "labels": dict(version.labels),
+                    "versionDescription": version.description,
+                },
+            ),
+            f"update version {version.name}",
+        )
+
+    def set_default(self, model: str, version: str) -> None:
+        endpoint = self._endpoint(model)
+        deployed = next(
+            (
+                d
+                for d in (endpoint or {}).get("deployedModels", [])
+                if d.get("displayName") == version
+            ),
+            None,
+        )
+        if endpoint is None or deployed is None:
+            raise MlapplyError(f"version {version} is not deployed on the endpoint of {model}")
+        if endpoint.get("trafficSplit") == {deployed["id"]: 100}:
+            return
+        self._call(
+            self.ai.endpoints().patch(
+                name=endpoint["name"],
+                updateMask="trafficSplit",
+                body={
+                    "displayName": endpoint["displayName"],
+                    "trafficSplit": {deployed["id"]: 100},
+                },
+            ),
+            f"route {model}'s traffic to {version}",
+        )
+
+    def _undeploy(self, model: str, deployed_id: str) -> None:
+        endpoint = self._endpoint(model) or {}
+        split = {k: v for k, v in endpoint.get("trafficSplit", {}).items() if k != deployed_id}
+        if split and sum(split.values()) != 100:
+            first = sorted(split)[0]
+            split[first] += 100 - sum(split.values())
+        operation = self._call(
+            self.ai.endpoints().undeployModel(
+                endpoint=endpoint.get("name", self._endpoint_name(model)),
+                body={"deployedModelId": deployed_id, "trafficSplit": split},
+            ),
+            f"undeploy from endpoint {model}",
+        )
+        self._wait(operation, f"undeploy from endpoint {model}")
+
+    def delete_version(self, model: str, name: str) -> None:
+        endpoint = self._endpoint(model)
+        for deployed in (endpoint or {}).get("deployedModels", []):
+            if deployed.get("displayName") == name:
+                self._undeploy(model, str(deployed["id"]))
+        versions = self._versions(model)
+        wanted = vx.alias(name)
+        found = next((v for v in versions if wanted in v.get("versionAliases", [])), None)
+        if found is None:
+            return
+        stack = found.get("labels", {}).get(LABEL_STACK, "")
+        if len(versions) == 1:
+            operation = self._call(
+                self.ai.models().delete(name=f"{self.parent}/models/{model}"),
+                f"delete model {model} (its last version {name})",
+            )
+        else:
+            operation = self._call(
+                self.ai.models().deleteVersion(
+                    name=f"{found['name'].split('@')[0]}@{found['versionId']}"
+                ),
+                f"delete version {name} of {model}",
+            )
+        self._wait(operation, f"delete version {name} of {model}")
+        if stack:
+            self._record(stack, "versions", f"{model}/{name}", None)
+
+    def purge(self, stack: str) -> int:
+        """Remove staged packages and data and mlapply's records (jobs are history)."""
+        removed = 0
+        for item in list(self.bucket.list(self._prefix(stack))):
+            if item["name"].endswith("/lock"):
+                continue
+            removed += self.bucket.delete(item["name"])
+        return removed

@@ -1,0 +1,147 @@
+"""Request bodies for Vertex AI, and Vertex's answers read back as live records.
+
+Pure functions: what a job, a tuning spec or a version becomes in
+``aiplatform`` v1 terms (DESIGN.md's tier table, gcp-api.md sections 5.1-5.7).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from reconciler.backends.base import JobState
+from reconciler.stack.resources import Tuning
+
+POOL_ORDER = ("chief", "worker", "parameterServer", "evaluator")  # pool index = role
+
+STATES = {
+    "JOB_STATE_QUEUED": JobState.QUEUED,
+    "JOB_STATE_PENDING": JobState.PREPARING,
+    "JOB_STATE_RUNNING": JobState.RUNNING,
+    "JOB_STATE_UPDATING": JobState.RUNNING,
+    "JOB_STATE_PAUSED": JobState.RUNNING,
+    "JOB_STATE_SUCCEEDED": JobState.SUCCEEDED,
+    "JOB_STATE_PARTIALLY_SUCCEEDED": JobState.SUCCEEDED,
+    "JOB_STATE_FAILED": JobState.FAILED,
+    "JOB_STATE_EXPIRED": JobState.FAILED,
+    "JOB_STATE_CANCELLING": JobState.CANCELLING,
+    "JOB_STATE_CANCELLED": JobState.CANCELLED,
+}
+
+# ML Engine's online prediction machines have no Vertex equivalent.
+_LEGACY_PREDICTION_MACHINES = ("mls1-",)
+DEFAULT_PREDICTION_MACHINE = "n1-standard-2"
+
+_ALGORITHMS = {
+    "BAYESIAN": "ALGORITHM_UNSPECIFIED",  # Vertex's default is Bayesian optimisation
+    "GRID_SEARCH": "GRID_SEARCH",
+    "RANDOM_SEARCH": "RANDOM_SEARCH",
+}
+_SCALES = {None: "SCALE_TYPE_UNSPECIFIED", "NONE": "SCALE_TYPE_UNSPECIFIED"}
+
+
+def uses_gpu(machines: Mapping[str, Any]) -> bool:
+    return any(
+        str(group.get("accelerator", {}).get("type", "")).startswith("NVIDIA")
+        for group in machines.values()
+    )
+
+
+def worker_pools(machines: Mapping[str, Any], python_package: Mapping[str, Any]) -> list[Any]:
+    """``workerPoolSpecs``: pool 0 the chief (one replica), 1 workers, 2 parameter
+    servers, 3 evaluators; a skipped pool in between is ``{}``."""
+    pools: list[Any] = []
+    for role in POOL_ORDER:
+        group = machines.get(role)
+        if group is None:
+            pools.append({})
+            continue
+        spec: dict[str, Any] = {"machineType": group["type"]}
+        accelerator = group.get("accelerator")
+        if accelerator:
+            spec["acceleratorType"] = accelerator["type"]
+            spec["acceleratorCount"] = accelerator["count"]
+        pools.append(
+            {
+                "machineSpec": spec,
+                "replicaCount": "1" if role == "chief" else str(group.get("count", 1)),
+                "pythonPackageSpec": dict(python_package),
+            }
+        )
+    while pools and pools[-1] == {}:
+        pools.pop()
+    return pools
+
+
+def study_spec(tuning: Tuning) -> dict[str, Any]:
+    parameters = []
+    for param in tuning.params:
+        spec: dict[str, Any] = {"parameterId": param.name}
+        if param.type == "DOUBLE":
+            spec["doubleValueSpec"] = {"minValue": param.min, "maxValue": param.max}
+        elif param.type == "INTEGER":
+            spec["integerValueSpec"] = {
+                "minValue": str(int(param.min or 0)),
+                "maxValue": str(int(param.max or 0)),
+            }
+        elif param.type == "CATEGORICAL":
+            spec["categoricalValueSpec"] = {"values": [str(v) for v in param.values]}
+        else:  # DISCRETE
+            spec["discreteValueSpec"] = {"values": [float(v) for v in param.values]}
+        if param.type in ("DOUBLE", "INTEGER", "DISCRETE"):
+            spec["scaleType"] = _SCALES.get(param.scale, param.scale)
+        parameters.append(spec)
+    study: dict[str, Any] = {
+        "metrics": [{"metricId": tuning.metric, "goal": tuning.goal}],
+        "parameters": parameters,
+        "algorithm": _ALGORITHMS.get(tuning.algorithm, "ALGORITHM_UNSPECIFIED"),
+    }
+    if tuning.early_stopping:
+        study["decayCurveStoppingSpec"] = {"useElapsedDuration": False}
+    return study
+
+
+def prediction_resources(essence: Mapping[str, Any]) -> dict[str, Any]:
+    """``dedicatedResources`` from a version's machineType and scaling (no scale to
+    zero on Vertex: at least one replica)."""
+    machine = essence.get("machineType") or DEFAULT_PREDICTION_MACHINE
+    if str(machine).startswith(_LEGACY_PREDICTION_MACHINES):
+        machine = DEFAULT_PREDICTION_MACHINE
+    scaling = essence.get("scaling") or {}
+    nodes = scaling.get("nodes")
+    low = max(1, int(scaling.get("minNodes") or nodes or 1))
+    high = max(low, int(scaling.get("maxNodes") or nodes or low))
+    return {
+        "machineSpec": {"machineType": machine},
+        "minReplicaCount": low,
+        "maxReplicaCount": high,
+    }
+
+
+def alias(live_name: str) -> str:
+    """A version's live name as a Vertex version alias (no underscores allowed)."""
+    return live_name.replace("_", "-")
+
+
+def live_name(aliases: Sequence[str]) -> str | None:
+    """The live name back from a version's aliases (live names have no dashes)."""
+    ours = [a for a in aliases if a != "default"]
+    return ours[0].replace("-", "_") if ours else None
+
+
+def endpoint_id(model: str) -> str:
+    return model.replace("_", "-")
+
+
+def seconds(timestamp: str | None) -> float | None:
+    if not timestamp:
+        return None
+    return datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()
+
+
+def filter_labels(labels: Mapping[str, str], display_name: str | None = None) -> str:
+    terms = [f'labels.{key}="{value}"' for key, value in sorted(labels.items())]
+    if display_name is not None:
+        terms.append(f'display_name="{display_name}"')
+    return " AND ".join(terms)
