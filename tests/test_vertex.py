@@ -40,6 +40,7 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeGcp]:
         monkeypatch.setenv("MLAPPLY_STORAGE_ENDPOINT", url)
         monkeypatch.setenv("MLAPPLY_GCP_ANONYMOUS", "1")
         monkeypatch.setenv("MLAPPLY_GCP_RETRY_BASE_SECONDS", "0.01")
+        monkeypatch.setenv("MLAPPLY_VERTEX_POLL_SECONDS", "0.2")
         yield server
     assert server.violations == [], server.violations
 
@@ -285,3 +286,124 @@ def test_a_plan_of_500_jobs_lists_by_pages_and_gets_nothing_per_job(
     assert calls["aiplatform.projects.locations.customJobs.list"] == 5
     assert sum(calls.values()) <= 12
     assert not [c for c in calls if c.endswith(".get") and "objects" not in c]
+
+
+def test_gs_datasets_are_fingerprinted_from_object_metadata(fake: FakeGcp, example: Path) -> None:
+    for name in ("train-1.csv", "train-2.csv", "valid-1.csv"):
+        fake._put_object(f"gs://demo-data/taxi/{name}", f"rows of {name}".encode())
+    stack = example / "stack.yaml"
+    text = stack.read_text()
+    stack.write_text(
+        text.replace("data/taxi-train*.csv", "gs://demo-data/taxi/train-*.csv").replace(
+            "data/taxi-valid*.csv", "gs://demo-data/taxi/valid-*.csv"
+        )
+    )
+    code, output = _run("apply", str(example), "--auto-approve")
+    assert code == 0, output
+    (job,) = [j.resource for j in fake.jobs.values()]
+    args = job["jobSpec"]["workerPoolSpecs"][0]["pythonPackageSpec"]["args"]
+    assert "--train_data_paths=gs://demo-data/taxi/train-*.csv" in args
+
+    fake.calls.clear()
+    code, output = _run("plan", str(example), "--detailed-exitcode")
+    assert code == 0, output
+    assert fake.calls.count("storage.objects.list") == 3  # the train and eval prefixes, packages
+
+    fake._put_object("gs://demo-data/taxi/train-2.csv", b"other rows")
+    fake._put_object("gs://demo-data/taxi/train-3.csv", b"more rows")
+    code, output = _run("plan", str(example), "--detailed-exitcode")
+    assert code == 2, output
+    assert "train data changed: 1 file added, 1 file modified" in output
+
+
+def test_a_tuning_job_runs_as_a_hyperparameter_tuning_job_and_its_best_trial_serves(
+    fake: FakeGcp, example: Path
+) -> None:
+    training = example / "training.yaml"
+    training.write_text(
+        training.read_text()
+        .replace(
+            "  scaleTier: BASIC",
+            "  scaleTier: BASIC\n"
+            "  hyperparameterTuning:\n"
+            "    goal: MINIMIZE\n"
+            "    metric: rmse\n"
+            "    maxTrials: 3\n"
+            "    maxParallelTrials: 3\n"
+            "    params:\n"
+            "      - {name: learning_rate, type: DOUBLE, min: 0.001, max: 0.1,"
+            " scale: UNIT_LOG_SCALE}\n"
+            "      - {name: optimizer, type: CATEGORICAL, values: [adam, sgd]}",
+        )
+        .replace("    learning_rate: 0.01\n", "")
+    )
+    code, output = _run("apply", str(example), "--auto-approve")
+    assert code == 0, output
+    (job,) = fake.jobs.values()
+    assert job.kind == "hyperparameterTuningJobs"
+    study = job.resource["studySpec"]
+    assert study["metrics"] == [{"metricId": "rmse", "goal": "MINIMIZE"}]
+    assert study["parameters"][0] == {
+        "parameterId": "learning_rate",
+        "doubleValueSpec": {"minValue": 0.001, "maxValue": 0.1},
+        "scaleType": "UNIT_LOG_SCALE",
+    }
+    (versions,) = fake.models.values()
+    assert "/output/2/export/" in versions[0]["artifactUri"]  # trial 2 had the lowest rmse
+
+
+def test_a_running_job_whose_identity_changed_is_cancelled_and_replaced(
+    fake: FakeGcp, example: Path
+) -> None:
+    fake.job_seconds = 60.0
+    code, output = _run("apply", str(example), "--auto-approve", "--no-wait")
+    assert code == 0, output
+    (first,) = fake.jobs.values()
+    fake.job_seconds = 0.3
+    code, output = _run("apply", str(example), "--auto-approve", "--var", "train_steps=50")
+    assert code == 0, output
+    assert first.resource["state"] == "JOB_STATE_CANCELLED"
+    old = first.resource["displayName"]
+    assert f"running job {old} (an older identity) will be cancelled" in output
+    states = sorted(j.resource["state"] for j in fake.jobs.values())
+    assert states == ["JOB_STATE_CANCELLED", "JOB_STATE_SUCCEEDED"]
+
+
+def test_permission_denied_names_the_call_and_the_fix(fake: FakeGcp, example: Path) -> None:
+    fake.faults.deny.add("aiplatform.projects.locations.customJobs.create")
+    code, output = _run("apply", str(example), "--auto-approve")
+    assert code == 1
+    assert "job.taxifare-dnn: permission denied: create job taxifare_dnn_" in output
+    assert "Traceback" not in output
+
+
+def test_an_error_inside_a_finished_operation_fails_the_change(
+    fake: FakeGcp, example: Path
+) -> None:
+    fake.faults.failed_operations.add("aiplatform.projects.locations.endpoints.deployModel")
+    code, output = _run("apply", str(example), "--auto-approve")
+    assert code == 1
+    assert "deploy taxifare_v1_" in output
+    assert "failed: Model server never became ready." in output
+
+
+def test_no_credentials_is_one_clear_error(example: Path, tmp_path: Path) -> None:
+    import os
+
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("MLAPPLY_", "GOOGLE_", "CLOUDSDK_"))
+    }
+    env.update(HOME=str(tmp_path), NO_GCE_CHECK="true", CLOUDSDK_CONFIG=str(tmp_path / "gcloud"))
+    result = subprocess.run(
+        [sys.executable, "-m", "reconciler.cli", "plan", str(example)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert "error: no Google credentials found" in result.stderr + result.stdout
+    assert "gcloud auth application-default login" in result.stderr + result.stdout
+    assert "Traceback" not in result.stderr

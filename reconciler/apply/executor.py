@@ -34,7 +34,6 @@ from reconciler.identity.desired import DesiredResource
 from reconciler.plan.diff import duration
 from reconciler.plan.model import Action, Change
 
-POLL_SECONDS = 0.5
 PROGRESS_SECONDS = 15.0
 
 
@@ -74,7 +73,6 @@ class Executor:
         self,
         planned: Planned,
         backend: ApplyBackend,
-        poll_seconds: float = POLL_SECONDS,
         *,
         parallelism: int = 4,
         wait_for_jobs: bool = True,
@@ -83,7 +81,6 @@ class Executor:
         self.planned = planned
         self.stack = planned.desired.stack
         self.backend = backend
-        self.poll_seconds = poll_seconds
         self.parallelism = max(1, parallelism)
         self.wait_for_jobs = wait_for_jobs
         self.emit = on_event
@@ -242,7 +239,7 @@ class Executor:
                         + (f": {tail}" if tail else ""),
                     )
                 )
-            time.sleep(self.poll_seconds)
+            time.sleep(self.backend.poll_seconds)
 
     # Models
 

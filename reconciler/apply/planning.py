@@ -41,7 +41,7 @@ def make_plan(
     with paused_gc():
         cache = HashCache(stack.settings.local.home)
         try:
-            desired = compute_desired(stack, cache)
+            desired = compute_desired(stack, cache, backend.remote_lister())
         finally:
             cache.close()
         live = backend.read_live(stack.name)

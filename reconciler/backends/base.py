@@ -14,6 +14,7 @@ from enum import Enum
 from typing import Any, Protocol
 
 from reconciler.identity.canonical import canonical_json, digest
+from reconciler.identity.content import RemoteLister
 from reconciler.stack.resources import (
     LABEL_HASH,
     LABEL_NAME,
@@ -159,6 +160,10 @@ class Backend(Protocol):
         """Every live resource labelled with ``stack``, in bulk (never one call per resource)."""
         ...
 
+    def remote_lister(self) -> RemoteLister | None:
+        """How this backend lists gs:// data for fingerprints (None: it cannot)."""
+        ...
+
 
 @dataclass(frozen=True)
 class JobSubmission:
@@ -174,6 +179,8 @@ class JobSubmission:
 class ApplyBackend(Backend, Protocol):
     """The verbs apply uses. Each is idempotent where the API allows it and
     raises :class:`~reconciler.diagnostics.MlapplyError` with the reason."""
+
+    poll_seconds: float  # how often apply looks at a running job
 
     def lock(self, stack: str, timeout: float) -> AbstractContextManager[str]:
         """Hold the stack's apply lock; waits ``timeout`` seconds, then names the holder."""

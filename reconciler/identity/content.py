@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import glob
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +23,9 @@ EXCLUDED_SUFFIXES = (".pyc", ".pyo", ".egg-info")
 
 FileList = Mapping[str, Sequence[int | str]]
 """Relative path -> (size, sha256); a list once it has been through JSON."""
+
+RemoteLister = Callable[[str], Mapping[str, tuple[int, str]]]
+"""gs:// pattern -> {object URI: (size, checksum and generation)}, from a backend."""
 
 
 @dataclass(frozen=True)
@@ -53,25 +56,34 @@ def trainer_fingerprint(source: Path, cache: HashCache) -> Fingerprint:
     return Fingerprint(digest({"files": files}), files)
 
 
-def data_fingerprint(dataset: Dataset, patterns: Sequence[str], cache: HashCache) -> Fingerprint:
+def data_fingerprint(
+    dataset: Dataset,
+    patterns: Sequence[str],
+    cache: HashCache,
+    remote: RemoteLister | None = None,
+) -> Fingerprint:
     """Fingerprint of one side (train or eval) of a dataset.
 
     ``content``: every matched local file (a folder counts as the files under
-    it). ``paths``: the patterns only. gs:// patterns are kept as written
-    here; the cloud backends fingerprint them from object metadata.
+    it). ``paths``: the patterns only. gs:// patterns are fingerprinted from
+    the objects ``remote`` lists (a cloud backend's object metadata), and
+    kept as written when there is no such lister (the local backend).
     """
     if dataset.fingerprint == "paths":
         return Fingerprint(digest({"patterns": list(patterns)}), {}, tuple(patterns), "paths")
-    files: dict[str, tuple[int, str]] = {}
-    remote = []
+    files: dict[str, Sequence[int | str]] = {}
+    unlisted = []
     for pattern in patterns:
         if pattern.startswith("gs://"):
-            remote.append(pattern)
+            if remote is None:
+                unlisted.append(pattern)
+            else:
+                files.update({uri: list(meta) for uri, meta in remote(pattern).items()})
             continue
         for match in sorted(glob.glob(str(dataset.base_dir / pattern), recursive=True)):
             for path in _files_under(match):
                 files[_relative(path, dataset.base_dir)] = cache.digest(path)
-    record = {"files": files, "remote": remote}
+    record = {"files": files, "remote": unlisted}
     return Fingerprint(digest(record), files, tuple(patterns), "content")
 
 

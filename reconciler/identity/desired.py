@@ -14,7 +14,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler.identity.canonical import digest, short
-from reconciler.identity.content import Fingerprint, data_fingerprint, trainer_fingerprint
+from reconciler.identity.content import (
+    Fingerprint,
+    RemoteLister,
+    data_fingerprint,
+    trainer_fingerprint,
+)
 from reconciler.identity.hashcache import HashCache
 from reconciler.identity.tiers import resolve_machines
 from reconciler.stack.resources import (
@@ -83,8 +88,12 @@ def job_live_name(name: str, hash_: str, attempt: int = 1) -> str:
     return base if attempt <= 1 else f"{base}_{attempt}"
 
 
-def compute_desired(stack: Stack, cache: HashCache) -> DesiredState:
-    """Fingerprint sources and data (reading files, running nothing) and hash every resource."""
+def compute_desired(
+    stack: Stack, cache: HashCache, remote: RemoteLister | None = None
+) -> DesiredState:
+    """Fingerprint sources and data (reading files, running nothing) and hash every resource.
+
+    ``remote`` lists gs:// objects for the data fingerprints (a cloud backend's)."""
     backend = stack.settings.backend
     trainer_prints = {
         name: trainer_fingerprint(t.source, cache) if t.source else None
@@ -94,7 +103,7 @@ def compute_desired(stack: Stack, cache: HashCache) -> DesiredState:
     for name, dataset in stack.datasets.items():
         sides = {"train": dataset.train, "eval": dataset.eval}
         data_prints[name] = {
-            side: data_fingerprint(dataset, patterns, cache)
+            side: data_fingerprint(dataset, patterns, cache, remote)
             for side, patterns in sides.items()
             if patterns
         }

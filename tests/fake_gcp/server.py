@@ -67,6 +67,8 @@ class Faults:
     rate: float = 0.0  # share of requests answered 429 or 500 before they take effect
     lose_create_answers: int = 0  # creates that take effect but answer 503
     delay: float = 0.0  # seconds added to every answer
+    deny: set[str] = field(default_factory=set)  # method ids answered 403
+    failed_operations: set[str] = field(default_factory=set)  # method ids whose LRO fails
     seed: int = 7
 
 
@@ -76,6 +78,7 @@ class Job:
     kind: str  # "customJobs" or "hyperparameterTuningJobs"
     created: float = field(default_factory=time.monotonic)
     fail: bool = False
+    seconds: float = 0.3  # how long it runs
 
 
 class FakeGcp:
@@ -96,6 +99,7 @@ class FakeGcp:
         self._generations = itertools.count(1)
         self._lock = threading.RLock()
         self._random = random.Random(self.faults.seed)
+        self._current = ""
         self.ai = load("aiplatform")
         self.storage = load("storage")
         self._server: ThreadingHTTPServer | None = None
@@ -150,6 +154,10 @@ class FakeGcp:
         method, params = found
         with self._lock:
             self.calls.append(method.id)
+            self._current = method.id
+            if method.id in self.faults.deny:
+                message = f"Permission '{method.id}' denied on resource (or it may not exist)."
+                return _error(403, message, "PERMISSION_DENIED")
             if self.faults.rate and self._random.random() < self.faults.rate:
                 status = self._random.choice([429, 500, 503])
                 return _error(status, "injected fault", "UNAVAILABLE")
@@ -219,7 +227,11 @@ class FakeGcp:
 
     def _operation(self, parent: str, response: dict[str, Any]) -> dict[str, Any]:
         name = f"{parent}/operations/{next(self._ids)}"
-        self.operations[name] = {"name": name, "done": True, "response": response}
+        if self._current in self.faults.failed_operations:
+            error = {"code": 9, "message": "Model server never became ready."}
+            self.operations[name] = {"name": name, "done": True, "error": error}
+        else:
+            self.operations[name] = {"name": name, "done": True, "response": response}
         return {"name": name, "done": False}
 
     def _filter(self, items: list[dict[str, Any]], text: str) -> list[dict[str, Any]]:
@@ -299,7 +311,9 @@ class FakeGcp:
             "createTime": _now(),
             "updateTime": _now(),
         }
-        self.jobs[name] = Job(resource, kind, fail=body["displayName"] in self.fail_jobs)
+        self.jobs[name] = Job(
+            resource, kind, fail=body["displayName"] in self.fail_jobs, seconds=self.job_seconds
+        )
         return resource
 
     def _advance(self, job: Job) -> dict[str, Any]:
@@ -312,9 +326,9 @@ class FakeGcp:
                 endTime=_now(),
                 error={"code": 1, "message": "CANCELED"},
             )
-        elif state == "JOB_STATE_QUEUED" and age > self.job_seconds / 3:
+        elif state == "JOB_STATE_QUEUED" and age > job.seconds / 3:
             resource.update(state="JOB_STATE_RUNNING", startTime=_now())
-        elif state == "JOB_STATE_RUNNING" and age > self.job_seconds:
+        elif state == "JOB_STATE_RUNNING" and age > job.seconds:
             if job.fail:
                 message = "The replica workerpool0-0 exited with a non-zero status of 1."
                 resource.update(
@@ -326,15 +340,32 @@ class FakeGcp:
         return resource
 
     def _train(self, job: Job) -> None:
-        """What the trainer would leave: a SavedModel under --output_dir."""
+        """What the trainer would leave: a SavedModel under --output_dir (under
+        --output_dir/TRIAL for each trial of a tuning job, with its metric)."""
         spec = job.resource.get("jobSpec") or job.resource["trialJobSpec"]
         args = spec["workerPoolSpecs"][0]["pythonPackageSpec"]["args"]
         output = next((a.split("=", 1)[1] for a in args if a.startswith("--output_dir=")), None)
         if output is None:
             return
-        export = f"{output.rstrip('/')}/export/{int(time.time() * 1000)}"
-        self._put_object(f"{export}/saved_model.pb", b"a SavedModel")
-        self._put_object(f"{export}/variables/variables.index", b"variables")
+        folders = [output.rstrip("/")]
+        if job.kind == "hyperparameterTuningJobs":
+            metric = job.resource["studySpec"]["metrics"][0]["metricId"]
+            trials = []
+            for trial in range(1, int(job.resource["maxTrialCount"]) + 1):
+                value = 10.0 / trial if trial != 2 else 0.5  # trial 2 is the best when minimising
+                trials.append(
+                    {
+                        "id": str(trial),
+                        "state": "SUCCEEDED",
+                        "finalMeasurement": {"metrics": [{"metricId": metric, "value": value}]},
+                    }
+                )
+            job.resource["trials"] = trials
+            folders = [f"{output.rstrip('/')}/{t['id']}" for t in trials]
+        for folder in folders:
+            export = f"{folder}/export/{int(time.time() * 1000)}"
+            self._put_object(f"{export}/saved_model.pb", b"a SavedModel")
+            self._put_object(f"{export}/variables/variables.index", b"variables")
 
     def add_finished_job(self, parent: str, display_name: str, labels: dict[str, str]) -> None:
         """A job that ran before this test (for plans over many jobs)."""
@@ -358,7 +389,7 @@ class FakeGcp:
     def _list_jobs(self, kind: str, params: dict[str, str], query: dict[str, str]) -> Any:
         parent = self._parent(params)
         items = [
-            self._advance(job)
+            {k: v for k, v in self._advance(job).items() if k != "trials"}  # lists omit trials
             for name, job in self.jobs.items()
             if job.kind == kind and name.startswith(parent + "/")
         ]
@@ -369,6 +400,13 @@ class FakeGcp:
 
     def _hyperparameterTuningJobs_list(self, params: dict[str, str], query: Any, _: Any) -> Any:
         return self._list_jobs("hyperparameterTuningJobs", params, query)
+
+    def _hyperparameterTuningJobs_get(self, params: dict[str, str], query: Any, _: Any) -> Any:
+        job_id = params["hyperparameterTuningJobsId"]
+        name = f"{self._parent(params)}/hyperparameterTuningJobs/{job_id}"
+        if name not in self.jobs:
+            raise ApiError(404, f"{name} not found", "NOT_FOUND")
+        return self._advance(self.jobs[name])
 
     def _cancel(self, kind: str, params: dict[str, str]) -> Any:
         name = f"{self._parent(params)}/{kind}/{params[kind + 'Id']}"

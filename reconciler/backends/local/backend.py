@@ -34,6 +34,7 @@ from reconciler.backends.local.lock import break_lock, describe, stack_lock
 from reconciler.backends.local.store import LocalStore
 from reconciler.backends.packaging import StagedPackage, build_sdist
 from reconciler.diagnostics import MlapplyError
+from reconciler.identity.content import RemoteLister
 
 RUNNER_MODULE = "reconciler.backends.local.runner"
 _ROLES = {"chief": "chief", "worker": "worker", "parameterServer": "ps", "evaluator": "evaluator"}
@@ -60,9 +61,13 @@ def supervisor_alive(pid: int | None, job_dir: str | None) -> bool:
 
 class LocalBackend:
     name = "local"
+    poll_seconds = 0.5
 
     def __init__(self, home: Path) -> None:
         self.home = home
+
+    def remote_lister(self) -> RemoteLister | None:
+        return None  # gs:// data is fingerprinted by its patterns here
 
     def read_live(self, stack: str) -> LiveSnapshot:
         store = LocalStore(self.home)

@@ -12,10 +12,12 @@ is looked up, never blindly sent again.
 
 from __future__ import annotations
 
+import fnmatch
 import getpass
 import hashlib
 import json
 import os
+import re
 import socket
 import threading
 import time
@@ -50,6 +52,7 @@ from reconciler.backends.packaging import build_sdist
 from reconciler.backends.vertex import requests as vx
 from reconciler.backends.vertex.images import prediction_image, training_image
 from reconciler.diagnostics import MlapplyError
+from reconciler.identity.content import RemoteLister
 from reconciler.stack.resources import LABEL_STACK, Dataset, StackSettings
 
 LOCK_POLL_SECONDS = 2.0
@@ -71,6 +74,7 @@ class VertexBackend:
         bucket, base = split_uri(gcp.staging_bucket)
         self.base = f"{base.strip('/')}/mlapply/".lstrip("/")
         self.home = settings.local.home
+        self.poll_seconds = float(os.environ.get("MLAPPLY_VERTEX_POLL_SECONDS") or 15)
         self.caller = caller or Caller()
         self.parent = f"projects/{self.project}/locations/{self.region}"
         self._bucket_name = bucket
@@ -145,6 +149,31 @@ class VertexBackend:
             self.bucket.upload(self._prefix(stack) + "records.json", data=body)
 
     # Reading ---------------------------------------------------------------------------
+
+    def remote_lister(self) -> RemoteLister:
+        """gs:// data fingerprinted from object metadata: one paginated list per
+        prefix (the pattern up to its first wildcard), then matched locally."""
+        listed: dict[tuple[str, str], list[dict[str, Any]]] = {}
+
+        def files(pattern: str) -> dict[str, tuple[int, str]]:
+            bucket, name = split_uri(pattern)
+            prefix = re.split(r"[*?\[]", name, maxsplit=1)[0]
+            key = (bucket, prefix)
+            if key not in listed:
+                store = Bucket(self.caller, self._service("storage"), bucket)
+                listed[key] = list(store.list(prefix))
+            folder = name.rstrip("/") + "/"
+            found = {}
+            for item in listed[key]:
+                if fnmatch.fnmatchcase(item["name"], name) or item["name"].startswith(folder):
+                    checksum = item.get("md5Hash") or item.get("crc32c") or ""
+                    found[f"gs://{bucket}/{item['name']}"] = (
+                        int(item.get("size", 0)),
+                        f"{checksum}@{item.get('generation', '')}",
+                    )
+            return found
+
+        return files
 
     def _stack_filter(self, stack: str, display_name: str | None = None) -> str:
         return vx.filter_labels({LABEL_STACK: stack}, display_name)
@@ -455,9 +484,11 @@ class VertexBackend:
 
     def export_of(self, stack: str, job: str, export_path: str | None) -> str | None:
         records = self._read_records(stack)
-        spec = records.get("jobs", {}).get(job, {}).get("spec") or {}
-        out_name = (spec.get("essence") or {}).get("outputDir") or "output"
-        out = f"{self._prefix(stack)}jobs/{job}/{out_name}"
+        essence = (records.get("jobs", {}).get(job, {}).get("spec") or {}).get("essence") or {}
+        out = f"{self._prefix(stack)}jobs/{job}/{essence.get('outputDir') or 'output'}"
+        tuning = essence.get("hyperparameterTuning")
+        if tuning:
+            out = f"{out}/{self._best_trial(stack, job, tuning)}"
         if export_path:
             return self.bucket.uri(f"{out}/{export_path}")
         models = [
@@ -467,6 +498,27 @@ class VertexBackend:
             return None
         newest = max(models, key=lambda item: (item.get("updated", ""), item["name"]))
         return self.bucket.uri(newest["name"].rsplit("/", 1)[0])
+
+    def _best_trial(self, stack: str, job: str, tuning: dict[str, Any]) -> str:
+        found = self._find_job(stack, job)
+        if found is None:
+            raise MlapplyError(f"tuning job {job} is gone")
+        full = self._call(
+            self.ai.hyperparameterTuningJobs().get(name=found["name"]), f"get tuning job {job}"
+        )
+        measured = [
+            (metric["value"], trial["id"])
+            for trial in full.get("trials", [])
+            if trial.get("state") == "SUCCEEDED"
+            for metric in trial.get("finalMeasurement", {}).get("metrics", [])
+            if metric.get("metricId") == tuning["metric"]
+        ]
+        if not measured:
+            raise MlapplyError(
+                f"tuning job {job} has no succeeded trial reporting {tuning['metric']}"
+            )
+        pick = min if tuning["goal"] == "MINIMIZE" else max
+        return str(pick(measured)[1])
 
     # Models: one Endpoint each -------------------------------------------------------
 
