@@ -12,7 +12,7 @@ import os
 import sys
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -616,11 +616,13 @@ def status(
 
     stack = _load_or_exit(paths, variables, var_files)
     snapshot = backend_for(stack.settings).read_live(stack.name)
-    store = LocalStore(stack.settings.local.home)
-    try:
-        runtime = {j.name: store.job_runtime(j.name) for j in snapshot.jobs}
-    finally:
-        store.close()
+    runtime: dict[str, Mapping[str, Any]] = {j.name: {} for j in snapshot.jobs}
+    if stack.settings.backend == "local":  # the local runner measures CPU and memory
+        store = LocalStore(stack.settings.local.home)
+        try:
+            runtime = {j.name: store.job_runtime(j.name) for j in snapshot.jobs}
+        finally:
+            store.close()
     now = time.time()
     jobs: list[dict[str, Any]] = [
         {
@@ -704,6 +706,12 @@ def logs(
     from reconciler.backends.select import backend_for
 
     stack = _load_or_exit(paths, variables, var_files)
+    if stack.settings.backend != "local":
+        raise MlapplyError(
+            f"the logs of {stack.settings.backend} jobs are in Cloud Logging",
+            "gcloud ai custom-jobs stream-logs JOB_ID --region REGION (the id is in "
+            "`gcloud ai custom-jobs list --filter=display_name=JOB`)",
+        )
     backend = backend_for(stack.settings)
     live = backend.read_live(stack.name).jobs
     matches = [j for j in live if j.name == job] or sorted(

@@ -95,6 +95,11 @@ def test_the_example_stack_applies_reapplies_changes_and_destroys(
     (versions,) = fake.models.values()
     assert versions[0]["artifactUri"].startswith("gs://demo-staging/mlapply/taxifare/jobs/")
 
+    code, output = _run("status", str(example))
+    assert code == 0, output
+    assert f"{job['displayName']:<40} SUCCEEDED" in output
+    assert "(default)" in output
+
     calls = len(fake.calls)
     code, output = _run("plan", str(example), "--detailed-exitcode")
     assert code == 0 and "No changes." in output, output
