@@ -77,14 +77,14 @@ def test_unknown_target_and_retrain_names_are_clear_errors(tmp_path: Path) -> No
     assert code == 1 and "--retrain nope: no TrainingJob of that name" in output
 
 
-def test_cloud_backends_say_they_are_not_available_yet(tmp_path: Path) -> None:
+def test_the_mlengine_backend_says_it_is_not_available_yet(tmp_path: Path) -> None:
     (tmp_path / "s.yaml").write_text(
-        "apiVersion: mlapply/v1\nkind: Stack\nmetadata: {name: s}\nspec:\n  backend: vertex\n"
+        "apiVersion: mlapply/v1\nkind: Stack\nmetadata: {name: s}\nspec:\n  backend: mlengine\n"
         "  gcp: {project: my-project, region: us-central1, stagingBucket: gs://bucket}\n"
     )
     code, output = _invoke("plan", str(tmp_path))
     assert code == 1
-    assert "error: the vertex backend is not available in this version of mlapply" in output
+    assert "error: the mlengine backend is not available in this version of mlapply" in output
     assert "Traceback" not in output
 
 

@@ -16,7 +16,7 @@ def backend_for(settings: StackSettings, override: str | None = None) -> ApplyBa
 
         return LocalBackend(settings.local.home)
     if name == "vertex":
-        from reconciler.backends.vertex import VertexBackend
+        from reconciler.backends.google.vertex import VertexBackend
 
         return VertexBackend(settings)
     if name in BACKENDS:

@@ -70,6 +70,7 @@ class Faults:
     deny: set[str] = field(default_factory=set)  # method ids answered 403
     failed_operations: set[str] = field(default_factory=set)  # method ids whose LRO fails
     seed: int = 7
+    injected: int = 0  # how many were injected
 
 
 @dataclass
@@ -89,6 +90,7 @@ class FakeGcp:
         self.faults = Faults()
         self.violations: list[str] = []
         self.calls: list[str] = []
+        self.uploads: list[str] = []  # object names, in order
         self.fail_jobs: set[str] = set()  # display names whose jobs fail
         self.objects: dict[tuple[str, str], dict[str, Any]] = {}
         self.jobs: dict[str, Job] = {}
@@ -160,6 +162,7 @@ class FakeGcp:
                 return _error(403, message, "PERMISSION_DENIED")
             if self.faults.rate and self._random.random() < self.faults.rate:
                 status = self._random.choice([429, 500, 503])
+                self.faults.injected += 1
                 return _error(status, "injected fault", "UNAVAILABLE")
         unknown = set(query) - method.query - STANDARD_QUERY
         if unknown:
@@ -679,6 +682,7 @@ class FakeGcp:
                     "At least one of the pre-conditions you specified did not hold.",
                     "conditionNotMet",
                 )
+        self.uploads.append(query["name"])
         return self._store(params["bucket"], query["name"], data)
 
     def _objects_insert(self, params: dict[str, str], query: Any, body: Any) -> Any:

@@ -1,5 +1,5 @@
 """The Vertex AI backend (``backend: vertex``)."""
 
-from reconciler.backends.vertex.backend import VertexBackend
+from reconciler.backends.google.vertex.backend import VertexBackend
 
 __all__ = ["VertexBackend"]

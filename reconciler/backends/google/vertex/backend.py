@@ -48,9 +48,9 @@ from reconciler.backends.google.errors import (
     PreconditionFailed,
 )
 from reconciler.backends.google.storage import Bucket, split_uri
+from reconciler.backends.google.vertex import requests as vx
+from reconciler.backends.google.vertex.images import prediction_image, training_image
 from reconciler.backends.packaging import build_sdist
-from reconciler.backends.vertex import requests as vx
-from reconciler.backends.vertex.images import prediction_image, training_image
 from reconciler.diagnostics import MlapplyError
 from reconciler.identity.content import RemoteLister
 from reconciler.stack.resources import LABEL_STACK, Dataset, StackSettings
