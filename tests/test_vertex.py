@@ -128,16 +128,30 @@ def test_a_create_whose_answer_is_lost_submits_no_duplicate(fake: FakeGcp, examp
     assert len(fake.jobs) == 1
 
 
-def test_apply_converges_with_a_fifth_of_requests_failing(fake: FakeGcp, example: Path) -> None:
-    fake.faults.rate = 0.2
-    fake.faults.delay = 0.02  # and every answer slow
+def test_the_whole_cycle_converges_with_a_fifth_of_requests_failing(
+    fake: FakeGcp, example: Path
+) -> None:
+    """20 % of requests answer 429/500/503 before they take effect, 10 % of changes
+    take effect and then lose their answer, and every answer is slow."""
+    fake.faults.rate, fake.faults.lost_rate, fake.faults.delay = 0.2, 0.1, 0.02
     code, output = _run("apply", str(example), "--auto-approve")
     assert code == 0, output
-    fake.faults.rate, fake.faults.delay = 0.0, 0.0
-    code, output = _run("plan", str(example), "--detailed-exitcode")
+    code, output = _run("apply", str(example), "--auto-approve", "--var", "train_steps=50")
+    assert code == 0, output
+    assert fake.faults.injected >= 10, "the faults really happened"
+
+    fake.faults.rate, fake.faults.lost_rate, fake.faults.delay = 0.0, 0.0, 0.0
+    code, output = _run("plan", str(example), "--detailed-exitcode", "--var", "train_steps=50")
     assert code == 0 and "No changes." in output, output
-    assert len(fake.jobs) == 1
-    assert fake.faults.injected >= 5, "the faults really happened"
+    assert len(fake.jobs) == 2, "no job ran twice"
+    (versions,) = fake.models.values()
+    (endpoint,) = fake.endpoints.values()
+    assert len(versions) == 1 and len(endpoint["deployedModels"]) == 1
+
+    fake.faults.rate, fake.faults.lost_rate = 0.2, 0.1
+    code, output = _run("destroy", str(example), "--auto-approve", "--var", "train_steps=50")
+    assert code == 0, output
+    assert fake.endpoints == {} and fake.models == {}
 
 
 IMAGE = "us-docker.pkg.dev/vertex-ai/training/tf-cpu.2-17.py310:latest"

@@ -66,6 +66,7 @@ def _now() -> str:
 class Faults:
     rate: float = 0.0  # share of requests answered 429 or 500 before they take effect
     lose_create_answers: int = 0  # creates that take effect but answer 503
+    lost_rate: float = 0.0  # share of changes (not GETs) that take effect but answer 503
     delay: float = 0.0  # seconds added to every answer
     deny: set[str] = field(default_factory=set)  # method ids answered 403
     failed_operations: set[str] = field(default_factory=set)  # method ids whose LRO fails
@@ -185,10 +186,17 @@ class FakeGcp:
             return _error(exc.status, exc.message, exc.reason)
         if isinstance(result, bytes):
             return 200, "application/octet-stream", result
-        if method.id.endswith(".create") and self.faults.lose_create_answers > 0:
-            with self._lock:
+        with self._lock:
+            if method.id.endswith(".create") and self.faults.lose_create_answers > 0:
                 self.faults.lose_create_answers -= 1
-            return _error(503, "the answer was lost", "UNAVAILABLE")
+                return _error(503, "the answer was lost", "UNAVAILABLE")
+            if (
+                verb != "GET"
+                and self.faults.lost_rate
+                and self._random.random() < self.faults.lost_rate
+            ):
+                self.faults.injected += 1
+                return _error(503, "the answer was lost", "UNAVAILABLE")
         return 200, "application/json", json.dumps(result).encode()
 
     def _method(self, verb: str, path: str) -> tuple[Api, tuple[Method, dict[str, str]] | None]:
@@ -514,6 +522,8 @@ class FakeGcp:
     def _models_deleteVersion(self, params: dict[str, str], query: Any, _: Any) -> Any:
         name, version = self._model(params)
         versions = self.models[name]
+        if not any(v["versionId"] == version for v in versions):
+            raise ApiError(404, f"{name}@{version} not found", "NOT_FOUND")
         if len(versions) == 1:
             raise ApiError(400, f"{name}: cannot delete the only version", "FAILED_PRECONDITION")
         if self._deployed(name, str(version)):

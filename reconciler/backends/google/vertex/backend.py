@@ -17,13 +17,14 @@ import getpass
 import hashlib
 import json
 import os
+import random
 import re
 import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -296,6 +297,11 @@ class VertexBackend:
                 )
                 break
             except PreconditionFailed:
+                present = self.bucket.get(name)
+                data = self.bucket.read(name) if present else None
+                if data and json.loads(data).get("id") == holder and present:
+                    created = present  # ours: the answer to our create was lost
+                    break
                 if time.monotonic() >= deadline:
                     held = self._lock_holder(stack)
                     raise MlapplyError(
@@ -418,27 +424,33 @@ class VertexBackend:
                 "maxFailedTrialCount": tuning.max_failed_trials,
                 "trialJobSpec": spec,
             }
-        self._create_once(stack, record.name, collection, body)
+        self._once(
+            f"create job {record.name}",
+            lambda: self._call(
+                collection.create(parent=self.parent, body=body),
+                f"create job {record.name}",
+                retry=False,
+            ),
+            lambda: self._find_job(stack, record.name) is not None,
+        )
 
-    def _create_once(self, stack: str, name: str, collection: Any, body: dict[str, Any]) -> None:
-        """Create a job unless it exists; a create whose answer was lost is looked up
-        before it is sent again, so it never runs twice."""
+    def _once(self, what: str, act: Callable[[], object], done: Callable[[], bool]) -> None:
+        """Make a call that must not happen twice. When its answer is lost (429, 5xx,
+        a dropped connection), look whether it took effect before sending it again."""
         for attempt in range(self.caller.attempts):
+            if attempt:
+                self.caller.sleep(random.uniform(0, self.caller.base_delay * 2**attempt))  # noqa: S311
+                if done():
+                    return
             try:
-                self._call(
-                    collection.create(parent=self.parent, body=body),
-                    f"create job {name}",
-                    retry=False,
-                )
+                act()
                 return
             except GoogleApiError as exc:
-                if exc.status not in RETRYABLE and exc.status != 0:
+                if (exc.status not in RETRYABLE and exc.status != 0) or (
+                    attempt == self.caller.attempts - 1
+                ):
                     raise
-                if attempt == self.caller.attempts - 1:
-                    raise
-            self.caller.sleep(self.caller.base_delay * 2**attempt)
-            if self._find_job(stack, name) is not None:
-                return
+        raise MlapplyError(f"{what}: no answer after {self.caller.attempts} attempts")
 
     def _find_job(self, stack: str, name: str) -> dict[str, Any] | None:
         found = self._jobs(stack, display_name=name)
@@ -573,17 +585,17 @@ class VertexBackend:
         if endpoint is not None:
             for deployed in endpoint.get("deployedModels", []):
                 self._undeploy(name, str(deployed["id"]))
-            operation = self._call(
+            self._delete(
                 self.ai.endpoints().delete(name=endpoint["name"]), f"delete endpoint {name}"
             )
-            self._wait(operation, f"delete endpoint {name}")
-        try:
-            operation = self._call(
-                self.ai.models().delete(name=f"{self.parent}/models/{name}"), f"delete model {name}"
-            )
-        except NotFound:
-            return
-        self._wait(operation, f"delete model {name}")
+        self._delete(
+            self.ai.models().delete(name=f"{self.parent}/models/{name}"), f"delete model {name}"
+        )
+
+    def _delete(self, request: Any, what: str) -> None:
+        """A delete and its operation; one whose target is already gone is done."""
+        with suppress(NotFound):
+            self._wait(self._call(request, what), what)
 
     # Versions: Model versions deployed to the model's Endpoint ------------------------
 
@@ -636,11 +648,30 @@ class VertexBackend:
             },
             "trafficSplit": {} if endpoint.get("deployedModels") else {"0": 100},
         }
-        operation = self._call(
-            self.ai.endpoints().deployModel(endpoint=endpoint["name"], body=body),
-            f"deploy {version.name} to endpoint {version.model}",
+        what = f"deploy {version.name} to endpoint {version.model}"
+        self._once(
+            what,
+            lambda: self._wait(
+                self._call(
+                    self.ai.endpoints().deployModel(endpoint=endpoint["name"], body=body),
+                    what,
+                    retry=False,
+                ),
+                what,
+            ),
+            lambda: self._deployed_id(version.model, version.name) is not None,
         )
-        self._wait(operation, f"deploy {version.name} to endpoint {version.model}")
+
+    def _deployed_id(self, model: str, version: str) -> str | None:
+        endpoint = self._endpoint(model) or {}
+        return next(
+            (
+                str(d["id"])
+                for d in endpoint.get("deployedModels", [])
+                if d.get("displayName") == version
+            ),
+            None,
+        )
 
     def _upload_version(
         self, version: LiveVersion, export: str, essence: dict[str, Any]
@@ -661,16 +692,19 @@ class VertexBackend:
             request["parentModel"] = model_name
         else:
             request["modelId"] = version.model
-        try:
-            operation = self._call(
-                self.ai.models().upload(parent=self.parent, body=request),
-                f"upload {version.name} to model {version.model}",
-                retry=False,
-            )
-            self._wait(operation, f"upload {version.name} to model {version.model}")
-        except GoogleApiError as exc:
-            if exc.status not in RETRYABLE and not isinstance(exc, AlreadyExists):
-                raise
+        what = f"upload {version.name} to model {version.model}"
+        self._once(
+            what,
+            lambda: self._wait(
+                self._call(
+                    self.ai.models().upload(parent=self.parent, body=request),
+                    what,
+                    retry=False,
+                ),
+                what,
+            ),
+            lambda: self._version(version.model, version.name) is not None,
+        )
         found = self._version(version.model, version.name)
         if found is None:
             raise MlapplyError(f"uploading {version.name} to model {version.model} did not last")
@@ -729,14 +763,27 @@ class VertexBackend:
         if split and sum(split.values()) != 100:
             first = sorted(split)[0]
             split[first] += 100 - sum(split.values())
-        operation = self._call(
-            self.ai.endpoints().undeployModel(
-                endpoint=endpoint.get("name", self._endpoint_name(model)),
-                body={"deployedModelId": deployed_id, "trafficSplit": split},
+        what = f"undeploy {deployed_id} from endpoint {model}"
+
+        def gone() -> bool:
+            endpoint = self._endpoint(model) or {}
+            return deployed_id not in {str(d["id"]) for d in endpoint.get("deployedModels", [])}
+
+        self._once(
+            what,
+            lambda: self._wait(
+                self._call(
+                    self.ai.endpoints().undeployModel(
+                        endpoint=endpoint.get("name", self._endpoint_name(model)),
+                        body={"deployedModelId": deployed_id, "trafficSplit": split},
+                    ),
+                    what,
+                    retry=False,
+                ),
+                what,
             ),
-            f"undeploy from endpoint {model}",
+            gone,
         )
-        self._wait(operation, f"undeploy from endpoint {model}")
 
     def delete_version(self, model: str, name: str) -> None:
         endpoint = self._endpoint(model)
@@ -750,18 +797,17 @@ class VertexBackend:
             return
         stack = found.get("labels", {}).get(LABEL_STACK, "")
         if len(versions) == 1:
-            operation = self._call(
+            self._delete(
                 self.ai.models().delete(name=f"{self.parent}/models/{model}"),
                 f"delete model {model} (its last version {name})",
             )
         else:
-            operation = self._call(
+            self._delete(
                 self.ai.models().deleteVersion(
                     name=f"{found['name'].split('@')[0]}@{found['versionId']}"
                 ),
                 f"delete version {name} of {model}",
             )
-        self._wait(operation, f"delete version {name} of {model}")
         if stack:
             self._record(stack, "versions", f"{model}/{name}", None)
 
