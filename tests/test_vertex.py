@@ -10,7 +10,6 @@ import json
 import shutil
 import subprocess
 import sys
-from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,15 +20,8 @@ from google.auth.credentials import AnonymousCredentials
 
 from reconciler import cli
 from tests.conftest import REPO
+from tests.fake_gcp.scale import GCP, plan_calls
 from tests.fake_gcp.server import FakeGcp
-
-GCP = """
-  backend: vertex
-  gcp:
-    project: demo-project
-    region: us-central1
-    stagingBucket: gs://demo-staging
-"""
 
 
 @pytest.fixture
@@ -268,41 +260,9 @@ def test_a_crash_after_create_then_apply_again_submits_no_duplicate(
 def test_a_plan_of_500_jobs_lists_by_pages_and_gets_nothing_per_job(
     fake: FakeGcp, tmp_path: Path
 ) -> None:
-    from reconciler.apply.planning import make_plan
-    from reconciler.backends.select import backend_for
-    from reconciler.stack import load_stack
-
-    root = tmp_path / "big"
-    (root / ".git").mkdir(parents=True)
-    (root / "trainer" / "trainer").mkdir(parents=True)
-    (root / "trainer" / "trainer" / "task.py").write_text("")
-    jobs = "".join(
-        f"---\napiVersion: mlapply/v1\nkind: TrainingJob\nmetadata: {{name: job-{i}}}\n"
-        f"spec: {{trainer: t, hyperparameters: {{seed: {i}}}}}\n"
-        for i in range(500)
-    )
-    (root / "stack.yaml").write_text(
-        "apiVersion: mlapply/v1\nkind: Stack\nmetadata: {name: big}\nspec:"
-        + GCP
-        + "---\napiVersion: mlapply/v1\nkind: Trainer\nmetadata: {name: t}\n"
-        "spec: {source: trainer}\n" + jobs
-    )
-    loaded = load_stack([str(root)])
-    stack = loaded.stack
-    assert stack is not None, loaded.diagnostics
-    backend = backend_for(stack.settings)
-    first = make_plan(stack, backend)
-    assert len(first.plan.changes) == 500
-    parent = "projects/demo-project/locations/us-central1"
-    for change in first.plan.changes:
-        want = first.desired.resources[change.address]
-        fake.add_finished_job(parent, str(change.live_name), want.live_labels("big"))
     fake.max_page = 100  # what the backend asks for, as the real API gives
-    fake.calls.clear()
-    again = make_plan(stack, backend_for(stack.settings))
-    assert [c for c in again.plan.changes if c.action.pending] == []
-    calls = Counter(fake.calls)
-    print("API calls for a plan of 500 jobs:", dict(calls))
+    calls, pending = plan_calls(fake, tmp_path / "big", 500)
+    assert pending == 0
     assert calls["aiplatform.projects.locations.customJobs.list"] == 5
     assert sum(calls.values()) <= 12
     assert not [c for c in calls if c.endswith(".get") and "objects" not in c]
