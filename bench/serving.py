@@ -28,13 +28,23 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-NUMERIC = ["pickup_longitude", "pickup_latitude", "dropoff_longitude", "dropoff_latitude",
-           "passenger_count"]  # fmt: skip
+NUMERIC = [
+    "pickup_longitude",
+    "pickup_latitude",
+    "dropoff_longitude",
+    "dropoff_latitude",
+    "passenger_count",
+]
 CATEGORICAL = ["hour_of_day", "day_of_week"]
 INSTANCE = {
-    "pickup_longitude": -73.99, "pickup_latitude": 40.75, "dropoff_longitude": -73.90,
-    "dropoff_latitude": 40.80, "passenger_count": 1, "hour_of_day": 8, "day_of_week": 2,
-}  # fmt: skip
+    "pickup_longitude": -73.99,
+    "pickup_latitude": 40.75,
+    "dropoff_longitude": -73.90,
+    "dropoff_latitude": 40.80,
+    "passenger_count": 1,
+    "hour_of_day": 8,
+    "day_of_week": 2,
+}
 STACK = """
 apiVersion: mlapply/v1
 kind: Stack
@@ -175,8 +185,10 @@ def main() -> None:
         finally:
             process.terminate()
             process.wait()
-    print(f"{'clients':>7} | {'in-process rps':>14} {'p50 ms':>7} {'p99 ms':>7} | "
-          f"{'served rps':>10} {'p50 ms':>7} {'p99 ms':>7} | ratio")  # fmt: skip
+    print(
+        f"{'clients':>7} | {'in-process rps':>14} {'p50 ms':>7} {'p99 ms':>7} | "
+        f"{'served rps':>10} {'p50 ms':>7} {'p99 ms':>7} | ratio"
+    )
     for clients, limit, served in rows:
         print(
             f"{clients:>7} | {limit['rps']:>14.0f} {limit['p50_ms']:>7.2f} {limit['p99_ms']:>7.2f}"

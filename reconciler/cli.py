@@ -807,16 +807,41 @@ def _read_catalog(stack: Stack) -> Catalog:
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @_variable_options
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535),
-              help="Port to listen on (0: any free port).")  # fmt: skip
-@click.option("--max-batch", default=256, show_default=True, type=click.IntRange(1),
-              help="Most instances in one model call.")  # fmt: skip
-@click.option("--batch-wait-ms", default=2.0, show_default=True, type=click.FloatRange(0),
-              help="Longest a batch waits for requests already on their way.")  # fmt: skip
-@click.option("--max-request-bytes", default=1_500_000, show_default=True,
-              type=click.IntRange(1), help="Largest request body.")  # fmt: skip
-@click.option("--refresh-seconds", default=1.0, show_default=True, type=click.FloatRange(0.05),
-              help="How often the deployed versions are read again.")  # fmt: skip
+@click.option(
+    "--port",
+    default=8080,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port to listen on (0: any free port).",
+)
+@click.option(
+    "--max-batch",
+    default=256,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Most instances in one model call.",
+)
+@click.option(
+    "--batch-wait-ms",
+    default=2.0,
+    show_default=True,
+    type=click.FloatRange(0),
+    help="Longest a batch waits for requests already on their way.",
+)
+@click.option(
+    "--max-request-bytes",
+    default=1_500_000,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Largest request body.",
+)
+@click.option(
+    "--refresh-seconds",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(0.05),
+    help="How often the deployed versions are read again.",
+)
 def serve(
     paths: tuple[str, ...],
     variables: tuple[str, ...],

@@ -54,8 +54,14 @@ _ROUTES = [
     ("mlengine", re.compile(rf"/v1/projects/({_NAME})/models/({_NAME})(?:/versions/({_NAME}))?")),
     ("tfserving", re.compile(rf"/v1/models/({_NAME})(?:/versions/({_NAME}))?")),
 ]
-_STATUS_TEXT = {400: "INVALID_ARGUMENT", 404: "NOT_FOUND", 405: "INVALID_ARGUMENT",
-                413: "INVALID_ARGUMENT", 500: "INTERNAL", 503: "UNAVAILABLE"}  # fmt: skip
+_STATUS_TEXT = {
+    400: "INVALID_ARGUMENT",
+    404: "NOT_FOUND",
+    405: "INVALID_ARGUMENT",
+    413: "INVALID_ARGUMENT",
+    500: "INTERNAL",
+    503: "UNAVAILABLE",
+}
 
 
 @dataclass(frozen=True)
@@ -332,8 +338,11 @@ async def _describe(server: ModelServer, route: _Route) -> web.Response:
             "defaultVersion": {"name": f"{base}/versions/{version}"},
         }
     else:
-        body = {"name": f"{base}/versions/{version}", "state": "READY",
-                "isDefault": server.default_version(model.name) == version}  # fmt: skip
+        body = {
+            "name": f"{base}/versions/{version}",
+            "state": "READY",
+            "isDefault": server.default_version(model.name) == version,
+        }
     return _json(200, body, version)
 
 

@@ -21,9 +21,21 @@ from urllib.parse import unquote
 import jsonschema
 from googleapiclient.discovery_cache import get_static_doc
 
-STANDARD_QUERY = {"alt", "fields", "key", "prettyPrint", "quotaUser", "uploadType",
-                  "upload_protocol", "$.xgafv", "access_token", "callback", "oauth_token",
-                  "userIp", "userProject"}  # fmt: skip
+STANDARD_QUERY = {
+    "alt",
+    "fields",
+    "key",
+    "prettyPrint",
+    "quotaUser",
+    "uploadType",
+    "upload_protocol",
+    "$.xgafv",
+    "access_token",
+    "callback",
+    "oauth_token",
+    "userIp",
+    "userProject",
+}
 
 
 def _convert(schema: dict[str, Any]) -> dict[str, Any]:

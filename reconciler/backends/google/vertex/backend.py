@@ -182,13 +182,21 @@ class VertexBackend:
     def _jobs(self, stack: str, display_name: str | None = None) -> list[dict[str, Any]]:
         query = self._stack_filter(stack, display_name)
         custom = self._list(
-            self.ai.customJobs(), "list custom jobs", "customJobs",
-            parent=self.parent, filter=query, pageSize=100,
-        )  # fmt: skip
+            self.ai.customJobs(),
+            "list custom jobs",
+            "customJobs",
+            parent=self.parent,
+            filter=query,
+            pageSize=100,
+        )
         tuning = self._list(
-            self.ai.hyperparameterTuningJobs(), "list tuning jobs", "hyperparameterTuningJobs",
-            parent=self.parent, filter=query, pageSize=100,
-        )  # fmt: skip
+            self.ai.hyperparameterTuningJobs(),
+            "list tuning jobs",
+            "hyperparameterTuningJobs",
+            parent=self.parent,
+            filter=query,
+            pageSize=100,
+        )
         return custom + tuning
 
     def _live_job(self, found: dict[str, Any], records: dict[str, Any]) -> LiveJob:
@@ -221,9 +229,12 @@ class VertexBackend:
         for model in models:
             model_id = model["name"].rsplit("/", 1)[1]
             listed = self._list(
-                self.ai.models(), f"list versions of {model_id}", "models",
-                name=model["name"], method="listVersions",
-            )  # fmt: skip
+                self.ai.models(),
+                f"list versions of {model_id}",
+                "models",
+                name=model["name"],
+                method="listVersions",
+            )
             for version in listed:
                 name = vx.live_name(version.get("versionAliases", []))
                 if name is None or version.get("labels", {}).get(LABEL_STACK) != stack:
@@ -465,12 +476,18 @@ class VertexBackend:
     def cancel_job(self, name: str) -> None:
         stack = ""
         for found in self._list(
-            self.ai.customJobs(), "list custom jobs", "customJobs",
-            parent=self.parent, filter=f'display_name="{name}"',
+            self.ai.customJobs(),
+            "list custom jobs",
+            "customJobs",
+            parent=self.parent,
+            filter=f'display_name="{name}"',
         ) + self._list(
-            self.ai.hyperparameterTuningJobs(), "list tuning jobs", "hyperparameterTuningJobs",
-            parent=self.parent, filter=f'display_name="{name}"',
-        ):  # fmt: skip
+            self.ai.hyperparameterTuningJobs(),
+            "list tuning jobs",
+            "hyperparameterTuningJobs",
+            parent=self.parent,
+            filter=f'display_name="{name}"',
+        ):
             stack = found.get("labels", {}).get(LABEL_STACK, stack)
             if vx.STATES.get(str(found.get("state")), JobState.QUEUED).finished:
                 continue
@@ -602,9 +619,12 @@ class VertexBackend:
     def _versions(self, model: str) -> list[dict[str, Any]]:
         try:
             return self._list(
-                self.ai.models(), f"list versions of {model}", "models",
-                name=f"{self.parent}/models/{model}", method="listVersions",
-            )  # fmt: skip
+                self.ai.models(),
+                f"list versions of {model}",
+                "models",
+                name=f"{self.parent}/models/{model}",
+                method="listVersions",
+            )
         except NotFound:
             return []
 
