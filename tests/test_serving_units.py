@@ -153,3 +153,17 @@ def test_the_batch_size_is_bounded() -> None:
     calls: list[int] = []
     _gather(_model(calls), [[_instance(i)] * 3 for i in range(10)], max_batch=4, max_wait=1.0)
     assert max(calls) <= 6 and sum(calls) == 30  # a batch stops growing once it holds 4
+
+
+def test_a_request_that_arrives_after_its_version_was_unloaded_still_gets_an_answer() -> None:
+    model = _model()
+
+    async def run() -> Any:
+        with ThreadPoolExecutor(1) as pool:
+            batcher = Batcher(model, pool)
+            batcher.expect()
+            await batcher.close()
+            columns, count = model.columns_from_instances([_instance(2)])
+            return rows(await asyncio.wait_for(batcher.predict(columns, count), 5), 0, count)
+
+    assert asyncio.run(run()) == [{"city": "nyc", "fare": 7.0}]

@@ -52,6 +52,7 @@ class Batcher:
         self._on_batch = on_batch
         self._queue: asyncio.Queue[_Request | None] = asyncio.Queue()
         self._expected = 0
+        self._closed = False
         self._worker = asyncio.create_task(self._work())
 
     def expect(self) -> None:
@@ -64,13 +65,17 @@ class Batcher:
 
     async def predict(self, columns: Columns, count: int) -> Outputs:
         """Predictions for one request; call :meth:`expect` first."""
-        request = _Request(columns, count)
         self._expected -= 1
+        if self._closed:  # unloaded while this request was read: it still gets an answer
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._executor, self.signature.run, columns)
+        request = _Request(columns, count)
         self._queue.put_nowait(request)
         return await request.done
 
     async def close(self) -> None:
         """Finish what is queued, then stop."""
+        self._closed = True
         self._queue.put_nowait(None)
         await self._worker
 
