@@ -100,8 +100,6 @@ class ModelServer:
         self._loading: dict[str, asyncio.Task[Batcher]] = {}  # SavedModel folder -> load
         self._defaults: dict[str, tuple[str, str]] = {}  # model -> (version, folder) serving
         self._last_refresh = 0.0
-        self.batches = 0
-        self.batched_instances = 0
 
     # Deployed state.
 
@@ -178,12 +176,8 @@ class ModelServer:
             self._executor,
             max_batch=self.options.max_batch,
             max_wait=self.options.max_wait,
-            on_batch=self._count_batch,
+            on_batch=_log_batch,
         )
-
-    def _count_batch(self, requests: int, instances: int) -> None:
-        self.batches += 1
-        self.batched_instances += instances
 
     async def resolve(self, route: _Route) -> tuple[DeployedModel, str, str]:
         """(model, version name, SavedModel folder) for a route; 404 if unknown."""
@@ -344,6 +338,10 @@ async def _describe(server: ModelServer, route: _Route) -> web.Response:
             "isDefault": server.default_version(model.name) == version,
         }
     return _json(200, body, version)
+
+
+def _log_batch(requests: int, instances: int) -> None:
+    log.debug("batch of %d requests, %d instances", requests, instances)
 
 
 def _json(status: int, body: Any, version: str | None = None) -> web.Response:
