@@ -109,8 +109,8 @@ def test_the_example_stack_applies_reapplies_changes_and_destroys(
 
     code, output = _run("destroy", str(example), "--auto-approve")
     assert code == 0, output
-    assert fake.endpoints == {} and fake.models == {}
-    assert not [k for k in fake.objects if k[1].startswith("mlapply/taxifare/packages/")]
+    assert fake.endpoints == {} and fake.models == {} and fake.jobs == {}
+    assert not [name for _, name in fake.objects if name.startswith("mlapply/taxifare/")]
 
 
 def test_a_create_whose_answer_is_lost_submits_no_duplicate(fake: FakeGcp, example: Path) -> None:

@@ -433,6 +433,37 @@ class FakeGcp:
         job.resource["state"] = "JOB_STATE_CANCELLING"
         return {}
 
+    def _delete_job(self, kind: str, params: dict[str, str]) -> Any:
+        name = f"{self._parent(params)}/{kind}/{params[kind + 'Id']}"
+        job = self.jobs.get(name)
+        if job is None:
+            raise ApiError(404, f"{name} not found", "NOT_FOUND")
+        if job.resource["state"] not in (
+            "JOB_STATE_SUCCEEDED",
+            "JOB_STATE_FAILED",
+            "JOB_STATE_CANCELLED",
+        ):
+            raise ApiError(400, f"{name} is still running", "FAILED_PRECONDITION")
+        del self.jobs[name]
+        return self._operation(name, {})
+
+    def _customJobs_delete(self, params: dict[str, str], query: Any, _: Any) -> Any:
+        return self._delete_job("customJobs", params)
+
+    def _hyperparameterTuningJobs_delete(self, params: dict[str, str], q: Any, _: Any) -> Any:
+        return self._delete_job("hyperparameterTuningJobs", params)
+
+    def _customJobs_operations_get(self, params: dict[str, str], query: Any, _: Any) -> Any:
+        job = f"{self._parent(params)}/customJobs/{params['customJobsId']}"
+        return self._get_operation(f"{job}/operations/{params['operationsId']}")
+
+    def _hyperparameterTuningJobs_operations_get(
+        self, params: dict[str, str], q: Any, _: Any
+    ) -> Any:
+        job_id = params["hyperparameterTuningJobsId"]
+        job = f"{self._parent(params)}/hyperparameterTuningJobs/{job_id}"
+        return self._get_operation(f"{job}/operations/{params['operationsId']}")
+
     def _customJobs_cancel(self, params: dict[str, str], query: Any, body: Any) -> Any:
         return self._cancel("customJobs", params)
 

@@ -832,10 +832,22 @@ class VertexBackend:
             self._record(stack, "versions", f"{model}/{name}", None)
 
     def purge(self, stack: str) -> int:
-        """Remove staged packages and data and mlapply's records (jobs are history)."""
+        """Remove what destroy leaves after its plan, as the local backend does: the
+        stack's finished jobs, and its objects in the staging bucket (packages, data,
+        job outputs, records). Returns how many were removed."""
         removed = 0
-        for item in list(self.bucket.list(self._prefix(stack))):
-            if item["name"].endswith("/lock"):
+        for found in self._jobs(stack):
+            if not vx.STATES.get(str(found.get("state")), JobState.QUEUED).finished:
                 continue
-            removed += self.bucket.delete(item["name"])
+            collection = (
+                self.ai.hyperparameterTuningJobs()
+                if "/hyperparameterTuningJobs/" in found["name"]
+                else self.ai.customJobs()
+            )
+            self._delete(collection.delete(name=found["name"]), f"delete job {found['name']}")
+            removed += 1
+        lock = self._prefix(stack) + "lock"
+        for item in list(self.bucket.list(self._prefix(stack))):
+            if item["name"] != lock:
+                removed += self.bucket.delete(item["name"])
         return removed
