@@ -388,3 +388,20 @@ def test_no_credentials_is_one_clear_error(example: Path, tmp_path: Path) -> Non
     assert "error: no Google credentials found" in result.stderr + result.stdout
     assert "gcloud auth application-default login" in result.stderr + result.stdout
     assert "Traceback" not in result.stderr
+
+
+def test_large_files_upload_in_resumable_chunks(fake: FakeGcp, tmp_path: Path) -> None:
+    from reconciler.backends.google.client import RESUMABLE_ABOVE, Caller, build_service
+    from reconciler.backends.google.storage import Bucket, md5_base64
+
+    big = tmp_path / "big.csv"
+    big.write_bytes(bytes(range(256)) * (RESUMABLE_ABOVE // 256 * 2 + 3))  # two chunks and more
+    storage = build_service("storage", "v1", AnonymousCredentials())  # type: ignore[no-untyped-call]
+    bucket = Bucket(Caller(attempts=1), storage, "demo-staging")
+    uri = bucket.upload_once("data/big.csv", big)
+    assert uri == "gs://demo-staging/data/big.csv"
+    assert fake.objects[("demo-staging", "data/big.csv")]["data"] == big.read_bytes()
+    assert fake.calls.count("storage.objects.insert") == 1 + 3  # the session, three chunks
+    bucket.upload_once("data/big.csv", big)  # the same MD5: not sent again
+    assert fake.uploads == ["data/big.csv"]
+    assert bucket.get("data/big.csv")["md5Hash"] == md5_base64(big)  # type: ignore[index]

@@ -103,6 +103,7 @@ class FakeGcp:
         self._lock = threading.RLock()
         self._random = random.Random(self.faults.seed)
         self._current = ""
+        self._sessions: dict[str, tuple[str, str, bytearray]] = {}
         self.ai = load("aiplatform")
         self.storage = load("storage")
         self._server: ThreadingHTTPServer | None = None
@@ -122,10 +123,18 @@ class FakeGcp:
             def _any(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
-                status, content_type, answer = fake.handle(
-                    self.command, self.path, dict(self.headers), body
-                )
+                extra: dict[str, str] = {}
+                if "uploadType=resumable" in self.path:
+                    headers = {k.lower(): v for k, v in self.headers.items()}
+                    status, extra, answer = fake.resumable(self.command, self.path, headers, body)
+                    content_type = "application/json"
+                else:
+                    status, content_type, answer = fake.handle(
+                        self.command, self.path, dict(self.headers), body
+                    )
                 self.send_response(status)
+                for key, value in extra.items():
+                    self.send_header(key, value)
                 self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(answer)))
                 self.end_headers()
@@ -708,6 +717,41 @@ class FakeGcp:
         }
         self.objects[(bucket, name)] = {"meta": meta, "data": data}
         return meta
+
+    def resumable(
+        self, verb: str, raw_path: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
+        """Resumable uploads: a POST opens a session, PUTs send chunks
+        (Content-Range), 308 says how much arrived, the last chunk creates the object.
+        ``headers`` have lower-case names."""
+        parts = urlsplit(raw_path)
+        query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+        with self._lock:
+            self.calls.append("storage.objects.insert")
+            if verb == "POST":
+                found = self.storage.find("POST", parts.path)
+                if found is None or not query.get("name"):
+                    status, _, answer = self._refuse(400, "resumable upload: bucket and name")
+                    return status, {}, answer
+                session = str(next(self._ids))
+                self._sessions[session] = (found[1]["bucket"], query["name"], bytearray())
+                host = headers.get("host", "127.0.0.1")
+                location = f"http://{host}{parts.path}?uploadType=resumable&upload_id={session}"
+                return 200, {"Location": location}, b""
+            bucket, name, data = self._sessions[query["upload_id"]]
+            match = re.match(r"bytes (\d+)-(\d+)/(\d+|\*)", headers.get("content-range", ""))
+            if match:
+                if int(match.group(1)) != len(data):
+                    status, _, answer = self._refuse(400, "resumable upload: a chunk out of order")
+                    return status, {}, answer
+                data.extend(body)
+                total = match.group(3)
+                if total != "*" and len(data) == int(total):
+                    del self._sessions[query["upload_id"]]
+                    self.uploads.append(name)
+                    return 200, {}, json.dumps(self._store(bucket, name, bytes(data))).encode()
+            range_header = {"Range": f"bytes=0-{len(data) - 1}"} if data else {}
+            return 308, range_header, b""
 
     def _objects_upload(self, params: dict[str, str], query: dict[str, str], data: bytes) -> Any:
         if query.get("uploadType") != "media" or not query.get("name"):

@@ -111,9 +111,20 @@ class Caller:
         raise AssertionError("unreachable")
 
 
+RESUMABLE_ABOVE = 8 * 2**20  # bytes; bigger files go in resumable chunks of this size
+
+
 def upload_media(path: Path | None = None, data: bytes | None = None) -> Any:
+    """The media of an upload: files over 8 MiB are sent in resumable 8 MiB chunks,
+    so a large dataset is never read into memory whole."""
     from googleapiclient.http import MediaFileUpload, MediaInMemoryUpload
 
     if path is not None:
-        return MediaFileUpload(str(path), mimetype="application/octet-stream", resumable=False)
+        big = path.stat().st_size > RESUMABLE_ABOVE
+        return MediaFileUpload(
+            str(path),
+            mimetype="application/octet-stream",
+            resumable=big,
+            chunksize=RESUMABLE_ABOVE if big else -1,
+        )
     return MediaInMemoryUpload(data or b"", mimetype="application/octet-stream", resumable=False)
