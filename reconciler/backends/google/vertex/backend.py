@@ -359,7 +359,7 @@ class VertexBackend:
             raise MlapplyError(f"dataset {dataset.meta.name}: {pattern} matches no files")
         uris = []
         for path in files:
-            digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+            digest = _sha256(path)[:16]
             uris.append(
                 self.bucket.upload_once(f"{self._prefix(stack)}data/{digest}/{path.name}", path)
             )
@@ -851,3 +851,11 @@ class VertexBackend:
             if item["name"] != lock:
                 removed += self.bucket.delete(item["name"])
         return removed
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
