@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import fnmatch
 import getpass
-import hashlib
 import json
 import os
 import random
@@ -54,6 +53,7 @@ from reconciler.backends.google.vertex.images import prediction_image, training_
 from reconciler.backends.packaging import build_sdist
 from reconciler.diagnostics import MlapplyError
 from reconciler.identity.content import RemoteLister
+from reconciler.identity.hashcache import hash_file
 from reconciler.stack.resources import LABEL_STACK, Dataset, StackSettings
 
 LOCK_POLL_SECONDS = 2.0
@@ -359,7 +359,7 @@ class VertexBackend:
             raise MlapplyError(f"dataset {dataset.meta.name}: {pattern} matches no files")
         uris = []
         for path in files:
-            digest = _sha256(path)[:16]
+            digest = hash_file(str(path))[:16]
             uris.append(
                 self.bucket.upload_once(f"{self._prefix(stack)}data/{digest}/{path.name}", path)
             )
@@ -852,10 +852,3 @@ class VertexBackend:
                 removed += self.bucket.delete(item["name"])
         return removed
 
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
