@@ -225,3 +225,37 @@ def test_a_new_default_is_served_without_a_restart_and_no_request_fails(served: 
     versions = [version for _, version in results]
     assert versions[0] == before and versions[-1].startswith("taxifare_v2_")
     assert len(results) > 20
+
+
+def test_a_savedmodel_that_cannot_load_is_a_503_and_its_status_says_why(tmp_path: Path) -> None:
+    root = tmp_path / "broken"
+    (root / ".git").mkdir(parents=True)
+    (root / "bogus").mkdir()
+    (root / "bogus" / "saved_model.pb").write_bytes(b"not a SavedModel")
+    (root / "m").mkdir()
+    (root / "m" / "stack.yaml").write_text(
+        "apiVersion: mlapply/v1\nkind: Stack\nmetadata: {name: broken}\n---\n"
+        "apiVersion: mlapply/v1\nkind: Model\nmetadata: {name: fare}\n---\n"
+        "apiVersion: mlapply/v1\nkind: ModelVersion\nmetadata: {name: fare-v1}\n"
+        "spec: {model: fare, source: {uri: ../bogus}, default: true}\n"
+    )
+    result = CliRunner().invoke(cli.cli, ["apply", str(root / "m"), "--auto-approve"])
+    assert result.exit_code == 0, result.output
+    process = subprocess.Popen(
+        [sys.executable, "-m", "reconciler.cli", "serve", str(root / "m"), "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().split(" on ")[1].split()[0]
+        status, error, _ = _call(f"{url}/v1/models/fare:predict", {"instances": [1.0]})
+        assert status == 503 and "cannot load the SavedModel" in error["error"], error
+        status, state, _ = _call(f"{url}/v1/models/fare")
+        (version,) = state["model_version_status"]
+        assert version["state"] == "END"
+        assert "cannot load the SavedModel" in version["status"]["error_message"]
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

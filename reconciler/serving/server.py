@@ -54,6 +54,7 @@ _ROUTES = [
     ("mlengine", re.compile(rf"/v1/projects/({_NAME})/models/({_NAME})(?:/versions/({_NAME}))?")),
     ("tfserving", re.compile(rf"/v1/models/({_NAME})(?:/versions/({_NAME}))?")),
 ]
+RELOAD_AFTER = 30.0  # seconds before a SavedModel that failed to load is tried again
 _STATUS_TEXT = {
     400: "INVALID_ARGUMENT",
     404: "NOT_FOUND",
@@ -100,6 +101,7 @@ class ModelServer:
         self._loading: dict[str, asyncio.Task[Batcher]] = {}  # SavedModel folder -> load
         self._defaults: dict[str, tuple[str, str]] = {}  # model -> (version, folder) serving
         self._last_refresh = 0.0
+        self._failed: dict[str, float] = {}  # SavedModel folder -> when its load failed
 
     # Deployed state.
 
@@ -161,10 +163,24 @@ class ModelServer:
 
     def _load(self, uri: str) -> asyncio.Task[Batcher]:
         task = self._loading.get(uri)
-        if task is None or (task.done() and (task.cancelled() or task.exception())):
+        failed = task is not None and task.done() and (task.cancelled() or task.exception())
+        if task is None or (failed and time.monotonic() - self._failed.get(uri, 0) > RELOAD_AFTER):
             task = asyncio.create_task(self._load_batcher(uri))
+            task.add_done_callback(lambda done: self._note_failure(uri, done))
             self._loading[uri] = task
         return task
+
+    def _note_failure(self, uri: str, task: asyncio.Task[Batcher]) -> None:
+        if task.cancelled() or task.exception() is not None:
+            self._failed[uri] = time.monotonic()
+
+    def load_error(self, uri: str) -> str | None:
+        """Why the SavedModel at ``uri`` did not load, if it did not."""
+        task = self._loading.get(uri)
+        if task is None or not task.done() or task.cancelled():
+            return None
+        error = task.exception()
+        return str(error) if error else None
 
     async def _load_batcher(self, uri: str) -> Batcher:
         loop = asyncio.get_running_loop()
@@ -316,14 +332,19 @@ async def _describe(server: ModelServer, route: _Route) -> web.Response:
     model, version, _ = await server.resolve(route)
     if route.dialect == "tfserving":
         names = [route.version] if route.version else sorted(model.versions)
-        status = [
-            {
-                "version": name,
-                "state": "AVAILABLE",
-                "status": {"error_code": "OK", "error_message": ""},
-            }
-            for name in names
-        ]
+        status = []
+        for name in names:
+            error = server.load_error(model.versions.get(name, ""))
+            status.append(
+                {
+                    "version": name,
+                    "state": "END" if error else "AVAILABLE",
+                    "status": {
+                        "error_code": "UNKNOWN" if error else "OK",
+                        "error_message": error or "",
+                    },
+                }
+            )
         return _json(200, {"model_version_status": status}, version)
     base = f"projects/{route.project}/models/{model.name}"
     if route.version is None:

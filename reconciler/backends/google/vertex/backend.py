@@ -851,4 +851,3 @@ class VertexBackend:
             if item["name"] != lock:
                 removed += self.bucket.delete(item["name"])
         return removed
-
