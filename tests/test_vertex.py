@@ -354,6 +354,7 @@ def test_permission_denied_names_the_call_and_the_fix(fake: FakeGcp, example: Pa
     code, output = _run("apply", str(example), "--auto-approve")
     assert code == 1
     assert "job.taxifare-dnn: permission denied: create job taxifare_dnn_" in output
+    assert "on projects/demo-project/locations/us-central1/customJobs: Permission" in output
     assert "Traceback" not in output
 
 

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from reconciler.backends.google.errors import RETRYABLE, GoogleApiError, translate
+from reconciler.backends.google.errors import RETRYABLE, GoogleApiError, resource_of, translate
 from reconciler.diagnostics import MlapplyError
 
 SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
@@ -103,7 +103,8 @@ class Caller:
             except HttpError as exc:
                 status = int(exc.resp.status)
                 if not retry or status not in RETRYABLE or attempt == self.attempts - 1:
-                    raise translate(status, exc.content, what) from exc
+                    resource = resource_of(str(getattr(request, "uri", "")))
+                    raise translate(status, exc.content, what, resource) from exc
             except (OSError, ssl.SSLError, httplib2.HttpLib2Error) as exc:  # dropped connections
                 if not retry or attempt == self.attempts - 1:
                     raise GoogleApiError(0, f"{what} failed: {exc}") from exc

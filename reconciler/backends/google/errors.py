@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from reconciler.diagnostics import MlapplyError
 
@@ -50,8 +51,10 @@ def api_message(content: bytes | str | None) -> str:
     return str(error or text).strip()
 
 
-def translate(status: int, content: bytes | str | None, what: str) -> GoogleApiError:
-    """One error for a failed call; ``what`` says what was asked, on which resource."""
+def translate(
+    status: int, content: bytes | str | None, what: str, resource: str = ""
+) -> GoogleApiError:
+    """One error for a failed call; ``what`` says what was asked, ``resource`` where."""
     message = api_message(content)
     detail = f": {message}" if message else ""
     if status == 404:
@@ -61,12 +64,23 @@ def translate(status: int, content: bytes | str | None, what: str) -> GoogleApiE
     if status == 412:
         return PreconditionFailed(status, f"precondition failed: {what}{detail}")
     if status in (401, 403):
+        where = f" on {resource}" if resource else ""
         return PermissionDenied(
             status,
-            f"permission denied: {what}{detail}",
+            f"permission denied: {what}{where}{detail}",
             "check that the credentials' account has the Vertex AI User and Storage Object "
             "Admin roles on the project and the staging bucket",
         )
     if status == 400:
         return GoogleApiError(status, f"the API refused {what}{detail}")
     return GoogleApiError(status, f"{what} failed with HTTP {status}{detail}")
+
+
+def resource_of(uri: str) -> str:
+    """The resource a request URI addresses: its path after the API version, without
+    the custom verb and the query (``projects/p/locations/l/customJobs``)."""
+    path = urlsplit(uri).path
+    for marker in ("/v1/", "/storage/v1/"):
+        if marker in path:
+            path = path.split(marker, 1)[1]
+    return unquote(path.split(":", 1)[0])

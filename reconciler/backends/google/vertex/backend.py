@@ -54,7 +54,7 @@ from reconciler.backends.packaging import build_sdist
 from reconciler.diagnostics import MlapplyError
 from reconciler.identity.content import RemoteLister
 from reconciler.identity.hashcache import hash_file
-from reconciler.stack.resources import LABEL_STACK, Dataset, StackSettings
+from reconciler.stack.resources import LABEL_HASH, LABEL_STACK, Dataset, StackSettings
 
 LOCK_POLL_SECONDS = 2.0
 OPERATION_TIMEOUT = 3600.0
@@ -179,8 +179,11 @@ class VertexBackend:
     def _stack_filter(self, stack: str, display_name: str | None = None) -> str:
         return vx.filter_labels({LABEL_STACK: stack}, display_name)
 
-    def _jobs(self, stack: str, display_name: str | None = None) -> list[dict[str, Any]]:
-        query = self._stack_filter(stack, display_name)
+    def _jobs(
+        self, stack: str, display_name: str | None = None, hash_: str | None = None
+    ) -> list[dict[str, Any]]:
+        labels = {LABEL_STACK: stack} if hash_ is None else {LABEL_STACK: stack, LABEL_HASH: hash_}
+        query = vx.filter_labels(labels, display_name)
         custom = self._list(
             self.ai.customJobs(),
             "list custom jobs",
@@ -387,7 +390,7 @@ class VertexBackend:
     def submit_job(self, submission: JobSubmission) -> None:
         record = submission.record
         stack = record.stack or ""
-        if self._find_job(stack, record.name) is not None:
+        if self._find_job(stack, record.name, record.hash) is not None:
             return  # submitted before (an earlier apply's answer was lost)
         job = submission.job
         job_dir = f"gs://{self._bucket_name}/{self._prefix(stack)}jobs/{record.name}"
@@ -442,7 +445,7 @@ class VertexBackend:
                 f"create job {record.name}",
                 retry=False,
             ),
-            lambda: self._find_job(stack, record.name) is not None,
+            lambda: self._find_job(stack, record.name, record.hash) is not None,
         )
 
     def _once(self, what: str, act: Callable[[], object], done: Callable[[], bool]) -> None:
@@ -463,8 +466,9 @@ class VertexBackend:
                     raise
         raise MlapplyError(f"{what}: no answer after {self.caller.attempts} attempts")
 
-    def _find_job(self, stack: str, name: str) -> dict[str, Any] | None:
-        found = self._jobs(stack, display_name=name)
+    def _find_job(self, stack: str, name: str, hash_: str | None = None) -> dict[str, Any] | None:
+        """The job with this display name (and identity hash) in the stack, by one list."""
+        found = self._jobs(stack, display_name=name, hash_=hash_)
         return found[0] if found else None
 
     def get_job(self, stack: str, name: str) -> LiveJob | None:
