@@ -61,6 +61,12 @@ from reconciler.stack.resources import (
     VersionSource,
     address,
 )
+from reconciler.stack.runtimes import (
+    VERTEX_PREDICTION,
+    prediction_problem,
+    training_known,
+    training_problem,
+)
 
 _DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)([smhd])")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -352,6 +358,16 @@ class _Builder:
             tuning = self._tuning(
                 loaded, spec["hyperparameterTuning"], spec.get("hyperparameters", {})
             )
+        runtime = spec.get("runtimeVersion", settings.runtime_version)
+        python = spec.get("pythonVersion", settings.python_version)
+        problem = training_problem(runtime, python) if settings.backend == "vertex" else None
+        if problem:
+            self.report(
+                problem,
+                doc.at(("spec", "runtimeVersion" if "runtimeVersion" in spec else "pythonVersion")),
+                f"set runtimeVersion and pythonVersion (here or in the Stack's defaults) to one "
+                f"of: {training_known()}",
+            )
         timeout = parse_duration(spec["timeout"]) if "timeout" in spec else DEFAULT_TIMEOUT_SECONDS
         if timeout <= 0:
             self.report("spec.timeout must be longer than 0s", doc.at(("spec", "timeout")))
@@ -364,8 +380,8 @@ class _Builder:
             scale_tier=tier,
             machines=machines,
             region=spec.get("region", settings.region),
-            runtime_version=spec.get("runtimeVersion", settings.runtime_version),
-            python_version=spec.get("pythonVersion", settings.python_version),
+            runtime_version=runtime,
+            python_version=python,
             output_dir=spec.get("outputDir"),
             tuning=tuning,
             max_attempts=spec.get("retry", {}).get("maxAttempts", 1),
@@ -502,6 +518,15 @@ class _Builder:
                     f"scaling: minNodes {scale.min_nodes} is more than maxNodes {scale.max_nodes}",
                     loaded.doc.at(("spec", "scaling", "minNodes")),
                 )
+        runtime = spec.get("runtimeVersion", runtime)
+        problem = prediction_problem(runtime) if settings.backend == "vertex" else None
+        if problem:
+            self.report(
+                problem,
+                loaded.doc.at(("spec", "runtimeVersion")),
+                "set runtimeVersion (here, on its job, or in the Stack's defaults) to one of: "
+                + ", ".join(VERTEX_PREDICTION),
+            )
         return ModelVersion(
             meta=meta,
             model=spec["model"],
@@ -513,7 +538,7 @@ class _Builder:
             ),
             default=spec.get("default", False),
             description=spec.get("description", ""),
-            runtime_version=spec.get("runtimeVersion", runtime),
+            runtime_version=runtime,
             python_version=spec.get("pythonVersion", python),
             framework=spec.get("framework", "TENSORFLOW"),
             machine_type=spec.get("machineType", DEFAULT_MACHINE_TYPE),
