@@ -12,7 +12,7 @@ import os
 import sys
 import time
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -611,18 +611,12 @@ def status(
     output_format: str,
 ) -> None:
     """Live jobs (state, age, duration, CPU, peak memory), models and versions."""
-    from reconciler.backends.local import LocalStore
     from reconciler.backends.select import backend_for
 
     stack = _load_or_exit(paths, variables, var_files)
-    snapshot = backend_for(stack.settings).read_live(stack.name)
-    runtime: dict[str, Mapping[str, Any]] = {j.name: {} for j in snapshot.jobs}
-    if stack.settings.backend == "local":  # the local runner measures CPU and memory
-        store = LocalStore(stack.settings.local.home)
-        try:
-            runtime = {j.name: store.job_runtime(j.name) for j in snapshot.jobs}
-        finally:
-            store.close()
+    backend = backend_for(stack.settings)
+    snapshot = backend.read_live(stack.name)
+    runtime = backend.job_usage([j.name for j in snapshot.jobs])
     now = time.time()
     jobs: list[dict[str, Any]] = [
         {
@@ -631,8 +625,8 @@ def status(
             "state": j.state.value,
             "created": j.create_time,
             "duration_seconds": ((j.end_time or now) - j.start_time) if j.start_time else None,
-            "mean_cpu": runtime[j.name].get("mean_cpu"),
-            "peak_memory_bytes": runtime[j.name].get("peak_rss_bytes"),
+            "mean_cpu": runtime.get(j.name, {}).get("mean_cpu"),
+            "peak_memory_bytes": runtime.get(j.name, {}).get("peak_rss_bytes"),
             "error": j.error,
         }
         for j in sorted(snapshot.jobs, key=lambda j: j.create_time or 0)
@@ -706,12 +700,6 @@ def logs(
     from reconciler.backends.select import backend_for
 
     stack = _load_or_exit(paths, variables, var_files)
-    if stack.settings.backend != "local":
-        raise MlapplyError(
-            f"the logs of {stack.settings.backend} jobs are in Cloud Logging",
-            "gcloud ai custom-jobs stream-logs JOB_ID --region REGION (the id is in "
-            "`gcloud ai custom-jobs list --filter=display_name=JOB`)",
-        )
     backend = backend_for(stack.settings)
     live = backend.read_live(stack.name).jobs
     matches = [j for j in live if j.name == job] or sorted(
@@ -725,7 +713,7 @@ def logs(
             did_you_mean(job, sorted({j.name for j in live})),
         )
     name = matches[-1].name
-    path = stack.settings.local.home / "jobs" / name / "logs" / f"{task}.log"
+    path = backend.log_file(name, task)
     offset = 0
     while True:
         if path.exists():

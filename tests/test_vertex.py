@@ -91,6 +91,8 @@ def test_the_example_stack_applies_reapplies_changes_and_destroys(
     assert code == 0, output
     assert f"{job['displayName']:<40} SUCCEEDED" in output
     assert "(default)" in output
+    code, output = _run("logs", "taxifare-dnn", str(example))
+    assert code == 1 and "the logs of Vertex AI jobs are in Cloud Logging" in output
 
     calls = len(fake.calls)
     code, output = _run("plan", str(example), "--detailed-exitcode")

@@ -7,10 +7,11 @@ they carry only what planning needs.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from enum import Enum
+from pathlib import Path
 from typing import Any, Protocol
 
 from reconciler.identity.canonical import canonical_json, digest
@@ -202,6 +203,16 @@ class ApplyBackend(Backend, Protocol):
 
     def log_tail(self, name: str) -> str:
         """The last line a job's chief logged, or ""."""
+        ...
+
+    def log_file(self, name: str, task: str) -> Path:
+        """The file a job's task (``chief-0``, ``worker-1``) logs to; raises where
+        logs are not files (with where to read them instead)."""
+        ...
+
+    def job_usage(self, names: Sequence[str]) -> Mapping[str, Mapping[str, Any]]:
+        """Measured use by job (``mean_cpu``, ``peak_rss_bytes``) where the backend
+        measures it; jobs it has no figures for are left out."""
         ...
 
     def export_of(self, stack: str, job: str, export_path: str | None) -> str | None:

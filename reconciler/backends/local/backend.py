@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
@@ -143,8 +143,18 @@ class LocalBackend:
     def get_job(self, stack: str, name: str) -> LiveJob | None:
         return next((j for j in self.read_live(stack).jobs if j.name == name), None)
 
+    def log_file(self, name: str, task: str) -> Path:
+        return self.job_dir(name) / "logs" / f"{task}.log"
+
+    def job_usage(self, names: Sequence[str]) -> Mapping[str, Mapping[str, Any]]:
+        store = LocalStore(self.home)  # reads only: a home never applied stays absent
+        try:
+            return {name: store.job_runtime(name) for name in names}
+        finally:
+            store.close()
+
     def log_tail(self, name: str) -> str:
-        log = self.job_dir(name) / "logs" / "chief-0.log"
+        log = self.log_file(name, "chief-0")
         try:
             lines = log.read_text(errors="replace").strip().splitlines()
         except OSError:

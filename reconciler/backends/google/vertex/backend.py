@@ -22,7 +22,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -514,6 +514,16 @@ class VertexBackend:
 
     def log_tail(self, name: str) -> str:
         return ""  # job logs are in Cloud Logging
+
+    def log_file(self, name: str, task: str) -> Path:
+        raise MlapplyError(
+            "the logs of Vertex AI jobs are in Cloud Logging",
+            "gcloud ai custom-jobs stream-logs JOB_ID --region REGION (the id is in "
+            f"`gcloud ai custom-jobs list --region {self.region} --filter=display_name={name}`)",
+        )
+
+    def job_usage(self, names: Sequence[str]) -> Mapping[str, Mapping[str, Any]]:
+        return {}  # Vertex reports use in Cloud Monitoring, not per job here
 
     def export_of(self, stack: str, job: str, export_path: str | None) -> str | None:
         records = self._read_records(stack)
