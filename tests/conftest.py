@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import sys
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -26,3 +29,18 @@ def write_files(tmp_path: Path) -> WriteFiles:
         return tmp_path
 
     return write
+
+
+def copy_example(repo: Path, rows: int) -> Path:
+    """The example stack and the trainer templates copied into ``repo`` (a git root),
+    with ``rows`` rows of generated data; returns its manifests folder."""
+    manifests = repo / "manifests"
+    shutil.copytree(
+        REPO / "manifests", manifests, ignore=shutil.ignore_patterns(".mlapply", "*.csv")
+    )
+    shutil.copytree(REPO / "trainer_templates", repo / "trainer_templates")
+    (repo / ".git").mkdir()
+    subprocess.run(
+        [sys.executable, str(manifests / "data" / "generate.py"), "--rows", str(rows)], check=True
+    )
+    return manifests

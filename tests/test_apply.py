@@ -21,7 +21,7 @@ from reconciler import cli
 from reconciler.backends.base import JobState
 from reconciler.backends.local import LocalStore
 from reconciler.backends.local.lock import stack_lock
-from tests.conftest import REPO
+from tests.conftest import REPO, copy_example
 
 TASK = """
 import argparse, json, os, sys, time
@@ -207,18 +207,8 @@ def test_killing_the_cli_mid_apply_then_applying_again_converges(tmp_path: Path)
     reason="needs TensorFlow (make test installs it)",
 )
 def test_the_example_stack_trains_deploys_and_beats_the_baseline(tmp_path: Path) -> None:
-    import shutil
-
     repo = tmp_path / "repo"
-    shutil.copytree(
-        REPO / "manifests", repo / "manifests", ignore=shutil.ignore_patterns(".mlapply", "*.csv")
-    )
-    shutil.copytree(REPO / "trainer_templates", repo / "trainer_templates")
-    (repo / ".git").mkdir()
-    subprocess.run(
-        [sys.executable, str(repo / "manifests" / "data" / "generate.py"), "--rows", "4000"],
-        check=True,
-    )
+    copy_example(repo, rows=4000)
     code, output = _apply(repo / "manifests", "--var", "train_steps=300")
     assert code == 0, output
     snapshot = _store(repo / "manifests").read("taxifare")

@@ -5,7 +5,6 @@ served by a real `mlapply serve` process on 127.0.0.1, asked by real clients
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 import threading
@@ -21,7 +20,7 @@ import pytest
 from click.testing import CliRunner
 
 from reconciler import cli
-from tests.conftest import REPO
+from tests.conftest import copy_example
 
 SECOND_VERSION = """
 ---
@@ -54,16 +53,7 @@ def _apply(manifests: Path) -> None:
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    repo = tmp_path_factory.mktemp("serving") / "repo"
-    shutil.copytree(
-        REPO / "manifests", repo / "manifests", ignore=shutil.ignore_patterns(".mlapply", "*.csv")
-    )
-    shutil.copytree(REPO / "trainer_templates", repo / "trainer_templates")
-    (repo / ".git").mkdir()
-    manifests = repo / "manifests"
-    subprocess.run(
-        [sys.executable, str(manifests / "data" / "generate.py"), "--rows", "2000"], check=True
-    )
+    manifests = copy_example(tmp_path_factory.mktemp("serving") / "repo", rows=2000)
     with (manifests / "serving.yaml").open("a") as handle:
         handle.write(SECOND_VERSION)
     _apply(manifests)

@@ -7,7 +7,6 @@ in API calls. Every request is checked against the discovery documents; the
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -19,7 +18,7 @@ from click.testing import CliRunner
 from google.auth.credentials import AnonymousCredentials
 
 from reconciler import cli
-from tests.conftest import REPO
+from tests.conftest import REPO, copy_example
 from tests.fake_gcp.scale import GCP, plan_calls
 from tests.fake_gcp.server import FakeGcp
 
@@ -40,20 +39,11 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeGcp]:
 @pytest.fixture
 def example(tmp_path: Path) -> Path:
     """The example stack, moved to Vertex AI."""
-    repo = tmp_path / "repo"
-    shutil.copytree(
-        REPO / "manifests", repo / "manifests", ignore=shutil.ignore_patterns(".mlapply", "*.csv")
-    )
-    shutil.copytree(REPO / "trainer_templates", repo / "trainer_templates")
-    (repo / ".git").mkdir()
-    subprocess.run(
-        [sys.executable, str(repo / "manifests" / "data" / "generate.py"), "--rows", "200"],
-        check=True,
-    )
-    stack = repo / "manifests" / "stack.yaml"
+    manifests = copy_example(tmp_path / "repo", rows=200)
+    stack = manifests / "stack.yaml"
     text = stack.read_text()
     stack.write_text(text.replace("  backend: local\n  local:\n    home: .mlapply\n", GCP))
-    return repo / "manifests"
+    return manifests
 
 
 def _run(*args: str) -> tuple[int, str]:

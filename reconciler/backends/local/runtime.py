@@ -72,45 +72,35 @@ def ensure_env(
         site.mkdir(parents=True, exist_ok=True)
         host = [p for p in sys.path if p.endswith("site-packages") and Path(p).is_dir()]
         (site / "mlapply-runtime.pth").write_text("\n".join(host) + "\n", encoding="utf-8")
-        done = subprocess.run(
-            [
-                str(env_python(env)),
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--no-build-isolation",
-                "--disable-pip-version-check",
-                str(package),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-            env={**os.environ, "PIP_NO_INPUT": "1"},
+        _pip_install(
+            env,
+            ["--no-build-isolation", str(package)],
+            timeout,
+            f"installing {package.name} failed",
         )
-        _check(done, f"installing {package.name} failed")
         if legacy_keras:
             version = host_tensorflow()
             if version is None:
                 raise EnvironmentError_("a Keras 2 runtime needs TensorFlow on this machine")
             minor = ".".join(version.split(".")[:2])
-            done = subprocess.run(
-                [
-                    str(env_python(env)),
-                    "-m",
-                    "pip",
-                    "install",
-                    "--quiet",
-                    "--no-deps",
-                    "--disable-pip-version-check",
-                    f"tf-keras=={minor}.*",
-                ],
-                capture_output=True,
-                text=True,
-                timeout=timeout,
-                check=False,
+            _pip_install(
+                env,
+                ["--no-deps", f"tf-keras=={minor}.*"],
+                timeout,
+                f"installing tf-keras {minor} for the Keras 2 runtime failed",
             )
-            _check(done, f"installing tf-keras {minor} for the Keras 2 runtime failed")
         (env / READY).write_text(digest, encoding="utf-8")
     return env
+
+
+def _pip_install(env: Path, args: list[str], timeout: float, failure: str) -> None:
+    command = [str(env_python(env)), "-m", "pip", "install", "--quiet"]
+    done = subprocess.run(
+        [*command, "--disable-pip-version-check", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        env={**os.environ, "PIP_NO_INPUT": "1"},
+    )
+    _check(done, failure)
