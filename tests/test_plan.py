@@ -209,3 +209,26 @@ def test_a_removed_default_version_is_deleted_only_after_the_new_default_serves(
     assert changes["version.taxifare-canary"].action is Action.UPDATE
     assert changes["version.taxifare-v1"].action is Action.DELETE
     assert changes["version.taxifare-v1"].depends_on == ("version.taxifare-canary",)
+
+
+def test_stores_opened_at_once_by_several_processes_migrate_once(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    import time
+
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / STATE_FILE).touch()  # created, not yet migrated: what a starting apply leaves
+    opener = (
+        "import sys, time; from pathlib import Path; from reconciler.backends.local import "
+        "LocalStore; time.sleep(max(0, float(sys.argv[2]) - time.time()));"
+        "LocalStore(Path(sys.argv[1])).close()"
+    )
+    start = str(time.time() + 2)  # all open at the same moment
+    processes = [
+        subprocess.Popen([sys.executable, "-c", opener, str(home), start], stderr=subprocess.PIPE)
+        for _ in range(6)
+    ]
+    errors = [p.communicate()[1].decode() for p in processes]
+    assert [p.returncode for p in processes] == [0] * 6, errors
+    assert LocalStore(home).schema_version > 0

@@ -137,7 +137,10 @@ class LocalStore:
         if version < SCHEMA_VERSION:
             # mlapply's own bookkeeping: upgrading it in place is safe on any open.
             db.execute("PRAGMA journal_mode = WAL")
-            with _transaction(db):
+            with _transaction(db, "BEGIN IMMEDIATE"):
+                # Another process may have migrated since the read above: read again
+                # under the write lock.
+                version = db.execute("PRAGMA user_version").fetchone()[0]
                 for script in _MIGRATIONS[version:]:
                     for statement in filter(str.strip, script.split(";")):
                         db.execute(statement)
@@ -352,8 +355,8 @@ class LocalStore:
 
 
 @contextmanager
-def _transaction(db: sqlite3.Connection) -> Iterator[None]:
-    db.execute("BEGIN")
+def _transaction(db: sqlite3.Connection, begin: str = "BEGIN") -> Iterator[None]:
+    db.execute(begin)
     try:
         yield
     except BaseException:
