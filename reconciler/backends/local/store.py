@@ -113,6 +113,29 @@ def _lazy(text: str | None) -> Mapping[str, Any] | None:
     return None if text is None else _LazyJSON(text)
 
 
+_LOCK_WAIT_SECONDS = 30.0
+
+
+def _enable_wal(db: sqlite3.Connection) -> None:
+    """Switch to WAL, waiting out other processes that hold the file.
+
+    SQLite answers a journal-mode change with "database is locked" at once,
+    without its busy handler, while another connection is mid-switch or
+    reading; so several processes opening a new store together retry here.
+    """
+    deadline = time.monotonic() + _LOCK_WAIT_SECONDS
+    pause = 0.005
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.2)
+
+
 class LocalStore:
     def __init__(self, home: Path, *, create: bool = False) -> None:
         self.home = home
@@ -136,7 +159,7 @@ class LocalStore:
             )
         if version < SCHEMA_VERSION:
             # mlapply's own bookkeeping: upgrading it in place is safe on any open.
-            db.execute("PRAGMA journal_mode = WAL")
+            _enable_wal(db)
             with _transaction(db, "BEGIN IMMEDIATE"):
                 # Another process may have migrated since the read above: read again
                 # under the write lock.
