@@ -339,8 +339,14 @@ def test_ctrl_c_stops_scheduling_leaves_the_job_running_and_releases_the_lock(
     tmp_path: Path,
 ) -> None:
     manifests = _stack(tmp_path, sleep=3)
+    # A test run started in the background (`pytest &`) hands its children SIGINT ignored,
+    # and Python then installs no KeyboardInterrupt handler: restore what a terminal gives.
+    interruptible = (
+        "import signal; signal.signal(signal.SIGINT, signal.default_int_handler);"
+        "from reconciler.cli import main; main()"
+    )
     first = subprocess.Popen(
-        [sys.executable, "-m", "reconciler", "apply", str(manifests), "--auto-approve"],
+        [sys.executable, "-c", interruptible, "apply", str(manifests), "--auto-approve"],
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
