@@ -183,24 +183,24 @@ class VertexBackend:
         self, stack: str, display_name: str | None = None, hash_: str | None = None
     ) -> list[dict[str, Any]]:
         labels = {LABEL_STACK: stack} if hash_ is None else {LABEL_STACK: stack, LABEL_HASH: hash_}
-        query = vx.filter_labels(labels, display_name)
-        custom = self._list(
-            self.ai.customJobs(),
-            "list custom jobs",
-            "customJobs",
-            parent=self.parent,
-            filter=query,
-            pageSize=100,
-        )
-        tuning = self._list(
-            self.ai.hyperparameterTuningJobs(),
-            "list tuning jobs",
-            "hyperparameterTuningJobs",
-            parent=self.parent,
-            filter=query,
-            pageSize=100,
-        )
-        return custom + tuning
+        return self._list_jobs(vx.filter_labels(labels, display_name))
+
+    def _list_jobs(self, query: str) -> list[dict[str, Any]]:
+        """Custom and tuning jobs matching a list filter."""
+        found: list[dict[str, Any]] = []
+        for collection, key, what in (
+            (self.ai.customJobs(), "customJobs", "list custom jobs"),
+            (self.ai.hyperparameterTuningJobs(), "hyperparameterTuningJobs", "list tuning jobs"),
+        ):
+            found += self._list(
+                collection, what, key, parent=self.parent, filter=query, pageSize=100
+            )
+        return found
+
+    def _job_collection(self, found: Mapping[str, Any]) -> Any:
+        if "/hyperparameterTuningJobs/" in found["name"]:
+            return self.ai.hyperparameterTuningJobs()
+        return self.ai.customJobs()
 
     def _live_job(self, found: dict[str, Any], records: dict[str, Any]) -> LiveJob:
         name = str(found.get("displayName", ""))
@@ -209,7 +209,7 @@ class VertexBackend:
         return LiveJob(
             name,
             dict(recorded.get("labels") or found.get("labels", {})),
-            vx.STATES.get(str(found.get("state")), JobState.QUEUED),
+            _job_state(found),
             vx.seconds(found.get("createTime")),
             vx.seconds(found.get("startTime")),
             vx.seconds(found.get("endTime")),
@@ -313,7 +313,7 @@ class VertexBackend:
             except PreconditionFailed:
                 present = self.bucket.get(name)
                 data = self.bucket.read(name) if present else None
-                if data and json.loads(data).get("id") == holder and present:
+                if present and data and json.loads(data).get("id") == holder:
                     created = present  # ours: the answer to our create was lost
                     break
                 if time.monotonic() >= deadline:
@@ -478,30 +478,14 @@ class VertexBackend:
         return self._live_job(found, {})
 
     def cancel_job(self, name: str) -> None:
-        stack = ""
-        for found in self._list(
-            self.ai.customJobs(),
-            "list custom jobs",
-            "customJobs",
-            parent=self.parent,
-            filter=f'display_name="{name}"',
-        ) + self._list(
-            self.ai.hyperparameterTuningJobs(),
-            "list tuning jobs",
-            "hyperparameterTuningJobs",
-            parent=self.parent,
-            filter=f'display_name="{name}"',
-        ):
-            stack = found.get("labels", {}).get(LABEL_STACK, stack)
-            if vx.STATES.get(str(found.get("state")), JobState.QUEUED).finished:
+        for found in self._list_jobs(vx.filter_labels({}, name)):
+            if _job_state(found).finished:
                 continue
-            collection = (
-                self.ai.hyperparameterTuningJobs()
-                if "/hyperparameterTuningJobs/" in found["name"]
-                else self.ai.customJobs()
-            )
             try:
-                self._call(collection.cancel(name=found["name"], body={}), f"cancel job {name}")
+                self._call(
+                    self._job_collection(found).cancel(name=found["name"], body={}),
+                    f"cancel job {name}",
+                )
             except GoogleApiError as exc:
                 if exc.status not in (400, 404):  # finished meanwhile
                     raise
@@ -673,7 +657,7 @@ class VertexBackend:
         ]
         if deployed:
             return
-        model_name = f"{found['name'].split('@')[0]}@{found['versionId']}"
+        model_name = _version_resource(found)
         body = {
             "deployedModel": {
                 "model": model_name,
@@ -751,7 +735,7 @@ class VertexBackend:
         self._record(
             version.stack or "", "versions", f"{version.model}/{version.name}", version.spec
         )
-        name = f"{found['name'].split('@')[0]}@{found['versionId']}"
+        name = _version_resource(found)
         self._call(
             self.ai.models().patch(
                 name=name,
@@ -837,9 +821,7 @@ class VertexBackend:
             )
         else:
             self._delete(
-                self.ai.models().deleteVersion(
-                    name=f"{found['name'].split('@')[0]}@{found['versionId']}"
-                ),
+                self.ai.models().deleteVersion(name=_version_resource(found)),
                 f"delete version {name} of {model}",
             )
         if stack:
@@ -851,17 +833,24 @@ class VertexBackend:
         job outputs, records). Returns how many were removed."""
         removed = 0
         for found in self._jobs(stack):
-            if not vx.STATES.get(str(found.get("state")), JobState.QUEUED).finished:
+            if not _job_state(found).finished:
                 continue
-            collection = (
-                self.ai.hyperparameterTuningJobs()
-                if "/hyperparameterTuningJobs/" in found["name"]
-                else self.ai.customJobs()
+            self._delete(
+                self._job_collection(found).delete(name=found["name"]),
+                f"delete job {found['name']}",
             )
-            self._delete(collection.delete(name=found["name"]), f"delete job {found['name']}")
             removed += 1
         lock = self._prefix(stack) + "lock"
         for item in list(self.bucket.list(self._prefix(stack))):
             if item["name"] != lock:
                 removed += self.bucket.delete(item["name"])
         return removed
+
+
+def _version_resource(version: Mapping[str, Any]) -> str:
+    """``projects/.../models/M@VERSION_ID``: one version of a Vertex Model."""
+    return f"{version['name'].split('@')[0]}@{version['versionId']}"
+
+
+def _job_state(job: Mapping[str, Any]) -> JobState:
+    return vx.STATES.get(str(job.get("state")), JobState.QUEUED)
