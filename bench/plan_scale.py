@@ -67,10 +67,10 @@ def write_stack(root: Path, jobs: int) -> None:
 def measure(jobs: int) -> dict[str, float]:
     from reconciler.apply.planning import make_plan
     from reconciler.backends.local import LocalBackend, LocalStore
+    from reconciler.kinds import load_stack
     from reconciler.render.jsonplan import plan_to_json
     from reconciler.render.text import render_text
-    from reconciler.stack import load_stack
-    from tests.simulator import apply_plan
+    from tests.live_world import record_converged
 
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
@@ -80,7 +80,7 @@ def measure(jobs: int) -> dict[str, float]:
         home = setup.stack.settings.local.home
         planned = make_plan(setup.stack, LocalBackend(home), now=NOW)
         store = LocalStore(home, create=True)
-        apply_plan(store, planned.plan, planned.desired, now=NOW)
+        record_converged(store, planned.desired, now=NOW)
         store.close()
         del setup, planned  # measure from a clean heap, as a new `mlapply plan` process has
         gc.collect()
@@ -94,7 +94,7 @@ def measure(jobs: int) -> dict[str, float]:
         text = render_text(plan_to_json(again.plan))
         end = time.perf_counter()
         assert not again.plan.has_changes, text[:2000]
-        resources = len(loaded.stack.resources())
+        resources = len(loaded.stack.everything())
         live = len(again.live.jobs) + len(again.live.versions) + len(again.live.models)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {

@@ -111,3 +111,8 @@ class MlapplyError(Exception):
         super().__init__(message)
         self.message = message
         self.hint = hint
+
+    def with_hint(self) -> str:
+        """The message and, on the lines after it, the hint (a build's or pip's
+        output tail, say): for where only one text is kept, such as a job's error."""
+        return f"{self.message}\n{self.hint}" if self.hint else self.message

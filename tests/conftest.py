@@ -44,3 +44,14 @@ def copy_example(repo: Path, rows: int) -> Path:
         [sys.executable, str(manifests / "data" / "generate.py"), "--rows", str(rows)], check=True
     )
     return manifests
+
+
+def dead_pid() -> int:
+    """The pid of a process that has ended (as a crashed apply leaves in its lock)."""
+    done = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return int(done.stdout)

@@ -9,8 +9,8 @@ from typing import Any
 from reconciler.apply.planning import Planned, make_plan
 from reconciler.backends.base import JobState
 from reconciler.backends.local import LocalBackend, LocalStore
-from reconciler.stack import load_stack
-from tests.simulator import apply_plan
+from reconciler.kinds import load_stack
+from tests.live_world import record_converged
 
 NOW = 1_800_000_000.0
 
@@ -136,11 +136,10 @@ class Scenario:
         job_state: JobState = JobState.SUCCEEDED,
         error: str | None = None,
     ) -> None:
+        """Record the live world in which the manifests as they are now are deployed."""
         planned = self.plan(now=now)
         store = self.store
         try:
-            apply_plan(
-                store, planned.plan, planned.desired, now=now, job_state=job_state, error=error
-            )
+            record_converged(store, planned.desired, now=now, job_state=job_state, error=error)
         finally:
             store.close()

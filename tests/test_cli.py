@@ -124,12 +124,12 @@ def test_validate_never_runs_trainer_code(write_files: WriteFiles, tmp_path: Pat
 
 
 def test_internal_errors_are_one_line_unless_debug(monkeypatch: pytest.MonkeyPatch) -> None:
-    import reconciler.stack
+    import reconciler.kinds
 
     def explode(*_: object, **__: object) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(reconciler.stack, "load_stack", explode)
+    monkeypatch.setattr(reconciler.kinds, "load_stack", explode)
     runner = CliRunner()
     plain = runner.invoke(cli.cli, ["validate", str(CASES / "good")])
     assert plain.exit_code == 1

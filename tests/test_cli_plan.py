@@ -46,14 +46,19 @@ def test_saved_plan_is_json_and_show_renders_it(tmp_path: Path) -> None:
     code, text = _invoke("plan", str(s.root / "m"), "-o", str(saved))
     assert code == 0
     document = json.loads(saved.read_text())
-    assert document["format_version"] == "1.0" and len(document["snapshot_digest"]) == 64
+    assert document["format_version"] == "2.0" and len(document["snapshot_digest"]) == 64
     code, shown = _invoke("show", str(saved))
     assert (code, shown) == (0, text)
     code, markdown = _invoke("show", str(saved), "--format", "markdown")
     assert code == 0 and markdown.startswith("### mlapply plan: stack `demo`")
-    saved.write_text(json.dumps({**document, "format_version": "0.1"}))
-    code, output = _invoke("show", str(saved))
-    assert code == 1 and "plan format '0.1' is not '1.0'" in output
+    saved.write_text(json.dumps({**document, "format_version": "1.0"}))
+    for command in ("show", "apply"):
+        code, output = _invoke(command, str(saved))
+        assert code == 1, output
+        assert output.splitlines() == [
+            f"error: {saved}: this plan is in format 1.0, and this mlapply reads format 2.0 only",
+            "  hint: make the plan again with `mlapply plan -o FILE`",
+        ]
     saved.write_text(json.dumps({**document, "changes": [{"address": 1}]}))
     code, output = _invoke("show", str(saved))
     assert code == 1 and "not a valid plan file (changes/0" in output
@@ -82,9 +87,12 @@ def test_the_mlengine_backend_says_it_is_not_available_yet(tmp_path: Path) -> No
         "apiVersion: mlapply/v1\nkind: Stack\nmetadata: {name: s}\nspec:\n  backend: mlengine\n"
         "  gcp: {project: my-project, region: us-central1, stagingBucket: gs://bucket}\n"
     )
+    code, output = _invoke("validate", str(tmp_path))
+    assert code == 0
+    assert "s.yaml:5:12: warning: backend mlengine: the Cloud ML Engine backend is not " in output
     code, output = _invoke("plan", str(tmp_path))
     assert code == 1
-    assert "error: the mlengine backend is not available in this version of mlapply" in output
+    assert "error: backend mlengine: the Cloud ML Engine backend is not available" in output
     assert "Traceback" not in output
 
 

@@ -12,9 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from reconciler.diagnostics import Diagnostic
+from reconciler.kinds import load_stack
 from reconciler.manifests import VariableInputs, schema
 from reconciler.manifests.yaml_reader import read_yaml
-from reconciler.stack import load_stack
 from tests.conftest import REPO
 
 
@@ -94,7 +94,7 @@ def test_arbitrary_documents_give_only_diagnostics(files: list[list[Any]]) -> No
 @settings(max_examples=300, deadline=None)
 @given(documents)
 def test_fast_check_agrees_with_jsonschema_on_arbitrary_documents(document: Any) -> None:
-    for file_name in schema.KIND_SCHEMAS.values():
+    for file_name in schema.kind_schemas().values():
         fast = schema.fast_check(file_name)
         assert fast is not None
         assert fast(document) == schema.validator_for(file_name).is_valid(document), file_name
@@ -148,9 +148,9 @@ def test_fast_check_agrees_on_mutations_of_valid_documents(
     else:
         parent[path[-1]] = data.draw(values)
     kind = copy.get("kind")
-    if not isinstance(kind, str) or kind not in schema.KIND_SCHEMAS:
+    if not isinstance(kind, str) or kind not in schema.kind_schemas():
         return
-    file_name = schema.KIND_SCHEMAS[kind]
+    file_name = schema.kind_schemas()[kind]
     fast = schema.fast_check(file_name)
     assert fast is not None
     assert fast(copy) == schema.validator_for(file_name).is_valid(copy)

@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from reconciler import cli
-from reconciler.stack import load_stack
+from reconciler.kinds import load_stack
 
 
 @pytest.mark.parametrize("template", ["regression", "classification"])

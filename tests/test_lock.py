@@ -1,10 +1,11 @@
-"""The stack lock: one holder at a time, clear messages, stale locks broken only on request."""
+"""The stack lock: one holder at a time, clear messages; a holder that is provably
+gone (this host, its process ended or its pid reused) is taken over with a note,
+one that may be alive is only broken on request."""
 
 from __future__ import annotations
 
+import os
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,18 +15,9 @@ from reconciler import cli
 from reconciler.backends.local import LocalStore
 from reconciler.backends.local.lock import stack_lock
 from reconciler.diagnostics import MlapplyError
+from tests.conftest import dead_pid
 
 STACK = "apiVersion: mlapply/v1\nkind: Stack\nmetadata: {name: locked}\n"
-
-
-def _dead_pid() -> int:
-    done = subprocess.run(
-        [sys.executable, "-c", "import os; print(os.getpid())"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return int(done.stdout)
 
 
 def test_a_second_holder_waits_then_fails_naming_the_first(tmp_path: Path) -> None:
@@ -38,15 +30,41 @@ def test_a_second_holder_waits_then_fails_naming_the_first(tmp_path: Path) -> No
         pass
 
 
-def test_a_gone_holder_is_reported_and_unlock_breaks_it(tmp_path: Path) -> None:
+def test_a_gone_holder_is_taken_over_with_a_note(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path, create=True)
+    assert store.try_lock("locked", "deadbeef", dead_pid(), socket.gethostname()) is None
+    store.close()
+    notes: list[str] = []
+    with stack_lock(tmp_path, "locked", timeout=0, note=notes.append):
+        pass
+    assert len(notes) == 1 and "lock id deadbeef" in notes[0] and "is gone" in notes[0]
+
+
+def test_a_reused_pid_is_not_the_holder(tmp_path: Path) -> None:
+    """The pid lives, but its process started after the lock was taken."""
+    store = LocalStore(tmp_path, create=True)
+    db = store._writer()
+    with db:
+        db.execute(
+            "INSERT INTO locks VALUES (?, ?, ?, ?, ?)",
+            ("locked", "deadbeef", os.getpid(), socket.gethostname(), 1.0),
+        )
+    store.close()
+    notes: list[str] = []
+    with stack_lock(tmp_path, "locked", timeout=0, note=notes.append):
+        pass
+    assert len(notes) == 1
+
+
+def test_a_holder_elsewhere_is_named_and_unlock_breaks_it(tmp_path: Path) -> None:
     (tmp_path / "stack.yaml").write_text(STACK)
     home = tmp_path / ".mlapply"
     store = LocalStore(home, create=True)
-    assert store.try_lock("locked", "deadbeef", _dead_pid(), socket.gethostname()) is None
+    assert store.try_lock("locked", "deadbeef", 1, "another-host") is None
     store.close()
     with pytest.raises(MlapplyError) as failure, stack_lock(home, "locked", timeout=0):
         pass
-    assert "that process is gone" in failure.value.message
+    assert "pid 1 on another-host" in failure.value.message
     assert "mlapply unlock deadbeef" in (failure.value.hint or "")
     wrong = CliRunner().invoke(cli.cli, ["unlock", "nope", str(tmp_path)])
     assert wrong.exit_code == 1 and "has no lock nope" in wrong.output

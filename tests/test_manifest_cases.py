@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.diagnostics import Diagnostic, Severity
-from reconciler.stack import load_stack
+from reconciler.kinds import load_stack
 from tests.conftest import CASES, REPO
 
 _EXPECT = re.compile(r"#\s*expect(-warning|-file)?:\s*(.+)$")

@@ -33,5 +33,5 @@ def test_wheel_ships_schemas_and_trainer_templates(tmp_path: Path) -> None:
     for schema in (REPO / "schemas").glob("*.json"):
         assert f"reconciler/_assets/schemas/{schema.name}" in names
     assert "reconciler/_assets/trainer_templates/regression/README.md" in names
-    assert "reconciler/cli.py" in names
+    assert "reconciler/cli/__init__.py" in names
     assert not any(n.startswith(("tests/", "manifests/")) for n in names)

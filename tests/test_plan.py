@@ -11,7 +11,7 @@ from reconciler.backends.base import JobState, LiveJob
 from reconciler.backends.local import LocalBackend, LocalStore
 from reconciler.backends.local.store import STATE_FILE
 from reconciler.diagnostics import MlapplyError
-from reconciler.plan import Action
+from reconciler.plan import Action, ReasonCode, ReplaceOrder
 from tests.plan_scenarios import NOW, Scenario
 
 LATER = NOW + 600
@@ -29,7 +29,7 @@ def test_retrain_submits_a_new_attempt_of_an_up_to_date_job(tmp_path: Path) -> N
     job = plan.changes[0]
     assert job.action is Action.CREATE
     assert job.live_name is not None and job.live_name.endswith("_2")
-    assert "--retrain taxifare-dnn" in job.reasons[0]
+    assert "--retrain taxifare-dnn" in job.reasons[0].text
 
 
 def test_target_keeps_the_resource_and_what_it_depends_on(tmp_path: Path) -> None:
@@ -62,7 +62,10 @@ def test_labels_edited_outside_mlapply_are_drift(tmp_path: Path) -> None:
     store.close()
     change = s.plan(now=LATER).plan.changes[0]
     assert change.action is Action.UPDATE
-    assert change.reasons == ("changed outside mlapply: labels.team: growth -> pricing",)
+    assert [r.text for r in change.reasons] == [
+        "changed outside mlapply: labels.team: growth -> pricing"
+    ]
+    assert [r.code for r in change.reasons] == [ReasonCode.CHANGED_OUTSIDE]
 
 
 def test_removed_running_job_is_cancelled_and_finished_jobs_are_history(tmp_path: Path) -> None:
@@ -71,7 +74,7 @@ def test_removed_running_job_is_cancelled_and_finished_jobs_are_history(tmp_path
     s.write("m/stack.yaml", "apiVersion: mlapply/v1\nkind: Stack\nmetadata: {name: demo}\n")
     plan = s.plan(now=LATER).plan
     assert [(c.address, c.action.value) for c in plan.changes] == [("job.taxifare-dnn", "cancel")]
-    assert "its manifest was removed" in plan.changes[0].reasons[0]
+    assert "its manifest was removed" in plan.changes[0].reasons[0].text
     finished = Scenario(tmp_path / "other", with_model=False)
     finished.apply()
     finished.write("m/stack.yaml", "apiVersion: mlapply/v1\nkind: Stack\nmetadata: {name: demo}\n")
@@ -85,11 +88,12 @@ def test_model_description_updates_in_place_but_region_replaces(tmp_path: Path) 
     s.write("m/stack.yaml", text.replace("Taxi fares.", "Fares of taxis."))
     model = next(c for c in s.plan(now=LATER).plan.changes if c.kind == "Model")
     assert model.action is Action.UPDATE
-    assert model.reasons == ("description: Taxi fares. -> Fares of taxis.",)
+    assert [r.text for r in model.reasons] == ["description: Taxi fares. -> Fares of taxis."]
     s.write("m/stack.yaml", text.replace("Taxi fares.}", "Taxi fares., regions: [europe-west4]}"))
     model = next(c for c in s.plan(now=LATER).plan.changes if c.kind == "Model")
     assert model.action is Action.REPLACE
-    assert model.replace_paths == ("region",)
+    assert [f.path for f in model.field_changes if f.forces_replacement] == [("region",)]
+    assert model.replace_order is ReplaceOrder.DELETE_BEFORE_CREATE and model.symbol == "-/+"
 
 
 def test_resources_of_other_stacks_are_never_touched(tmp_path: Path) -> None:
@@ -159,7 +163,7 @@ def test_versions_left_under_a_model_the_manifest_no_longer_names_are_deleted(
     changes = {c.address: c for c in s.plan(now=LATER).plan.changes}
     left = changes['version.taxifare-v1["taxifare"]']
     assert left.action is Action.DELETE
-    assert left.reasons[0].endswith("its manifest now names another model")
+    assert left.reasons[0].text.endswith("its manifest now names another model")
     assert changes["version.taxifare-v1"].action is Action.CREATE
 
 
@@ -172,7 +176,10 @@ def test_markdown_stays_under_the_comment_limit_and_says_what_it_left_out(
     s = Scenario(tmp_path)
     document = plan_to_json(s.plan().plan)
     change = document["changes"][0]
-    many = [{**change, "address": f"job.j{i}", "reasons": ["x" * 300]} for i in range(400)]
+    many = [
+        {**change, "address": f"job.j{i}", "reasons": [{"code": "new", "text": "x" * 300}]}
+        for i in range(400)
+    ]
     text = render_markdown({**document, "changes": many})
     assert len(text) <= LIMIT
     assert "more resource(s) not shown" in text

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
+from reconciler.kinds import load_stack
 from reconciler.manifests import schema
 from reconciler.manifests.yaml_reader import read_yaml_file
-from reconciler.stack import load_stack
 from tests.conftest import CASES, REPO, WriteFiles
 
 SCHEMAS = sorted((REPO / "schemas").glob("*.schema.json"))
@@ -52,7 +52,7 @@ def test_every_field_has_a_description(path: Path) -> None:
     for where, node in _walk(_load(path)):
         if not where.endswith("/properties") or not isinstance(node, dict):
             continue
-        if any(f"/{word}/" in where for word in ("if", "then", "not", "anyOf", "oneOf")):
+        if any(f"/{word}/" in where for word in ("if", "then", "else", "not", "anyOf", "oneOf")):
             continue  # conditions restate fields declared (and described) elsewhere
         for name, field in node.items():
             target = _resolve(field["$ref"], path) if "$ref" in field else field
@@ -76,21 +76,21 @@ def _all_case_documents() -> Iterator[tuple[str, Any]]:
     for path in sorted(CASES.glob("*/*.yaml")):
         docs, _ = read_yaml_file(str(path), path.name)
         for doc in docs:
-            if isinstance(doc.data, dict) and doc.data.get("kind") in schema.KIND_SCHEMAS:
+            if isinstance(doc.data, dict) and doc.data.get("kind") in schema.kind_schemas():
                 yield f"{path.parent.name}/{path.name}#{doc.index}", doc.data
 
 
 @pytest.mark.parametrize(("name", "data"), list(_all_case_documents()), ids=lambda v: str(v)[:60])
 def test_manifest_schema_dispatches_like_the_kind_schemas(name: str, data: Any) -> None:
     dispatching = schema.validator_for("manifest.schema.json")
-    direct = schema.validator_for(schema.KIND_SCHEMAS[data["kind"]])
+    direct = schema.validator_for(schema.kind_schemas()[data["kind"]])
     assert dispatching.is_valid(data) == direct.is_valid(data), name
 
 
 def test_kinds_in_the_dispatching_schema_match_the_code() -> None:
     manifest = _load(REPO / "schemas" / "manifest.schema.json")
-    assert manifest["properties"]["kind"]["enum"] == list(schema.KIND_SCHEMAS)
-    for kind, file_name in schema.KIND_SCHEMAS.items():
+    assert manifest["properties"]["kind"]["enum"] == list(schema.kind_schemas())
+    for kind, file_name in schema.kind_schemas().items():
         assert _load(REPO / "schemas" / file_name)["properties"]["kind"]["const"] == kind
 
 
@@ -106,10 +106,18 @@ def _default(file_name: str, *pointer: str) -> Any:
 def test_schema_defaults_are_the_defaults_the_code_fills_in(write_files: WriteFiles) -> None:
     root = write_files(
         {
+            "minimal/stack.yaml": """
+            apiVersion: mlapply/v1
+            kind: Stack
+            metadata: {name: s}
+            """,
             "stack.yaml": """
             apiVersion: mlapply/v1
             kind: Stack
             metadata: {name: s}
+            spec:  # a backend that tunes
+              backend: vertex
+              gcp: {project: my-project, region: us-central1, stagingBucket: gs://my-bucket}
             ---
             apiVersion: mlapply/v1
             kind: Dataset
@@ -138,15 +146,17 @@ def test_schema_defaults_are_the_defaults_the_code_fills_in(write_files: WriteFi
             kind: ModelVersion
             metadata: {name: v}
             spec: {model: m, source: {job: j}}
-            """
+            """,
         }
     )
-    result = load_stack([str(root)])
+    result = load_stack([str(root / "stack.yaml")])
     assert result.ok and result.stack is not None, [d.render() for d in result.diagnostics]
     stack = result.stack
     spec = ("properties", "spec", "properties")
     local = (*spec, "local", "properties")
-    assert stack.settings.backend == _default("stack.schema.json", *spec, "backend")
+    minimal = load_stack([str(root / "minimal")]).stack
+    assert minimal is not None
+    assert minimal.settings.backend == _default("stack.schema.json", *spec, "backend")
     assert stack.settings.local.home == root / _default("stack.schema.json", *local, "home")
     replicas = (*local, "replicas", "properties")
     assert stack.settings.local.workers == _default("stack.schema.json", *replicas, "workers")
@@ -197,7 +207,7 @@ def test_schema_defaults_are_the_defaults_the_code_fills_in(write_files: WriteFi
 
 @pytest.mark.parametrize(("name", "data"), list(_all_case_documents()), ids=lambda v: str(v)[:60])
 def test_fast_check_agrees_with_jsonschema(name: str, data: Any) -> None:
-    file_name = schema.KIND_SCHEMAS[data["kind"]]
+    file_name = schema.kind_schemas()[data["kind"]]
     fast = schema.fast_check(file_name)
     assert fast is not None, "every kind schema must compile to the fast check"
     assert fast(data) == schema.validator_for(file_name).is_valid(data), name
@@ -219,6 +229,6 @@ def test_the_manifest_reference_is_generated_from_the_schemas() -> None:
         "docs/manifest-reference.md is stale: run "
         "`.venv/bin/python -m reconciler.manifests.reference > docs/manifest-reference.md`"
     )
-    for file_name in schema.KIND_SCHEMAS.values():
+    for file_name in schema.kind_schemas().values():
         for name in _load(REPO / "schemas" / file_name)["properties"]["spec"].get("properties", {}):
             assert f".{name}`" in committed, name

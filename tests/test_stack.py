@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler.stack import load_stack
+from reconciler.kinds import load_stack
 from reconciler.stack.build import parse_duration
 from reconciler.stack.graph import find_cycle, topological_order
 from reconciler.stack.resources import (
@@ -64,7 +64,7 @@ def test_dependencies_and_a_deterministic_order() -> None:
     assert stack.dependencies["version.taxifare-v1"] == ("model.taxifare", "job.taxifare-dnn")
     assert stack.dependencies["job.taxifare-dnn"] == ("trainer.taxifare", "dataset.taxi")
     order = stack.order
-    assert set(order) == set(stack.resources())
+    assert set(order) == set(stack.everything())
     for node, deps in stack.dependencies.items():
         assert all(order.index(dep) < order.index(node) for dep in deps)
     again = load_stack([str(CASES / "good" / "full.yaml")], cwd=REPO)

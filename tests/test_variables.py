@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from reconciler.kinds import load_stack
 from reconciler.manifests import VariableInputs
-from reconciler.stack import load_stack
 from tests.conftest import WriteFiles
 
 STACK = """

@@ -1,4 +1,4 @@
-"""What jobs and versions become in Vertex AI terms (pure; no server)."""
+"""What jobs and versions become in Vertex AI request bodies (pure; no server)."""
 
 from __future__ import annotations
 
@@ -6,18 +6,19 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.backends.google.vertex import requests as vx
+from reconciler.backends.compiled import Pool, Role
+from reconciler.backends.google.vertex import bodies
 from reconciler.backends.google.vertex.images import prediction_image, training_image
+from reconciler.backends.google.vertex.profile import PROFILE
 from reconciler.diagnostics import MlapplyError
-from reconciler.identity.tiers import resolve_machines
-from reconciler.stack.resources import LocalSettings, Tuning, TuningParameter
+from reconciler.stack.resources import Accelerator, LocalSettings, Tuning, TuningParameter
 
 PACKAGE = {"executorImageUri": "image", "packageUris": ["gs://b/p.tar.gz"], "pythonModule": "m"}
 LOCAL = LocalSettings(home=Path("."))
 
 
 def test_standard_1_is_a_chief_workers_and_parameter_servers() -> None:
-    pools = vx.worker_pools(resolve_machines("STANDARD_1", None, "vertex", LOCAL), PACKAGE)
+    pools = bodies.worker_pools(PROFILE.compile_pools("STANDARD_1", None, LOCAL), PACKAGE)
     assert [(p["machineSpec"]["machineType"], p["replicaCount"]) for p in pools] == [
         ("n1-highcpu-8", "1"),
         ("n1-highcpu-8", "4"),
@@ -27,22 +28,18 @@ def test_standard_1_is_a_chief_workers_and_parameter_servers() -> None:
 
 
 def test_a_skipped_pool_between_roles_is_empty_and_gpus_are_kept() -> None:
-    machines = {
-        "chief": {
-            "type": "n1-standard-8",
-            "count": 1,
-            "accelerator": {"type": "NVIDIA_TESLA_T4", "count": 1},
-        },
-        "evaluator": {"type": "n1-standard-4", "count": 1},
-    }
-    pools = vx.worker_pools(machines, PACKAGE)
+    machines = (
+        Pool(Role.CHIEF, 1, "n1-standard-8", Accelerator("NVIDIA_TESLA_T4", 1)),
+        Pool(Role.EVALUATOR, 1, "n1-standard-4"),
+    )
+    pools = bodies.worker_pools(machines, PACKAGE)
     assert pools[1] == {} and pools[2] == {}
     assert pools[0]["machineSpec"] == {
         "machineType": "n1-standard-8",
         "acceleratorType": "NVIDIA_TESLA_T4",
         "acceleratorCount": 1,
     }
-    assert vx.uses_gpu(machines)
+    assert bodies.uses_gpu(machines)
 
 
 def test_images_come_from_the_table_and_an_unknown_pair_is_a_clear_error() -> None:
@@ -72,7 +69,7 @@ def test_a_tuning_spec_becomes_a_study_spec() -> None:
             TuningParameter("batch", "DISCRETE", values=(32, 64)),
         ),
     )
-    study = vx.study_spec(tuning)
+    study = bodies.study_spec(tuning)
     assert study["algorithm"] == "GRID_SEARCH"
     assert study["parameters"] == [
         {
@@ -92,18 +89,18 @@ def test_a_tuning_spec_becomes_a_study_spec() -> None:
 
 def test_prediction_resources_never_scale_to_zero_and_legacy_machines_map() -> None:
     essence = {"machineType": "mls1-c1-m2", "scaling": {"minNodes": 0, "maxNodes": 3}}
-    assert vx.prediction_resources(essence) == {
+    assert bodies.prediction_resources(essence) == {
         "machineSpec": {"machineType": "n1-standard-2"},
         "minReplicaCount": 1,
         "maxReplicaCount": 3,
     }
-    assert vx.prediction_resources({"scaling": {"nodes": 2}})["minReplicaCount"] == 2
+    assert bodies.prediction_resources({"scaling": {"nodes": 2}})["minReplicaCount"] == 2
 
 
 def test_names_round_trip_through_aliases_and_endpoint_ids() -> None:
-    assert vx.alias("taxifare_v1_4ae79bc6") == "taxifare-v1-4ae79bc6"
-    assert vx.live_name(["default", "taxifare-v1-4ae79bc6"]) == "taxifare_v1_4ae79bc6"
-    assert vx.endpoint_id("taxi_fare") == "taxi-fare"
-    assert vx.filter_labels({"mlapply-stack": "s"}, "j") == (
+    assert bodies.alias("taxifare_v1_4ae79bc6") == "taxifare-v1-4ae79bc6"
+    assert bodies.live_name(["default", "taxifare-v1-4ae79bc6"]) == "taxifare_v1_4ae79bc6"
+    assert bodies.endpoint_id("taxi_fare") == "taxi-fare"
+    assert bodies.filter_labels({"mlapply-stack": "s"}, "j") == (
         'labels.mlapply-stack="s" AND display_name="j"'
     )

@@ -1,8 +1,8 @@
 """Making a plan: fingerprint what is declared, read what is live, diff them.
 
-The I/O around the pure ``plan.diff``: it reads trainer sources and data
-(through the hash cache in the stack home, the only thing it writes) and
-the backend's live state. It builds nothing and runs no user code.
+The I/O around the pure diff: it reads trainer sources and data (through
+the hash cache in the stack home, the only thing it writes) and the
+backend's live state, once. It builds nothing and runs no user code.
 """
 
 from __future__ import annotations
@@ -12,8 +12,10 @@ from dataclasses import dataclass
 
 from reconciler.backends.base import Backend, LiveSnapshot
 from reconciler.gcpause import paused_gc
-from reconciler.identity import DesiredState, HashCache, compute_desired
-from reconciler.plan import Plan, PlanOptions, diff
+from reconciler.identity import DesiredState
+from reconciler.identity.hashcache import HashCache
+from reconciler.kinds import compute_desired, diff_stack
+from reconciler.plan import Plan, PlanOptions
 from reconciler.stack.resources import Stack
 
 
@@ -22,6 +24,7 @@ class Planned:
     plan: Plan
     desired: DesiredState
     live: LiveSnapshot
+    """The live state the plan was made from; apply acts on it, never reads it again."""
 
 
 def make_plan(
@@ -47,4 +50,4 @@ def make_plan(
         live = backend.read_live(stack.name)
         when = time.time() if now is None else now
         options = PlanOptions(targets=targets, retrain=retrain, now=when, paths=paths)
-        return Planned(diff(desired, live, options), desired, live)
+        return Planned(diff_stack(desired, live, options), desired, live)

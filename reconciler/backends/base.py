@@ -7,24 +7,17 @@ they carry only what planning needs.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import Any, Protocol
 
+from reconciler.backends.compiled import CompiledJob
 from reconciler.identity.canonical import canonical_json, digest
 from reconciler.identity.content import RemoteLister
-from reconciler.stack.resources import (
-    LABEL_HASH,
-    LABEL_NAME,
-    LABEL_PROTECTED,
-    LABEL_STACK,
-    Dataset,
-    Trainer,
-    TrainingJob,
-)
+from reconciler.stack.resources import LABEL_HASH, LABEL_NAME, LABEL_PROTECTED, LABEL_STACK
 
 
 class JobState(str, Enum):
@@ -46,15 +39,16 @@ class JobState(str, Enum):
 
 
 class VersionState(str, Enum):
-    CREATING = "CREATING"
+    """A version's state as reported: both backends answer a version only once it
+    serves (their deploys finish inside the call), so READY is all they produce."""
+
     READY = "READY"
-    FAILED = "FAILED"
-    UPDATING = "UPDATING"
-    DELETING = "DELETING"
 
 
 @dataclass(frozen=True)
-class _Labelled:
+class Labelled:
+    """What every live record has: its name and labels (identity lives there)."""
+
     name: str
     labels: Mapping[str, str]
 
@@ -76,7 +70,7 @@ class _Labelled:
 
 
 @dataclass(frozen=True)
-class LiveJob(_Labelled):
+class LiveJob(Labelled):
     state: JobState
     create_time: float | None = None
     start_time: float | None = None
@@ -87,7 +81,7 @@ class LiveJob(_Labelled):
 
 
 @dataclass(frozen=True)
-class LiveModel(_Labelled):
+class LiveModel(Labelled):
     description: str = ""
     region: str = ""
     online_prediction_logging: bool = False
@@ -96,7 +90,7 @@ class LiveModel(_Labelled):
 
 
 @dataclass(frozen=True)
-class LiveVersion(_Labelled):
+class LiveVersion(Labelled):
     model: str
     state: VersionState
     description: str = ""
@@ -107,7 +101,7 @@ class LiveVersion(_Labelled):
 
 
 @dataclass(frozen=True)
-class LivePackage(_Labelled):
+class LivePackage(Labelled):
     digest: str
     uri: str
     create_time: float | None = None
@@ -122,8 +116,6 @@ class LiveSnapshot:
     models: tuple[LiveModel, ...] = ()
     versions: tuple[LiveVersion, ...] = ()
     packages: tuple[LivePackage, ...] = ()
-    read_at: float = 0.0
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def digest(self) -> str:
@@ -170,11 +162,9 @@ class Backend(Protocol):
 class JobSubmission:
     """Everything a backend needs to start one job."""
 
-    record: LiveJob  # live name, labels, the spec the plan recorded
-    job: TrainingJob
-    trainer: Trainer
-    dataset: Dataset | None
-    machines: Mapping[str, Any]  # role -> machines (cloud) or processes (local)
+    record: LiveJob
+    """The live name, the labels, and the record of the plan's spec."""
+    job: CompiledJob
 
 
 class ApplyBackend(Backend, Protocol):
@@ -183,8 +173,11 @@ class ApplyBackend(Backend, Protocol):
 
     poll_seconds: float  # how often apply looks at a running job
 
-    def lock(self, stack: str, timeout: float) -> AbstractContextManager[str]:
-        """Hold the stack's apply lock; waits ``timeout`` seconds, then names the holder."""
+    def lock(
+        self, stack: str, timeout: float, note: Callable[[str], None] = ...
+    ) -> AbstractContextManager[str]:
+        """Hold the stack's apply lock; waits ``timeout`` seconds, then names the holder.
+        A lock whose holder is provably gone is taken over, and ``note`` says so."""
         ...
 
     def unlock(self, stack: str, lock_id: str) -> str:

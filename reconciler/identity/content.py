@@ -12,10 +12,13 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from reconciler.identity.canonical import digest
-from reconciler.identity.hashcache import HashCache
 from reconciler.stack.resources import Dataset
+
+if TYPE_CHECKING:
+    from reconciler.identity.hashcache import HashCache
 
 # What never goes into a package: caches, VCS metadata, build outputs.
 EXCLUDED_DIRS = {"__pycache__", ".git", "build", "dist", ".mlapply"}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from reconciler.manifests.schema import KIND_SCHEMAS, load_schema
+from reconciler.manifests.schema import kind_schemas, load_schema
 
 
 def _resolve(node: dict[str, Any], file_name: str) -> tuple[dict[str, Any], str]:
@@ -79,7 +79,7 @@ def render_reference() -> str:
         "kinds, `spec`.",
         "",
     ]
-    for kind, file_name in KIND_SCHEMAS.items():
+    for kind, file_name in kind_schemas().items():
         schema = load_schema(file_name)
         lines += [f"## {kind}", "", " ".join(schema.get("description", "").split()), ""]
         lines += ["| field | type | default | description |", "|---|---|---|---|"]

@@ -1,7 +1,8 @@
 """The plan's data: a closed set of actions, changes with their reasons, the plan.
 
-A Change's ``reasons`` exist to explain the plan to people; apply acts on
-the action, the live name and the live targets, never on the reasons.
+A Change's ``reasons`` exist to explain the plan to people (their ``code``
+lets programs tell them apart); apply acts on the action, the live name and
+the live targets, never on the reasons.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import Any, NamedTuple
 
 
 class Action(str, Enum):
@@ -22,10 +23,6 @@ class Action(str, Enum):
     NOOP = "no-op"
 
     @property
-    def symbol(self) -> str:
-        return _SYMBOLS[self]
-
-    @property
     def pending(self) -> bool:
         """Whether apply has something to do (or wait for) for this action."""
         return self is not Action.NOOP
@@ -35,23 +32,85 @@ class Action(str, Enum):
         return self in (Action.REPLACE, Action.DELETE, Action.CANCEL)
 
 
+class ReplaceOrder(str, Enum):
+    """How a replacement is made (Terraform's DeleteThenCreate and CreateThenDelete)."""
+
+    CREATE_BEFORE_DELETE = "create-before-delete"
+    """The new resource is made and serves before the old one goes (model versions)."""
+    DELETE_BEFORE_CREATE = "delete-before-create"
+    """The old one goes first: the two cannot coexist (a model of the same name, a
+    running job whose machines the new one needs)."""
+
+
 _SYMBOLS = {
     Action.CREATE: "+",
     Action.UPDATE: "~",
-    Action.REPLACE: "-/+",
     Action.DELETE: "-",
     Action.CANCEL: "x",
     Action.WAIT: "..",
     Action.NOOP: " ",
 }
+_REPLACE_SYMBOLS = {
+    ReplaceOrder.CREATE_BEFORE_DELETE: "+/-",
+    ReplaceOrder.DELETE_BEFORE_CREATE: "-/+",
+}
+
+
+def symbol(action: Action, order: ReplaceOrder | None) -> str:
+    """The display symbol: a replacement's shows its order."""
+    if action is Action.REPLACE:
+        return _REPLACE_SYMBOLS[order or ReplaceOrder.DELETE_BEFORE_CREATE]
+    return _SYMBOLS[action]
+
+
+class FieldOp(str, Enum):
+    ADD = "add"
+    CHANGE = "change"
+    REMOVE = "remove"
+
+
+Path = tuple[str, ...]
+"""A field path as its keys: ``("hyperparameters", "learning.rate")``."""
 
 
 @dataclass(frozen=True)
 class FieldChange:
-    path: str
-    before: Any
-    after: Any
+    """One changed field (kopf's diff item): ``before`` is None for ADD, ``after`` for REMOVE."""
+
+    op: FieldOp
+    path: Path
+    before: Any = None
+    after: Any = None
     forces_replacement: bool = False
+
+
+class ReasonCode(str, Enum):
+    """What kind of reason a Reason is; its text says the particulars."""
+
+    NEW = "new"
+    FIELD_CHANGED = "field-changed"
+    TRAINER_CHANGED = "trainer-changed"
+    DATA_CHANGED = "data-changed"
+    IDENTITY_CHANGED = "identity-changed"
+    CHANGED_OUTSIDE = "changed-outside"
+    RUNNING = "running"
+    RETRAIN = "retrain"
+    RETRY = "retry"
+    NOT_RETRIED = "not-retried"
+    CANCELS_OLDER = "cancels-older"
+    DELETES_OLDER = "deletes-older"
+    WAITS_FOR_JOB = "waits-for-job"
+    BLOCKED = "blocked"
+    RECREATED = "recreated"
+    REMOVED = "removed"
+
+
+class Reason(NamedTuple):
+    code: ReasonCode
+    text: str
+
+    def __str__(self) -> str:
+        return self.text
 
 
 @dataclass(frozen=True)
@@ -77,12 +136,18 @@ class Change:
     before: Mapping[str, Any] | None = None
     after: Mapping[str, Any] | None = None
     field_changes: tuple[FieldChange, ...] = ()
-    replace_paths: tuple[str, ...] = ()
     depends_on: tuple[str, ...] = ()
-    reasons: tuple[str, ...] = ()
+    reasons: tuple[Reason, ...] = ()
     live_targets: tuple[LiveTarget, ...] = ()
+    """In the order apply acts on them (a model's default version last)."""
+    replace_order: ReplaceOrder | None = None
+    """For REPLACE: whether the new resource comes before the old one goes."""
     drift: bool = False
     """Whether something changed outside mlapply."""
+
+    @property
+    def symbol(self) -> str:
+        return symbol(self.action, self.replace_order)
 
 
 @dataclass(frozen=True)

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from reconciler.plan.model import Action, Change, Plan
+from reconciler.plan.model import Action, Change, FieldChange, FieldOp, Plan
 
-FORMAT_VERSION = "1.0"
-ACTION_ORDER = [a.value for a in Action]
+FORMAT_VERSION = "2.0"
 
 
 def plan_to_json(plan: Plan) -> dict[str, Any]:
@@ -44,28 +43,30 @@ def _change(change: Change) -> dict[str, Any]:
         "kind": change.kind,
         "name": change.name,
         "action": change.action.value,
-        "symbol": change.action.symbol,
+        "replace_order": change.replace_order.value if change.replace_order else None,
+        "symbol": change.symbol,
         "live_name": change.live_name,
         "before": change.before,
         "after": change.after,
-        "field_changes": [
-            {
-                "path": f.path,
-                "before": f.before,
-                "after": f.after,
-                "forces_replacement": f.forces_replacement,
-            }
-            for f in change.field_changes
-        ],
-        "replace_paths": list(change.replace_paths),
+        "field_changes": [_field(f) for f in change.field_changes],
         "depends_on": list(change.depends_on),
-        "reasons": list(change.reasons),
+        "reasons": [{"code": r.code.value, "text": r.text} for r in change.reasons],
         "live_targets": [
             {"live_name": t.live_name, "operation": t.operation, "model": t.model}
             for t in change.live_targets
         ],
         "drift": change.drift,
     }
+
+
+def _field(change: FieldChange) -> dict[str, Any]:
+    found: dict[str, Any] = {"op": change.op.value, "path": list(change.path)}
+    if change.op is not FieldOp.ADD:
+        found["before"] = change.before
+    if change.op is not FieldOp.REMOVE:
+        found["after"] = change.after
+    found["forces_replacement"] = change.forces_replacement
+    return found
 
 
 def summary_line(document: dict[str, Any]) -> str:
@@ -117,8 +118,9 @@ def read_plan_file(path: str) -> dict[str, Any]:
     version = document.get("format_version") if isinstance(document, dict) else None
     if version != FORMAT_VERSION:
         raise MlapplyError(
-            f"{path}: plan format {version!r} is not {FORMAT_VERSION!r}",
-            "make the plan again with this version of mlapply",
+            f"{path}: this plan is in format {version}, and this mlapply reads format "
+            f"{FORMAT_VERSION} only",
+            "make the plan again with `mlapply plan -o FILE`",
         )
     from jsonschema import Draft202012Validator
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from reconciler.plan.fields import dotted
 from reconciler.render.jsonplan import abbreviate, summary_line
 
 LIMIT = 65_000
@@ -20,6 +21,12 @@ _ICONS = {
     "cancel": "⛔",
     "wait": "⏳",
 }
+
+
+def _action(change: dict[str, Any]) -> str:
+    """``replace (create-before-delete)`` for a replacement, else the action."""
+    order = change["replace_order"]
+    return f"{change['action']} ({order})" if order else str(change["action"])
 
 
 def _cell(text: str) -> str:
@@ -38,10 +45,11 @@ def _diff_lines(change: dict[str, Any]) -> list[str]:
         lines.extend(f"+ {path}: {_value(value)}" for path, value in flat.items())
     for field in change["field_changes"]:
         note = "  # forces replacement" if field["forces_replacement"] else ""
-        if field["before"] != "(none)":
-            lines.append(f"- {field['path']}: {_value(field['before'])}")
-        if field["after"] != "(none)":
-            lines.append(f"+ {field['path']}: {_value(field['after'])}{note}")
+        path = dotted(field["path"])
+        if "before" in field:
+            lines.append(f"- {path}: {_value(field['before'])}")
+        if "after" in field:
+            lines.append(f"+ {path}: {_value(field['after'])}{note}")
     for target in change["live_targets"]:
         lines.append(f"- {target['live_name']}  # {target['operation']}")
     return lines
@@ -60,9 +68,9 @@ def _flatten(value: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def _section(change: dict[str, Any]) -> str:
     live = f" <code>{change['live_name']}</code>" if change["live_name"] else ""
-    reasons = "".join(f"- {r}\n" for r in change["reasons"])
+    reasons = "".join(f"- {r['text']}\n" for r in change["reasons"])
     body = "\n".join(_diff_lines(change))
-    summary = f"<code>{change['address']}</code>: {change['action']}{live}"
+    summary = f"<code>{change['address']}</code>: {_action(change)}{live}"
     return (
         f"<details><summary>{summary}</summary>\n\n{reasons}\n```diff\n{body}\n```\n\n</details>\n"
     )
@@ -104,8 +112,8 @@ def render_markdown(document: dict[str, Any]) -> str:
         return "\n".join(head) + "\n"
     head.extend(["| | resource | action | why |", "|---|---|---|---|"])
     rows = [
-        f"| {_ICONS.get(c['action'], '')} | `{c['address']}` | {c['action']} | "
-        f"{_cell('; '.join(c['reasons']) or '-')} |"
+        f"| {_ICONS.get(c['action'], '')} | `{c['address']}` | {_action(c)} | "
+        f"{_cell('; '.join(r['text'] for r in c['reasons']) or '-')} |"
         for c in pending
     ]
     head.extend(_capped(rows, LIMIT // 2, "| | _...and {} more_ | | |"))

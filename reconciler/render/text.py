@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from reconciler.plan.fields import dotted
 from reconciler.render.jsonplan import HEADLINES, abbreviate, summary_line
+
+_FIELD_SYMBOLS = {"add": "+", "change": "~", "remove": "-"}
 
 _COLOURS = {
     "create": "32",
@@ -25,7 +28,7 @@ def _paint(text: str, action: str, colour: bool) -> str:
 def _value(value: Any) -> str:
     value = abbreviate(value)
     if isinstance(value, str):
-        return value if value == "(none)" else f'"{value}"'
+        return f'"{value}"'
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -45,11 +48,15 @@ def render_text(document: dict[str, Any], *, colour: bool = False) -> str:
         live = f": {change['live_name']}" if change["live_name"] else ""
         lines.append(f"  # {change['address']} {HEADLINES[action]}{live}")
         lines.append(f"  {symbol} {change['address']}")
-        lines.extend(f"      why: {reason}" for reason in change["reasons"])
+        lines.extend(f"      why: {reason['text']}" for reason in change["reasons"])
         for field in change["field_changes"]:
             mark = "  # forces replacement" if field["forces_replacement"] else ""
-            values = f"{_value(field['before'])} -> {_value(field['after'])}"
-            lines.append(f"      ~ {field['path']}: {values}{mark}")
+            before = _value(field["before"]) if "before" in field else "(none)"
+            after = _value(field["after"]) if "after" in field else "(none)"
+            lines.append(
+                f"      {_FIELD_SYMBOLS[field['op']]} {dotted(field['path'])}: "
+                f"{before} -> {after}{mark}"
+            )
         for target in change["live_targets"]:
             lines.append(
                 f"      {_paint('-', 'delete', colour)} {target['operation']} {target['live_name']}"
@@ -60,7 +67,7 @@ def render_text(document: dict[str, Any], *, colour: bool = False) -> str:
     if notes:
         lines.append("Notes:")
         for change in notes:
-            lines.extend(f"  {change['address']}: {reason}" for reason in change["reasons"])
+            lines.extend(f"  {change['address']}: {reason['text']}" for reason in change["reasons"])
         lines.append("")
     for problem in document["errors"]:
         lines.append(_paint(f"Error: {problem['message']}", "delete", colour))

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from reconciler.backends.base import LiveSnapshot, VersionState
 
-_SERVING = (VersionState.READY, VersionState.UPDATING)
+_SERVING = (VersionState.READY,)
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """The stack layer: typed resources, references, the dependency graph and its order."""
 
-from reconciler.stack.build import LoadResult, load_stack
-from reconciler.stack.resources import Kind, Stack
+from reconciler.stack.build import LoadResult
+from reconciler.stack.resources import Stack
 
-__all__ = ["Kind", "LoadResult", "Stack", "load_stack"]
+__all__ = ["LoadResult", "Stack"]

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import Enum
 from pathlib import Path
+from typing import Any, ClassVar, TypeVar
 
 from reconciler.diagnostics import Location
 
@@ -39,33 +39,21 @@ MAX_LABELS = 64 - len(RESERVED_LABELS)
 Scalar = str | int | float | bool
 
 
-class Kind(str, Enum):
-    STACK = "Stack"
-    DATASET = "Dataset"
-    TRAINER = "Trainer"
-    TRAINING_JOB = "TrainingJob"
-    MODEL = "Model"
-    MODEL_VERSION = "ModelVersion"
+def address(prefix: str, name: str) -> str:
+    """A resource's address: ``job.taxifare-dnn`` (the kind's prefix and the name)."""
+    return f"{prefix}.{name}"
+
+
+class _Addressed:
+    """Each kind's record names its kind and address prefix once, as class data."""
+
+    kind: ClassVar[str]
+    prefix: ClassVar[str]
+    meta: Meta
 
     @property
-    def prefix(self) -> str:
-        """The address prefix: ``job`` in ``job.taxifare-dnn``."""
-        return _PREFIXES[self]
-
-
-_PREFIXES = {
-    Kind.STACK: "stack",
-    Kind.DATASET: "dataset",
-    Kind.TRAINER: "trainer",
-    Kind.TRAINING_JOB: "job",
-    Kind.MODEL: "model",
-    Kind.MODEL_VERSION: "version",
-}
-KIND_ORDER = tuple(Kind)
-
-
-def address(kind: Kind, name: str) -> str:
-    return f"{kind.prefix}.{name}"
+    def address(self) -> str:
+        return address(self.prefix, self.meta.name)
 
 
 @dataclass(frozen=True)
@@ -95,8 +83,9 @@ class GcpSettings:
 
 
 @dataclass(frozen=True)
-class StackSettings:
-    kind = Kind.STACK
+class StackSettings(_Addressed):
+    kind = "Stack"
+    prefix = "stack"
     meta: Meta
     backend: str
     root: Path
@@ -108,24 +97,17 @@ class StackSettings:
     python_version: str
     scale_tier: str
 
-    @property
-    def address(self) -> str:
-        return address(self.kind, self.meta.name)
-
 
 @dataclass(frozen=True)
-class Dataset:
-    kind = Kind.DATASET
+class Dataset(_Addressed):
+    kind = "Dataset"
+    prefix = "dataset"
     meta: Meta
     train: tuple[str, ...]
     eval: tuple[str, ...]
     fingerprint: str
     base_dir: Path
     """Local paths are relative to this folder (the manifest file's)."""
-
-    @property
-    def address(self) -> str:
-        return address(self.kind, self.meta.name)
 
 
 @dataclass(frozen=True)
@@ -137,18 +119,15 @@ class TrainerFlags:
 
 
 @dataclass(frozen=True)
-class Trainer:
-    kind = Kind.TRAINER
+class Trainer(_Addressed):
+    kind = "Trainer"
+    prefix = "trainer"
     meta: Meta
     source: Path | None
     """The package directory (absolute), or None for prebuilt packages."""
     package_uris: tuple[str, ...]
     module: str
     flags: TrainerFlags
-
-    @property
-    def address(self) -> str:
-        return address(self.kind, self.meta.name)
 
 
 @dataclass(frozen=True)
@@ -195,8 +174,9 @@ class Tuning:
 
 
 @dataclass(frozen=True)
-class TrainingJob:
-    kind = Kind.TRAINING_JOB
+class TrainingJob(_Addressed):
+    kind = "TrainingJob"
+    prefix = "job"
     meta: Meta
     trainer: str
     dataset: str | None
@@ -212,22 +192,15 @@ class TrainingJob:
     max_attempts: int
     timeout_seconds: float
 
-    @property
-    def address(self) -> str:
-        return address(self.kind, self.meta.name)
-
 
 @dataclass(frozen=True)
-class Model:
-    kind = Kind.MODEL
+class Model(_Addressed):
+    kind = "Model"
+    prefix = "model"
     meta: Meta
     description: str
     region: str
     online_prediction_logging: bool
-
-    @property
-    def address(self) -> str:
-        return address(self.kind, self.meta.name)
 
 
 @dataclass(frozen=True)
@@ -247,8 +220,9 @@ class Scaling:
 
 
 @dataclass(frozen=True)
-class ModelVersion:
-    kind = Kind.MODEL_VERSION
+class ModelVersion(_Addressed):
+    kind = "ModelVersion"
+    prefix = "version"
     meta: Meta
     model: str
     source: VersionSource
@@ -260,29 +234,23 @@ class ModelVersion:
     machine_type: str
     scaling: Scaling
 
-    @property
-    def address(self) -> str:
-        return address(self.kind, self.meta.name)
-
 
 Resource = StackSettings | Dataset | Trainer | TrainingJob | Model | ModelVersion
+R = TypeVar("R", bound=_Addressed)
 
 
 @dataclass(frozen=True)
 class Stack:
     """Every resource of a stack, the references between them, and an order.
 
-    ``dependencies`` maps each address to the addresses it refers to;
-    ``order`` lists all addresses so that each comes after what it depends on
-    (ties broken by kind, then name, so the order is deterministic).
+    ``resources`` holds every declared resource but the Stack's own settings,
+    by address; ``dependencies`` maps each address (the settings' too) to the
+    addresses it refers to; ``order`` lists them all so that each comes after
+    what it depends on (ties broken by kind, then name: deterministic).
     """
 
     settings: StackSettings
-    datasets: Mapping[str, Dataset] = field(default_factory=dict)
-    trainers: Mapping[str, Trainer] = field(default_factory=dict)
-    jobs: Mapping[str, TrainingJob] = field(default_factory=dict)
-    models: Mapping[str, Model] = field(default_factory=dict)
-    versions: Mapping[str, ModelVersion] = field(default_factory=dict)
+    resources: Mapping[str, _Addressed] = field(default_factory=dict)
     dependencies: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     order: tuple[str, ...] = ()
 
@@ -290,12 +258,38 @@ class Stack:
     def name(self) -> str:
         return self.settings.meta.name
 
-    def resources(self) -> dict[str, Resource]:
-        found: dict[str, Resource] = {self.settings.address: self.settings}
-        for group in (self.datasets, self.trainers, self.jobs, self.models, self.versions):
-            for resource in group.values():
-                found[resource.address] = resource
+    def named(self, record: type[R]) -> dict[str, R]:
+        """The resources of one kind, by manifest name (indexed once per stack)."""
+        index: dict[str, dict[str, Any]] | None = self.__dict__.get("_named")
+        if index is None:
+            index = {}
+            for resource in self.resources.values():
+                index.setdefault(resource.kind, {})[resource.meta.name] = resource
+            object.__setattr__(self, "_named", index)  # a cache on a frozen record
+        found: dict[str, R] = index.get(record.kind, {})
         return found
 
-    def resource(self, where: str) -> Resource:
-        return self.resources()[where]
+    def everything(self) -> dict[str, _Addressed]:
+        """Every resource by address, the Stack's settings first."""
+        return {self.settings.address: self.settings, **self.resources}
+
+    # Typed views for the code of one kind (kind modules, drivers, tests).
+    @property
+    def datasets(self) -> dict[str, Dataset]:
+        return self.named(Dataset)
+
+    @property
+    def trainers(self) -> dict[str, Trainer]:
+        return self.named(Trainer)
+
+    @property
+    def jobs(self) -> dict[str, TrainingJob]:
+        return self.named(TrainingJob)
+
+    @property
+    def models(self) -> dict[str, Model]:
+        return self.named(Model)
+
+    @property
+    def versions(self) -> dict[str, ModelVersion]:
+        return self.named(ModelVersion)

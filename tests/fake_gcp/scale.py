@@ -42,18 +42,18 @@ def write_stack(root: Path, jobs: int) -> Path:
 def plan_calls(fake: FakeGcp, root: Path, jobs: int) -> tuple[Counter[str], int]:
     """API calls of one plan over ``jobs`` finished jobs, and how many changes it had."""
     from reconciler.apply.planning import make_plan
-    from reconciler.backends.select import backend_for
-    from reconciler.stack import load_stack
+    from reconciler.backends.registry import driver
+    from reconciler.kinds import load_stack
 
     loaded = load_stack([str(write_stack(root, jobs))])
     stack = loaded.stack
     assert stack is not None, loaded.diagnostics
-    first = make_plan(stack, backend_for(stack.settings))
+    first = make_plan(stack, driver(stack.settings))
     parent = "projects/demo-project/locations/us-central1"
     for change in first.plan.changes:
         want = first.desired.resources[change.address]
         fake.add_finished_job(parent, str(change.live_name), want.live_labels(stack.name))
     fake.calls.clear()
-    again = make_plan(stack, backend_for(stack.settings))
+    again = make_plan(stack, driver(stack.settings))
     pending = [c for c in again.plan.changes if c.action.pending]
     return Counter(fake.calls), len(pending)

@@ -22,6 +22,7 @@ import base64
 import hashlib
 import itertools
 import json
+import os
 import random
 import re
 import threading
@@ -93,12 +94,14 @@ class FakeGcp:
         self.calls: list[str] = []
         self.uploads: list[str] = []  # object names, in order
         self.fail_jobs: set[str] = set()  # display names whose jobs fail
+        self.slow_jobs: set[str] = set()  # display names whose jobs run for minutes
         self.objects: dict[tuple[str, str], dict[str, Any]] = {}
         self.jobs: dict[str, Job] = {}
         self.models: dict[str, list[dict[str, Any]]] = {}  # model resource name -> versions
         self.endpoints: dict[str, dict[str, Any]] = {}
         self.operations: dict[str, dict[str, Any]] = {}
         self._ids = itertools.count(1000)
+        self._version_ids: dict[str, Iterator[int]] = {}
         self._generations = itertools.count(1)
         self._lock = threading.RLock()
         self._random = random.Random(self.faults.seed)
@@ -331,8 +334,9 @@ class FakeGcp:
             "createTime": _now(),
             "updateTime": _now(),
         }
+        seconds = 600.0 if body["displayName"] in self.slow_jobs else self.job_seconds
         self.jobs[name] = Job(
-            resource, kind, fail=body["displayName"] in self.fail_jobs, seconds=self.job_seconds
+            resource, kind, fail=body["displayName"] in self.fail_jobs, seconds=seconds
         )
         return resource
 
@@ -346,7 +350,7 @@ class FakeGcp:
                 endTime=_now(),
                 error={"code": 1, "message": "CANCELED"},
             )
-        elif state == "JOB_STATE_QUEUED" and age > job.seconds / 3:
+        elif state == "JOB_STATE_QUEUED" and age > min(job.seconds / 3, 1.0):
             resource.update(state="JOB_STATE_RUNNING", startTime=_now())
         elif state == "JOB_STATE_RUNNING" and age > job.seconds:
             if job.fail:
@@ -511,7 +515,9 @@ class FakeGcp:
         taken = {a for v in versions for a in v.get("versionAliases", [])}
         if taken & set(model.get("versionAliases", [])):
             raise ApiError(400, "models.upload: a version alias is already used")
-        version_id = str(len(versions) + 1)
+        # "an auto-incrementing decimal number" (Model.versionId, aiplatform v1 discovery
+        # document, revision 20261106, checked 2026-12-01): never reused after a delete.
+        version_id = str(next(self._version_ids.setdefault(name, itertools.count(1))))
         versions.append(
             {
                 **model,
@@ -576,6 +582,7 @@ class FakeGcp:
         if any(self._deployed(name, v["versionId"]) for v in self.models[name]):
             raise ApiError(400, f"{name} has deployed versions", "FAILED_PRECONDITION")
         del self.models[name]
+        self._version_ids.pop(name, None)  # a model made again under this id is a new one
         return self._operation(name, {})
 
     def _models_operations_get(self, params: dict[str, str], query: Any, _: Any) -> Any:
@@ -700,6 +707,11 @@ class FakeGcp:
         bucket, _, name = uri.removeprefix("gs://").partition("/")
         return self.objects.get((bucket, name))
 
+    def put_object(self, uri: str, data: bytes) -> dict[str, Any]:
+        """An object that was in the bucket before the test (a prebuilt package)."""
+        with self._lock:
+            return self._put_object(uri, data)
+
     def _put_object(self, uri: str, data: bytes) -> dict[str, Any]:
         bucket, _, name = uri.removeprefix("gs://").partition("/")
         return self._store(bucket, name, data)
@@ -806,3 +818,23 @@ class FakeGcp:
 def _error(status: int, message: str, reason: str) -> tuple[int, str, bytes]:
     body = {"error": {"code": status, "message": message, "status": reason}}
     return status, "application/json", json.dumps(body).encode()
+
+
+@contextmanager
+def pointed_at(fake: FakeGcp, poll_seconds: float = 0.05) -> Iterator[str]:
+    """Run the fake and point mlapply's Google backends at it (endpoints, no
+    credentials, quick retries and polls) until the block ends; yields its URL."""
+    saved = dict(os.environ)
+    with fake.running() as url:
+        os.environ.update(
+            MLAPPLY_AIPLATFORM_ENDPOINT=url,
+            MLAPPLY_STORAGE_ENDPOINT=url,
+            MLAPPLY_GCP_ANONYMOUS="1",
+            MLAPPLY_GCP_RETRY_BASE_SECONDS="0.01",
+            MLAPPLY_VERTEX_POLL_SECONDS=str(poll_seconds),
+        )
+        try:
+            yield url
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)

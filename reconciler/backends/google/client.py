@@ -26,7 +26,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from reconciler.backends.google.errors import RETRYABLE, GoogleApiError, resource_of, translate
+from reconciler.backends.google.errors import (
+    RETRYABLE,
+    VERTEX_ROLES,
+    GoogleApiError,
+    resource_of,
+    translate,
+)
 from reconciler.diagnostics import MlapplyError
 
 SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
@@ -79,10 +85,14 @@ def build_service(api: str, version: str, creds: Any, root: str | None = None) -
 
 
 class Caller:
-    """Runs requests with retries; counts calls per method (for the plan's cost)."""
+    """Runs requests with retries; counts calls per method (for the plan's cost).
+    ``roles`` is the hint a permission error gives: the product's roles to grant."""
 
-    def __init__(self, attempts: int = 7, base_delay: float | None = None) -> None:
+    def __init__(
+        self, attempts: int = 7, base_delay: float | None = None, roles: str = VERTEX_ROLES
+    ) -> None:
         self.attempts = attempts
+        self.roles = roles
         env = os.environ.get("MLAPPLY_GCP_RETRY_BASE_SECONDS")
         self.base_delay = base_delay if base_delay is not None else float(env or 1.0)
         self.calls: dict[str, int] = {}
@@ -104,7 +114,7 @@ class Caller:
                 status = int(exc.resp.status)
                 if not retry or status not in RETRYABLE or attempt == self.attempts - 1:
                     resource = resource_of(str(getattr(request, "uri", "")))
-                    raise translate(status, exc.content, what, resource) from exc
+                    raise translate(status, exc.content, what, resource, self.roles) from exc
             except (OSError, ssl.SSLError, httplib2.HttpLib2Error) as exc:  # dropped connections
                 if not retry or attempt == self.attempts - 1:
                     raise GoogleApiError(0, f"{what} failed: {exc}") from exc

@@ -51,10 +51,21 @@ def api_message(content: bytes | str | None) -> str:
     return str(error or text).strip()
 
 
+VERTEX_ROLES = (
+    "check that the credentials' account has the Vertex AI User and Storage Object "
+    "Admin roles on the project and the staging bucket"
+)
+
+
 def translate(
-    status: int, content: bytes | str | None, what: str, resource: str = ""
+    status: int,
+    content: bytes | str | None,
+    what: str,
+    resource: str = "",
+    roles: str = VERTEX_ROLES,
 ) -> GoogleApiError:
-    """One error for a failed call; ``what`` says what was asked, ``resource`` where."""
+    """One error for a failed call; ``what`` says what was asked, ``resource`` where,
+    ``roles`` what to grant when permission is denied (the product's roles)."""
     message = api_message(content)
     detail = f": {message}" if message else ""
     if status == 404:
@@ -65,12 +76,7 @@ def translate(
         return PreconditionFailed(status, f"precondition failed: {what}{detail}")
     if status in (401, 403):
         where = f" on {resource}" if resource else ""
-        return PermissionDenied(
-            status,
-            f"permission denied: {what}{where}{detail}",
-            "check that the credentials' account has the Vertex AI User and Storage Object "
-            "Admin roles on the project and the staging bucket",
-        )
+        return PermissionDenied(status, f"permission denied: {what}{where}{detail}", roles)
     if status == 400:
         return GoogleApiError(status, f"the API refused {what}{detail}")
     return GoogleApiError(status, f"{what} failed with HTTP {status}{detail}")

@@ -1,14 +1,21 @@
 """Long-running operations: polled until done, with a timeout.
 
-An operation's name embeds its collection (``.../models/M/operations/OP``,
-``.../endpoints/E/operations/OP``, ``.../locations/L/operations/OP``), and the
-client checks the name against the collection's pattern, so the right
-``operations().get`` is picked from the name. An operation that finished
-with an ``error`` is an error.
+An operation's name embeds its collection, and the client checks the name
+against the collection's pattern, so the right ``operations().get`` is
+picked by parsing the name:
+
+- ``aiplatform`` v1: ``projects/P/locations/L/operations/OP`` or
+  ``projects/P/locations/L/<collection>/ID/operations/OP`` (models, endpoints,
+  customJobs, hyperparameterTuningJobs: the collections of the discovery
+  document that have an ``operations.get``);
+- ``ml`` v1: ``projects/P/operations/OP``.
+
+An operation that finished with an ``error`` is an error.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -16,13 +23,27 @@ from typing import Any
 from reconciler.backends.google.client import Caller
 from reconciler.backends.google.errors import GoogleApiError
 
+_LOCATION = re.compile(
+    r"^projects/[^/]+/locations/[^/]+/(?:(?P<collection>[A-Za-z]+)/[^/]+/)?operations/[^/]+$"
+)
+_PROJECT = re.compile(r"^projects/[^/]+/operations/[^/]+$")
+LOCATION_COLLECTIONS = frozenset({"models", "endpoints", "customJobs", "hyperparameterTuningJobs"})
 
-def _getter(service: Any, name: str) -> Any:
-    locations = service.projects().locations()
-    for collection in ("models", "endpoints", "customJobs", "hyperparameterTuningJobs"):
-        if f"/{collection}/" in name:
-            return getattr(locations, collection)().operations().get(name=name)
-    return locations.operations().get(name=name)
+
+def getter(service: Any, name: str) -> Any:
+    """The ``operations().get`` request for an operation's name."""
+    found = _LOCATION.match(name)
+    if found is not None:
+        locations = service.projects().locations()
+        collection = found.group("collection")
+        if collection is None:
+            return locations.operations().get(name=name)
+        if collection not in LOCATION_COLLECTIONS:
+            raise GoogleApiError(0, f"operation {name}: no operations of {collection}")
+        return getattr(locations, collection)().operations().get(name=name)
+    if _PROJECT.match(name):
+        return service.projects().operations().get(name=name)
+    raise GoogleApiError(0, f"not an operation name: {name}")
 
 
 def wait(
@@ -46,7 +67,7 @@ def wait(
             )
         sleep(delay)
         delay = min(delay * 2, poll)
-        operation = caller.execute(_getter(service, operation["name"]), f"{what} (operation)")
+        operation = caller.execute(getter(service, operation["name"]), f"{what} (operation)")
     error = operation.get("error")
     if error:
         raise GoogleApiError(

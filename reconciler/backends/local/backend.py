@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
@@ -29,15 +29,14 @@ from reconciler.backends.base import (
     LiveVersion,
     VersionState,
 )
-from reconciler.backends.contract import output_dir, trainer_args
-from reconciler.backends.local.lock import break_lock, describe, stack_lock
+from reconciler.backends.local.lock import break_lock, describe_holder, stack_lock
 from reconciler.backends.local.store import LocalStore
 from reconciler.backends.packaging import StagedPackage, build_sdist
 from reconciler.diagnostics import MlapplyError
 from reconciler.identity.content import RemoteLister
+from reconciler.stack.resources import LABEL_STACK, StackSettings
 
 RUNNER_MODULE = "reconciler.backends.local.runner"
-_ROLES = {"chief": "chief", "worker": "worker", "parameterServer": "ps", "evaluator": "evaluator"}
 
 
 def newest_saved_model(folder: Path) -> Path | None:
@@ -66,6 +65,10 @@ class LocalBackend:
     def __init__(self, home: Path) -> None:
         self.home = home
 
+    @classmethod
+    def for_stack(cls, settings: StackSettings) -> LocalBackend:
+        return cls(settings.local.home)
+
     def remote_lister(self) -> RemoteLister | None:
         return None  # gs:// data is fingerprinted by its patterns here
 
@@ -88,7 +91,7 @@ class LocalBackend:
             return job
         # Re-read: the supervisor may have finished between the two reads.
         fresh = next(
-            (j for j in store.read(job.labels.get("mlapply-stack", "")).jobs if j.name == job.name),
+            (j for j in store.read(job.labels.get(LABEL_STACK, "")).jobs if j.name == job.name),
             job,
         )
         if not (fresh.state.active or fresh.state is JobState.CANCELLING):
@@ -100,43 +103,43 @@ class LocalBackend:
             "the process was killed",
         )
 
-    def lock(self, stack: str, timeout: float) -> AbstractContextManager[str]:
-        return stack_lock(self.home, stack, timeout)
+    def lock(
+        self, stack: str, timeout: float, note: Callable[[str], None] = lambda _: None
+    ) -> AbstractContextManager[str]:
+        return stack_lock(self.home, stack, timeout, note)
 
     def unlock(self, stack: str, lock_id: str) -> str:
-        return describe(break_lock(self.home, stack, lock_id))
+        return describe_holder(break_lock(self.home, stack, lock_id))
 
     def submit_job(self, submission: JobSubmission) -> None:
-        """Stage the trainer's package and start the job under a detached supervisor."""
-        job, trainer = submission.job, submission.trainer
-        name = submission.record.name
-        if job.tuning is not None:
-            raise MlapplyError(
-                "hyperparameter tuning jobs do not run on the local backend yet",
-                "run the tuning job on backend: vertex, or train fixed hyperparameters locally",
-            )
-        if trainer.source is not None:
-            staged = self.stage_package(trainer.source, trainer.meta.name, submission.record.labels)
+        """Stage the trainer's package and start the job under a detached supervisor.
+        A job already recorded under this name and identity was submitted before
+        (an earlier apply stopped before it saw the answer): it is not started again."""
+        job, name = submission.job, submission.record.name
+        found = self.get_job(submission.record.stack or "", name)
+        if found is not None and found.hash == submission.record.hash:
+            return
+        if job.source is not None:
+            staged = self.stage_package(job.source, job.trainer, submission.record.labels)
             package, digest = staged.path, staged.digest
         else:
-            local = [Path(u) for u in trainer.package_uris if not u.startswith("gs://")]
-            if len(local) != len(trainer.package_uris) or len(local) != 1:
+            local = [Path(u) for u in job.package_uris if not u.startswith("gs://")]
+            if len(local) != len(job.package_uris) or len(local) != 1:
                 raise MlapplyError(
                     "the local backend runs a Trainer with one local package "
                     "(spec.packageUris) or a spec.source"
                 )
             package, digest = local[0], submission.record.hash or name
         job_dir = str(self.job_dir(name))
-        out = output_dir(job, job_dir)
         request = {
-            "module": trainer.module,
-            "args": trainer_args(job, trainer, submission.dataset, job_dir, out),
+            "module": job.module,
+            "args": job.argv(job_dir),
             "package": str(package),
             "digest": digest,
-            "processes": {_ROLES[r]: p["processes"] for r, p in submission.machines.items()},
+            "processes": {pool.role.tf_config: pool.replicas for pool in job.pools},
             "runtime_version": job.runtime_version,
             "timeout_seconds": job.timeout_seconds,
-            "output_dir": out,
+            "output_dir": job.layout.output_dir(job_dir),
         }
         self.start_job(dataclasses.replace(submission.record, state=JobState.QUEUED), request)
 
@@ -180,7 +183,13 @@ class LocalBackend:
         trial and env.
         """
         job_dir = self.home / "jobs" / job.name
-        job_dir.mkdir(parents=True, exist_ok=False)
+        if job_dir.exists():
+            if self.get_job(job.stack or "", job.name) is not None:
+                raise MlapplyError(f"job {job.name} exists already")
+            # The record is written before the supervisor starts, so a folder without
+            # one is a start that stopped half-way: nothing runs from it.
+            shutil.rmtree(job_dir)
+        job_dir.mkdir(parents=True)
         (job_dir / "request.json").write_text(
             json.dumps({**request, "job": job.name, "submitted": time.time()}, indent=2),
             encoding="utf-8",

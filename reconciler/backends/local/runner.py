@@ -26,6 +26,7 @@ from typing import Any
 
 from reconciler.backends.local.runtime import ensure_env, env_python
 from reconciler.backends.local.store import LocalStore
+from reconciler.diagnostics import MlapplyError
 
 POLL_SECONDS = 0.2
 SAMPLE_SECONDS = 2.0
@@ -113,7 +114,8 @@ class Supervisor:
                 legacy_keras=legacy,
             )
         except Exception as exc:  # every failure becomes the job's error
-            return self._finish("FAILED", f"preparing the environment failed: {exc}", 1)
+            text = exc.with_hint() if isinstance(exc, MlapplyError) else str(exc)
+            return self._finish("FAILED", f"preparing the environment failed: {text}", 1)
         if self.cancelled:
             return self._finish("CANCELLED", None, None)
         self.store.update_job(self.name, state="RUNNING", start_time=time.time())

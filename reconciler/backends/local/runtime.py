@@ -24,14 +24,14 @@ READY = ".ready"
 OUTPUT_TAIL_LINES = 30
 
 
-class EnvironmentError_(MlapplyError):
+class RuntimeEnvironmentError(MlapplyError):
     """The job's environment could not be made (the pip output says why)."""
 
 
 def _check(done: subprocess.CompletedProcess[str], message: str) -> None:
     if done.returncode != 0:
         tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-OUTPUT_TAIL_LINES:])
-        raise EnvironmentError_(message, tail)
+        raise RuntimeEnvironmentError(message, tail)
 
 
 def env_python(env: Path) -> Path:
@@ -81,7 +81,7 @@ def ensure_env(
         if legacy_keras:
             version = host_tensorflow()
             if version is None:
-                raise EnvironmentError_("a Keras 2 runtime needs TensorFlow on this machine")
+                raise RuntimeEnvironmentError("a Keras 2 runtime needs TensorFlow on this machine")
             minor = ".".join(version.split(".")[:2])
             _pip_install(
                 env,

@@ -347,9 +347,8 @@ class LocalStore:
 
     def read(self, stack: str) -> LiveSnapshot:
         """Everything of one stack: one query per table."""
-        now = time.time()
         if self._db is None:
-            return LiveSnapshot(stack, read_at=now)
+            return LiveSnapshot(stack)
         db = self._db
         with _transaction(db):
             jobs = db.execute("SELECT * FROM jobs WHERE stack = ? ORDER BY name", (stack,))
@@ -362,7 +361,7 @@ class LocalStore:
             live_versions = tuple(_version(row) for row in versions.fetchall())
             packages = db.execute("SELECT * FROM packages WHERE stack = ? ORDER BY name", (stack,))
             live_packages = tuple(_package(row) for row in packages.fetchall())
-        return LiveSnapshot(stack, live_jobs, live_models, live_versions, live_packages, now)
+        return LiveSnapshot(stack, live_jobs, live_models, live_versions, live_packages)
 
     def read_all_jobs(self) -> tuple[LiveJob, ...]:
         if self._db is None:

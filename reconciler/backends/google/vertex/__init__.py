@@ -1,5 +1,5 @@
-"""The Vertex AI backend (``backend: vertex``)."""
+"""The Vertex AI backend (``backend: vertex``): profile, request bodies, driver.
 
-from reconciler.backends.google.vertex.backend import VertexBackend
-
-__all__ = ["VertexBackend"]
+Import the driver from ``reconciler.backends.google.vertex.backend``; this
+package itself loads nothing, so reading the profile stays light.
+"""

@@ -13,19 +13,14 @@ is looked up, never blindly sent again.
 from __future__ import annotations
 
 import fnmatch
-import getpass
-import json
+import functools
 import os
-import random
 import re
-import socket
 import threading
-import time
-import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, suppress
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from reconciler.backends.base import (
     JobState,
@@ -37,27 +32,48 @@ from reconciler.backends.base import (
     LiveVersion,
     VersionState,
 )
-from reconciler.backends.contract import output_dir, trainer_args
+from reconciler.backends.compiled import DEFAULT_OUTPUT, OutputLayout
 from reconciler.backends.google import operations
 from reconciler.backends.google.client import Caller, build_service, credentials
 from reconciler.backends.google.errors import (
-    RETRYABLE,
     AlreadyExists,
     GoogleApiError,
     NotFound,
-    PreconditionFailed,
 )
+from reconciler.backends.google.lock import break_lock, bucket_lock
+from reconciler.backends.google.once import at_most_once
+from reconciler.backends.google.paging import list_all
+from reconciler.backends.google.records import Records
+from reconciler.backends.google.staging import Staging
 from reconciler.backends.google.storage import Bucket, split_uri
-from reconciler.backends.google.vertex import requests as vx
+from reconciler.backends.google.vertex import bodies
 from reconciler.backends.google.vertex.images import prediction_image, training_image
-from reconciler.backends.packaging import build_sdist
+from reconciler.backends.google.vertex.profile import settings_problem
 from reconciler.diagnostics import MlapplyError
 from reconciler.identity.content import RemoteLister
-from reconciler.identity.hashcache import hash_file
-from reconciler.stack.resources import LABEL_HASH, LABEL_STACK, Dataset, StackSettings
+from reconciler.stack.resources import LABEL_HASH, LABEL_STACK, StackSettings
 
-LOCK_POLL_SECONDS = 2.0
 OPERATION_TIMEOUT = 3600.0
+
+
+Method = TypeVar("Method", bound=Callable[..., None])
+
+
+def _one_model_at_a_time(model_of: Callable[..., str]) -> Callable[[Method], Method]:
+    """Changes to one model's endpoint and versions, made one at a time: each reads
+    the endpoint (its deployments, its traffic) and writes from what it read, so
+    two at once would undo or refuse each other's. ``model_of`` takes the
+    method's arguments and names the model."""
+
+    def wrap(method: Method) -> Method:
+        @functools.wraps(method)
+        def serialised(self: VertexBackend, *args: Any) -> None:
+            with self.model_lock(model_of(*args)):
+                method(self, *args)
+
+        return cast("Method", serialised)
+
+    return wrap
 
 
 class VertexBackend:
@@ -65,24 +81,21 @@ class VertexBackend:
 
     def __init__(self, settings: StackSettings, caller: Caller | None = None) -> None:
         gcp = settings.gcp
-        if gcp is None or not (gcp.project and gcp.region and gcp.staging_bucket):
-            raise MlapplyError(
-                "backend: vertex needs spec.gcp with project, region and stagingBucket"
-            )
+        problem = settings_problem(settings)
+        if problem or gcp is None or not (gcp.project and gcp.region and gcp.staging_bucket):
+            raise MlapplyError(problem or "incomplete spec.gcp")
         self.project = gcp.project
         self.region = gcp.region
         self.service_account = gcp.service_account
-        bucket, base = split_uri(gcp.staging_bucket)
-        self.base = f"{base.strip('/')}/mlapply/".lstrip("/")
-        self.home = settings.local.home
         self.poll_seconds = float(os.environ.get("MLAPPLY_VERTEX_POLL_SECONDS") or 15)
         self.caller = caller or Caller()
         self.parent = f"projects/{self.project}/locations/{self.region}"
-        self._bucket_name = bucket
+        self.staging = Staging(lambda: self.bucket, gcp.staging_bucket, settings.local.home)
+        self.records = Records(lambda: self.bucket, self.staging.prefix)
         self._local = threading.local()
         self._credentials: Any = None
-        self._records_lock = threading.Lock()
         self._build_lock = threading.Lock()
+        self._model_locks: dict[str, threading.RLock] = {}
 
     # Clients ---------------------------------------------------------------------------
 
@@ -105,7 +118,7 @@ class VertexBackend:
 
     @property
     def bucket(self) -> Bucket:
-        return Bucket(self.caller, self._service("storage"), self._bucket_name)
+        return Bucket(self.caller, self._service("storage"), self.staging.bucket_name)
 
     def _call(self, request: Any, what: str, *, retry: bool = True) -> Any:
         return self.caller.execute(request, what, retry=retry)
@@ -114,40 +127,6 @@ class VertexBackend:
         return operations.wait(
             self.caller, self._service("aiplatform"), operation, what, timeout=OPERATION_TIMEOUT
         )
-
-    def _prefix(self, stack: str) -> str:
-        return f"{self.base}{stack}/"
-
-    def _list(
-        self, collection: Any, what: str, key: str, method: str = "list", **params: Any
-    ) -> list[dict[str, Any]]:
-        """Every item of a paginated list (one call per page)."""
-        found: list[dict[str, Any]] = []
-        token = None
-        while True:
-            page = self._call(getattr(collection, method)(pageToken=token, **params), what)
-            found.extend(page.get(key, []))
-            token = page.get("nextPageToken")
-            if not token:
-                return found
-
-    # Records: what Vertex does not keep ------------------------------------------------
-
-    def _read_records(self, stack: str) -> dict[str, Any]:
-        data = self.bucket.read(self._prefix(stack) + "records.json")
-        loaded: dict[str, Any] = json.loads(data) if data else {}
-        return loaded
-
-    def _record(self, stack: str, section: str, key: str, value: Any) -> None:
-        with self._records_lock:
-            records = self._read_records(stack)
-            records.setdefault(section, {})
-            if value is None:
-                records[section].pop(key, None)
-            else:
-                records[section][key] = value
-            body = json.dumps(records, sort_keys=True).encode()
-            self.bucket.upload(self._prefix(stack) + "records.json", data=body)
 
     # Reading ---------------------------------------------------------------------------
 
@@ -177,13 +156,13 @@ class VertexBackend:
         return files
 
     def _stack_filter(self, stack: str, display_name: str | None = None) -> str:
-        return vx.filter_labels({LABEL_STACK: stack}, display_name)
+        return bodies.filter_labels({LABEL_STACK: stack}, display_name)
 
     def _jobs(
         self, stack: str, display_name: str | None = None, hash_: str | None = None
     ) -> list[dict[str, Any]]:
         labels = {LABEL_STACK: stack} if hash_ is None else {LABEL_STACK: stack, LABEL_HASH: hash_}
-        return self._list_jobs(vx.filter_labels(labels, display_name))
+        return self._list_jobs(bodies.filter_labels(labels, display_name))
 
     def _list_jobs(self, query: str) -> list[dict[str, Any]]:
         """Custom and tuning jobs matching a list filter."""
@@ -192,8 +171,8 @@ class VertexBackend:
             (self.ai.customJobs(), "customJobs", "list custom jobs"),
             (self.ai.hyperparameterTuningJobs(), "hyperparameterTuningJobs", "list tuning jobs"),
         ):
-            found += self._list(
-                collection, what, key, parent=self.parent, filter=query, pageSize=100
+            found += list_all(
+                self.caller, collection, what, key, parent=self.parent, filter=query, pageSize=100
             )
         return found
 
@@ -210,28 +189,34 @@ class VertexBackend:
             name,
             dict(recorded.get("labels") or found.get("labels", {})),
             _job_state(found),
-            vx.seconds(found.get("createTime")),
-            vx.seconds(found.get("startTime")),
-            vx.seconds(found.get("endTime")),
+            bodies.seconds(found.get("createTime")),
+            bodies.seconds(found.get("startTime")),
+            bodies.seconds(found.get("endTime")),
             error,
             recorded.get("spec"),
         )
 
     def read_live(self, stack: str) -> LiveSnapshot:
-        records = self._read_records(stack)
+        records = self.records.read(stack)
         jobs = tuple(self._live_job(j, records) for j in self._jobs(stack))
         query = self._stack_filter(stack)
-        endpoints = self._list(
-            self.ai.endpoints(), "list endpoints", "endpoints", parent=self.parent, filter=query
+        endpoints = list_all(
+            self.caller,
+            self.ai.endpoints(),
+            "list endpoints",
+            "endpoints",
+            parent=self.parent,
+            filter=query,
         )
-        models = self._list(
-            self.ai.models(), "list models", "models", parent=self.parent, filter=query
+        models = list_all(
+            self.caller, self.ai.models(), "list models", "models", parent=self.parent, filter=query
         )
         versions: list[LiveVersion] = []
         version_ids: dict[tuple[str, str], str] = {}
         for model in models:
             model_id = model["name"].rsplit("/", 1)[1]
-            listed = self._list(
+            listed = list_all(
+                self.caller,
                 self.ai.models(),
                 f"list versions of {model_id}",
                 "models",
@@ -239,7 +224,7 @@ class VertexBackend:
                 method="listVersions",
             )
             for version in listed:
-                name = vx.live_name(version.get("versionAliases", []))
+                name = bodies.live_name(version.get("versionAliases", []))
                 if name is None or version.get("labels", {}).get(LABEL_STACK) != stack:
                     continue
                 version_ids[(model_id, str(version.get("versionId")))] = name
@@ -251,7 +236,7 @@ class VertexBackend:
                         state=VersionState.READY,
                         description=version.get("versionDescription", ""),
                         deployment_uri=version.get("artifactUri"),
-                        create_time=vx.seconds(version.get("versionCreateTime")),
+                        create_time=bodies.seconds(version.get("versionCreateTime")),
                         spec=records.get("versions", {}).get(f"{model_id}/{name}"),
                     )
                 )
@@ -272,7 +257,7 @@ class VertexBackend:
                     region=self.region,
                     online_prediction_logging=bool(recorded.get("onlinePredictionLogging")),
                     default_version=default,
-                    create_time=vx.seconds(endpoint.get("createTime")),
+                    create_time=bodies.seconds(endpoint.get("createTime")),
                 )
             )
         packages = tuple(
@@ -281,140 +266,41 @@ class VertexBackend:
                 {LABEL_STACK: stack},
                 item["name"].rsplit("-", 1)[-1].removesuffix(".tar.gz"),
                 self.bucket.uri(item["name"]),
-                vx.seconds(item.get("timeCreated")),
+                bodies.seconds(item.get("timeCreated")),
             )
-            for item in self.bucket.list(self._prefix(stack) + "packages/")
+            for item in self.bucket.list(self.staging.prefix(stack) + "packages/")
         )
-        return LiveSnapshot(
-            stack, jobs, tuple(live_models), tuple(versions), packages, read_at=time.time()
-        )
+        return LiveSnapshot(stack, jobs, tuple(live_models), tuple(versions), packages)
 
     # Lock ------------------------------------------------------------------------------
 
-    @contextmanager
-    def lock(self, stack: str, timeout: float) -> Iterator[str]:
-        """An object created with ifGenerationMatch=0: only one apply can create it."""
-        holder = uuid.uuid4().hex[:12]
-        name = self._prefix(stack) + "lock"
-        info = {
-            "id": holder,
-            "pid": os.getpid(),
-            "host": socket.gethostname(),
-            "user": getpass.getuser(),
-            "time": time.time(),
-        }
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                created = self.bucket.upload(
-                    name, data=json.dumps(info).encode(), if_generation_match=0
-                )
-                break
-            except PreconditionFailed:
-                present = self.bucket.get(name)
-                data = self.bucket.read(name) if present else None
-                if present and data and json.loads(data).get("id") == holder:
-                    created = present  # ours: the answer to our create was lost
-                    break
-                if time.monotonic() >= deadline:
-                    held = self._lock_holder(stack)
-                    raise MlapplyError(
-                        f'stack "{stack}" is locked by {held}',
-                        "another apply is running: wait for it, or raise --lock-timeout; if "
-                        "none is, break the lock with `mlapply unlock ID PATH`",
-                    ) from None
-                time.sleep(LOCK_POLL_SECONDS)
-        try:
-            yield holder
-        finally:
-            self.bucket.delete(name, generation=str(created.get("generation")))
-
-    def _lock_holder(self, stack: str) -> str:
-        data = self.bucket.read(self._prefix(stack) + "lock")
-        if data is None:
-            return "nobody any more"
-        info = json.loads(data)
-        since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(info.get("time", 0)))
-        return (
-            f"{info.get('user')} (pid {info.get('pid')} on {info.get('host')}) since {since} "
-            f"(lock id {info.get('id')})"
-        )
+    def lock(
+        self, stack: str, timeout: float, note: Callable[[str], None] = lambda _: None
+    ) -> AbstractContextManager[str]:
+        return bucket_lock(self.bucket, self.staging.lock_name(stack), stack, timeout, note)
 
     def unlock(self, stack: str, lock_id: str) -> str:
-        name = self._prefix(stack) + "lock"
-        present = self.bucket.get(name)
-        data = self.bucket.read(name) if present else None
-        info = json.loads(data) if data else None
-        if info is None or info.get("id") != lock_id:
-            current = f"it is held by {self._lock_holder(stack)}" if info else "it is not locked"
-            raise MlapplyError(f'stack "{stack}" has no lock {lock_id}: {current}')
-        held = self._lock_holder(stack)
-        self.bucket.delete(name, generation=str(present.get("generation")) if present else None)
-        return held
+        return break_lock(self.bucket, self.staging.lock_name(stack), stack, lock_id)
 
     # Jobs ------------------------------------------------------------------------------
 
-    def _staged_data(self, stack: str, dataset: Dataset, pattern: str) -> str:
-        if pattern.startswith("gs://"):
-            return pattern
-        files = sorted(p for p in dataset.base_dir.glob(pattern) if p.is_file())
-        if not files:
-            raise MlapplyError(f"dataset {dataset.meta.name}: {pattern} matches no files")
-        uris = []
-        for path in files:
-            digest = hash_file(str(path))[:16]
-            uris.append(
-                self.bucket.upload_once(f"{self._prefix(stack)}data/{digest}/{path.name}", path)
-            )
-        return ",".join(uris)
-
-    def _packages(self, stack: str, submission: JobSubmission) -> list[str]:
-        trainer = submission.trainer
-        if trainer.source is not None:
-            staged = build_sdist(trainer.source, trainer.meta.name, self.home / "packages")
-            name = f"{self._prefix(stack)}packages/{staged.path.name}"
-            if self.bucket.get(name) is None:
-                self.bucket.upload(name, path=staged.path)
-            return [self.bucket.uri(name)]
-        uris = []
-        for uri in trainer.package_uris:
-            if uri.startswith("gs://"):
-                uris.append(uri)
-            else:
-                path = Path(uri)
-                uris.append(
-                    self.bucket.upload_once(f"{self._prefix(stack)}packages/{path.name}", path)
-                )
-        return uris
-
     def submit_job(self, submission: JobSubmission) -> None:
-        record = submission.record
+        record, job = submission.record, submission.job
         stack = record.stack or ""
         if self._find_job(stack, record.name, record.hash) is not None:
             return  # submitted before (an earlier apply's answer was lost)
-        job = submission.job
-        job_dir = f"gs://{self._bucket_name}/{self._prefix(stack)}jobs/{record.name}"
-        args = trainer_args(
-            job,
-            submission.trainer,
-            submission.dataset,
-            job_dir,
-            output_dir(job, job_dir),
-            lambda dataset, pattern: self._staged_data(stack, dataset, pattern),
-        )
+        job_dir = self.staging.job_dir(stack, record.name)
+        args = job.argv(job_dir, lambda inputs, pattern: self.staging.data(stack, inputs, pattern))
         package = {
             "executorImageUri": training_image(
-                job.runtime_version,
-                job.python_version,
-                vx.uses_gpu(submission.machines),
-                self.region,
+                job.runtime_version, job.python_version, bodies.uses_gpu(job.pools), self.region
             ),
-            "packageUris": self._packages(stack, submission),
-            "pythonModule": submission.trainer.module,
+            "packageUris": self.staging.package_uris(stack, job),
+            "pythonModule": job.module,
             "args": args,
         }
         spec: dict[str, Any] = {
-            "workerPoolSpecs": vx.worker_pools(submission.machines, package),
+            "workerPoolSpecs": bodies.worker_pools(job.pools, package),
             "baseOutputDirectory": {"outputUriPrefix": job_dir + "/"},
         }
         if job.timeout_seconds:
@@ -422,7 +308,7 @@ class VertexBackend:
         if self.service_account:
             spec["serviceAccount"] = self.service_account
         labels = dict(record.labels)
-        self._record(stack, "jobs", record.name, {"spec": record.spec, "labels": labels})
+        self.records.put(stack, "jobs", record.name, {"spec": record.spec, "labels": labels})
         if job.tuning is None:
             collection = self.ai.customJobs()
             body: dict[str, Any] = {"displayName": record.name, "labels": labels, "jobSpec": spec}
@@ -432,13 +318,14 @@ class VertexBackend:
             body = {
                 "displayName": record.name,
                 "labels": labels,
-                "studySpec": vx.study_spec(tuning),
+                "studySpec": bodies.study_spec(tuning),
                 "maxTrialCount": tuning.max_trials,
                 "parallelTrialCount": tuning.max_parallel_trials,
                 "maxFailedTrialCount": tuning.max_failed_trials,
                 "trialJobSpec": spec,
             }
-        self._once(
+        at_most_once(
+            self.caller,
             f"create job {record.name}",
             lambda: self._call(
                 collection.create(parent=self.parent, body=body),
@@ -447,24 +334,6 @@ class VertexBackend:
             ),
             lambda: self._find_job(stack, record.name, record.hash) is not None,
         )
-
-    def _once(self, what: str, act: Callable[[], object], done: Callable[[], bool]) -> None:
-        """Make a call that must not happen twice. When its answer is lost (429, 5xx,
-        a dropped connection), look whether it took effect before sending it again."""
-        for attempt in range(self.caller.attempts):
-            if attempt:
-                self.caller.sleep(random.uniform(0, self.caller.base_delay * 2**attempt))  # noqa: S311
-                if done():
-                    return
-            try:
-                act()
-                return
-            except GoogleApiError as exc:
-                if (exc.status not in RETRYABLE and exc.status != 0) or (
-                    attempt == self.caller.attempts - 1
-                ):
-                    raise
-        raise MlapplyError(f"{what}: no answer after {self.caller.attempts} attempts")
 
     def _find_job(self, stack: str, name: str, hash_: str | None = None) -> dict[str, Any] | None:
         """The job with this display name (and identity hash) in the stack, by one list."""
@@ -478,7 +347,7 @@ class VertexBackend:
         return self._live_job(found, {})
 
     def cancel_job(self, name: str) -> None:
-        for found in self._list_jobs(vx.filter_labels({}, name)):
+        for found in self._list_jobs(bodies.filter_labels({}, name)):
             if _job_state(found).finished:
                 continue
             try:
@@ -492,7 +361,7 @@ class VertexBackend:
 
     def relabel_job(self, job: LiveJob) -> None:
         # Vertex jobs' labels cannot change after create; mlapply records the new ones.
-        self._record(
+        self.records.put(
             job.stack or "", "jobs", job.name, {"spec": job.spec, "labels": dict(job.labels)}
         )
 
@@ -510,12 +379,15 @@ class VertexBackend:
         return {}  # Vertex reports use in Cloud Monitoring, not per job here
 
     def export_of(self, stack: str, job: str, export_path: str | None) -> str | None:
-        records = self._read_records(stack)
+        records = self.records.read(stack)
         essence = (records.get("jobs", {}).get(job, {}).get("spec") or {}).get("essence") or {}
-        out = f"{self._prefix(stack)}jobs/{job}/{essence.get('outputDir') or 'output'}"
+        layout = OutputLayout(essence.get("outputDir") or DEFAULT_OUTPUT)
+        job_dir = f"{self.staging.prefix(stack)}jobs/{job}"
         tuning = essence.get("hyperparameterTuning")
         if tuning:
-            out = f"{out}/{self._best_trial(stack, job, tuning)}"
+            out = layout.trial_dir(job_dir, self._best_trial(stack, job, tuning))
+        else:
+            out = layout.output_dir(job_dir)
         if export_path:
             return self.bucket.uri(f"{out}/{export_path}")
         models = [
@@ -549,8 +421,12 @@ class VertexBackend:
 
     # Models: one Endpoint each -------------------------------------------------------
 
+    def model_lock(self, model: str) -> threading.RLock:
+        with self._build_lock:
+            return self._model_locks.setdefault(model, threading.RLock())
+
     def _endpoint_name(self, model: str) -> str:
-        return f"{self.parent}/endpoints/{vx.endpoint_id(model)}"
+        return f"{self.parent}/endpoints/{bodies.endpoint_id(model)}"
 
     def _endpoint(self, model: str) -> dict[str, Any] | None:
         try:
@@ -568,7 +444,7 @@ class VertexBackend:
             "labels": dict(model.labels),
         }
         stack = model.stack or ""
-        self._record(
+        self.records.put(
             stack,
             "models",
             model.name,
@@ -578,7 +454,7 @@ class VertexBackend:
             try:
                 operation = self._call(
                     self.ai.endpoints().create(
-                        parent=self.parent, endpointId=vx.endpoint_id(model.name), body=body
+                        parent=self.parent, endpointId=bodies.endpoint_id(model.name), body=body
                     ),
                     f"create endpoint {model.name}",
                 )
@@ -595,6 +471,7 @@ class VertexBackend:
             f"update endpoint {model.name}",
         )
 
+    @_one_model_at_a_time(lambda name: name)
     def delete_model(self, name: str) -> None:
         endpoint = self._endpoint(name)
         if endpoint is not None:
@@ -616,7 +493,8 @@ class VertexBackend:
 
     def _versions(self, model: str) -> list[dict[str, Any]]:
         try:
-            return self._list(
+            return list_all(
+                self.caller,
                 self.ai.models(),
                 f"list versions of {model}",
                 "models",
@@ -627,25 +505,18 @@ class VertexBackend:
             return []
 
     def _version(self, model: str, name: str) -> dict[str, Any] | None:
-        wanted = vx.alias(name)
+        wanted = bodies.alias(name)
         return next(
             (v for v in self._versions(model) if wanted in v.get("versionAliases", [])), None
         )
 
-    def _upload_dir(self, stack: str, model: str, name: str, folder: Path) -> str:
-        if not (folder / "saved_model.pb").is_file():
-            raise MlapplyError(f"no SavedModel under {folder}")
-        prefix = f"{self._prefix(stack)}models/{model}/{name}"
-        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-            self.bucket.upload_once(f"{prefix}/{path.relative_to(folder).as_posix()}", path)
-        return self.bucket.uri(prefix)
-
+    @_one_model_at_a_time(lambda version, export: version.model)
     def deploy_version(self, version: LiveVersion, export: str) -> None:
         stack = version.stack or ""
         essence = (version.spec or {}).get("essence", {})
         if not export.startswith("gs://"):
-            export = self._upload_dir(stack, version.model, version.name, Path(export))
-        self._record(stack, "versions", f"{version.model}/{version.name}", version.spec)
+            export = self.staging.saved_model(stack, version.model, version.name, Path(export))
+        self.records.put(stack, "versions", f"{version.model}/{version.name}", version.spec)
         found = self._version(version.model, version.name)
         if found is None:
             found = self._upload_version(version, export, essence)
@@ -662,12 +533,13 @@ class VertexBackend:
             "deployedModel": {
                 "model": model_name,
                 "displayName": version.name,
-                "dedicatedResources": vx.prediction_resources(essence),
+                "dedicatedResources": bodies.prediction_resources(essence),
             },
             "trafficSplit": {} if endpoint.get("deployedModels") else {"0": 100},
         }
         what = f"deploy {version.name} to endpoint {version.model}"
-        self._once(
+        at_most_once(
+            self.caller,
             what,
             lambda: self._wait(
                 self._call(
@@ -698,7 +570,7 @@ class VertexBackend:
         model_body = {
             "displayName": version.model,
             "versionDescription": version.description,
-            "versionAliases": [vx.alias(version.name)],
+            "versionAliases": [bodies.alias(version.name)],
             "artifactUri": export,
             "containerSpec": {"imageUri": prediction_image(runtime, False, self.region)},
             "labels": dict(version.labels),
@@ -711,7 +583,8 @@ class VertexBackend:
         else:
             request["modelId"] = version.model
         what = f"upload {version.name} to model {version.model}"
-        self._once(
+        at_most_once(
+            self.caller,
             what,
             lambda: self._wait(
                 self._call(
@@ -728,11 +601,12 @@ class VertexBackend:
             raise MlapplyError(f"uploading {version.name} to model {version.model} did not last")
         return found
 
+    @_one_model_at_a_time(lambda version: version.model)
     def update_version(self, version: LiveVersion) -> None:
         found = self._version(version.model, version.name)
         if found is None:
             raise MlapplyError(f"model {version.model} has no version {version.name}")
-        self._record(
+        self.records.put(
             version.stack or "", "versions", f"{version.model}/{version.name}", version.spec
         )
         name = _version_resource(found)
@@ -749,6 +623,7 @@ class VertexBackend:
             f"update version {version.name}",
         )
 
+    @_one_model_at_a_time(lambda model, version: model)
     def set_default(self, model: str, version: str) -> None:
         endpoint = self._endpoint(model)
         deployed = next(
@@ -787,7 +662,8 @@ class VertexBackend:
             endpoint = self._endpoint(model) or {}
             return deployed_id not in {str(d["id"]) for d in endpoint.get("deployedModels", [])}
 
-        self._once(
+        at_most_once(
+            self.caller,
             what,
             lambda: self._wait(
                 self._call(
@@ -803,13 +679,14 @@ class VertexBackend:
             gone,
         )
 
+    @_one_model_at_a_time(lambda model, name: model)
     def delete_version(self, model: str, name: str) -> None:
         endpoint = self._endpoint(model)
         for deployed in (endpoint or {}).get("deployedModels", []):
             if deployed.get("displayName") == name:
                 self._undeploy(model, str(deployed["id"]))
         versions = self._versions(model)
-        wanted = vx.alias(name)
+        wanted = bodies.alias(name)
         found = next((v for v in versions if wanted in v.get("versionAliases", [])), None)
         if found is None:
             return
@@ -825,7 +702,7 @@ class VertexBackend:
                 f"delete version {name} of {model}",
             )
         if stack:
-            self._record(stack, "versions", f"{model}/{name}", None)
+            self.records.put(stack, "versions", f"{model}/{name}", None)
 
     def purge(self, stack: str) -> int:
         """Remove what destroy leaves after its plan, as the local backend does: the
@@ -840,11 +717,7 @@ class VertexBackend:
                 f"delete job {found['name']}",
             )
             removed += 1
-        lock = self._prefix(stack) + "lock"
-        for item in list(self.bucket.list(self._prefix(stack))):
-            if item["name"] != lock:
-                removed += self.bucket.delete(item["name"])
-        return removed
+        return removed + self.staging.purge(stack)
 
 
 def _version_resource(version: Mapping[str, Any]) -> str:
@@ -853,4 +726,4 @@ def _version_resource(version: Mapping[str, Any]) -> str:
 
 
 def _job_state(job: Mapping[str, Any]) -> JobState:
-    return vx.STATES.get(str(job.get("state")), JobState.QUEUED)
+    return bodies.STATES.get(str(job.get("state")), JobState.QUEUED)

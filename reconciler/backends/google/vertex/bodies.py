@@ -11,9 +11,11 @@ from datetime import datetime
 from typing import Any
 
 from reconciler.backends.base import JobState
+from reconciler.backends.compiled import Pool, Role
 from reconciler.stack.resources import Tuning
 
-POOL_ORDER = ("chief", "worker", "parameterServer", "evaluator")  # pool index = role
+# workerPoolSpecs: the pool's index is its role (gcp-api.md section 5.1).
+POOL_ORDER = (Role.CHIEF, Role.WORKER, Role.PARAMETER_SERVER, Role.EVALUATOR)
 
 STATES = {
     "JOB_STATE_QUEUED": JobState.QUEUED,
@@ -41,37 +43,37 @@ _ALGORITHMS = {
 _SCALES = {None: "SCALE_TYPE_UNSPECIFIED", "NONE": "SCALE_TYPE_UNSPECIFIED"}
 
 
-def uses_gpu(machines: Mapping[str, Any]) -> bool:
+def uses_gpu(pools: Sequence[Pool]) -> bool:
     return any(
-        str(group.get("accelerator", {}).get("type", "")).startswith("NVIDIA")
-        for group in machines.values()
+        pool.accelerator is not None and pool.accelerator.type.startswith("NVIDIA")
+        for pool in pools
     )
 
 
-def worker_pools(machines: Mapping[str, Any], python_package: Mapping[str, Any]) -> list[Any]:
+def worker_pools(pools: Sequence[Pool], python_package: Mapping[str, Any]) -> list[Any]:
     """``workerPoolSpecs``: pool 0 the chief (one replica), 1 workers, 2 parameter
     servers, 3 evaluators; a skipped pool in between is ``{}``."""
-    pools: list[Any] = []
+    by_role = {pool.role: pool for pool in pools}
+    specs: list[Any] = []
     for role in POOL_ORDER:
-        group = machines.get(role)
-        if group is None:
-            pools.append({})
+        pool = by_role.get(role)
+        if pool is None or pool.machine_type is None:
+            specs.append({})
             continue
-        spec: dict[str, Any] = {"machineType": group["type"]}
-        accelerator = group.get("accelerator")
-        if accelerator:
-            spec["acceleratorType"] = accelerator["type"]
-            spec["acceleratorCount"] = accelerator["count"]
-        pools.append(
+        machine: dict[str, Any] = {"machineType": pool.machine_type}
+        if pool.accelerator is not None:
+            machine["acceleratorType"] = pool.accelerator.type
+            machine["acceleratorCount"] = pool.accelerator.count
+        specs.append(
             {
-                "machineSpec": spec,
-                "replicaCount": "1" if role == "chief" else str(group.get("count", 1)),
+                "machineSpec": machine,
+                "replicaCount": "1" if role is Role.CHIEF else str(pool.replicas),
                 "pythonPackageSpec": dict(python_package),
             }
         )
-    while pools and pools[-1] == {}:
-        pools.pop()
-    return pools
+    while specs and specs[-1] == {}:
+        specs.pop()
+    return specs
 
 
 def study_spec(tuning: Tuning) -> dict[str, Any]:

@@ -1,0 +1,74 @@
+"""The apply flow: lock the stack, plan with the live state, confirm, execute.
+
+The command line shows the plan and asks; this module decides the order and
+the rules (a stale saved plan is refused, nothing runs while the plan has
+errors, destroy purges what its plan leaves).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from reconciler.apply.executor import Event, Executor, Outcome
+from reconciler.apply.planning import Planned, make_plan
+from reconciler.apply.saved import SavedPlan, refuse_stale
+from reconciler.backends.base import ApplyBackend
+from reconciler.stack.resources import Stack
+
+
+@dataclass(frozen=True)
+class ApplyOptions:
+    destroy: bool = False
+    saved: SavedPlan | None = None
+    wait_for_jobs: bool = True
+    parallelism: int = 4
+    lock_timeout: float = 0.0
+    targets: tuple[str, ...] = ()
+    retrain: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Converged:
+    planned: Planned
+    outcome: Outcome | None = None
+    """None when nothing ran: no changes, plan errors, or not confirmed."""
+    purged: int = 0
+    """What destroy removed after its plan (finished jobs, staged packages)."""
+
+
+def converge(
+    stack: Stack,
+    backend: ApplyBackend,
+    options: ApplyOptions,
+    *,
+    show: Callable[[Planned], None],
+    confirm: Callable[[], bool],
+    on_event: Callable[[Event], None],
+    note: Callable[[str], None],
+) -> Converged:
+    """Plan under the stack's lock, then make the changes if confirmed."""
+    with backend.lock(stack.name, options.lock_timeout, note):
+        planned = make_plan(
+            stack,
+            backend,
+            targets=options.targets,
+            retrain=options.retrain,
+            destroy=options.destroy,
+        )
+        if options.saved is not None:
+            refuse_stale(options.saved, planned.plan)
+        show(planned)
+        if planned.plan.errors or (not planned.plan.has_changes and not options.destroy):
+            return Converged(planned)
+        if options.saved is None and not confirm():
+            return Converged(planned)
+        outcome = Executor(
+            planned,
+            backend,
+            parallelism=options.parallelism,
+            wait_for_jobs=options.wait_for_jobs,
+            on_event=on_event,
+        ).run()
+    purged = backend.purge(stack.name) if options.destroy and outcome.ok else 0
+    return Converged(planned, outcome, purged)

@@ -1,0 +1,51 @@
+"""Saved plans: what a plan file asks for, and the rule that refuses a stale one.
+
+A saved plan is applied only while the manifests (with the trainer files and
+data they point at) and the live resources are what the plan saw.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from reconciler.diagnostics import MlapplyError
+from reconciler.plan.model import Plan
+
+
+@dataclass(frozen=True)
+class SavedPlan:
+    document: Mapping[str, Any]
+    paths: tuple[str, ...]
+    targets: tuple[str, ...]
+    retrain: tuple[str, ...]
+
+
+def read_saved(path: str) -> SavedPlan:
+    """A plan file checked against its schema, with the options it was made with."""
+    from reconciler.render.jsonplan import read_plan_file
+
+    document = read_plan_file(path)
+    options = document["options"]
+    if not options.get("paths"):
+        raise MlapplyError(f"{path}: the plan does not record its manifest paths")
+    return SavedPlan(
+        document, tuple(options["paths"]), tuple(options["targets"]), tuple(options["retrain"])
+    )
+
+
+def refuse_stale(saved: SavedPlan, plan: Plan) -> None:
+    """Raise when the plan made now differs from the saved one in what it saw."""
+    if saved.document["manifests_digest"] != plan.manifests_digest:
+        raise MlapplyError(
+            "the saved plan is stale: the manifests (or the trainer files or data they point "
+            "at) changed since it was made",
+            "make the plan again with `mlapply plan -o FILE`; a plan made with --var or "
+            "--var-file needs the same ones at apply",
+        )
+    if saved.document["snapshot_digest"] != plan.snapshot_digest:
+        raise MlapplyError(
+            "the saved plan is stale: the live resources changed since it was made",
+            "make the plan again with `mlapply plan -o FILE`",
+        )

@@ -1,0 +1,94 @@
+"""Staging in the bucket: packages, dataset files, SavedModels, a stack's objects.
+
+Everything of a stack lives under ``<bucket path>/mlapply/<stack>/``:
+``packages/`` (sdists by content digest, uploaded once), ``data/<sha16>/``
+(local dataset files, content-addressed), ``jobs/<name>/`` (job dirs),
+``models/<model>/<version>/`` (uploaded SavedModels), the records and the lock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from reconciler.backends.compiled import CompiledJob, Inputs
+from reconciler.backends.google.storage import Bucket, split_uri
+from reconciler.backends.packaging import build_sdist
+from reconciler.diagnostics import MlapplyError
+from reconciler.identity.hashcache import hash_file
+
+LOCK = "lock"
+
+
+class Staging:
+    def __init__(self, bucket: Callable[[], Bucket], staging_uri: str, home: Path) -> None:
+        self._bucket = bucket
+        name, base = split_uri(staging_uri)
+        self.bucket_name = name
+        self.base = f"{base.strip('/')}/mlapply/".lstrip("/")
+        self.home = home
+
+    def prefix(self, stack: str) -> str:
+        """The object-name prefix of everything of ``stack``."""
+        return f"{self.base}{stack}/"
+
+    def lock_name(self, stack: str) -> str:
+        return self.prefix(stack) + LOCK
+
+    def job_dir(self, stack: str, job: str) -> str:
+        return f"gs://{self.bucket_name}/{self.prefix(stack)}jobs/{job}"
+
+    def package_uris(self, stack: str, job: CompiledJob) -> list[str]:
+        """The job's package on gs://: its source built into an sdist (uploaded once
+        per digest), or its packageUris with local files uploaded."""
+        bucket = self._bucket()
+        if job.source is not None:
+            staged = build_sdist(job.source, job.trainer, self.home / "packages")
+            name = f"{self.prefix(stack)}packages/{staged.path.name}"
+            if bucket.get(name) is None:
+                bucket.upload(name, path=staged.path)
+            return [bucket.uri(name)]
+        uris = []
+        for uri in job.package_uris:
+            if uri.startswith("gs://"):
+                uris.append(uri)
+            else:
+                path = Path(uri)
+                uris.append(bucket.upload_once(f"{self.prefix(stack)}packages/{path.name}", path))
+        return uris
+
+    def data(self, stack: str, inputs: Inputs, pattern: str) -> str:
+        """A dataset pattern as the job reads it: gs:// as written, local files
+        uploaded once by content (comma-separated URIs)."""
+        if pattern.startswith("gs://"):
+            return pattern
+        files = sorted(p for p in inputs.base_dir.glob(pattern) if p.is_file())
+        if not files:
+            raise MlapplyError(f"dataset {inputs.dataset}: {pattern} matches no files")
+        bucket = self._bucket()
+        return ",".join(
+            bucket.upload_once(
+                f"{self.prefix(stack)}data/{hash_file(str(path))[:16]}/{path.name}", path
+            )
+            for path in files
+        )
+
+    def saved_model(self, stack: str, model: str, version: str, folder: Path) -> str:
+        """Upload a local SavedModel folder (once per file); its gs:// URI."""
+        if not (folder / "saved_model.pb").is_file():
+            raise MlapplyError(f"no SavedModel under {folder}")
+        bucket = self._bucket()
+        prefix = f"{self.prefix(stack)}models/{model}/{version}"
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            bucket.upload_once(f"{prefix}/{path.relative_to(folder).as_posix()}", path)
+        return bucket.uri(prefix)
+
+    def purge(self, stack: str) -> int:
+        """Delete the stack's objects but its lock; how many were deleted."""
+        bucket = self._bucket()
+        lock = self.lock_name(stack)
+        return sum(
+            bucket.delete(item["name"])
+            for item in list(bucket.list(self.prefix(stack)))
+            if item["name"] != lock
+        )

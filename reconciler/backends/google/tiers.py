@@ -1,0 +1,40 @@
+"""Cloud ML Engine's scale tiers as Google machines, shared by the Google backends.
+
+The table is DESIGN.md's (Backends): BASIC one n1-standard-4; BASIC_GPU an
+n1-standard-8 with one T4; STANDARD_1 a chief, 4 workers and 3 parameter
+servers; PREMIUM_1 a chief, 19 workers and 11 parameter servers. CUSTOM
+machines are taken as declared. (Which of these machine types Vertex still
+offers is checked against its catalogue in the Vertex issue.)
+"""
+
+from __future__ import annotations
+
+from reconciler.backends.compiled import Pool, Role, declared_roles
+from reconciler.stack.resources import Accelerator, LocalSettings, MachineGroup, Machines
+
+_T4 = Accelerator("NVIDIA_TESLA_T4", 1)
+TIERS: dict[str, tuple[Pool, ...]] = {
+    "BASIC": (Pool(Role.CHIEF, 1, "n1-standard-4"),),
+    "BASIC_GPU": (Pool(Role.CHIEF, 1, "n1-standard-8", _T4),),
+    "BASIC_TPU": (Pool(Role.CHIEF, 1, "cloud-tpu", Accelerator("TPU_V2", 8)),),
+    "STANDARD_1": (
+        Pool(Role.CHIEF, 1, "n1-highcpu-8"),
+        Pool(Role.WORKER, 4, "n1-highcpu-8"),
+        Pool(Role.PARAMETER_SERVER, 3, "n1-standard-4"),
+    ),
+    "PREMIUM_1": (
+        Pool(Role.CHIEF, 1, "n1-highcpu-16"),
+        Pool(Role.WORKER, 19, "n1-highcpu-16"),
+        Pool(Role.PARAMETER_SERVER, 11, "n1-highmem-8"),
+    ),
+}
+
+
+def _pool(role: Role, group: MachineGroup) -> Pool:
+    return Pool(role, group.count, group.type, group.accelerator)
+
+
+def compile_pools(tier: str, machines: Machines | None, local: LocalSettings) -> tuple[Pool, ...]:
+    if tier == "CUSTOM" and machines is not None:
+        return tuple(_pool(role, group) for role, group in declared_roles(machines))
+    return TIERS[tier]

@@ -1,0 +1,52 @@
+"""Vertex AI's profile: Google's tier table, the prebuilt image catalogue, settings."""
+
+from __future__ import annotations
+
+from reconciler.backends.google.tiers import compile_pools
+from reconciler.backends.google.vertex.images import (
+    prediction_known,
+    prediction_problem,
+    training_known,
+    training_problem,
+)
+from reconciler.backends.profile import Capability, Missing, Profile
+from reconciler.stack.resources import StackSettings
+
+
+def settings_problem(settings: StackSettings) -> str | None:
+    gcp = settings.gcp
+    if gcp is None or not (gcp.project and gcp.region and gcp.staging_bucket):
+        return "backend: vertex needs spec.gcp with project, region and stagingBucket"
+    return None
+
+
+PROFILE = Profile(
+    name="vertex",
+    title="Vertex AI (aiplatform v1)",
+    compile_pools=compile_pools,
+    lacks={
+        Capability.LOGS: Missing(
+            "the logs of Vertex AI jobs are in Cloud Logging",
+            "gcloud ai custom-jobs stream-logs JOB_ID --region REGION",
+        ),
+        Capability.USAGE: Missing(
+            "Vertex AI reports a job's use in Cloud Monitoring, not per job here",
+            "open the job in the Google Cloud console",
+        ),
+        Capability.LOCAL_SERVING: Missing(
+            "a Vertex AI endpoint serves online prediction itself",
+            "send requests to the endpoint (gcloud ai endpoints predict)",
+        ),
+    },
+    training_problem=training_problem,
+    training_hint=(
+        "set runtimeVersion and pythonVersion (here or in the Stack's defaults) to one of: "
+        + training_known()
+    ),
+    prediction_problem=prediction_problem,
+    prediction_hint=(
+        "set runtimeVersion (here, on its job, or in the Stack's defaults) to one of: "
+        + prediction_known()
+    ),
+    settings_problem=settings_problem,
+)

@@ -1,0 +1,57 @@
+"""A backend's profile: what it is, as data (no I/O, no client imports).
+
+How a scale tier compiles to pools, which runtime and Python versions it can
+run and serve, what its settings need, and the capabilities it lacks with
+the reason and the way out (SkyPilot's unsupported-feature tables). Validate
+and plan read profiles; only apply and the commands that act load a driver.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from reconciler.backends.compiled import Pool
+    from reconciler.stack.resources import LocalSettings, Machines, StackSettings
+
+    CompilePools = Callable[[str, Machines | None, LocalSettings], tuple[Pool, ...]]
+    VersionProblem = Callable[[str, str], str | None]
+
+
+class Capability(str, Enum):
+    TUNING = "hyperparameter tuning"
+    LOGS = "job logs as files"
+    USAGE = "job CPU and memory figures"
+    LOCAL_SERVING = "serving from this machine (mlapply serve, predict)"
+
+
+class Missing(NamedTuple):
+    """Why a backend lacks a capability, and what to do instead."""
+
+    why: str
+    instead: str
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    title: str
+    """For people: ``Vertex AI (aiplatform v1)``."""
+    compile_pools: CompilePools
+    """A scale tier (and CUSTOM machines) as the pools a job gets here."""
+    lacks: Mapping[Capability, Missing] = field(default_factory=dict)
+    training_problem: VersionProblem = lambda runtime, python: None
+    """Why a (runtimeVersion, pythonVersion) cannot train here, or None."""
+    training_hint: str = ""
+    prediction_problem: Callable[[str], str | None] = lambda runtime: None
+    prediction_hint: str = ""
+    settings_problem: Callable[[StackSettings], str | None] = lambda settings: None
+    """Why the Stack's settings cannot work with this backend, or None."""
+    unavailable: str | None = None
+    """Set when this version of mlapply cannot act on the backend, with why."""
+
+    def supports(self, capability: Capability) -> bool:
+        return capability not in self.lacks

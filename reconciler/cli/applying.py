@@ -1,0 +1,238 @@
+"""Commands that change the live world: apply (also ``mlapply PATH``), destroy, unlock."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from reconciler.cli.common import (
+    EXIT_ERROR,
+    EXIT_OK,
+    check_names,
+    driver,
+    load_or_exit,
+    selection_options,
+    use_colour,
+    variable_options,
+)
+from reconciler.cli.planning import render
+from reconciler.diagnostics import MlapplyError
+
+if TYPE_CHECKING:
+    from reconciler.apply.executor import Event
+    from reconciler.apply.flow import ApplyOptions
+    from reconciler.apply.planning import Planned
+
+_APPLY_OPTIONS = [
+    click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation."),
+    click.option(
+        "--no-wait",
+        is_flag=True,
+        help="Submit jobs and return; a later apply deploys what has trained.",
+    ),
+    click.option(
+        "--parallelism",
+        default=4,
+        show_default=True,
+        type=click.IntRange(1, 64),
+        help="Changes made at once.",
+    ),
+    click.option(
+        "--lock-timeout",
+        default=0.0,
+        show_default=True,
+        type=float,
+        help="Seconds to wait for another apply of the stack to finish.",
+    ),
+]
+
+
+def _apply_options(command: Any) -> Any:
+    for option in reversed(_APPLY_OPTIONS):
+        command = option(command)
+    return command
+
+
+def _confirm(auto_approve: bool, question: str) -> bool:
+    if auto_approve:
+        return True
+    if not sys.stdin.isatty():
+        raise MlapplyError(
+            "there is no terminal to ask for confirmation",
+            "review the plan and rerun with --auto-approve (as CI does)",
+        )
+    if click.confirm(question, default=False):
+        return True
+    click.echo("Nothing was changed.")
+    return False
+
+
+def _print_event(event: Event) -> None:
+    from reconciler.apply.executor import EventKind
+
+    stamp = time.strftime("%H:%M:%S")
+    text = f"{stamp} {event.address}: {event.kind.value}"
+    if event.message:
+        text += f": {event.message}"
+    colour = {EventKind.FAILED: "red", EventKind.FINISHED: "green", EventKind.SKIPPED: "yellow"}
+    tint = colour.get(event.kind)
+    click.echo(click.style(text, fg=tint) if tint and use_colour(sys.stdout) else text)
+
+
+def _show(planned: Planned) -> None:
+    from reconciler.render.jsonplan import plan_to_json
+
+    click.echo(render(plan_to_json(planned.plan), "text"), nl=False)
+
+
+def _converge(
+    paths: Sequence[str],
+    variables: Sequence[str],
+    var_files: Sequence[str],
+    options: ApplyOptions,
+    auto_approve: bool,
+) -> None:
+    from reconciler.apply.flow import converge
+
+    stack = load_or_exit(paths, variables, var_files)
+    check_names(stack, options.targets, options.retrain)
+    question = (
+        f'Destroy everything of stack "{stack.name}"?'
+        if options.destroy
+        else "Apply these changes?"
+    )
+    done = converge(
+        stack,
+        driver(stack),
+        options,
+        show=_show,
+        confirm=lambda: _confirm(auto_approve, question),
+        on_event=_print_event,
+        note=lambda text: click.echo(f"note: {text}", err=True),
+    )
+    if done.planned.plan.errors:
+        sys.exit(EXIT_ERROR)
+    outcome = done.outcome
+    if outcome is None:
+        sys.exit(EXIT_OK)
+    count = len(outcome.finished)
+    if outcome.interrupted:
+        click.echo(
+            f"Interrupted after {count} change(s); submitted jobs keep running. "
+            "Run apply again to carry on.",
+            err=True,
+        )
+        sys.exit(130)
+    if outcome.failed:
+        click.echo(
+            f"Apply failed: {len(outcome.failed)} failed, {len(outcome.skipped)} skipped, "
+            f"{count} done.",
+            err=True,
+        )
+        for address, reason in outcome.failed.items():
+            click.echo(f"error: {address}: {reason}", err=True)
+        sys.exit(EXIT_ERROR)
+    if options.destroy:
+        click.echo(
+            f"Destroy complete: {count} change(s); {done.purged} finished job(s) and "
+            "staged package(s) removed."
+        )
+        return
+    click.echo(f"Apply complete: {count} change(s).")
+    _next_steps(done.planned, outcome.finished, paths)
+
+
+def _next_steps(planned: Planned, finished: Sequence[str], paths: Sequence[str]) -> None:
+    """What each kind suggests after the changes this apply made."""
+    from reconciler.kinds.table import live_handler
+
+    stack = planned.desired.stack
+    done = [c for c in planned.plan.changes if c.address in finished]
+    steps = {live_handler(c.kind).next_step(c, stack, " ".join(paths)) for c in done}
+    for step in sorted(s for s in steps if s):
+        click.echo(step)
+
+
+@click.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@variable_options
+@_apply_options
+@selection_options
+def apply(
+    paths: tuple[str, ...],
+    variables: tuple[str, ...],
+    var_files: tuple[str, ...],
+    auto_approve: bool,
+    no_wait: bool,
+    parallelism: int,
+    lock_timeout: float,
+    targets: tuple[str, ...],
+    retrain: tuple[str, ...],
+) -> None:
+    """Plan, confirm, then build, train, deploy, cancel and delete until the live
+    resources match the manifests. PATHS are manifests, or one saved plan file."""
+    from reconciler.apply.flow import ApplyOptions
+
+    saved = None
+    if len(paths) == 1 and paths[0].endswith(".json") and os.path.isfile(paths[0]):
+        from reconciler.apply.saved import read_saved
+
+        saved = read_saved(paths[0])
+        paths, targets, retrain = saved.paths, saved.targets, saved.retrain
+    options = ApplyOptions(
+        saved=saved,
+        wait_for_jobs=not no_wait,
+        parallelism=parallelism,
+        lock_timeout=lock_timeout,
+        targets=targets,
+        retrain=retrain,
+    )
+    _converge(paths, variables, var_files, options, auto_approve)
+
+
+@click.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@variable_options
+@_apply_options
+def destroy(
+    paths: tuple[str, ...],
+    variables: tuple[str, ...],
+    var_files: tuple[str, ...],
+    auto_approve: bool,
+    no_wait: bool,
+    parallelism: int,
+    lock_timeout: float,
+) -> None:
+    """Cancel and delete everything live with the stack's label (honouring preventDestroy)."""
+    from reconciler.apply.flow import ApplyOptions
+
+    options = ApplyOptions(
+        destroy=True,
+        wait_for_jobs=not no_wait,
+        parallelism=parallelism,
+        lock_timeout=lock_timeout,
+    )
+    _converge(paths, variables, var_files, options, auto_approve)
+
+
+@click.command()
+@click.argument("lock_id")
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@variable_options
+def unlock(
+    lock_id: str, paths: tuple[str, ...], variables: tuple[str, ...], var_files: tuple[str, ...]
+) -> None:
+    """Break the stack's apply lock LOCK_ID (when its holder is gone)."""
+    stack = load_or_exit(paths, variables, var_files)
+    held = driver(stack).unlock(stack.name, lock_id)
+    click.echo(f'Removed the lock of stack "{stack.name}" held by {held}.')
+
+
+def register(group: click.Group) -> None:
+    for command in (apply, destroy, unlock):
+        group.add_command(command)

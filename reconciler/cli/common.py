@@ -1,0 +1,195 @@
+"""What every command shares: the group, its error handling, options and loading."""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import click
+
+from reconciler import __version__
+from reconciler.diagnostics import Diagnostic, MlapplyError, Severity
+
+if TYPE_CHECKING:
+    from reconciler.backends.base import ApplyBackend
+    from reconciler.manifests import VariableInputs
+    from reconciler.stack import Stack
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_CHANGES = 2
+
+
+def use_colour(stream: Any) -> bool:
+    if os.environ.get("NO_COLOR"):
+        return False
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
+def print_diagnostics(diagnostics: Sequence[Diagnostic]) -> None:
+    colour = use_colour(sys.stderr)
+    for diagnostic in diagnostics:
+        text = diagnostic.render()
+        if colour:
+            word = f"{diagnostic.severity.value}:"
+            tint = "red" if diagnostic.is_error else "yellow"
+            text = text.replace(word, click.style(word, fg=tint, bold=True), 1)
+        click.echo(text, err=True, color=colour)
+
+
+def summary(diagnostics: Sequence[Diagnostic]) -> str:
+    errors = sum(d.severity is Severity.ERROR for d in diagnostics)
+    warnings = len(diagnostics) - errors
+    parts = [f"{errors} error{'s' if errors != 1 else ''}"]
+    if warnings:
+        parts.append(f"{warnings} warning{'s' if warnings != 1 else ''}")
+    return ", ".join(parts)
+
+
+class _Group(click.Group):
+    """Turns every failure into one clear line; ``--debug`` shows the traceback.
+
+    ``mlapply PATH`` is short for ``mlapply apply PATH``.
+    """
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        if args and args[0] not in self.commands and os.path.exists(args[0]):
+            return "apply", self.commands["apply"], args
+        return super().resolve_command(ctx, args)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except MlapplyError as exc:
+            self._fail(ctx, exc.message, exc.hint, exc)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            ctx.exit(130)
+        except Exception as exc:
+            self._fail(
+                ctx,
+                f"internal error: {type(exc).__name__}: {exc}",
+                "this is a bug in mlapply; rerun with --debug and report the traceback",
+                exc,
+            )
+
+    @staticmethod
+    def _fail(ctx: click.Context, message: str, hint: str | None, exc: BaseException) -> NoReturn:
+        if ctx.find_root().params.get("debug"):
+            traceback.print_exception(exc)
+        print_diagnostics([Diagnostic(message, hint=hint)])
+        ctx.exit(EXIT_ERROR)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="mlapply")
+@click.option("--debug", is_flag=True, envvar="MLAPPLY_DEBUG", help="Show tracebacks of errors.")
+def cli(debug: bool) -> None:
+    """Declarative manifests for ML training jobs and model deployments.
+
+    mlapply reads YAML manifests (Stack, Dataset, Trainer, TrainingJob,
+    Model, ModelVersion), compares them with the jobs and model versions
+    that exist, and shows or carries out what it takes to match them.
+    """
+
+
+def variable_options(command: Any) -> Any:
+    command = click.option(
+        "--var-file",
+        "var_files",
+        multiple=True,
+        type=click.Path(dir_okay=False),
+        help="A YAML file of NAME: VALUE variables (repeatable).",
+    )(command)
+    return click.option(
+        "--var",
+        "variables",
+        multiple=True,
+        metavar="NAME=VALUE",
+        help="Set a variable declared in the Stack (repeatable; wins over files and env).",
+    )(command)
+
+
+def selection_options(command: Any) -> Any:
+    command = click.option(
+        "--retrain",
+        multiple=True,
+        metavar="NAME",
+        help="Train this TrainingJob again even if it is up to date (repeatable).",
+    )(command)
+    return click.option(
+        "--target",
+        "targets",
+        multiple=True,
+        metavar="ADDRESS",
+        help="Only this resource and what it depends on (repeatable).",
+    )(command)
+
+
+def inputs(variables: Sequence[str], var_files: Sequence[str]) -> VariableInputs:
+    from reconciler.manifests import VariableInputs
+
+    return VariableInputs(flags=tuple(variables), files=tuple(var_files), environ=dict(os.environ))
+
+
+def load_or_exit(paths: Sequence[str], variables: Sequence[str], var_files: Sequence[str]) -> Stack:
+    """The stack, or exit 1 after printing every diagnostic."""
+    from reconciler.kinds import load_stack
+
+    result = load_stack(paths, inputs(variables, var_files))
+    print_diagnostics(result.diagnostics)
+    if not result.ok or result.stack is None:
+        click.echo(f"Invalid: {summary(result.diagnostics)}.", err=True)
+        sys.exit(EXIT_ERROR)
+    return result.stack
+
+
+def driver(stack: Stack) -> ApplyBackend:
+    from reconciler.backends import registry
+
+    return registry.driver(stack.settings)
+
+
+def require(stack: Stack, capability: str) -> None:
+    """Refuse, with the reason and the way out, what the stack's backend cannot do
+    (``capability``: a :class:`~reconciler.backends.profile.Capability` name)."""
+    from reconciler.backends import registry
+    from reconciler.backends.profile import Capability
+
+    wanted = Capability[capability]
+    missing = registry.profile(stack.settings.backend).lacks.get(wanted)
+    if missing is not None:
+        raise MlapplyError(
+            f"stack {stack.name!r} is on backend {stack.settings.backend}: {missing.why}",
+            missing.instead,
+        )
+
+
+def check_names(stack: Stack, targets: Sequence[str], retrain: Sequence[str]) -> None:
+    from reconciler.diagnostics import did_you_mean
+    from reconciler.kinds.table import BY_KIND
+
+    known = sorted(stack.everything())
+    for target in targets:
+        if target not in known:
+            raise MlapplyError(
+                f"--target {target}: no such resource",
+                did_you_mean(target, known) or "addresses look like job.NAME or version.NAME",
+            )
+    retrainable = sorted(
+        r.meta.name for r in stack.resources.values() if BY_KIND[r.kind].retrainable
+    )
+    for name in retrain:
+        if name not in retrainable:
+            raise MlapplyError(
+                f"--retrain {name}: no TrainingJob of that name",
+                did_you_mean(name, retrainable),
+            )

@@ -1,0 +1,172 @@
+"""Commands that serve predictions from this machine: serve and predict."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from reconciler.cli.common import driver, load_or_exit, require, variable_options
+from reconciler.diagnostics import MlapplyError
+
+if TYPE_CHECKING:
+    from reconciler.serving.catalog import Catalog
+    from reconciler.stack import Stack
+
+
+@click.command()
+@click.argument("model")
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@variable_options
+@click.option("--version", "version_name", help="A version's live name (default: the default).")
+@click.option(
+    "--json-instances",
+    type=click.Path(exists=True, dir_okay=False),
+    help='A file of instances: {"instances": [...]}, a JSON list, or JSON lines.',
+)
+@click.option("--instances", "instances_text", help="Instances as JSON, inline.")
+def predict(
+    model: str,
+    paths: tuple[str, ...],
+    variables: tuple[str, ...],
+    var_files: tuple[str, ...],
+    version_name: str | None,
+    json_instances: str | None,
+    instances_text: str | None,
+) -> None:
+    """Predict with a deployed model version, in-process (no server needed)."""
+    from reconciler.serving.predict import predict as run_prediction
+    from reconciler.serving.predict import read_instances
+
+    if (json_instances is None) == (instances_text is None):
+        raise MlapplyError("give exactly one of --json-instances FILE or --instances JSON")
+    stack = load_or_exit(paths, variables, var_files)
+    catalog = _read_catalog(stack)
+    found = catalog.find(model)
+    if found is None:
+        raise MlapplyError(
+            f"no deployed model {model!r} in stack {stack.name!r} (deployed: {catalog.describe()})",
+            "apply the stack first, or check `mlapply status`",
+        )
+    chosen = version_name or found.default_version
+    if chosen is None or chosen not in found.versions:
+        known = ", ".join(sorted(found.versions)) or "none"
+        what = f"no version {chosen!r}" if chosen else "no default version"
+        raise MlapplyError(f"model {found.name} has {what} (versions: {known})")
+    if json_instances is not None:
+        with open(json_instances, encoding="utf-8") as handle:
+            instances = read_instances(handle.read(), json_instances)
+    else:
+        instances = read_instances(instances_text or "", "--instances")
+    predictions = run_prediction(Path(found.versions[chosen]), instances)
+    click.echo(json.dumps({"predictions": predictions}, indent=2))
+
+
+def _read_catalog(stack: Stack) -> Catalog:
+    from reconciler.serving.catalog import Catalog
+
+    require(stack, "LOCAL_SERVING")
+    return Catalog.from_snapshot(driver(stack).read_live(stack.name))
+
+
+@click.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@variable_options
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port",
+    default=8080,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port to listen on (0: any free port).",
+)
+@click.option(
+    "--max-batch",
+    default=256,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Most instances in one model call.",
+)
+@click.option(
+    "--batch-wait-ms",
+    default=2.0,
+    show_default=True,
+    type=click.FloatRange(0),
+    help="Longest a batch waits for requests already on their way.",
+)
+@click.option(
+    "--max-request-bytes",
+    default=1_500_000,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Largest request body.",
+)
+@click.option(
+    "--refresh-seconds",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(0.05),
+    help="How often the deployed versions are read again.",
+)
+def serve(
+    paths: tuple[str, ...],
+    variables: tuple[str, ...],
+    var_files: tuple[str, ...],
+    host: str,
+    port: int,
+    max_batch: int,
+    batch_wait_ms: float,
+    max_request_bytes: int,
+    refresh_seconds: float,
+) -> None:
+    """Serve a stack's deployed model versions over HTTP (ML Engine and TF Serving paths)."""
+    import asyncio
+    import logging
+
+    try:
+        from reconciler.serving.server import ModelServer, ServeOptions
+        from reconciler.serving.server import serve as run_server
+    except ImportError as exc:
+        raise MlapplyError(
+            f"`mlapply serve` needs the local extra ({exc.name} is missing)",
+            "pip install 'mlapply[local]'",
+        ) from exc
+
+    stack = load_or_exit(paths, variables, var_files)
+    _read_catalog(stack)  # refuses a cloud stack before anything listens
+    options = ServeOptions(
+        max_batch=max_batch,
+        max_wait=batch_wait_ms / 1000,
+        max_request_bytes=max_request_bytes,
+        refresh=refresh_seconds,
+    )
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+
+    def ready(server: ModelServer, url: str) -> None:
+        models = server.catalog.models.values()
+        click.echo(f"Serving stack {stack.name!r} on {url} (Ctrl-C stops)", err=False)
+        for model in sorted(models, key=lambda m: m.name):
+            click.echo(
+                f"  {model.name}: default {model.default_version or '(none)'}; "
+                f"versions {', '.join(sorted(model.versions)) or '(none)'}"
+            )
+            click.echo(f"    POST {url}/v1/models/{model.name}:predict")
+            click.echo(f"    POST {url}/v1/projects/PROJECT/models/{model.name}:predict")
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            click.echo(f"warning: listening on {host}; the server has no authentication", err=True)
+        sys.stdout.flush()
+
+    try:
+        asyncio.run(run_server(lambda: _read_catalog(stack), host, port, options, ready))
+    except KeyboardInterrupt:
+        click.echo("stopped", err=True)
+    except OSError as exc:
+        raise MlapplyError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+
+
+def register(group: click.Group) -> None:
+    for command in (predict, serve):
+        group.add_command(command)

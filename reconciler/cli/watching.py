@@ -1,0 +1,99 @@
+"""Commands that watch: status and logs."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import click
+
+from reconciler.cli.common import driver, load_or_exit, require, variable_options
+from reconciler.diagnostics import MlapplyError
+
+
+@click.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@variable_options
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+)
+def status(
+    paths: tuple[str, ...],
+    variables: tuple[str, ...],
+    var_files: tuple[str, ...],
+    output_format: str,
+) -> None:
+    """Live jobs (state, age, duration, CPU, peak memory), models and versions."""
+    from reconciler.render.status import render_status, status_view
+
+    stack = load_or_exit(paths, variables, var_files)
+    backend = driver(stack)
+    snapshot = backend.read_live(stack.name)
+    usage = backend.job_usage([j.name for j in snapshot.jobs])
+    view = status_view(stack.name, stack.settings.backend, snapshot, usage, time.time())
+    if output_format == "json":
+        click.echo(json.dumps({k: view[k] for k in ("stack", "jobs", "models")}, indent=2))
+    else:
+        click.echo(render_status(view), nl=False)
+
+
+@click.command()
+@click.argument("job")
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@variable_options
+@click.option("-f", "--follow", is_flag=True, help="Keep printing until the job ends.")
+@click.option(
+    "--task",
+    default="chief-0",
+    show_default=True,
+    help="Which process's log: chief-0, worker-1, ps-0 ...",
+)
+def logs(
+    job: str,
+    paths: tuple[str, ...],
+    variables: tuple[str, ...],
+    var_files: tuple[str, ...],
+    follow: bool,
+    task: str,
+) -> None:
+    """Print a job's log (JOB: the live name, or a TrainingJob's name for its newest job)."""
+    stack = load_or_exit(paths, variables, var_files)
+    require(stack, "LOGS")
+    backend = driver(stack)
+    live = backend.read_live(stack.name).jobs
+    matches = [j for j in live if j.name == job] or sorted(
+        (j for j in live if j.manifest_name == job), key=lambda j: j.create_time or 0
+    )[-1:]
+    if not matches:
+        from reconciler.diagnostics import did_you_mean
+
+        raise MlapplyError(
+            f"no job {job!r} in stack {stack.name!r}",
+            did_you_mean(job, sorted({j.name for j in live})),
+        )
+    name = matches[-1].name
+    path = backend.log_file(name, task)
+    offset = 0
+    while True:
+        if path.exists():
+            with path.open("rb") as handle:
+                handle.seek(offset)
+                chunk = handle.read()
+                offset += len(chunk)
+            if chunk:
+                click.echo(chunk.decode(errors="replace"), nl=False)
+        if not follow:
+            break
+        current = next(j for j in backend.read_live(stack.name).jobs if j.name == name)
+        if current.state.finished and path.exists() and path.stat().st_size == offset:
+            break
+        time.sleep(1)
+
+
+def register(group: click.Group) -> None:
+    for command in (status, logs):
+        group.add_command(command)

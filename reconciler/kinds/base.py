@@ -1,0 +1,129 @@
+"""What a kind is: one handler owning its build, references, identity, plan rule
+and apply step (dstack's configurators, Terraform's provider resources).
+
+Generic code (the build, identity, the planner, removal of undeclared
+resources, the executor, status) loops over the table in
+``reconciler.kinds.table`` and asks each row; it never names a kind.
+The contexts below are what each phase hands a handler.
+"""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from reconciler.diagnostics import MlapplyError
+
+# Type-only: validate builds stacks with this module and must not load what
+# only identity, planning and apply need (start-up time).
+if TYPE_CHECKING:
+    from reconciler.backends.base import ApplyBackend, LiveSnapshot
+    from reconciler.backends.profile import Profile
+    from reconciler.identity.content import RemoteLister
+    from reconciler.identity.desired import DesiredResource
+    from reconciler.identity.hashcache import HashCache
+    from reconciler.manifests import LoadedDocument
+    from reconciler.plan.diff import PlanView
+    from reconciler.plan.model import Change
+    from reconciler.stack.build import BuildContext, Reference
+    from reconciler.stack.resources import Meta, Stack
+
+
+class StepFailed(MlapplyError):
+    """A change could not be made; the message says why."""
+
+
+@dataclass(repr=False, eq=False)
+class IdentityContext:
+    """What identity needs: the stack, the backend's profile, the hash cache, and
+    what the kinds before this one computed (fingerprints, desired resources)."""
+
+    stack: Stack
+    profile: Profile
+    cache: HashCache
+    remote: RemoteLister | None
+    facts: dict[str, Any] = field(default_factory=dict)
+    """By address: what a resource's identity step returned."""
+
+
+@dataclass(repr=False, eq=False)
+class ApplyContext:
+    """What an apply step may use: the backend, the plan's desired state and
+    changes, and the live state the plan read (read once, never again)."""
+
+    stack: Stack
+    backend: ApplyBackend
+    desired: Mapping[str, DesiredResource]
+    changes: Mapping[str, Change]
+    live: LiveSnapshot
+    wait_for_jobs: bool
+    stop: threading.Event
+    progress: Callable[[str, str], None]
+    """``progress(address, message)``: a line for the person watching."""
+
+
+class Handler(ABC):
+    """Every kind's handler: how a document becomes its typed record and identity.
+    A kind without a live counterpart (a Dataset, a Trainer) is only this."""
+
+    record: ClassVar[type[Any]]
+    """The kind's typed record (its ``kind`` and ``prefix`` are the vocabulary)."""
+    updatable: ClassVar[frozenset[str]] = frozenset()
+    """Top-level fields the backend can change in place; anything else replaces."""
+    retrainable: ClassVar[bool] = False
+    """Whether ``--retrain NAME`` applies to this kind."""
+
+    @property
+    def kind(self) -> str:
+        return str(self.record.kind)
+
+    @property
+    def prefix(self) -> str:
+        return str(self.record.prefix)
+
+    # Build
+
+    @abstractmethod
+    def build(self, ctx: BuildContext, loaded: LoadedDocument, meta: Meta) -> Any:
+        """The typed record, reporting (on ``ctx``) what the schema cannot check."""
+
+    def references(self, resource: Any) -> Iterable[Reference]:
+        return ()
+
+    def check(self, ctx: BuildContext) -> None:
+        """Checks across documents of this kind (and those it refers to)."""
+        return None
+
+    # Identity
+
+    def identify(self, resource: Any, ctx: IdentityContext) -> Any:
+        """What identity makes of the resource: a DesiredResource for a kind with a
+        live counterpart, else a fact later kinds read (a fingerprint), or None."""
+        return None
+
+
+class LiveHandler(Handler):
+    """A kind with a live counterpart: it is planned and applied."""
+
+    @abstractmethod
+    def identify(self, resource: Any, ctx: IdentityContext) -> DesiredResource: ...
+
+    @abstractmethod
+    def plan(self, want: DesiredResource, view: PlanView) -> Change:
+        """The change that brings the live resource to ``want`` (pure)."""
+
+    def removed(self, view: PlanView) -> list[Change]:
+        """Changes for live resources of this kind that no manifest declares."""
+        return []
+
+    @abstractmethod
+    def apply(self, change: Change, ctx: ApplyContext) -> str:
+        """Make one change real; returns what was done, for people."""
+
+    def next_step(self, change: Change, stack: Stack, paths: str) -> str | None:
+        """What a person can do now that ``change`` was made (``paths``: the
+        manifest paths as typed), or None."""
+        return None

@@ -1,0 +1,521 @@
+"""The ModelVersion kind: a trained SavedModel served as a version of a Model.
+
+A version is created once its source job has succeeded (create-before-delete:
+the new one serves before older versions of the same manifest go), made the
+default if asked, and its older versions are deleted after it serves. Blocked
+on a running job it waits; on a failed one it is not deployed, and the plan
+says why. A live version no manifest declares (or left under another model)
+is deleted, the model's live default only once the declared default serves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from reconciler.backends import registry
+from reconciler.kinds.base import ApplyContext, IdentityContext, LiveHandler, StepFailed
+from reconciler.kinds.model import live_models
+from reconciler.kinds.trainingjob import live_jobs
+from reconciler.stack.build import BuildContext, Reference
+from reconciler.stack.resources import (
+    DEFAULT_MACHINE_TYPE,
+    Meta,
+    Model,
+    ModelVersion,
+    Scaling,
+    Stack,
+    TrainingJob,
+    VersionSource,
+    address,
+)
+
+if TYPE_CHECKING:
+    from reconciler.backends.base import LiveModel, LiveVersion
+    from reconciler.identity.desired import DesiredResource
+    from reconciler.manifests import LoadedDocument
+    from reconciler.plan.diff import PlanView
+    from reconciler.plan.model import (
+        Action,
+        Change,
+        FieldChange,
+        LiveTarget,
+        Reason,
+    )
+
+_MUTABLE = ("labels", "description", "default")
+
+
+class ModelVersionHandler(LiveHandler):
+    record = ModelVersion
+    updatable = frozenset(_MUTABLE)
+
+    # Build ---------------------------------------------------------------------------
+
+    def build(self, ctx: BuildContext, loaded: LoadedDocument, meta: Meta) -> ModelVersion:
+        settings = ctx.stack_settings()
+        spec = loaded.doc.data["spec"]
+        source = spec["source"]
+        job: TrainingJob | None = ctx.built[TrainingJob.kind].get(source.get("job", ""))
+        runtime = job.runtime_version if job else settings.runtime_version
+        python = job.python_version if job else settings.python_version
+        scaling = spec.get("scaling", {})
+        if "nodes" in scaling:
+            scale = Scaling(min_nodes=None, max_nodes=None, nodes=scaling["nodes"])
+        else:
+            scale = Scaling(min_nodes=scaling.get("minNodes", 1), max_nodes=scaling.get("maxNodes"))
+            if scale.max_nodes is not None and (scale.min_nodes or 0) > scale.max_nodes:
+                ctx.report(
+                    f"scaling: minNodes {scale.min_nodes} is more than maxNodes {scale.max_nodes}",
+                    loaded.doc.at(("spec", "scaling", "minNodes")),
+                )
+        runtime = spec.get("runtimeVersion", runtime)
+        profile = registry.profile(settings.backend)
+        problem = profile.prediction_problem(runtime)
+        if problem:
+            ctx.report(
+                problem, loaded.doc.at(("spec", "runtimeVersion")), profile.prediction_hint or None
+            )
+        return ModelVersion(
+            meta=meta,
+            model=spec["model"],
+            source=VersionSource(
+                source.get("job"),
+                source.get("exportPath"),
+                source.get("uri"),
+                loaded.file.path.parent,
+            ),
+            default=spec.get("default", False),
+            description=spec.get("description", ""),
+            runtime_version=runtime,
+            python_version=spec.get("pythonVersion", python),
+            framework=spec.get("framework", "TENSORFLOW"),
+            machine_type=spec.get("machineType", DEFAULT_MACHINE_TYPE),
+            scaling=scale,
+        )
+
+    def references(self, resource: Any) -> Iterable[Reference]:
+        version: ModelVersion = resource
+        yield Reference(("spec", "model"), Model.kind, version.model)
+        if version.source.job:
+            yield Reference(("spec", "source", "job"), TrainingJob.kind, version.source.job)
+
+    def check(self, ctx: BuildContext) -> None:
+        """A model has at most one default version."""
+        first_default: dict[str, str] = {}
+        for name, version in ctx.built[ModelVersion.kind].items():
+            if not version.default:
+                continue
+            if version.model in first_default:
+                other = first_default[version.model]
+                ctx.report(
+                    f'model "{version.model}" has two default versions: "{other}" and "{name}"',
+                    ctx.documents[ModelVersion.kind][name].doc.at(("spec", "default")),
+                    "a model has at most one default version: set default: true on one only",
+                )
+            else:
+                first_default[version.model] = name
+
+    # Identity ------------------------------------------------------------------------
+
+    def identify(self, resource: Any, ctx: IdentityContext) -> DesiredResource:
+        from reconciler.identity.canonical import digest, short
+        from reconciler.identity.desired import DesiredResource, id_name
+
+        version: ModelVersion = resource
+        stack = ctx.stack
+        source: dict[str, Any]
+        depends = [stack.models[version.model].address]
+        if version.source.job:
+            job: DesiredResource = ctx.facts[stack.jobs[version.source.job].address]
+            source = {"job": job.live_name, "exportPath": version.source.export_path}
+            depends.append(job.address)
+        else:
+            source = {"uri": version.source.uri}
+        scaling = version.scaling
+        essence = {
+            "model": id_name(version.model),
+            "source": source,
+            "runtimeVersion": version.runtime_version,
+            "pythonVersion": version.python_version,
+            "framework": version.framework,
+            "machineType": version.machine_type,
+            "scaling": {
+                "minNodes": scaling.min_nodes,
+                "maxNodes": scaling.max_nodes,
+                "nodes": scaling.nodes,
+            },
+        }
+        hash_ = short(digest(essence))
+        return DesiredResource(
+            address=version.address,
+            kind=ModelVersion.kind,
+            name=version.meta.name,
+            live_name=f"{id_name(version.meta.name)}_{hash_}",
+            hash=hash_,
+            essence=essence,
+            mutable={
+                "labels": dict(version.meta.labels),
+                "description": version.description,
+                "default": version.default,
+            },
+            depends_on=tuple(depends),
+            prevent_destroy=version.meta.prevent_destroy,
+        )
+
+    # Plan ----------------------------------------------------------------------------
+
+    def plan(self, want: DesiredResource, view: PlanView) -> Change:
+        from reconciler.plan.fields import describe, field_changes
+        from reconciler.plan.model import Action, Reason, ReasonCode, ReplaceOrder
+
+        model_live = str(want.essence["model"])
+        versions = [v for v in live_versions(view).get(want.name, []) if v.model == model_live]
+        current = next((v for v in versions if v.hash == want.hash), None)
+        older = [v for v in versions if v.hash != want.hash]
+        model = live_models(view).get(model_live)
+        after = {**want.essence, **want.mutable}
+        targets = _default_last(older, model)
+        if current is not None:
+            return self._existing(want, view, current, model, older, targets, after)
+
+        blocked = _source_blocker(want, view)
+        if blocked is not None:
+            action, why = blocked
+            # Waiting: apply deploys it once the job has trained, then removes the older ones.
+            return view.change(
+                want,
+                action,
+                after=after,
+                reasons=(why,),
+                depends=want.depends_on,
+                targets=targets if action is Action.WAIT else (),
+            )
+        reasons: list[Reason] = []
+        before = None
+        fields: list[FieldChange] = []
+        if older:
+            newest = max(older, key=lambda v: (v.create_time or 0.0, v.name))
+            before = {**(_spec_view(newest) or {}), **_mutable_view(newest, model)}
+            fields = field_changes(before, after, self.updatable)
+            reasons.extend(
+                Reason(ReasonCode.FIELD_CHANGED, describe(f))
+                for f in fields
+                if f.forces_replacement
+            )
+            names = ", ".join(v.name for v in older)
+            reasons.append(
+                Reason(
+                    ReasonCode.DELETES_OLDER, f"then {names} deleted once the new version serves"
+                )
+            )
+            action = Action.REPLACE
+            view.protect(want, action, targets)
+        else:
+            action = Action.CREATE
+            reasons.append(Reason(ReasonCode.NEW, _what_it_deploys(want, view)))
+        if want.mutable["default"]:
+            text = "becomes the default version of model " + model_live
+            reasons.append(Reason(ReasonCode.FIELD_CHANGED, text))
+        return view.change(
+            want,
+            action,
+            before=before,
+            after=after,
+            fields=fields,
+            reasons=reasons,
+            depends=want.depends_on,
+            targets=targets,
+            replace_order=ReplaceOrder.CREATE_BEFORE_DELETE,
+        )
+
+    def _existing(
+        self,
+        want: DesiredResource,
+        view: PlanView,
+        current: LiveVersion,
+        model: LiveModel | None,
+        older: Sequence[LiveVersion],
+        targets: Sequence[LiveTarget],
+        after: Mapping[str, Any],
+    ) -> Change:
+        # Same hash, same essence: no need to decode the live record's spec.
+        from reconciler.plan.fields import describe, field_changes
+        from reconciler.plan.model import Action, Reason, ReasonCode
+
+        before = {**want.essence, **_mutable_view(current, model)}
+        fields = [
+            f
+            for f in field_changes(
+                {k: before[k] for k in _MUTABLE}, {k: after[k] for k in _MUTABLE}, self.updatable
+            )
+            # The API cannot unset a default; a version stays default until another takes over.
+            if not (f.path == ("default",) and f.before is True and f.after is False)
+        ]
+        reasons = [Reason(ReasonCode.FIELD_CHANGED, describe(f)) for f in fields]
+        drift = False
+        if want.mutable["default"] and model is not None and model.default_version != current.name:
+            # Was it default when mlapply last wrote it? Then someone switched it since.
+            drift = (current.spec or {}).get("mutable", {}).get("default") is True
+            shown = model.default_version or "(none)"
+            switch = (
+                Reason(
+                    ReasonCode.CHANGED_OUTSIDE,
+                    f"changed outside mlapply: the default version of {model.name} is "
+                    f"{shown}, the manifests say {current.name}",
+                )
+                if drift
+                else Reason(
+                    ReasonCode.FIELD_CHANGED,
+                    f"becomes the default version of {model.name} (instead of {shown})",
+                )
+            )
+            reasons = [
+                switch if f.path == ("default",) else r
+                for f, r in zip(fields, reasons, strict=True)
+            ]
+        action = Action.UPDATE if fields else Action.NOOP
+        if older:
+            names = ", ".join(v.name for v in older)
+            reasons.append(
+                Reason(ReasonCode.DELETES_OLDER, f"older {names} still deployed: deleted")
+            )
+            view.protect(want, Action.DELETE, targets)
+            if action is Action.NOOP:
+                action = Action.DELETE
+        return view.change(
+            want,
+            action,
+            live_name=current.name,
+            before=before,
+            after=after,
+            fields=fields,
+            reasons=reasons,
+            targets=targets,
+            drift=drift,
+        )
+
+    def removed(self, view: PlanView) -> list[Change]:
+        from reconciler.plan.model import Action, Change, Reason, ReasonCode
+
+        desired = view.desired.resources
+        # A declared version's live model; versions left under another model go too.
+        declared = {
+            v.meta.name: desired[v.address].essence["model"] for v in view.stack.versions.values()
+        }
+        declared_models = {desired[m.address].live_name for m in view.stack.models.values()}
+        # A live default that leaves goes only once the declared default serves.
+        new_defaults = {
+            desired[v.address].essence["model"]: v.address
+            for v in view.stack.versions.values()
+            if desired[v.address].mutable["default"]
+        }
+        models = live_models(view)
+        removed_models = set(models) - declared_models
+        changes: list[Change] = []
+        versions = live_versions(view)
+        for name in sorted(versions):
+            gone = [
+                v
+                for v in versions[name]
+                if declared.get(name) != v.model or v.model in removed_models
+            ]
+            if not gone:
+                continue
+            where = address(self.prefix, name)
+            if name in declared:
+                where = f'{where}["{gone[0].model}"]'
+            if name not in declared:
+                why = "its manifest was removed"
+            elif gone[0].model in removed_models:
+                why = "its model was removed"
+            else:
+                why = "its manifest now names another model"
+            after_switch = {
+                new_defaults.get(v.model)
+                for v in gone
+                if (found := models.get(v.model)) and found.default_version == v.name
+            }
+            view.protect_live(where, gone)
+            targets: list[LiveTarget] = []
+            for model_name in sorted({v.model for v in gone}):
+                targets.extend(
+                    _default_last(
+                        [v for v in gone if v.model == model_name], models.get(model_name)
+                    )
+                )
+            changes.append(
+                Change(
+                    where,
+                    self.kind,
+                    Action.DELETE,
+                    name,
+                    None,
+                    reasons=tuple(
+                        Reason(ReasonCode.REMOVED, f"{v.name} of model {v.model}: {why}")
+                        for v in gone
+                    ),
+                    depends_on=tuple(sorted(a for a in after_switch if a and a != where)),
+                    live_targets=tuple(targets),
+                )
+            )
+        return changes
+
+    # Apply ---------------------------------------------------------------------------
+
+    def apply(self, change: Change, ctx: ApplyContext) -> str:
+        from reconciler.backends.base import LiveVersion, VersionState
+        from reconciler.plan.model import Action
+
+        want = ctx.desired.get(change.address)
+        if change.action is Action.DELETE or want is None:
+            _delete(change, ctx)
+            return "deleted " + ", ".join(t.live_name for t in change.live_targets)
+        assert change.live_name is not None
+        model = str(want.essence["model"])
+        record = LiveVersion(
+            change.live_name,
+            want.live_labels(ctx.stack.name),
+            model=model,
+            state=VersionState.READY,
+            description=want.mutable["description"],
+            spec=want.record(),
+        )
+        # A version waiting for its job is created once the job has trained.
+        if change.action in (Action.CREATE, Action.REPLACE, Action.WAIT):
+            export = _export(want, ctx)
+            if export is None:
+                return "not deployed yet: its job is still running (a later apply deploys it)"
+            ctx.backend.deploy_version(record, export)
+        elif change.action is Action.UPDATE:
+            ctx.backend.update_version(record)
+        if want.mutable["default"]:
+            ctx.backend.set_default(model, change.live_name)
+        _delete(change, ctx)  # older versions go only now that the new one serves
+        return f"{change.live_name} serves" + (" (default)" if want.mutable["default"] else "")
+
+    def next_step(self, change: Change, stack: Stack, paths: str) -> str | None:
+        from reconciler.backends.profile import Capability
+        from reconciler.plan.model import Action
+
+        version = stack.versions.get(change.name)
+        if version is None or version.address != change.address:
+            return None
+        if change.action not in (Action.CREATE, Action.REPLACE, Action.UPDATE):
+            return None
+        if not registry.profile(stack.settings.backend).supports(Capability.LOCAL_SERVING):
+            return None
+        return (
+            f"Predict with version {change.name}: mlapply predict {version.model} {paths} "
+            "--json-instances FILE (or --instances JSON)"
+        )
+
+
+def live_versions(view: PlanView) -> dict[str, list[LiveVersion]]:
+    """The stack's live versions by manifest name, oldest first."""
+    return view.by_manifest("versions", view.live.versions)
+
+
+def _default_last(versions: Iterable[LiveVersion], model: LiveModel | None) -> list[LiveTarget]:
+    """Delete targets in the order the APIs allow: a model's default version last."""
+    from reconciler.plan.model import LiveTarget
+
+    default = model.default_version if model else None
+    ordered = sorted(versions, key=lambda v: v.name == default)
+    return [LiveTarget(v.name, "delete", v.model) for v in ordered]
+
+
+def _delete(change: Change, ctx: ApplyContext) -> None:
+    for target in change.live_targets:
+        ctx.backend.delete_version(target.model or "", target.live_name)
+
+
+def _source_job(want: DesiredResource, stack: Stack) -> str | None:
+    """The address of the TrainingJob a version deploys, if it deploys one."""
+    return next(
+        (d for d in want.depends_on if isinstance(stack.resources.get(d), TrainingJob)), None
+    )
+
+
+def _source_change(want: DesiredResource, view: PlanView) -> Change | None:
+    job_address = _source_job(want, view.stack)
+    return view.planned.get(job_address) if job_address else None
+
+
+def _source_blocker(want: DesiredResource, view: PlanView) -> tuple[Action, Reason] | None:
+    """Why a version cannot be created in this apply, if it cannot."""
+    from reconciler.backends.base import JobState
+    from reconciler.plan.model import Action, Reason, ReasonCode
+    from reconciler.plan.phrases import state_phrase
+
+    change = _source_change(want, view)
+    if change is None or change.action in (Action.CREATE, Action.REPLACE):
+        return None  # no source job, or it trains in this apply first
+    runs = live_jobs(view).get(change.name, [])
+    run = next((j for j in runs if j.name == change.live_name), None)
+    if run is None or run.state is JobState.SUCCEEDED:
+        return None
+    if run.state.active or run.state is JobState.CANCELLING:
+        text = f"waits for {change.address} ({state_phrase(run, view.options.now)})"
+        return Action.WAIT, Reason(ReasonCode.WAITS_FOR_JOB, text)
+    text = f"cannot deploy: {run.name} of {change.address} {run.state.value.lower()}"
+    return Action.NOOP, Reason(ReasonCode.BLOCKED, text)
+
+
+def _what_it_deploys(want: DesiredResource, view: PlanView) -> str:
+    from reconciler.plan.model import Action
+
+    source = want.essence["source"]
+    if "job" not in source:
+        return f"deploys {source['uri']}"
+    job_change = _source_change(want, view)
+    if job_change is not None and job_change.action in (Action.CREATE, Action.REPLACE):
+        return f"deploys the export of {job_change.address} once it has trained"
+    return f"deploys {source['job']} (not deployed yet, or deleted outside mlapply)"
+
+
+def _spec_view(version: LiveVersion) -> dict[str, Any] | None:
+    from reconciler.plan.fields import user_labels
+
+    essence = (version.spec or {}).get("essence")
+    if not isinstance(essence, Mapping):
+        return None
+    return {**essence, "labels": user_labels(version.labels)}
+
+
+def _mutable_view(version: LiveVersion, model: LiveModel | None) -> dict[str, Any]:
+    from reconciler.plan.fields import user_labels
+
+    return {
+        "labels": user_labels(version.labels),
+        "description": version.description,
+        "default": bool(model and model.default_version == version.name),
+    }
+
+
+def _export(want: DesiredResource, ctx: ApplyContext) -> str | None:
+    """Where the SavedModel to deploy is: the URI, or the source job's export
+    (None while that job still runs under --no-wait)."""
+    from reconciler.backends.base import JobState
+
+    source = want.essence["source"]
+    if "uri" in source:
+        uri = str(source["uri"])
+        if uri.startswith("gs://"):
+            return uri
+        version = ctx.stack.versions[want.name]
+        return str((version.source.base_dir or ctx.stack.settings.root) / uri)
+    job_address = _source_job(want, ctx.stack)
+    job_change = ctx.changes.get(job_address) if job_address else None
+    name = str(job_change.live_name if job_change and job_change.live_name else source["job"])
+    job = ctx.backend.get_job(ctx.stack.name, name)
+    if job is None or job.state is not JobState.SUCCEEDED:
+        if job is not None and job.state.active and not ctx.wait_for_jobs:
+            return None
+        state = job.state.value.lower() if job else "missing"
+        raise StepFailed(f"cannot deploy: job {name} is {state}")
+    export_path = source.get("exportPath")
+    found = ctx.backend.export_of(ctx.stack.name, name, str(export_path) if export_path else None)
+    if found is None:
+        raise StepFailed(f"no SavedModel in the output of {name}")
+    return found

@@ -1,0 +1,116 @@
+"""The Stack kind: the stack's name, backend and settings (no live counterpart).
+
+Its checks are the backend's: the settings its profile needs, and a backend
+this version of mlapply cannot act on (a warning: validate and plan still
+read the stack).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from reconciler.backends import registry
+from reconciler.diagnostics import Location
+from reconciler.stack.build import BuildContext
+from reconciler.stack.resources import (
+    DEFAULT_PYTHON_VERSION,
+    DEFAULT_REGION,
+    DEFAULT_RUNTIME_VERSION,
+    DEFAULT_SCALE_TIER,
+    GcpSettings,
+    LocalSettings,
+    Meta,
+    StackSettings,
+)
+
+if TYPE_CHECKING:
+    from reconciler.manifests import LoadedDocument
+
+_MINIMAL_STACK = "apiVersion: mlapply/v1 / kind: Stack / metadata: {name: my-stack}"
+
+
+class StackHandler:
+    """The Stack's row of the table: its settings are built before every other kind."""
+
+    record = StackSettings
+    kind = StackSettings.kind
+    prefix = StackSettings.prefix
+
+    def settings(self, ctx: BuildContext, loaded: LoadedDocument | None) -> StackSettings:
+        """The Stack's settings; placeholders when it is missing or invalid.
+
+        Placeholders let every other document still be checked; the errors
+        already reported keep the result from being used.
+        """
+        documents = ctx.manifests.documents
+        stacks = [d for d in documents if d.kind == StackSettings.kind]
+        if not stacks and documents:
+            ctx.report(
+                "no Stack document found",
+                documents[0].doc.location,
+                "add one, e.g. a stack.yaml with: " + _MINIMAL_STACK,
+            )
+        for extra in stacks[1:]:
+            ctx.report(
+                f"more than one Stack (the first is at {stacks[0].doc.location})",
+                extra.doc.location,
+                "a set of manifests declares exactly one Stack",
+            )
+        spec = loaded.doc.data.get("spec", {}) if loaded else {}
+        defaults = spec.get("defaults", {})
+        gcp_spec = spec.get("gcp")
+        gcp = None
+        if gcp_spec is not None:
+            gcp = GcpSettings(
+                gcp_spec.get("project"),
+                gcp_spec.get("region"),
+                gcp_spec.get("stagingBucket"),
+                gcp_spec.get("serviceAccount"),
+            )
+        local_spec = spec.get("local", {})
+        replicas = local_spec.get("replicas", {})
+        root = loaded.file.path.parent if loaded else Path.cwd()
+        local = LocalSettings(
+            home=(root / local_spec.get("home", ".mlapply")).resolve(),
+            workers=replicas.get("workers", 2),
+            parameter_servers=replicas.get("parameterServers", 2),
+            evaluators=replicas.get("evaluators", 0),
+        )
+        region = defaults.get("region") or (gcp.region if gcp else None) or DEFAULT_REGION
+        meta = ctx.meta(loaded, with_defaults=False) if loaded else _placeholder()
+        ctx.default_labels = defaults.get("labels", {})
+        settings = StackSettings(
+            meta=meta,
+            backend=spec.get("backend", registry.DEFAULT),
+            root=root,
+            local=local,
+            gcp=gcp,
+            region=region,
+            runtime_version=defaults.get("runtimeVersion", DEFAULT_RUNTIME_VERSION),
+            python_version=defaults.get("pythonVersion", DEFAULT_PYTHON_VERSION),
+            scale_tier=defaults.get("scaleTier", DEFAULT_SCALE_TIER),
+        )
+        if loaded is not None:
+            self._check_backend(ctx, loaded, settings)
+        return settings
+
+    def _check_backend(
+        self, ctx: BuildContext, loaded: LoadedDocument, settings: StackSettings
+    ) -> None:
+        profile = registry.profile(settings.backend)
+        where = (
+            loaded.doc.at(("spec", "backend"))
+            if "backend" in loaded.doc.data.get("spec", {})
+            else loaded.doc.location
+        )
+        if profile.unavailable:
+            ctx.warn(f"backend {settings.backend}: {profile.unavailable}", where)
+        problem = profile.settings_problem(settings)
+        if problem:
+            spec = loaded.doc.data.get("spec", {})
+            ctx.report(problem, loaded.doc.at(("spec", "gcp")) if "gcp" in spec else where)
+
+
+def _placeholder() -> Meta:
+    return Meta("invalid", {}, False, Location(""))

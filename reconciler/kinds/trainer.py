@@ -1,0 +1,71 @@
+"""The Trainer kind: a package source folder or prebuilt package URIs (no live
+counterpart; its staged package belongs to the jobs that run it).
+
+Its identity step fingerprints the source tree, file by file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from reconciler.kinds.base import Handler, IdentityContext
+from reconciler.stack.build import BuildContext, repository_root
+from reconciler.stack.resources import DEFAULT_MODULE, Meta, Trainer, TrainerFlags
+
+if TYPE_CHECKING:
+    from reconciler.identity.content import Fingerprint
+    from reconciler.manifests import LoadedDocument
+
+
+class TrainerHandler(Handler):
+    record = Trainer
+
+    def build(self, ctx: BuildContext, loaded: LoadedDocument, meta: Meta) -> Trainer:
+        spec = loaded.doc.data["spec"]
+        source = None
+        if "source" in spec:
+            source = _source(ctx, loaded, spec["source"])
+        flags = spec.get("flags", {})
+        defaults = TrainerFlags()
+        return Trainer(
+            meta=meta,
+            source=source,
+            package_uris=tuple(spec.get("packageUris", ())),
+            module=spec.get("module", DEFAULT_MODULE),
+            flags=TrainerFlags(
+                train=flags.get("train", defaults.train),
+                eval=flags.get("eval", defaults.eval),
+                output=flags.get("output", defaults.output),
+                job_dir=flags.get("jobDir", defaults.job_dir),
+            ),
+        )
+
+    def identify(self, resource: Any, ctx: IdentityContext) -> Fingerprint | None:
+        from reconciler.identity.content import trainer_fingerprint
+
+        trainer: Trainer = resource
+        return trainer_fingerprint(trainer.source, ctx.cache) if trainer.source else None
+
+
+def _source(ctx: BuildContext, loaded: LoadedDocument, given: str) -> Path | None:
+    where = loaded.doc.at(("spec", "source"))
+    folder = loaded.file.path.parent
+    path = (folder / given).resolve()
+    root = repository_root(folder.resolve(), loaded.file.root.resolve())
+    if not path.is_relative_to(root):
+        ctx.report(
+            f'spec.source: "{given}" is outside the repository ({root})',
+            where,
+            "a trainer's source must be inside the repository (the folder holding .git, "
+            "else the manifests folder) so a plan is reproducible from a checkout",
+        )
+        return None
+    if not path.is_dir():
+        ctx.report(
+            f'spec.source: folder "{given}" does not exist',
+            where,
+            f"the path is relative to the manifest file's folder (it resolved to {path})",
+        )
+        return None
+    return path

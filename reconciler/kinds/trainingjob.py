@@ -1,0 +1,713 @@
+"""The TrainingJob kind: a trainer run on data with hyperparameters, on a scale tier.
+
+Build checks the tier against its machines, the tuning spec the APIs would
+reject, hyperparameters that clash with the trainer's own flags, and what the
+backend's profile cannot do (run this runtime, tune). Identity compiles the
+job once (:class:`~reconciler.backends.compiled.CompiledJob`) and hashes it
+with the trainer's and the data's fingerprints.
+
+Plan rules (DESIGN.md, Plan): a job of the current identity that is queued
+or running is waited for, one that succeeded is up to date, one that failed
+is resubmitted only within retry.maxAttempts or with --retrain; a job of an
+older identity still running is cancelled first (delete-before-create: the
+new one needs the machines). Jobs no manifest declares are cancelled while
+they run; finished ones are history.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from reconciler.backends import registry
+from reconciler.backends.profile import Capability
+from reconciler.kinds.base import ApplyContext, IdentityContext, LiveHandler, StepFailed
+from reconciler.stack.build import BuildContext, Reference, parse_duration
+from reconciler.stack.resources import (
+    DEFAULT_TIMEOUT_SECONDS,
+    Accelerator,
+    Dataset,
+    MachineGroup,
+    Machines,
+    Meta,
+    Trainer,
+    TrainingJob,
+    Tuning,
+    TuningParameter,
+    address,
+)
+
+if TYPE_CHECKING:
+    from reconciler.backends.base import LiveJob
+    from reconciler.backends.compiled import CompiledJob
+    from reconciler.identity.content import Fingerprint
+    from reconciler.identity.desired import DesiredResource
+    from reconciler.manifests import LoadedDocument
+    from reconciler.plan.diff import PlanView
+    from reconciler.plan.model import (
+        Action,
+        Change,
+        FieldChange,
+        Reason,
+    )
+
+PROGRESS_SECONDS = 15.0
+
+
+def job_live_name(name: str, hash_: str, attempt: int = 1) -> str:
+    from reconciler.identity.desired import id_name
+
+    base = f"{id_name(name)}_{hash_}"
+    return base if attempt <= 1 else f"{base}_{attempt}"
+
+
+def compiled_job(want: DesiredResource) -> CompiledJob:
+    from reconciler.backends.compiled import CompiledJob
+
+    compiled = want.compiled
+    assert isinstance(compiled, CompiledJob), f"{want.address} has no compiled job"
+    return compiled
+
+
+class TrainingJobHandler(LiveHandler):
+    record = TrainingJob
+    updatable = frozenset({"labels"})
+    retrainable = True
+
+    # Build ---------------------------------------------------------------------------
+
+    def build(self, ctx: BuildContext, loaded: LoadedDocument, meta: Meta) -> TrainingJob:
+        settings = ctx.stack_settings()
+        profile = registry.profile(settings.backend)
+        doc = loaded.doc
+        spec = doc.data["spec"]
+        tier = spec.get("scaleTier", settings.scale_tier)
+        machines = None
+        if "machines" in spec:
+            machines = _machines(spec["machines"])
+            if tier != "CUSTOM":
+                ctx.report(
+                    "spec.machines is only allowed with scaleTier CUSTOM "
+                    f"(this job's tier is {tier})",
+                    doc.key_at(("spec", "machines")),
+                    "set scaleTier: CUSTOM, or remove spec.machines",
+                )
+        elif tier == "CUSTOM":
+            ctx.report(
+                "scaleTier CUSTOM needs spec.machines",
+                doc.at(("spec", "scaleTier")) if "scaleTier" in spec else doc.at(("spec",)),
+                "add spec.machines with at least master: {type: n1-standard-4}",
+            )
+        tuning = None
+        if "hyperparameterTuning" in spec:
+            tuning = _tuning(
+                ctx, loaded, spec["hyperparameterTuning"], spec.get("hyperparameters", {})
+            )
+            missing = profile.lacks.get(Capability.TUNING)
+            if missing is not None:
+                ctx.report(
+                    f"backend {settings.backend} cannot run {Capability.TUNING.value}: "
+                    f"{missing.why}",
+                    doc.key_at(("spec", "hyperparameterTuning")),
+                    missing.instead,
+                )
+        runtime = spec.get("runtimeVersion", settings.runtime_version)
+        python = spec.get("pythonVersion", settings.python_version)
+        problem = profile.training_problem(runtime, python)
+        if problem:
+            ctx.report(
+                problem,
+                doc.at(("spec", "runtimeVersion" if "runtimeVersion" in spec else "pythonVersion")),
+                profile.training_hint or None,
+            )
+        timeout = parse_duration(spec["timeout"]) if "timeout" in spec else DEFAULT_TIMEOUT_SECONDS
+        if timeout <= 0:
+            ctx.report("spec.timeout must be longer than 0s", doc.at(("spec", "timeout")))
+        return TrainingJob(
+            meta=meta,
+            trainer=spec["trainer"],
+            dataset=spec.get("dataset"),
+            hyperparameters=dict(spec.get("hyperparameters", {})),
+            args=tuple(spec.get("args", ())),
+            scale_tier=tier,
+            machines=machines,
+            region=spec.get("region", settings.region),
+            runtime_version=runtime,
+            python_version=python,
+            output_dir=spec.get("outputDir"),
+            tuning=tuning,
+            max_attempts=spec.get("retry", {}).get("maxAttempts", 1),
+            timeout_seconds=timeout,
+        )
+
+    def references(self, resource: Any) -> Iterable[Reference]:
+        job: TrainingJob = resource
+        yield Reference(("spec", "trainer"), Trainer.kind, job.trainer)
+        if job.dataset:
+            yield Reference(("spec", "dataset"), Dataset.kind, job.dataset)
+
+    def check(self, ctx: BuildContext) -> None:
+        """Hyperparameters may not repeat a flag mlapply passes itself."""
+        trainers: Mapping[str, Trainer] = ctx.built[Trainer.kind]
+        for name, job in ctx.built[TrainingJob.kind].items():
+            trainer = trainers.get(job.trainer)
+            if trainer is None:
+                continue
+            taken = {f.lstrip("-") for f in vars(trainer.flags).values() if f}
+            tuned = [p.name for p in job.tuning.params] if job.tuning else []
+            for hyper in [*job.hyperparameters, *tuned]:
+                if hyper in taken:
+                    ctx.report(
+                        f'hyperparameter "{hyper}" repeats a flag mlapply already passes '
+                        f'(the trainer "{trainer.meta.name}" takes it for its inputs)',
+                        ctx.documents[TrainingJob.kind][name].doc.key_at(
+                            ("spec", "hyperparameters", hyper)
+                        ),
+                        "mlapply sets the data, output and job-dir flags itself: rename the "
+                        "hyperparameter or change spec.flags in the Trainer",
+                    )
+
+    # Identity ------------------------------------------------------------------------
+
+    def identify(self, resource: Any, ctx: IdentityContext) -> DesiredResource:
+        from reconciler.backends.compiled import DEFAULT_OUTPUT, CompiledJob, Inputs, OutputLayout
+        from reconciler.identity.canonical import digest, short
+        from reconciler.identity.desired import DesiredResource
+
+        job: TrainingJob = resource
+        stack = ctx.stack
+        trainer = stack.trainers[job.trainer]
+        dataset = stack.datasets.get(job.dataset) if job.dataset else None
+        source: Fingerprint | None = ctx.facts.get(trainer.address)
+        prints: Mapping[str, Fingerprint] = ctx.facts.get(dataset.address, {}) if dataset else {}
+        compiled = CompiledJob(
+            name=job.meta.name,
+            trainer=trainer.meta.name,
+            module=trainer.module,
+            source=trainer.source,
+            package_uris=trainer.package_uris,
+            flags=trainer.flags,
+            inputs=(
+                Inputs(dataset.meta.name, dataset.train, dataset.eval, dataset.base_dir)
+                if dataset
+                else None
+            ),
+            hyperparameters=job.hyperparameters,
+            args=job.args,
+            scale_tier=job.scale_tier,
+            pools=ctx.profile.compile_pools(job.scale_tier, job.machines, stack.settings.local),
+            region=job.region,
+            runtime_version=job.runtime_version,
+            python_version=job.python_version,
+            timeout_seconds=job.timeout_seconds,
+            tuning=job.tuning,
+            layout=OutputLayout(job.output_dir or DEFAULT_OUTPUT),
+        )
+        essence = _essence(job, compiled, source, prints)
+        hash_ = short(digest(essence))
+        return DesiredResource(
+            address=job.address,
+            kind=TrainingJob.kind,
+            name=job.meta.name,
+            live_name=job_live_name(job.meta.name, hash_),
+            hash=hash_,
+            essence=essence,
+            mutable={"labels": dict(job.meta.labels)},
+            details={
+                # Shared, not copied: every job of a trainer has the same file list.
+                "trainer_files": source.files if source else {},
+                "data_files": {side: p.files for side, p in prints.items()},
+            },
+            prevent_destroy=job.meta.prevent_destroy,
+            compiled=compiled,
+        )
+
+    # Plan ----------------------------------------------------------------------------
+
+    def plan(self, want: DesiredResource, view: PlanView) -> Change:
+        from reconciler.backends.base import JobState
+        from reconciler.plan.fields import field_changes, user_labels
+        from reconciler.plan.model import Action, LiveTarget, Reason, ReasonCode, ReplaceOrder
+        from reconciler.plan.phrases import failure, state_phrase
+
+        runs = live_jobs(view).get(want.name, [])
+        current = [j for j in runs if j.hash == want.hash]
+        stale = [j for j in runs if j.hash != want.hash and _unfinished(j)]
+        older = [j for j in runs if j.hash != want.hash]
+        after = {**want.essence, **want.mutable}
+        retrain = want.name in view.options.retrain
+        reasons: list[Reason] = []
+        latest = current[-1] if current else None
+        live_name = latest.name if latest else want.live_name
+        before: Mapping[str, Any] | None = None
+        fields: list[FieldChange] = []
+        action = Action.NOOP
+        now = view.options.now
+
+        if latest is not None and _unfinished(latest):
+            action = Action.WAIT
+            reasons.append(
+                Reason(ReasonCode.RUNNING, f"{latest.name} is {state_phrase(latest, now)}")
+            )
+        elif latest is not None and latest.state is JobState.SUCCEEDED and not retrain:
+            # Same hash, same essence: no need to decode the live record's spec.
+            before = {**want.essence, "labels": user_labels(latest.labels)}
+            action, fields, reasons = self._labels(want, latest, view)
+        elif latest is not None:
+            attempts = len(current)
+            if latest.state is JobState.SUCCEEDED:
+                text = f"--retrain {want.name}: {latest.name} succeeded; training again"
+                reasons.append(Reason(ReasonCode.RETRAIN, text))
+                action = Action.CREATE
+            else:
+                what = failure(latest)
+                allowed = view.stack.jobs[want.name].max_attempts
+                if retrain or attempts < allowed:
+                    action = Action.CREATE
+                    if retrain:
+                        reasons.append(Reason(ReasonCode.RETRAIN, f"{what}; --retrain {want.name}"))
+                    else:
+                        text = f"{what}; attempt {attempts + 1} of {allowed}"
+                        reasons.append(Reason(ReasonCode.RETRY, text))
+                else:
+                    reasons.append(
+                        Reason(
+                            ReasonCode.NOT_RETRIED,
+                            f"{what} (attempt {attempts} of {allowed}); not retried: "
+                            f"use --retrain {want.name} or raise spec.retry.maxAttempts",
+                        )
+                    )
+            if action is Action.CREATE:
+                live_name = job_live_name(want.name, want.hash, attempts + 1)
+        else:
+            action = Action.CREATE
+            if older:
+                previous = older[-1]
+                before = _spec_view(previous)
+                fields = field_changes(before, after, self.updatable)
+                reasons.extend(_identity_reasons(previous, want))
+            else:
+                text = (
+                    f"new job on {want.essence['scaleTier']}: {compiled_job(want).describe_pools()}"
+                )
+                reasons.append(Reason(ReasonCode.NEW, text))
+
+        targets = tuple(LiveTarget(j.name, "cancel") for j in stale)
+        if stale:
+            reasons.extend(
+                Reason(
+                    ReasonCode.CANCELS_OLDER,
+                    f"running job {j.name} (an older identity) will be cancelled",
+                )
+                for j in stale
+            )
+            if action is Action.CREATE:
+                action = Action.REPLACE
+            elif action in (Action.NOOP, Action.WAIT):
+                action = Action.CANCEL
+            view.protect(want, action, targets)
+        return view.change(
+            want,
+            action,
+            live_name=live_name,
+            before=before,
+            after=after,
+            fields=fields,
+            reasons=reasons,
+            targets=targets,
+            replace_order=ReplaceOrder.DELETE_BEFORE_CREATE,
+        )
+
+    def _labels(
+        self, want: DesiredResource, job: LiveJob, view: PlanView
+    ) -> tuple[Action, list[FieldChange], list[Reason]]:
+        from reconciler.plan.fields import describe, field_changes, user_labels
+        from reconciler.plan.model import Action, Reason, ReasonCode
+
+        if dict(job.labels) == want.live_labels(view.stack.name):
+            return Action.NOOP, [], []
+        fields = field_changes(
+            {"labels": user_labels(job.labels)}, {"labels": want.mutable["labels"]}, self.updatable
+        )
+        recorded = (job.spec or {}).get("mutable", {}).get("labels")
+        if recorded is not None and recorded != user_labels(job.labels):
+            code, prefix = ReasonCode.CHANGED_OUTSIDE, "changed outside mlapply: "
+        else:
+            code, prefix = ReasonCode.FIELD_CHANGED, ""
+        return Action.UPDATE, fields, [Reason(code, prefix + describe(f)) for f in fields]
+
+    def removed(self, view: PlanView) -> list[Change]:
+        from reconciler.plan.model import Action, Change, LiveTarget, Reason, ReasonCode
+        from reconciler.plan.phrases import state_phrase
+
+        declared = set(view.stack.jobs)
+        changes: list[Change] = []
+        jobs = live_jobs(view)
+        for name in sorted(set(jobs) - declared):
+            running = [j for j in jobs[name] if j.state.active]
+            if not running:
+                continue  # finished jobs are history
+            where = address(self.prefix, name)
+            view.protect_live(where, running, verb="cancelled")
+            changes.append(
+                Change(
+                    where,
+                    self.kind,
+                    Action.CANCEL,
+                    name,
+                    running[-1].name,
+                    reasons=tuple(
+                        Reason(
+                            ReasonCode.REMOVED,
+                            f"{j.name} is {state_phrase(j, view.options.now)}; "
+                            "its manifest was removed",
+                        )
+                        for j in running
+                    ),
+                    live_targets=tuple(LiveTarget(j.name, "cancel") for j in running),
+                )
+            )
+        return changes
+
+    # Apply ---------------------------------------------------------------------------
+
+    def apply(self, change: Change, ctx: ApplyContext) -> str:
+        from reconciler.backends.base import JobState, JobSubmission, LiveJob
+        from reconciler.plan.model import Action
+
+        for target in change.live_targets:
+            ctx.backend.cancel_job(target.live_name)
+        want = ctx.desired.get(change.address)
+        if change.action is Action.CANCEL or want is None:
+            for target in change.live_targets:
+                wait_for_job(ctx, change.address, target.live_name, quiet=True)
+            return "cancelled " + ", ".join(t.live_name for t in change.live_targets)
+        assert change.live_name is not None
+        record = LiveJob(
+            change.live_name, want.live_labels(ctx.stack.name), JobState.QUEUED, spec=want.record()
+        )
+        if change.action is Action.UPDATE:
+            ctx.backend.relabel_job(record)
+            return "labels updated"
+        if change.action in (Action.CREATE, Action.REPLACE):
+            ctx.backend.submit_job(JobSubmission(record, compiled_job(want)))
+            if not ctx.wait_for_jobs:
+                return f"submitted {change.live_name}"
+        job = wait_for_job(ctx, change.address, change.live_name)
+        if job.state is not JobState.SUCCEEDED:
+            raise StepFailed(
+                f"{change.live_name} {job.state.value.lower()}: {job.error or ''}".strip(": ")
+            )
+        return f"{change.live_name} succeeded"
+
+
+def live_jobs(view: PlanView) -> dict[str, list[LiveJob]]:
+    """The stack's live jobs by manifest name, oldest first."""
+    return view.by_manifest("jobs", view.live.jobs)
+
+
+def wait_for_job(ctx: ApplyContext, where: str, name: str, *, quiet: bool = False) -> LiveJob:
+    """Poll a job at the backend's pace until it has finished."""
+    from reconciler.plan.phrases import duration
+
+    started = time.monotonic()
+    last_progress = started
+    while True:
+        job = ctx.backend.get_job(ctx.stack.name, name)
+        if job is None:
+            raise StepFailed(f"{name} is not a job of this stack")
+        if job.state.finished:
+            return job
+        if ctx.stop.is_set():
+            raise StepFailed(f"{name} is still {job.state.value.lower()}; apply was interrupted")
+        now = time.monotonic()
+        if not quiet and now - last_progress >= PROGRESS_SECONDS:
+            last_progress = now
+            tail = ctx.backend.log_tail(name)
+            ctx.progress(
+                where,
+                f"{name} {job.state.value.lower()} for {duration(now - started)}"
+                + (f": {tail}" if tail else ""),
+            )
+        time.sleep(ctx.backend.poll_seconds)
+
+
+def _unfinished(job: LiveJob) -> bool:
+    from reconciler.backends.base import JobState
+
+    return job.state.active or job.state is JobState.CANCELLING
+
+
+# Identity ------------------------------------------------------------------------------
+
+
+def _essence(
+    job: TrainingJob,
+    compiled: CompiledJob,
+    source: Fingerprint | None,
+    data: Mapping[str, Fingerprint],
+) -> dict[str, Any]:
+    flags = compiled.flags
+    return {
+        "trainer": {
+            "source": source.digest if source else None,
+            "packageUris": list(compiled.package_uris),
+            "module": compiled.module,
+            "flags": {
+                "train": flags.train,
+                "eval": flags.eval,
+                "output": flags.output,
+                "jobDir": flags.job_dir,
+            },
+        },
+        "data": {
+            side: {"fingerprint": p.mode, "digest": p.digest, "patterns": list(p.patterns)}
+            for side, p in data.items()
+        },
+        "hyperparameters": dict(job.hyperparameters),
+        "args": list(job.args),
+        "scaleTier": job.scale_tier,
+        "machines": compiled.machines(),
+        "region": job.region,
+        "runtimeVersion": job.runtime_version,
+        "pythonVersion": job.python_version,
+        "outputDir": job.output_dir,
+        "hyperparameterTuning": _tuning_essence(job.tuning),
+    }
+
+
+def _tuning_essence(tuning: Tuning | None) -> dict[str, Any] | None:
+    if tuning is None:
+        return None
+    return {
+        "goal": tuning.goal,
+        "metric": tuning.metric,
+        "maxTrials": tuning.max_trials,
+        "maxParallelTrials": tuning.max_parallel_trials,
+        "maxFailedTrials": tuning.max_failed_trials,
+        "algorithm": tuning.algorithm,
+        "enableEarlyStopping": tuning.early_stopping,
+        "params": [
+            {
+                "name": p.name,
+                "type": p.type,
+                "min": p.min,
+                "max": p.max,
+                "values": list(p.values),
+                "scale": p.scale,
+            }
+            for p in tuning.params
+        ],
+    }
+
+
+# Reasons -------------------------------------------------------------------------------
+
+
+def _spec_view(job: LiveJob) -> dict[str, Any] | None:
+    from reconciler.plan.fields import user_labels
+
+    essence = (job.spec or {}).get("essence")
+    if not isinstance(essence, Mapping):
+        return None
+    return {**essence, "labels": user_labels(job.labels)}
+
+
+def _identity_reasons(previous: LiveJob, want: DesiredResource) -> list[Reason]:
+    """Why the newest older job is not this identity: trainer files, data files,
+    then each other field."""
+    from reconciler.plan.fields import value_changes
+    from reconciler.plan.model import Reason, ReasonCode
+
+    spec = previous.spec or {}
+    before = spec.get("essence")
+    if not isinstance(before, Mapping):
+        text = f"{previous.name} has another identity (its spec was not recorded)"
+        return [Reason(ReasonCode.IDENTITY_CHANGED, text)]
+    reasons = []
+    details = spec.get("details", {})
+    if before.get("trainer", {}).get("source") != want.essence["trainer"]["source"]:
+        text = _files_reason(
+            "trainer source changed",
+            details.get("trainer_files"),
+            want.details.get("trainer_files"),
+            names=True,
+        )
+        reasons.append(Reason(ReasonCode.TRAINER_CHANGED, text))
+    for side in sorted(set(before.get("data", {})) | set(want.essence["data"])):
+        old = before.get("data", {}).get(side)
+        new = want.essence["data"].get(side)
+        if old is None or new is None:
+            text = f"{side} data: {_shown(old)} -> {_shown(new)}"
+        elif old.get("patterns") != new.get("patterns") or old.get("fingerprint") != new.get(
+            "fingerprint"
+        ):
+            text = f"{side} data: {_shown(old.get('patterns'))} -> {_shown(new.get('patterns'))}"
+        elif old.get("digest") != new.get("digest"):
+            old_files = details.get("data_files", {}).get(side)
+            new_files = want.details.get("data_files", {}).get(side)
+            text = _files_reason(f"{side} data changed", old_files, new_files, names=False)
+        else:
+            continue
+        reasons.append(Reason(ReasonCode.DATA_CHANGED, text))
+    others = ("trainer", "data")
+    texts = value_changes(
+        {k: v for k, v in before.items() if k not in others},
+        {k: v for k, v in want.essence.items() if k not in others},
+    )
+    texts += value_changes(
+        {"trainer": {k: v for k, v in before.get("trainer", {}).items() if k != "source"}},
+        {"trainer": {k: v for k, v in want.essence["trainer"].items() if k != "source"}},
+    )
+    reasons.extend(Reason(ReasonCode.FIELD_CHANGED, t) for t in texts)
+    if not reasons:
+        reasons.append(Reason(ReasonCode.IDENTITY_CHANGED, f"{previous.name} has another identity"))
+    return reasons
+
+
+def _shown(value: Any) -> str:
+    from reconciler.plan.fields import show
+
+    return "(none)" if value is None else show(value)
+
+
+def _files_reason(prefix: str, before: Any, after: Any, *, names: bool) -> str:
+    from reconciler.identity.content import file_changes
+
+    if not isinstance(before, Mapping) or not isinstance(after, Mapping):
+        return prefix
+    changed = file_changes(before, after)
+    if names:
+        listed = [
+            f"{p} ({kind})" for kind in ("modified", "added", "removed") for p in changed[kind]
+        ]
+        shown = ", ".join(listed[:8]) + (f", and {len(listed) - 8} more" if len(listed) > 8 else "")
+        return f"{prefix}: {shown}" if listed else prefix
+    counts = [
+        f"{len(changed[k])} file{'s' if len(changed[k]) != 1 else ''} {k}"
+        for k in ("added", "removed", "modified")
+        if changed[k]
+    ]
+    return f"{prefix}: {', '.join(counts)}" if counts else prefix
+
+
+# Build ---------------------------------------------------------------------------------
+
+
+def _tuning(
+    ctx: BuildContext, loaded: LoadedDocument, spec: Mapping[str, Any], fixed: Mapping[str, Any]
+) -> Tuning:
+    doc = loaded.doc
+    base = ("spec", "hyperparameterTuning")
+    algorithm = spec.get("algorithm", "BAYESIAN")
+    params: list[TuningParameter] = []
+    seen: dict[str, int] = {}
+    for i, raw in enumerate(spec["params"]):
+        path = (*base, "params", i)
+        name, kind = raw["name"], raw["type"]
+        if name in seen:
+            ctx.report(
+                f'tuning parameter "{name}" is declared twice (first at params[{seen[name]}])',
+                doc.at((*path, "name")),
+                "each tuned parameter appears once",
+            )
+        seen.setdefault(name, i)
+        if name in fixed:
+            ctx.report(
+                f'"{name}" is both a fixed hyperparameter and a tuned parameter',
+                doc.at((*path, "name")),
+                f"remove {name} from spec.hyperparameters, or stop tuning it",
+            )
+        param = TuningParameter(
+            name=name,
+            type=kind,
+            min=raw.get("min"),
+            max=raw.get("max"),
+            values=tuple(raw.get("values", ())),
+            scale=raw.get("scale"),
+        )
+        _check_parameter(ctx, doc, path, param, algorithm)
+        params.append(param)
+    trials = spec.get("maxTrials", 1)
+    parallel = spec.get("maxParallelTrials", 1)
+    if parallel > trials:
+        ctx.warn(
+            f"maxParallelTrials ({parallel}) is more than maxTrials ({trials})",
+            doc.at((*base, "maxParallelTrials")),
+            "at most maxTrials trials ever run at once",
+        )
+    return Tuning(
+        metric=spec["metric"],
+        params=tuple(params),
+        goal=spec.get("goal", "MAXIMIZE"),
+        max_trials=trials,
+        max_parallel_trials=parallel,
+        max_failed_trials=spec.get("maxFailedTrials", 0),
+        algorithm=algorithm,
+        early_stopping=spec.get("enableEarlyStopping", False),
+    )
+
+
+def _check_parameter(
+    ctx: BuildContext, doc: Any, path: tuple[str | int, ...], param: TuningParameter, algorithm: str
+) -> None:
+    label = f'tuning parameter "{param.name}"'
+    if algorithm == "GRID_SEARCH" and param.type == "DOUBLE":
+        ctx.report(
+            f"{label}: GRID_SEARCH cannot search a DOUBLE range",
+            doc.at((*path, "type")),
+            "use INTEGER, CATEGORICAL or DISCRETE values, or another algorithm",
+        )
+    if param.min is not None and param.max is not None:
+        if param.min > param.max:
+            ctx.report(
+                f"{label}: min {param.min} is more than max {param.max}",
+                doc.at((*path, "min")),
+                "swap them",
+            )
+        if param.type == "INTEGER" and not (
+            float(param.min).is_integer() and float(param.max).is_integer()
+        ):
+            ctx.report(f"{label}: an INTEGER range needs whole min and max", doc.at((*path, "min")))
+    if param.type == "DISCRETE" and param.values:
+        numbers = [float(v) for v in param.values]
+        if any(b <= a for a, b in itertools.pairwise(numbers)):
+            ctx.report(
+                f"{label}: DISCRETE values must be strictly increasing",
+                doc.at((*path, "values")),
+                "sort the values and remove repeats",
+            )
+    if param.scale in ("UNIT_LOG_SCALE", "UNIT_REVERSE_LOG_SCALE"):
+        low = param.min if param.type != "DISCRETE" else min(map(float, param.values or [0]))
+        if low is not None and low <= 0:
+            ctx.report(
+                f"{label}: {param.scale} needs a range above 0 (lowest is {low})",
+                doc.at((*path, "scale")),
+                "use UNIT_LINEAR_SCALE, or a minimum above 0",
+            )
+    if param.type == "CATEGORICAL" and len(set(param.values)) != len(param.values):
+        ctx.report(f"{label}: CATEGORICAL values repeat", doc.at((*path, "values")))
+
+
+def _machine(spec: Mapping[str, Any], count: int | None = None) -> MachineGroup:
+    accel = spec.get("accelerator")
+    return MachineGroup(
+        type=spec["type"],
+        count=count if count is not None else spec["count"],
+        accelerator=Accelerator(accel["type"], accel.get("count", 1)) if accel else None,
+    )
+
+
+def _machines(spec: Mapping[str, Any]) -> Machines:
+    def group(key: str) -> MachineGroup | None:
+        found = spec.get(key)
+        return _machine(found) if found and found["count"] > 0 else None
+
+    return Machines(
+        master=_machine(spec["master"], count=1),
+        worker=group("worker"),
+        parameter_server=group("parameterServer"),
+        evaluator=group("evaluator"),
+    )

@@ -1,0 +1,109 @@
+"""Property: for random stacks and random histories of them, the real executor
+applying a plan through a real driver leaves a world whose next plan has no
+changes. The driver is the Vertex one against the fake Vertex + Cloud Storage
+server (its jobs train in a fraction of a second); the trainer is a prebuilt
+package on gs://, so nothing is built."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from reconciler.apply.executor import Executor
+from reconciler.apply.planning import make_plan
+from reconciler.backends.registry import driver
+from reconciler.kinds import load_stack
+from tests.fake_gcp.scale import GCP
+from tests.fake_gcp.server import FakeGcp, pointed_at
+
+PACKAGE = "gs://demo-staging/pkgs/t-1.0.tar.gz"
+STACK = (
+    "apiVersion: mlapply/v1\nkind: Stack\nmetadata: {name: prop}\nspec:"
+    + GCP
+    + "---\napiVersion: mlapply/v1\nkind: Trainer\nmetadata: {name: t}\n"
+    f"spec: {{packageUris: [{PACKAGE}]}}\n"
+)
+
+
+@pytest.fixture(scope="module")
+def fake() -> Iterator[FakeGcp]:
+    server = FakeGcp(job_seconds=0.05)
+    server.put_object(PACKAGE, b"a prebuilt trainer package")
+    with pointed_at(server):
+        yield server
+    assert server.violations == [], server.violations
+
+
+@st.composite
+def stacks(draw: st.DrawFn) -> str:
+    jobs = draw(st.lists(st.sampled_from(["a", "b", "c"]), min_size=1, max_size=3, unique=True))
+    docs = [STACK]
+    for job in jobs:
+        rate = draw(st.sampled_from([0.1, 0.01]))
+        labels = draw(st.sampled_from(["{}", "{owner: x}", "{owner: y}"]))
+        docs.append(
+            "apiVersion: mlapply/v1\nkind: TrainingJob\n"
+            f"metadata: {{name: job-{job}, labels: {labels}}}\n"
+            f"spec: {{trainer: t, hyperparameters: {{lr: {rate}}}}}\n"
+        )
+    for model in draw(st.lists(st.sampled_from(["m", "n"]), max_size=2, unique=True)):
+        description = draw(st.sampled_from(["one", "two"]))
+        docs.append(
+            f"apiVersion: mlapply/v1\nkind: Model\nmetadata: {{name: {model}}}\n"
+            f"spec: {{description: {description}}}\n"
+        )
+        default_index = draw(st.integers(0, 2))
+        for i in range(draw(st.integers(0, 2))):
+            job = draw(st.sampled_from(jobs))
+            machine = draw(st.sampled_from(["n1-standard-2", "n1-standard-4"]))
+            docs.append(
+                f"apiVersion: mlapply/v1\nkind: ModelVersion\nmetadata: {{name: {model}-v{i}}}\n"
+                f"spec: {{model: {model}, source: {{job: job-{job}}}, machineType: {machine},"
+                f" default: {str(i == default_index).lower()}}}\n"
+            )
+    return "---\n".join(docs)
+
+
+def _converge(root: Path, manifest: str) -> None:
+    (root / "stack.yaml").write_text(manifest, encoding="utf-8")
+    result = load_stack([str(root)])
+    assert result.stack is not None, [d.render() for d in result.diagnostics]
+    backend = driver(result.stack.settings)
+    planned = make_plan(result.stack, backend)
+    assert not planned.plan.errors
+    outcome = Executor(planned, backend).run()
+    assert outcome.ok, (outcome.failed, outcome.skipped)
+    again = make_plan(result.stack, backend).plan
+    leftover = [
+        (c.address, c.action.value, [r.text for r in c.reasons])
+        for c in again.changes
+        if c.action.pending
+    ]
+    assert leftover == []
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(stacks(), min_size=1, max_size=3))
+def test_applying_a_plan_converges(fake: FakeGcp, history: list[str]) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        (root / ".git").mkdir()
+        try:
+            for manifest in history:
+                _converge(root, manifest)
+        finally:
+            _destroy(root)  # each example starts from an empty world
+
+
+def _destroy(root: Path) -> None:
+    stack = load_stack([str(root)]).stack
+    assert stack is not None
+    backend = driver(stack.settings)
+    outcome = Executor(make_plan(stack, backend, destroy=True), backend).run()
+    assert outcome.ok, (outcome.failed, outcome.skipped)
+    backend.purge(stack.name)

@@ -1,0 +1,140 @@
+"""The two tables: kinds and backends. The vocabulary each declares agrees with
+the schemas, every row is complete, capabilities are checked at validate
+time, and generic code names neither a kind nor a backend."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from reconciler.backends import registry
+from reconciler.backends.compiled import Pool, Role
+from reconciler.backends.profile import Capability
+from reconciler.cli import cli
+from reconciler.kinds.base import LiveHandler
+from reconciler.kinds.table import BY_KIND, KINDS, LIVE, STACK, VOCABULARY
+from reconciler.manifests import schema
+from reconciler.plan.model import ReasonCode
+from reconciler.stack.resources import LocalSettings, MachineGroup, Machines
+from tests.conftest import REPO
+
+PLAN_SCHEMA = json.loads((REPO / "schemas" / "plan.schema.json").read_text())
+CHANGE = PLAN_SCHEMA["$defs"]["change"]["properties"]
+
+
+def test_the_schemas_declare_exactly_the_kinds_of_the_table() -> None:
+    assert list(schema.kind_schemas()) == list(VOCABULARY)
+    assert STACK.kind == VOCABULARY[0]
+    assert sorted(CHANGE["kind"]["enum"]) == sorted(h.kind for h in LIVE)
+
+
+def test_every_kind_has_its_own_prefix_and_live_kinds_plan_and_apply() -> None:
+    prefixes = [STACK.prefix, *(k.prefix for k in KINDS)]
+    assert len(set(prefixes)) == len(prefixes)
+    for handler in KINDS:
+        assert BY_KIND[handler.kind] is handler
+        if isinstance(handler, LiveHandler):
+            assert handler.updatable, f"{handler.kind} says which fields change in place"
+
+
+def test_the_plan_schema_lists_every_reason_code() -> None:
+    codes = CHANGE["reasons"]["items"]["properties"]["code"]["enum"]
+    assert codes == [code.value for code in ReasonCode]
+
+
+def test_the_stack_schema_offers_exactly_the_registered_backends() -> None:
+    stack = json.loads((REPO / "schemas" / "stack.schema.json").read_text())
+    offered = stack["properties"]["spec"]["properties"]["backend"]["enum"]
+    assert offered == list(registry.BACKENDS)
+    assert PLAN_SCHEMA["properties"]["backend"]["enum"] == list(registry.BACKENDS)
+    for name in registry.BACKENDS:
+        assert registry.profile(name).name == name
+
+
+def test_tiers_compile_in_one_role_vocabulary() -> None:
+    local = LocalSettings(home=Path("."), workers=3, parameter_servers=1)
+    machines = Machines(
+        master=MachineGroup("n1-standard-8"),
+        parameter_server=MachineGroup("n1-highmem-8", 2),
+    )
+    assert registry.profile("local").compile_pools("STANDARD_1", None, local) == (
+        Pool(Role.CHIEF, 1),
+        Pool(Role.WORKER, 3),
+        Pool(Role.PARAMETER_SERVER, 1),
+    )
+    vertex = registry.profile("vertex").compile_pools("CUSTOM", machines, local)
+    assert [(p.role, p.replicas, p.machine_type) for p in vertex] == [
+        (Role.CHIEF, 1, "n1-standard-8"),
+        (Role.PARAMETER_SERVER, 2, "n1-highmem-8"),
+    ]
+    assert [r.tf_config for r in Role] == ["chief", "worker", "ps", "evaluator"]
+
+
+def test_a_capability_the_backend_lacks_is_a_validate_error_with_file_and_line(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "s.yaml").write_text(
+        "apiVersion: mlapply/v1\nkind: Stack\nmetadata: {name: s}\n---\n"
+        "apiVersion: mlapply/v1\nkind: Trainer\nmetadata: {name: t}\n"
+        "spec: {packageUris: [gs://b/t.tar.gz]}\n---\n"
+        "apiVersion: mlapply/v1\nkind: TrainingJob\nmetadata: {name: j}\nspec:\n"
+        "  trainer: t\n"
+        "  hyperparameterTuning:\n"
+        "    metric: rmse\n"
+        "    params: [{name: lr, type: DOUBLE, min: 0.001, max: 0.1}]\n"
+    )
+    result = CliRunner().invoke(cli, ["validate", str(tmp_path)])
+    assert result.exit_code == 1
+    missing = registry.profile("local").lacks[Capability.TUNING]
+    assert result.output.splitlines()[:2] == [
+        f"{tmp_path / 's.yaml'}:15:3: error: backend local cannot run hyperparameter tuning: "
+        f"{missing.why}",
+        f"  hint: {missing.instead}",
+    ]
+
+
+def test_a_command_the_backend_cannot_serve_names_the_capability(tmp_path: Path) -> None:
+    (tmp_path / "s.yaml").write_text(
+        "apiVersion: mlapply/v1\nkind: Stack\nmetadata: {name: s}\nspec:\n  backend: vertex\n"
+        "  gcp: {project: my-project, region: us-central1, stagingBucket: gs://bucket}\n"
+    )
+    result = CliRunner().invoke(cli, ["predict", "m", str(tmp_path), "--instances", "[]"])
+    missing = registry.profile("vertex").lacks[Capability.LOCAL_SERVING]
+    assert result.exit_code == 1
+    assert f"is on backend vertex: {missing.why}" in result.output
+    assert f"hint: {missing.instead}" in result.output
+
+
+GENERIC = [
+    "reconciler/stack/build.py",
+    "reconciler/plan/diff.py",
+    "reconciler/plan/model.py",
+    "reconciler/plan/fields.py",
+    "reconciler/apply/executor.py",
+    "reconciler/apply/flow.py",
+    "reconciler/apply/planning.py",
+    "reconciler/kinds/__init__.py",
+    "reconciler/kinds/base.py",
+    "reconciler/identity/desired.py",
+    "reconciler/render/jsonplan.py",
+    "reconciler/render/text.py",
+    "reconciler/render/markdown.py",
+    *(str(p.relative_to(REPO)) for p in sorted((REPO / "reconciler" / "cli").glob("*.py"))),
+]
+KIND_WORDS = re.compile(
+    r'"(Dataset|Trainer|TrainingJob|Model|ModelVersion)"'
+    r"|\bstack\.(jobs|trainers|datasets|models|versions)\b"
+)
+BACKEND_WORDS = re.compile(r'"(local|vertex|mlengine)"')
+
+
+@pytest.mark.parametrize("path", GENERIC)
+def test_generic_modules_name_no_kind_and_no_backend(path: str) -> None:
+    text = (REPO / path).read_text()
+    code = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
+    assert not KIND_WORDS.search(code), KIND_WORDS.search(code)
+    assert not BACKEND_WORDS.search(code), BACKEND_WORDS.search(code)
