@@ -1,8 +1,11 @@
 """Property: for random stacks and random histories of them, the real executor
 applying a plan through a real driver leaves a world whose next plan has no
-changes. The driver is the Vertex one against the fake Vertex + Cloud Storage
-server (its jobs train in a fraction of a second); the trainer is a prebuilt
-package on gs://, so nothing is built."""
+changes, and destroy leaves nothing.
+
+Over the Vertex driver against the fake Vertex + Cloud Storage server (its
+jobs train in a fraction of a second; the trainer is a prebuilt package on
+gs://, so nothing is built), and, with fewer examples, over the local driver
+running a tiny real trainer under its detached supervisors."""
 
 from __future__ import annotations
 
@@ -22,12 +25,25 @@ from tests.fake_gcp.scale import GCP
 from tests.fake_gcp.server import FakeGcp, pointed_at
 
 PACKAGE = "gs://demo-staging/pkgs/t-1.0.tar.gz"
-STACK = (
+VERTEX = (
     "apiVersion: mlapply/v1\nkind: Stack\nmetadata: {name: prop}\nspec:"
     + GCP
     + "---\napiVersion: mlapply/v1\nkind: Trainer\nmetadata: {name: t}\n"
     f"spec: {{packageUris: [{PACKAGE}]}}\n"
 )
+LOCAL = (
+    "apiVersion: mlapply/v1\nkind: Stack\nmetadata: {name: prop}\n---\n"
+    "apiVersion: mlapply/v1\nkind: Trainer\nmetadata: {name: t}\nspec: {source: trainer}\n"
+)
+TASK = """
+import argparse, os
+parser = argparse.ArgumentParser()
+parser.add_argument("--output_dir")
+args, _ = parser.parse_known_args()
+export = os.path.join(args.output_dir, "export", "1")
+os.makedirs(export, exist_ok=True)
+open(os.path.join(export, "saved_model.pb"), "wb").write(b"a SavedModel, for deploying")
+"""
 
 
 @pytest.fixture(scope="module")
@@ -40,9 +56,9 @@ def fake() -> Iterator[FakeGcp]:
 
 
 @st.composite
-def stacks(draw: st.DrawFn) -> str:
+def stacks(draw: st.DrawFn, header: str) -> str:
     jobs = draw(st.lists(st.sampled_from(["a", "b", "c"]), min_size=1, max_size=3, unique=True))
-    docs = [STACK]
+    docs = [header]
     for job in jobs:
         rate = draw(st.sampled_from([0.1, 0.01]))
         labels = draw(st.sampled_from(["{}", "{owner: x}", "{owner: y}"]))
@@ -87,17 +103,37 @@ def _converge(root: Path, manifest: str) -> None:
     assert leftover == []
 
 
+def _history(root: Path, history: list[str]) -> None:
+    try:
+        for manifest in history:
+            _converge(root, manifest)
+    finally:
+        _destroy(root)  # each example starts from an empty world
+
+
 @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
-@given(st.lists(stacks(), min_size=1, max_size=3))
-def test_applying_a_plan_converges(fake: FakeGcp, history: list[str]) -> None:
+@given(st.lists(stacks(VERTEX), min_size=1, max_size=3))
+def test_applying_a_plan_converges_on_vertex(fake: FakeGcp, history: list[str]) -> None:
     with tempfile.TemporaryDirectory() as folder:
-        root = Path(folder)
-        (root / ".git").mkdir()
-        try:
-            for manifest in history:
-                _converge(root, manifest)
-        finally:
-            _destroy(root)  # each example starts from an empty world
+        (Path(folder) / ".git").mkdir()
+        _history(Path(folder), history)
+
+
+@pytest.fixture(scope="module")
+def local_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One folder for every example, so the job environment is built once."""
+    root = tmp_path_factory.mktemp("local")
+    (root / ".git").mkdir()
+    (root / "trainer" / "trainer").mkdir(parents=True)
+    (root / "trainer" / "trainer" / "__init__.py").write_text("")
+    (root / "trainer" / "trainer" / "task.py").write_text(TASK)
+    return root
+
+
+@settings(max_examples=4, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(stacks(LOCAL), min_size=1, max_size=2))
+def test_applying_a_plan_converges_on_local(local_root: Path, history: list[str]) -> None:
+    _history(local_root, history)
 
 
 def _destroy(root: Path) -> None:

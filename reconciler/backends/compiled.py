@@ -13,7 +13,6 @@ that knows where a job's output goes.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -117,8 +116,7 @@ class Inputs(NamedTuple):
         return pattern if pattern.startswith("gs://") else str(self.base_dir / pattern)
 
 
-@dataclass(frozen=True)
-class CompiledJob:
+class CompiledJob(NamedTuple):
     name: str
     """The TrainingJob's manifest name."""
     trainer: str

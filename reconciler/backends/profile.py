@@ -9,8 +9,8 @@ and plan read profiles; only apply and the commands that act load a driver.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from enum import Enum
+from types import MappingProxyType
 from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
@@ -35,14 +35,13 @@ class Missing(NamedTuple):
     instead: str
 
 
-@dataclass(frozen=True)
-class Profile:
+class Profile(NamedTuple):
     name: str
     title: str
     """For people: ``Vertex AI (aiplatform v1)``."""
     compile_pools: CompilePools
     """A scale tier (and CUSTOM machines) as the pools a job gets here."""
-    lacks: Mapping[Capability, Missing] = field(default_factory=dict)
+    lacks: Mapping[Capability, Missing] = MappingProxyType({})
     training_problem: VersionProblem = lambda runtime, python: None
     """Why a (runtimeVersion, pythonVersion) cannot train here, or None."""
     training_hint: str = ""

@@ -12,18 +12,26 @@ from typing import TYPE_CHECKING
 
 from reconciler.backends import registry
 from reconciler.kinds.table import BY_KIND, KINDS, LIVE, STACK, VOCABULARY
+from reconciler.lazy import LazyModule
 from reconciler.stack import build
 from reconciler.stack.build import LoadResult
 from reconciler.stack.resources import Stack
 
 # Type-only, or imported where used: validate must not load identity and planning.
 if TYPE_CHECKING:
+    import reconciler.identity.desired as desired_state
+    import reconciler.kinds.base as kinds_base
+    import reconciler.plan.diff as planner
     from reconciler.backends.base import LiveSnapshot
     from reconciler.identity.content import RemoteLister
-    from reconciler.identity.desired import DesiredState
+    from reconciler.identity.desired import DesiredResource, DesiredState
     from reconciler.identity.hashcache import HashCache
     from reconciler.manifests import VariableInputs
     from reconciler.plan.model import Plan, PlanOptions
+else:
+    desired_state = LazyModule("reconciler.identity.desired")
+    kinds_base = LazyModule("reconciler.kinds.base")
+    planner = LazyModule("reconciler.plan.diff")
 
 __all__ = ["VOCABULARY", "LoadResult", "compute_desired", "diff_stack", "load_stack"]
 
@@ -41,10 +49,8 @@ def compute_desired(
     """Fingerprint sources and data (reading files, running nothing) and hash every
     resource, each kind in the stack's order. ``remote`` lists gs:// objects for
     the data fingerprints (a cloud backend's)."""
-    from reconciler.identity.desired import DesiredResource, DesiredState, declared_digest
-    from reconciler.kinds.base import IdentityContext
 
-    ctx = IdentityContext(stack, registry.profile(stack.settings.backend), cache, remote)
+    ctx = kinds_base.IdentityContext(stack, registry.profile(stack.settings.backend), cache, remote)
     resources: dict[str, DesiredResource] = {}
     for where in stack.order:
         resource = stack.resources.get(where)
@@ -52,13 +58,14 @@ def compute_desired(
             continue  # the Stack's own settings
         fact = BY_KIND[resource.kind].identify(resource, ctx)
         ctx.facts[where] = fact
-        if isinstance(fact, DesiredResource):
+        if isinstance(fact, desired_state.DesiredResource):
             resources[where] = fact
-    return DesiredState(stack, resources, declared_digest(stack, resources))
+    return desired_state.DesiredState(
+        stack, resources, desired_state.declared_digest(stack, resources)
+    )
 
 
 def diff_stack(desired: DesiredState, live: LiveSnapshot, options: PlanOptions | None) -> Plan:
     """The plan: each live kind's rule over the desired state and the snapshot (pure)."""
-    from reconciler.plan.diff import diff
 
-    return diff(desired, live, options, LIVE)
+    return planner.diff(desired, live, options, LIVE)

@@ -9,18 +9,19 @@ The contexts below are what each phase hands a handler.
 
 from __future__ import annotations
 
-import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 from reconciler.diagnostics import MlapplyError
 
 # Type-only: validate builds stacks with this module and must not load what
 # only identity, planning and apply need (start-up time).
 if TYPE_CHECKING:
+    import threading
+
     from reconciler.backends.base import ApplyBackend, LiveSnapshot
+    from reconciler.backends.compiled import Pool
     from reconciler.backends.profile import Profile
     from reconciler.identity.content import RemoteLister
     from reconciler.identity.desired import DesiredResource
@@ -29,28 +30,39 @@ if TYPE_CHECKING:
     from reconciler.plan.diff import PlanView
     from reconciler.plan.model import Change
     from reconciler.stack.build import BuildContext, Reference
-    from reconciler.stack.resources import Meta, Stack
+    from reconciler.stack.resources import Machines, Meta, Stack
 
 
 class StepFailed(MlapplyError):
     """A change could not be made; the message says why."""
 
 
-@dataclass(repr=False, eq=False)
 class IdentityContext:
     """What identity needs: the stack, the backend's profile, the hash cache, and
     what the kinds before this one computed (fingerprints, desired resources)."""
 
-    stack: Stack
-    profile: Profile
-    cache: HashCache
-    remote: RemoteLister | None
-    facts: dict[str, Any] = field(default_factory=dict)
-    """By address: what a resource's identity step returned."""
+    def __init__(
+        self, stack: Stack, profile: Profile, cache: HashCache, remote: RemoteLister | None
+    ) -> None:
+        self.stack = stack
+        self.profile = profile
+        self.cache = cache
+        self.remote = remote
+        self.facts: dict[str, Any] = {}
+        """By address: what a resource's identity step returned."""
+        self._pools: dict[tuple[str, Machines | None], tuple[Pool, ...]] = {}
+
+    def pools(self, tier: str, machines: Machines | None) -> tuple[Pool, ...]:
+        """What a tier (and CUSTOM machines) compiles to on this backend, compiled
+        once per pass: every job of a tier shares the result."""
+        key = (tier, machines)
+        if key not in self._pools:
+            local = self.stack.settings.local
+            self._pools[key] = self.profile.compile_pools(tier, machines, local)
+        return self._pools[key]
 
 
-@dataclass(repr=False, eq=False)
-class ApplyContext:
+class ApplyContext(NamedTuple):
     """What an apply step may use: the backend, the plan's desired state and
     changes, and the live state the plan read (read once, never again)."""
 

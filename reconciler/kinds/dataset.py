@@ -10,12 +10,16 @@ import glob
 from typing import TYPE_CHECKING, Any
 
 from reconciler.kinds.base import Handler, IdentityContext
+from reconciler.lazy import LazyModule
 from reconciler.stack.build import BuildContext
 from reconciler.stack.resources import Dataset, Meta
 
 if TYPE_CHECKING:
+    from reconciler.identity import content
     from reconciler.identity.content import Fingerprint
     from reconciler.manifests import LoadedDocument
+else:
+    content = LazyModule("reconciler.identity.content")
 
 
 class DatasetHandler(Handler):
@@ -39,12 +43,11 @@ class DatasetHandler(Handler):
         return Dataset(meta, train, evaluation, spec.get("fingerprint", "content"), base)
 
     def identify(self, resource: Any, ctx: IdentityContext) -> dict[str, Fingerprint]:
-        from reconciler.identity.content import data_fingerprint
 
         dataset: Dataset = resource
         sides = {"train": dataset.train, "eval": dataset.eval}
         return {
-            side: data_fingerprint(dataset, patterns, ctx.cache, ctx.remote)
+            side: content.data_fingerprint(dataset, patterns, ctx.cache, ctx.remote)
             for side, patterns in sides.items()
             if patterns
         }

@@ -12,15 +12,27 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from reconciler.kinds.base import ApplyContext, IdentityContext, LiveHandler
+from reconciler.lazy import LazyModule
 from reconciler.stack.build import BuildContext
 from reconciler.stack.resources import Meta, Model, ModelVersion, address
 
 if TYPE_CHECKING:
+    import reconciler.backends.base as records
+    import reconciler.identity.desired as desired_state
+    import reconciler.plan.fields as field_diffs
+    import reconciler.plan.model as plans
     from reconciler.backends.base import LiveModel
+    from reconciler.identity import canonical
     from reconciler.identity.desired import DesiredResource
     from reconciler.manifests import LoadedDocument
     from reconciler.plan.diff import PlanView
     from reconciler.plan.model import Change
+else:
+    canonical = LazyModule("reconciler.identity.canonical")
+    desired_state = LazyModule("reconciler.identity.desired")
+    field_diffs = LazyModule("reconciler.plan.fields")
+    plans = LazyModule("reconciler.plan.model")
+    records = LazyModule("reconciler.backends.base")
 
 
 class ModelHandler(LiveHandler):
@@ -38,48 +50,54 @@ class ModelHandler(LiveHandler):
         )
 
     def identify(self, resource: Any, ctx: IdentityContext) -> DesiredResource:
-        from reconciler.identity.canonical import digest, short
-        from reconciler.identity.desired import DesiredResource, id_name
 
         model: Model = resource
         essence = {
             "region": model.region,
             "onlinePredictionLogging": model.online_prediction_logging,
         }
-        return DesiredResource(
+        return desired_state.DesiredResource(
             address=model.address,
             kind=Model.kind,
             name=model.meta.name,
-            live_name=id_name(model.meta.name),
-            hash=short(digest(essence)),
+            live_name=desired_state.id_name(model.meta.name),
+            hash=canonical.short(canonical.digest(essence)),
             essence=essence,
             mutable={"labels": dict(model.meta.labels), "description": model.description},
             prevent_destroy=model.meta.prevent_destroy,
         )
 
     def plan(self, want: DesiredResource, view: PlanView) -> Change:
-        from reconciler.plan.fields import describe, field_changes
-        from reconciler.plan.model import Action, LiveTarget, Reason, ReasonCode, ReplaceOrder
 
         live = live_models(view).get(want.live_name)
         after = {**want.essence, **want.mutable}
         if live is None:
             return view.change(
-                want, Action.CREATE, after=after, reasons=(Reason(ReasonCode.NEW, "new model"),)
+                want,
+                plans.Action.CREATE,
+                after=after,
+                reasons=(plans.Reason(plans.ReasonCode.NEW, "new model"),),
             )
         before = _view(live)
-        fields = field_changes(before, after, self.updatable)
+        fields = field_diffs.field_changes(before, after, self.updatable)
         if not fields:
-            return view.change(want, Action.NOOP, before=before, after=after)
+            return view.change(want, plans.Action.NOOP, before=before, after=after)
         replace = any(f.forces_replacement for f in fields)
-        reasons = [Reason(ReasonCode.FIELD_CHANGED, describe(f)) for f in fields]
+        reasons = [
+            plans.Reason(plans.ReasonCode.FIELD_CHANGED, field_diffs.describe(f)) for f in fields
+        ]
         if not replace:
             return view.change(
-                want, Action.UPDATE, before=before, after=after, fields=fields, reasons=reasons
+                want,
+                plans.Action.UPDATE,
+                before=before,
+                after=after,
+                fields=fields,
+                reasons=reasons,
             )
         reasons.append(
-            Reason(
-                ReasonCode.RECREATED,
+            plans.Reason(
+                plans.ReasonCode.RECREATED,
                 "a model's region and logging cannot change in place: it is "
                 "deleted with its versions and created again",
             )
@@ -89,22 +107,21 @@ class ModelHandler(LiveHandler):
             (v for v in view.owned(view.live.versions) if v.model == live.name),
             key=lambda v: (v.name == live.default_version, v.name),
         )
-        targets = [LiveTarget(v.name, "delete", v.model) for v in versions]
-        targets.append(LiveTarget(live.name, "delete"))
-        view.protect(want, Action.REPLACE, targets)
+        targets = [plans.LiveTarget(v.name, "delete", v.model) for v in versions]
+        targets.append(plans.LiveTarget(live.name, "delete"))
+        view.protect(want, plans.Action.REPLACE, targets)
         return view.change(
             want,
-            Action.REPLACE,
+            plans.Action.REPLACE,
             before=before,
             after=after,
             fields=fields,
             reasons=reasons,
             targets=targets,
-            replace_order=ReplaceOrder.DELETE_BEFORE_CREATE,
+            replace_order=plans.ReplaceOrder.DELETE_BEFORE_CREATE,
         )
 
     def removed(self, view: PlanView) -> list[Change]:
-        from reconciler.plan.model import Action, Change, LiveTarget, Reason, ReasonCode
 
         declared = {view.desired.resources[m.address].live_name for m in view.stack.models.values()}
         version_deletes = view.removals.get(ModelVersion.kind, [])
@@ -119,37 +136,35 @@ class ModelHandler(LiveHandler):
                 {c.address for c in version_deletes if any(t.model == name for t in c.live_targets)}
             )
             changes.append(
-                Change(
+                plans.Change(
                     where,
                     self.kind,
-                    Action.DELETE,
+                    plans.Action.DELETE,
                     manifest,
                     name,
-                    reasons=(Reason(ReasonCode.REMOVED, "its manifest was removed"),),
+                    reasons=(plans.Reason(plans.ReasonCode.REMOVED, "its manifest was removed"),),
                     depends_on=tuple(after_versions),
-                    live_targets=(LiveTarget(name, "delete"),),
+                    live_targets=(plans.LiveTarget(name, "delete"),),
                 )
             )
         return changes
 
     def apply(self, change: Change, ctx: ApplyContext) -> str:
-        from reconciler.backends.base import LiveModel
-        from reconciler.plan.model import Action
 
         for target in change.live_targets:
             if target.model is None:
                 ctx.backend.delete_model(target.live_name)
             else:
                 ctx.backend.delete_version(target.model, target.live_name)
-        if change.action is Action.DELETE:
+        if change.action is plans.Action.DELETE:
             return "deleted"
         want = ctx.desired[change.address]
         assert change.live_name is not None
         current = None
-        if change.action is not Action.REPLACE:
+        if change.action is not plans.Action.REPLACE:
             current = next((m for m in ctx.live.models if m.name == change.live_name), None)
         ctx.backend.put_model(
-            LiveModel(
+            records.LiveModel(
                 change.live_name,
                 want.live_labels(ctx.stack.name),
                 description=want.mutable["description"],
@@ -168,11 +183,10 @@ def live_models(view: PlanView) -> dict[str, LiveModel]:
 
 
 def _view(model: LiveModel) -> dict[str, Any]:
-    from reconciler.plan.fields import user_labels
 
     return {
         "region": model.region,
         "onlinePredictionLogging": model.online_prediction_logging,
-        "labels": user_labels(model.labels),
+        "labels": field_diffs.user_labels(model.labels),
         "description": model.description,
     }

@@ -17,6 +17,7 @@ from reconciler.backends import registry
 from reconciler.kinds.base import ApplyContext, IdentityContext, LiveHandler, StepFailed
 from reconciler.kinds.model import live_models
 from reconciler.kinds.trainingjob import live_jobs
+from reconciler.lazy import LazyModule
 from reconciler.stack.build import BuildContext, Reference
 from reconciler.stack.resources import (
     DEFAULT_MACHINE_TYPE,
@@ -31,9 +32,16 @@ from reconciler.stack.resources import (
 )
 
 if TYPE_CHECKING:
+    import reconciler.backends.base as records
+    import reconciler.backends.profile as profiles
+    import reconciler.identity.desired as desired_state
+    import reconciler.plan.fields as field_diffs
+    import reconciler.plan.model as plans
     from reconciler.backends.base import LiveModel, LiveVersion
+    from reconciler.identity import canonical
     from reconciler.identity.desired import DesiredResource
     from reconciler.manifests import LoadedDocument
+    from reconciler.plan import phrases
     from reconciler.plan.diff import PlanView
     from reconciler.plan.model import (
         Action,
@@ -42,6 +50,14 @@ if TYPE_CHECKING:
         LiveTarget,
         Reason,
     )
+else:
+    canonical = LazyModule("reconciler.identity.canonical")
+    desired_state = LazyModule("reconciler.identity.desired")
+    field_diffs = LazyModule("reconciler.plan.fields")
+    phrases = LazyModule("reconciler.plan.phrases")
+    plans = LazyModule("reconciler.plan.model")
+    profiles = LazyModule("reconciler.backends.profile")
+    records = LazyModule("reconciler.backends.base")
 
 _MUTABLE = ("labels", "description", "default")
 
@@ -119,8 +135,6 @@ class ModelVersionHandler(LiveHandler):
     # Identity ------------------------------------------------------------------------
 
     def identify(self, resource: Any, ctx: IdentityContext) -> DesiredResource:
-        from reconciler.identity.canonical import digest, short
-        from reconciler.identity.desired import DesiredResource, id_name
 
         version: ModelVersion = resource
         stack = ctx.stack
@@ -134,7 +148,7 @@ class ModelVersionHandler(LiveHandler):
             source = {"uri": version.source.uri}
         scaling = version.scaling
         essence = {
-            "model": id_name(version.model),
+            "model": desired_state.id_name(version.model),
             "source": source,
             "runtimeVersion": version.runtime_version,
             "pythonVersion": version.python_version,
@@ -146,12 +160,12 @@ class ModelVersionHandler(LiveHandler):
                 "nodes": scaling.nodes,
             },
         }
-        hash_ = short(digest(essence))
-        return DesiredResource(
+        hash_ = canonical.short(canonical.digest(essence))
+        return desired_state.DesiredResource(
             address=version.address,
             kind=ModelVersion.kind,
             name=version.meta.name,
-            live_name=f"{id_name(version.meta.name)}_{hash_}",
+            live_name=f"{desired_state.id_name(version.meta.name)}_{hash_}",
             hash=hash_,
             essence=essence,
             mutable={
@@ -166,8 +180,6 @@ class ModelVersionHandler(LiveHandler):
     # Plan ----------------------------------------------------------------------------
 
     def plan(self, want: DesiredResource, view: PlanView) -> Change:
-        from reconciler.plan.fields import describe, field_changes
-        from reconciler.plan.model import Action, Reason, ReasonCode, ReplaceOrder
 
         model_live = str(want.essence["model"])
         versions = [v for v in live_versions(view).get(want.name, []) if v.model == model_live]
@@ -189,7 +201,7 @@ class ModelVersionHandler(LiveHandler):
                 after=after,
                 reasons=(why,),
                 depends=want.depends_on,
-                targets=targets if action is Action.WAIT else (),
+                targets=targets if action is plans.Action.WAIT else (),
             )
         reasons: list[Reason] = []
         before = None
@@ -197,26 +209,27 @@ class ModelVersionHandler(LiveHandler):
         if older:
             newest = max(older, key=lambda v: (v.create_time or 0.0, v.name))
             before = {**(_spec_view(newest) or {}), **_mutable_view(newest, model)}
-            fields = field_changes(before, after, self.updatable)
+            fields = field_diffs.field_changes(before, after, self.updatable)
             reasons.extend(
-                Reason(ReasonCode.FIELD_CHANGED, describe(f))
+                plans.Reason(plans.ReasonCode.FIELD_CHANGED, field_diffs.describe(f))
                 for f in fields
                 if f.forces_replacement
             )
             names = ", ".join(v.name for v in older)
             reasons.append(
-                Reason(
-                    ReasonCode.DELETES_OLDER, f"then {names} deleted once the new version serves"
+                plans.Reason(
+                    plans.ReasonCode.DELETES_OLDER,
+                    f"then {names} deleted once the new version serves",
                 )
             )
-            action = Action.REPLACE
+            action = plans.Action.REPLACE
             view.protect(want, action, targets)
         else:
-            action = Action.CREATE
-            reasons.append(Reason(ReasonCode.NEW, _what_it_deploys(want, view)))
+            action = plans.Action.CREATE
+            reasons.append(plans.Reason(plans.ReasonCode.NEW, _what_it_deploys(want, view)))
         if want.mutable["default"]:
             text = "becomes the default version of model " + model_live
-            reasons.append(Reason(ReasonCode.FIELD_CHANGED, text))
+            reasons.append(plans.Reason(plans.ReasonCode.FIELD_CHANGED, text))
         return view.change(
             want,
             action,
@@ -226,7 +239,7 @@ class ModelVersionHandler(LiveHandler):
             reasons=reasons,
             depends=want.depends_on,
             targets=targets,
-            replace_order=ReplaceOrder.CREATE_BEFORE_DELETE,
+            replace_order=plans.ReplaceOrder.CREATE_BEFORE_DELETE,
         )
 
     def _existing(
@@ -240,33 +253,33 @@ class ModelVersionHandler(LiveHandler):
         after: Mapping[str, Any],
     ) -> Change:
         # Same hash, same essence: no need to decode the live record's spec.
-        from reconciler.plan.fields import describe, field_changes
-        from reconciler.plan.model import Action, Reason, ReasonCode
 
         before = {**want.essence, **_mutable_view(current, model)}
         fields = [
             f
-            for f in field_changes(
+            for f in field_diffs.field_changes(
                 {k: before[k] for k in _MUTABLE}, {k: after[k] for k in _MUTABLE}, self.updatable
             )
             # The API cannot unset a default; a version stays default until another takes over.
             if not (f.path == ("default",) and f.before is True and f.after is False)
         ]
-        reasons = [Reason(ReasonCode.FIELD_CHANGED, describe(f)) for f in fields]
+        reasons = [
+            plans.Reason(plans.ReasonCode.FIELD_CHANGED, field_diffs.describe(f)) for f in fields
+        ]
         drift = False
         if want.mutable["default"] and model is not None and model.default_version != current.name:
             # Was it default when mlapply last wrote it? Then someone switched it since.
             drift = (current.spec or {}).get("mutable", {}).get("default") is True
             shown = model.default_version or "(none)"
             switch = (
-                Reason(
-                    ReasonCode.CHANGED_OUTSIDE,
+                plans.Reason(
+                    plans.ReasonCode.CHANGED_OUTSIDE,
                     f"changed outside mlapply: the default version of {model.name} is "
                     f"{shown}, the manifests say {current.name}",
                 )
                 if drift
-                else Reason(
-                    ReasonCode.FIELD_CHANGED,
+                else plans.Reason(
+                    plans.ReasonCode.FIELD_CHANGED,
                     f"becomes the default version of {model.name} (instead of {shown})",
                 )
             )
@@ -274,15 +287,17 @@ class ModelVersionHandler(LiveHandler):
                 switch if f.path == ("default",) else r
                 for f, r in zip(fields, reasons, strict=True)
             ]
-        action = Action.UPDATE if fields else Action.NOOP
+        action = plans.Action.UPDATE if fields else plans.Action.NOOP
         if older:
             names = ", ".join(v.name for v in older)
             reasons.append(
-                Reason(ReasonCode.DELETES_OLDER, f"older {names} still deployed: deleted")
+                plans.Reason(
+                    plans.ReasonCode.DELETES_OLDER, f"older {names} still deployed: deleted"
+                )
             )
-            view.protect(want, Action.DELETE, targets)
-            if action is Action.NOOP:
-                action = Action.DELETE
+            view.protect(want, plans.Action.DELETE, targets)
+            if action is plans.Action.NOOP:
+                action = plans.Action.DELETE
         return view.change(
             want,
             action,
@@ -296,7 +311,6 @@ class ModelVersionHandler(LiveHandler):
         )
 
     def removed(self, view: PlanView) -> list[Change]:
-        from reconciler.plan.model import Action, Change, Reason, ReasonCode
 
         desired = view.desired.resources
         # A declared version's live model; versions left under another model go too.
@@ -345,14 +359,16 @@ class ModelVersionHandler(LiveHandler):
                     )
                 )
             changes.append(
-                Change(
+                plans.Change(
                     where,
                     self.kind,
-                    Action.DELETE,
+                    plans.Action.DELETE,
                     name,
                     None,
                     reasons=tuple(
-                        Reason(ReasonCode.REMOVED, f"{v.name} of model {v.model}: {why}")
+                        plans.Reason(
+                            plans.ReasonCode.REMOVED, f"{v.name} of model {v.model}: {why}"
+                        )
                         for v in gone
                     ),
                     depends_on=tuple(sorted(a for a in after_switch if a and a != where)),
@@ -364,30 +380,28 @@ class ModelVersionHandler(LiveHandler):
     # Apply ---------------------------------------------------------------------------
 
     def apply(self, change: Change, ctx: ApplyContext) -> str:
-        from reconciler.backends.base import LiveVersion, VersionState
-        from reconciler.plan.model import Action
 
         want = ctx.desired.get(change.address)
-        if change.action is Action.DELETE or want is None:
+        if change.action is plans.Action.DELETE or want is None:
             _delete(change, ctx)
             return "deleted " + ", ".join(t.live_name for t in change.live_targets)
         assert change.live_name is not None
         model = str(want.essence["model"])
-        record = LiveVersion(
+        record = records.LiveVersion(
             change.live_name,
             want.live_labels(ctx.stack.name),
             model=model,
-            state=VersionState.READY,
+            state=records.VersionState.READY,
             description=want.mutable["description"],
             spec=want.record(),
         )
         # A version waiting for its job is created once the job has trained.
-        if change.action in (Action.CREATE, Action.REPLACE, Action.WAIT):
+        if change.action in (plans.Action.CREATE, plans.Action.REPLACE, plans.Action.WAIT):
             export = _export(want, ctx)
             if export is None:
                 return "not deployed yet: its job is still running (a later apply deploys it)"
             ctx.backend.deploy_version(record, export)
-        elif change.action is Action.UPDATE:
+        elif change.action is plans.Action.UPDATE:
             ctx.backend.update_version(record)
         if want.mutable["default"]:
             ctx.backend.set_default(model, change.live_name)
@@ -395,15 +409,13 @@ class ModelVersionHandler(LiveHandler):
         return f"{change.live_name} serves" + (" (default)" if want.mutable["default"] else "")
 
     def next_step(self, change: Change, stack: Stack, paths: str) -> str | None:
-        from reconciler.backends.profile import Capability
-        from reconciler.plan.model import Action
 
         version = stack.versions.get(change.name)
         if version is None or version.address != change.address:
             return None
-        if change.action not in (Action.CREATE, Action.REPLACE, Action.UPDATE):
+        if change.action not in (plans.Action.CREATE, plans.Action.REPLACE, plans.Action.UPDATE):
             return None
-        if not registry.profile(stack.settings.backend).supports(Capability.LOCAL_SERVING):
+        if not registry.profile(stack.settings.backend).supports(profiles.Capability.LOCAL_SERVING):
             return None
         return (
             f"Predict with version {change.name}: mlapply predict {version.model} {paths} "
@@ -418,11 +430,10 @@ def live_versions(view: PlanView) -> dict[str, list[LiveVersion]]:
 
 def _default_last(versions: Iterable[LiveVersion], model: LiveModel | None) -> list[LiveTarget]:
     """Delete targets in the order the APIs allow: a model's default version last."""
-    from reconciler.plan.model import LiveTarget
 
     default = model.default_version if model else None
     ordered = sorted(versions, key=lambda v: v.name == default)
-    return [LiveTarget(v.name, "delete", v.model) for v in ordered]
+    return [plans.LiveTarget(v.name, "delete", v.model) for v in ordered]
 
 
 def _delete(change: Change, ctx: ApplyContext) -> None:
@@ -444,50 +455,44 @@ def _source_change(want: DesiredResource, view: PlanView) -> Change | None:
 
 def _source_blocker(want: DesiredResource, view: PlanView) -> tuple[Action, Reason] | None:
     """Why a version cannot be created in this apply, if it cannot."""
-    from reconciler.backends.base import JobState
-    from reconciler.plan.model import Action, Reason, ReasonCode
-    from reconciler.plan.phrases import state_phrase
 
     change = _source_change(want, view)
-    if change is None or change.action in (Action.CREATE, Action.REPLACE):
+    if change is None or change.action in (plans.Action.CREATE, plans.Action.REPLACE):
         return None  # no source job, or it trains in this apply first
     runs = live_jobs(view).get(change.name, [])
     run = next((j for j in runs if j.name == change.live_name), None)
-    if run is None or run.state is JobState.SUCCEEDED:
+    if run is None or run.state is records.JobState.SUCCEEDED:
         return None
-    if run.state.active or run.state is JobState.CANCELLING:
-        text = f"waits for {change.address} ({state_phrase(run, view.options.now)})"
-        return Action.WAIT, Reason(ReasonCode.WAITS_FOR_JOB, text)
+    if run.state.active or run.state is records.JobState.CANCELLING:
+        text = f"waits for {change.address} ({phrases.state_phrase(run, view.options.now)})"
+        return plans.Action.WAIT, plans.Reason(plans.ReasonCode.WAITS_FOR_JOB, text)
     text = f"cannot deploy: {run.name} of {change.address} {run.state.value.lower()}"
-    return Action.NOOP, Reason(ReasonCode.BLOCKED, text)
+    return plans.Action.NOOP, plans.Reason(plans.ReasonCode.BLOCKED, text)
 
 
 def _what_it_deploys(want: DesiredResource, view: PlanView) -> str:
-    from reconciler.plan.model import Action
 
     source = want.essence["source"]
     if "job" not in source:
         return f"deploys {source['uri']}"
     job_change = _source_change(want, view)
-    if job_change is not None and job_change.action in (Action.CREATE, Action.REPLACE):
+    if job_change is not None and job_change.action in (plans.Action.CREATE, plans.Action.REPLACE):
         return f"deploys the export of {job_change.address} once it has trained"
     return f"deploys {source['job']} (not deployed yet, or deleted outside mlapply)"
 
 
 def _spec_view(version: LiveVersion) -> dict[str, Any] | None:
-    from reconciler.plan.fields import user_labels
 
     essence = (version.spec or {}).get("essence")
     if not isinstance(essence, Mapping):
         return None
-    return {**essence, "labels": user_labels(version.labels)}
+    return {**essence, "labels": field_diffs.user_labels(version.labels)}
 
 
 def _mutable_view(version: LiveVersion, model: LiveModel | None) -> dict[str, Any]:
-    from reconciler.plan.fields import user_labels
 
     return {
-        "labels": user_labels(version.labels),
+        "labels": field_diffs.user_labels(version.labels),
         "description": version.description,
         "default": bool(model and model.default_version == version.name),
     }
@@ -496,7 +501,6 @@ def _mutable_view(version: LiveVersion, model: LiveModel | None) -> dict[str, An
 def _export(want: DesiredResource, ctx: ApplyContext) -> str | None:
     """Where the SavedModel to deploy is: the URI, or the source job's export
     (None while that job still runs under --no-wait)."""
-    from reconciler.backends.base import JobState
 
     source = want.essence["source"]
     if "uri" in source:
@@ -509,7 +513,7 @@ def _export(want: DesiredResource, ctx: ApplyContext) -> str | None:
     job_change = ctx.changes.get(job_address) if job_address else None
     name = str(job_change.live_name if job_change and job_change.live_name else source["job"])
     job = ctx.backend.get_job(ctx.stack.name, name)
-    if job is None or job.state is not JobState.SUCCEEDED:
+    if job is None or job.state is not records.JobState.SUCCEEDED:
         if job is not None and job.state.active and not ctx.wait_for_jobs:
             return None
         state = job.state.value.lower() if job else "missing"

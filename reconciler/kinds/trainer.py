@@ -10,12 +10,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reconciler.kinds.base import Handler, IdentityContext
+from reconciler.lazy import LazyModule
 from reconciler.stack.build import BuildContext, repository_root
 from reconciler.stack.resources import DEFAULT_MODULE, Meta, Trainer, TrainerFlags
 
 if TYPE_CHECKING:
+    from reconciler.identity import content
     from reconciler.identity.content import Fingerprint
     from reconciler.manifests import LoadedDocument
+else:
+    content = LazyModule("reconciler.identity.content")
 
 
 class TrainerHandler(Handler):
@@ -42,10 +46,9 @@ class TrainerHandler(Handler):
         )
 
     def identify(self, resource: Any, ctx: IdentityContext) -> Fingerprint | None:
-        from reconciler.identity.content import trainer_fingerprint
 
         trainer: Trainer = resource
-        return trainer_fingerprint(trainer.source, ctx.cache) if trainer.source else None
+        return content.trainer_fingerprint(trainer.source, ctx.cache) if trainer.source else None
 
 
 def _source(ctx: BuildContext, loaded: LoadedDocument, given: str) -> Path | None:

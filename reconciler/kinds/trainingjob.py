@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from reconciler.backends import registry
 from reconciler.backends.profile import Capability
 from reconciler.kinds.base import ApplyContext, IdentityContext, LiveHandler, StepFailed
+from reconciler.lazy import LazyModule
 from reconciler.stack.build import BuildContext, Reference, parse_duration
 from reconciler.stack.resources import (
     DEFAULT_TIMEOUT_SECONDS,
@@ -40,11 +41,18 @@ from reconciler.stack.resources import (
 )
 
 if TYPE_CHECKING:
+    import reconciler.backends.base as records
+    import reconciler.backends.compiled as compiled_jobs
+    import reconciler.identity.desired as desired_state
+    import reconciler.plan.fields as field_diffs
+    import reconciler.plan.model as plans
     from reconciler.backends.base import LiveJob
     from reconciler.backends.compiled import CompiledJob
+    from reconciler.identity import canonical, content
     from reconciler.identity.content import Fingerprint
     from reconciler.identity.desired import DesiredResource
     from reconciler.manifests import LoadedDocument
+    from reconciler.plan import phrases
     from reconciler.plan.diff import PlanView
     from reconciler.plan.model import (
         Action,
@@ -52,22 +60,29 @@ if TYPE_CHECKING:
         FieldChange,
         Reason,
     )
+else:
+    canonical = LazyModule("reconciler.identity.canonical")
+    compiled_jobs = LazyModule("reconciler.backends.compiled")
+    content = LazyModule("reconciler.identity.content")
+    desired_state = LazyModule("reconciler.identity.desired")
+    field_diffs = LazyModule("reconciler.plan.fields")
+    phrases = LazyModule("reconciler.plan.phrases")
+    plans = LazyModule("reconciler.plan.model")
+    records = LazyModule("reconciler.backends.base")
 
 PROGRESS_SECONDS = 15.0
 
 
 def job_live_name(name: str, hash_: str, attempt: int = 1) -> str:
-    from reconciler.identity.desired import id_name
 
-    base = f"{id_name(name)}_{hash_}"
+    base = f"{desired_state.id_name(name)}_{hash_}"
     return base if attempt <= 1 else f"{base}_{attempt}"
 
 
 def compiled_job(want: DesiredResource) -> CompiledJob:
-    from reconciler.backends.compiled import CompiledJob
 
     compiled = want.compiled
-    assert isinstance(compiled, CompiledJob), f"{want.address} has no compiled job"
+    assert isinstance(compiled, compiled_jobs.CompiledJob), f"{want.address} has no compiled job"
     return compiled
 
 
@@ -155,7 +170,7 @@ class TrainingJobHandler(LiveHandler):
             trainer = trainers.get(job.trainer)
             if trainer is None:
                 continue
-            taken = {f.lstrip("-") for f in vars(trainer.flags).values() if f}
+            taken = {f.lstrip("-") for f in trainer.flags if f}
             tuned = [p.name for p in job.tuning.params] if job.tuning else []
             for hyper in [*job.hyperparameters, *tuned]:
                 if hyper in taken:
@@ -172,9 +187,6 @@ class TrainingJobHandler(LiveHandler):
     # Identity ------------------------------------------------------------------------
 
     def identify(self, resource: Any, ctx: IdentityContext) -> DesiredResource:
-        from reconciler.backends.compiled import DEFAULT_OUTPUT, CompiledJob, Inputs, OutputLayout
-        from reconciler.identity.canonical import digest, short
-        from reconciler.identity.desired import DesiredResource
 
         job: TrainingJob = resource
         stack = ctx.stack
@@ -182,7 +194,7 @@ class TrainingJobHandler(LiveHandler):
         dataset = stack.datasets.get(job.dataset) if job.dataset else None
         source: Fingerprint | None = ctx.facts.get(trainer.address)
         prints: Mapping[str, Fingerprint] = ctx.facts.get(dataset.address, {}) if dataset else {}
-        compiled = CompiledJob(
+        compiled = compiled_jobs.CompiledJob(
             name=job.meta.name,
             trainer=trainer.meta.name,
             module=trainer.module,
@@ -190,24 +202,26 @@ class TrainingJobHandler(LiveHandler):
             package_uris=trainer.package_uris,
             flags=trainer.flags,
             inputs=(
-                Inputs(dataset.meta.name, dataset.train, dataset.eval, dataset.base_dir)
+                compiled_jobs.Inputs(
+                    dataset.meta.name, dataset.train, dataset.eval, dataset.base_dir
+                )
                 if dataset
                 else None
             ),
             hyperparameters=job.hyperparameters,
             args=job.args,
             scale_tier=job.scale_tier,
-            pools=ctx.profile.compile_pools(job.scale_tier, job.machines, stack.settings.local),
+            pools=ctx.pools(job.scale_tier, job.machines),
             region=job.region,
             runtime_version=job.runtime_version,
             python_version=job.python_version,
             timeout_seconds=job.timeout_seconds,
             tuning=job.tuning,
-            layout=OutputLayout(job.output_dir or DEFAULT_OUTPUT),
+            layout=compiled_jobs.OutputLayout(job.output_dir or compiled_jobs.DEFAULT_OUTPUT),
         )
         essence = _essence(job, compiled, source, prints)
-        hash_ = short(digest(essence))
-        return DesiredResource(
+        hash_ = canonical.short(canonical.digest(essence))
+        return desired_state.DesiredResource(
             address=job.address,
             kind=TrainingJob.kind,
             name=job.meta.name,
@@ -227,10 +241,6 @@ class TrainingJobHandler(LiveHandler):
     # Plan ----------------------------------------------------------------------------
 
     def plan(self, want: DesiredResource, view: PlanView) -> Change:
-        from reconciler.backends.base import JobState
-        from reconciler.plan.fields import field_changes, user_labels
-        from reconciler.plan.model import Action, LiveTarget, Reason, ReasonCode, ReplaceOrder
-        from reconciler.plan.phrases import failure, state_phrase
 
         runs = live_jobs(view).get(want.name, [])
         current = [j for j in runs if j.hash == want.hash]
@@ -243,70 +253,75 @@ class TrainingJobHandler(LiveHandler):
         live_name = latest.name if latest else want.live_name
         before: Mapping[str, Any] | None = None
         fields: list[FieldChange] = []
-        action = Action.NOOP
+        action = plans.Action.NOOP
         now = view.options.now
 
         if latest is not None and _unfinished(latest):
-            action = Action.WAIT
+            action = plans.Action.WAIT
             reasons.append(
-                Reason(ReasonCode.RUNNING, f"{latest.name} is {state_phrase(latest, now)}")
+                plans.Reason(
+                    plans.ReasonCode.RUNNING,
+                    f"{latest.name} is {phrases.state_phrase(latest, now)}",
+                )
             )
-        elif latest is not None and latest.state is JobState.SUCCEEDED and not retrain:
+        elif latest is not None and latest.state is records.JobState.SUCCEEDED and not retrain:
             # Same hash, same essence: no need to decode the live record's spec.
-            before = {**want.essence, "labels": user_labels(latest.labels)}
+            before = {**want.essence, "labels": field_diffs.user_labels(latest.labels)}
             action, fields, reasons = self._labels(want, latest, view)
         elif latest is not None:
             attempts = len(current)
-            if latest.state is JobState.SUCCEEDED:
+            if latest.state is records.JobState.SUCCEEDED:
                 text = f"--retrain {want.name}: {latest.name} succeeded; training again"
-                reasons.append(Reason(ReasonCode.RETRAIN, text))
-                action = Action.CREATE
+                reasons.append(plans.Reason(plans.ReasonCode.RETRAIN, text))
+                action = plans.Action.CREATE
             else:
-                what = failure(latest)
+                what = phrases.failure(latest)
                 allowed = view.stack.jobs[want.name].max_attempts
                 if retrain or attempts < allowed:
-                    action = Action.CREATE
+                    action = plans.Action.CREATE
                     if retrain:
-                        reasons.append(Reason(ReasonCode.RETRAIN, f"{what}; --retrain {want.name}"))
+                        reasons.append(
+                            plans.Reason(plans.ReasonCode.RETRAIN, f"{what}; --retrain {want.name}")
+                        )
                     else:
                         text = f"{what}; attempt {attempts + 1} of {allowed}"
-                        reasons.append(Reason(ReasonCode.RETRY, text))
+                        reasons.append(plans.Reason(plans.ReasonCode.RETRY, text))
                 else:
                     reasons.append(
-                        Reason(
-                            ReasonCode.NOT_RETRIED,
+                        plans.Reason(
+                            plans.ReasonCode.NOT_RETRIED,
                             f"{what} (attempt {attempts} of {allowed}); not retried: "
                             f"use --retrain {want.name} or raise spec.retry.maxAttempts",
                         )
                     )
-            if action is Action.CREATE:
+            if action is plans.Action.CREATE:
                 live_name = job_live_name(want.name, want.hash, attempts + 1)
         else:
-            action = Action.CREATE
+            action = plans.Action.CREATE
             if older:
                 previous = older[-1]
                 before = _spec_view(previous)
-                fields = field_changes(before, after, self.updatable)
+                fields = field_diffs.field_changes(before, after, self.updatable)
                 reasons.extend(_identity_reasons(previous, want))
             else:
                 text = (
                     f"new job on {want.essence['scaleTier']}: {compiled_job(want).describe_pools()}"
                 )
-                reasons.append(Reason(ReasonCode.NEW, text))
+                reasons.append(plans.Reason(plans.ReasonCode.NEW, text))
 
-        targets = tuple(LiveTarget(j.name, "cancel") for j in stale)
+        targets = tuple(plans.LiveTarget(j.name, "cancel") for j in stale)
         if stale:
             reasons.extend(
-                Reason(
-                    ReasonCode.CANCELS_OLDER,
+                plans.Reason(
+                    plans.ReasonCode.CANCELS_OLDER,
                     f"running job {j.name} (an older identity) will be cancelled",
                 )
                 for j in stale
             )
-            if action is Action.CREATE:
-                action = Action.REPLACE
-            elif action in (Action.NOOP, Action.WAIT):
-                action = Action.CANCEL
+            if action is plans.Action.CREATE:
+                action = plans.Action.REPLACE
+            elif action in (plans.Action.NOOP, plans.Action.WAIT):
+                action = plans.Action.CANCEL
             view.protect(want, action, targets)
         return view.change(
             want,
@@ -317,30 +332,32 @@ class TrainingJobHandler(LiveHandler):
             fields=fields,
             reasons=reasons,
             targets=targets,
-            replace_order=ReplaceOrder.DELETE_BEFORE_CREATE,
+            replace_order=plans.ReplaceOrder.DELETE_BEFORE_CREATE,
         )
 
     def _labels(
         self, want: DesiredResource, job: LiveJob, view: PlanView
     ) -> tuple[Action, list[FieldChange], list[Reason]]:
-        from reconciler.plan.fields import describe, field_changes, user_labels
-        from reconciler.plan.model import Action, Reason, ReasonCode
 
         if dict(job.labels) == want.live_labels(view.stack.name):
-            return Action.NOOP, [], []
-        fields = field_changes(
-            {"labels": user_labels(job.labels)}, {"labels": want.mutable["labels"]}, self.updatable
+            return plans.Action.NOOP, [], []
+        fields = field_diffs.field_changes(
+            {"labels": field_diffs.user_labels(job.labels)},
+            {"labels": want.mutable["labels"]},
+            self.updatable,
         )
         recorded = (job.spec or {}).get("mutable", {}).get("labels")
-        if recorded is not None and recorded != user_labels(job.labels):
-            code, prefix = ReasonCode.CHANGED_OUTSIDE, "changed outside mlapply: "
+        if recorded is not None and recorded != field_diffs.user_labels(job.labels):
+            code, prefix = plans.ReasonCode.CHANGED_OUTSIDE, "changed outside mlapply: "
         else:
-            code, prefix = ReasonCode.FIELD_CHANGED, ""
-        return Action.UPDATE, fields, [Reason(code, prefix + describe(f)) for f in fields]
+            code, prefix = plans.ReasonCode.FIELD_CHANGED, ""
+        return (
+            plans.Action.UPDATE,
+            fields,
+            [plans.Reason(code, prefix + field_diffs.describe(f)) for f in fields],
+        )
 
     def removed(self, view: PlanView) -> list[Change]:
-        from reconciler.plan.model import Action, Change, LiveTarget, Reason, ReasonCode
-        from reconciler.plan.phrases import state_phrase
 
         declared = set(view.stack.jobs)
         changes: list[Change] = []
@@ -352,21 +369,21 @@ class TrainingJobHandler(LiveHandler):
             where = address(self.prefix, name)
             view.protect_live(where, running, verb="cancelled")
             changes.append(
-                Change(
+                plans.Change(
                     where,
                     self.kind,
-                    Action.CANCEL,
+                    plans.Action.CANCEL,
                     name,
                     running[-1].name,
                     reasons=tuple(
-                        Reason(
-                            ReasonCode.REMOVED,
-                            f"{j.name} is {state_phrase(j, view.options.now)}; "
+                        plans.Reason(
+                            plans.ReasonCode.REMOVED,
+                            f"{j.name} is {phrases.state_phrase(j, view.options.now)}; "
                             "its manifest was removed",
                         )
                         for j in running
                     ),
-                    live_targets=tuple(LiveTarget(j.name, "cancel") for j in running),
+                    live_targets=tuple(plans.LiveTarget(j.name, "cancel") for j in running),
                 )
             )
         return changes
@@ -374,29 +391,30 @@ class TrainingJobHandler(LiveHandler):
     # Apply ---------------------------------------------------------------------------
 
     def apply(self, change: Change, ctx: ApplyContext) -> str:
-        from reconciler.backends.base import JobState, JobSubmission, LiveJob
-        from reconciler.plan.model import Action
 
         for target in change.live_targets:
             ctx.backend.cancel_job(target.live_name)
         want = ctx.desired.get(change.address)
-        if change.action is Action.CANCEL or want is None:
+        if change.action is plans.Action.CANCEL or want is None:
             for target in change.live_targets:
                 wait_for_job(ctx, change.address, target.live_name, quiet=True)
             return "cancelled " + ", ".join(t.live_name for t in change.live_targets)
         assert change.live_name is not None
-        record = LiveJob(
-            change.live_name, want.live_labels(ctx.stack.name), JobState.QUEUED, spec=want.record()
+        record = records.LiveJob(
+            change.live_name,
+            want.live_labels(ctx.stack.name),
+            records.JobState.QUEUED,
+            spec=want.record(),
         )
-        if change.action is Action.UPDATE:
+        if change.action is plans.Action.UPDATE:
             ctx.backend.relabel_job(record)
             return "labels updated"
-        if change.action in (Action.CREATE, Action.REPLACE):
-            ctx.backend.submit_job(JobSubmission(record, compiled_job(want)))
+        if change.action in (plans.Action.CREATE, plans.Action.REPLACE):
+            ctx.backend.submit_job(records.JobSubmission(record, compiled_job(want)))
             if not ctx.wait_for_jobs:
                 return f"submitted {change.live_name}"
         job = wait_for_job(ctx, change.address, change.live_name)
-        if job.state is not JobState.SUCCEEDED:
+        if job.state is not records.JobState.SUCCEEDED:
             raise StepFailed(
                 f"{change.live_name} {job.state.value.lower()}: {job.error or ''}".strip(": ")
             )
@@ -410,7 +428,6 @@ def live_jobs(view: PlanView) -> dict[str, list[LiveJob]]:
 
 def wait_for_job(ctx: ApplyContext, where: str, name: str, *, quiet: bool = False) -> LiveJob:
     """Poll a job at the backend's pace until it has finished."""
-    from reconciler.plan.phrases import duration
 
     started = time.monotonic()
     last_progress = started
@@ -428,16 +445,15 @@ def wait_for_job(ctx: ApplyContext, where: str, name: str, *, quiet: bool = Fals
             tail = ctx.backend.log_tail(name)
             ctx.progress(
                 where,
-                f"{name} {job.state.value.lower()} for {duration(now - started)}"
+                f"{name} {job.state.value.lower()} for {phrases.duration(now - started)}"
                 + (f": {tail}" if tail else ""),
             )
         time.sleep(ctx.backend.poll_seconds)
 
 
 def _unfinished(job: LiveJob) -> bool:
-    from reconciler.backends.base import JobState
 
-    return job.state.active or job.state is JobState.CANCELLING
+    return job.state.active or job.state is records.JobState.CANCELLING
 
 
 # Identity ------------------------------------------------------------------------------
@@ -507,25 +523,22 @@ def _tuning_essence(tuning: Tuning | None) -> dict[str, Any] | None:
 
 
 def _spec_view(job: LiveJob) -> dict[str, Any] | None:
-    from reconciler.plan.fields import user_labels
 
     essence = (job.spec or {}).get("essence")
     if not isinstance(essence, Mapping):
         return None
-    return {**essence, "labels": user_labels(job.labels)}
+    return {**essence, "labels": field_diffs.user_labels(job.labels)}
 
 
 def _identity_reasons(previous: LiveJob, want: DesiredResource) -> list[Reason]:
     """Why the newest older job is not this identity: trainer files, data files,
     then each other field."""
-    from reconciler.plan.fields import value_changes
-    from reconciler.plan.model import Reason, ReasonCode
 
     spec = previous.spec or {}
     before = spec.get("essence")
     if not isinstance(before, Mapping):
         text = f"{previous.name} has another identity (its spec was not recorded)"
-        return [Reason(ReasonCode.IDENTITY_CHANGED, text)]
+        return [plans.Reason(plans.ReasonCode.IDENTITY_CHANGED, text)]
     reasons = []
     details = spec.get("details", {})
     if before.get("trainer", {}).get("source") != want.essence["trainer"]["source"]:
@@ -535,7 +548,7 @@ def _identity_reasons(previous: LiveJob, want: DesiredResource) -> list[Reason]:
             want.details.get("trainer_files"),
             names=True,
         )
-        reasons.append(Reason(ReasonCode.TRAINER_CHANGED, text))
+        reasons.append(plans.Reason(plans.ReasonCode.TRAINER_CHANGED, text))
     for side in sorted(set(before.get("data", {})) | set(want.essence["data"])):
         old = before.get("data", {}).get(side)
         new = want.essence["data"].get(side)
@@ -551,34 +564,34 @@ def _identity_reasons(previous: LiveJob, want: DesiredResource) -> list[Reason]:
             text = _files_reason(f"{side} data changed", old_files, new_files, names=False)
         else:
             continue
-        reasons.append(Reason(ReasonCode.DATA_CHANGED, text))
+        reasons.append(plans.Reason(plans.ReasonCode.DATA_CHANGED, text))
     others = ("trainer", "data")
-    texts = value_changes(
+    texts = field_diffs.value_changes(
         {k: v for k, v in before.items() if k not in others},
         {k: v for k, v in want.essence.items() if k not in others},
     )
-    texts += value_changes(
+    texts += field_diffs.value_changes(
         {"trainer": {k: v for k, v in before.get("trainer", {}).items() if k != "source"}},
         {"trainer": {k: v for k, v in want.essence["trainer"].items() if k != "source"}},
     )
-    reasons.extend(Reason(ReasonCode.FIELD_CHANGED, t) for t in texts)
+    reasons.extend(plans.Reason(plans.ReasonCode.FIELD_CHANGED, t) for t in texts)
     if not reasons:
-        reasons.append(Reason(ReasonCode.IDENTITY_CHANGED, f"{previous.name} has another identity"))
+        reasons.append(
+            plans.Reason(plans.ReasonCode.IDENTITY_CHANGED, f"{previous.name} has another identity")
+        )
     return reasons
 
 
 def _shown(value: Any) -> str:
-    from reconciler.plan.fields import show
 
-    return "(none)" if value is None else show(value)
+    return "(none)" if value is None else field_diffs.show(value)
 
 
 def _files_reason(prefix: str, before: Any, after: Any, *, names: bool) -> str:
-    from reconciler.identity.content import file_changes
 
     if not isinstance(before, Mapping) or not isinstance(after, Mapping):
         return prefix
-    changed = file_changes(before, after)
+    changed = content.file_changes(before, after)
     if names:
         listed = [
             f"{p} ({kind})" for kind in ("modified", "added", "removed") for p in changed[kind]

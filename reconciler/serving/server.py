@@ -32,6 +32,7 @@ import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -50,9 +51,21 @@ from reconciler.serving.signature import (
 log = logging.getLogger("mlapply.serve")
 
 _NAME = r"[A-Za-z0-9_.\-]+"
+
+
+class Dialect(str, Enum):
+    """Which clients' request shape a request came in: its path and its errors."""
+
+    ML_ENGINE = "ml-engine"
+    TF_SERVING = "tf-serving"
+
+
 _ROUTES = [
-    ("mlengine", re.compile(rf"/v1/projects/({_NAME})/models/({_NAME})(?:/versions/({_NAME}))?")),
-    ("tfserving", re.compile(rf"/v1/models/({_NAME})(?:/versions/({_NAME}))?")),
+    (
+        Dialect.ML_ENGINE,
+        re.compile(rf"/v1/projects/({_NAME})/models/({_NAME})(?:/versions/({_NAME}))?"),
+    ),
+    (Dialect.TF_SERVING, re.compile(rf"/v1/models/({_NAME})(?:/versions/({_NAME}))?")),
 ]
 RELOAD_AFTER = 30.0  # seconds before a SavedModel that failed to load is tried again
 _STATUS_TEXT = {
@@ -83,7 +96,7 @@ class _HttpError(Exception):
 
 @dataclass(frozen=True)
 class _Route:
-    dialect: str  # "mlengine" or "tfserving"
+    dialect: Dialect
     project: str | None
     model: str
     version: str | None
@@ -245,7 +258,7 @@ def make_app(server: ModelServer) -> web.Application:
 
 def _handler(server: ModelServer) -> Callable[[web.Request], Awaitable[web.Response]]:
     async def handle(request: web.Request) -> web.Response:
-        dialect = "tfserving" if request.path.startswith("/v1/models") else "mlengine"
+        dialect = Dialect.TF_SERVING if request.path.startswith("/v1/models") else Dialect.ML_ENGINE
         try:
             route = _parse(request.path)
             dialect = route.dialect
@@ -278,7 +291,7 @@ def _parse(path: str) -> _Route:
         match = pattern.fullmatch(path)
         if match:
             groups = match.groups()
-            if dialect == "mlengine":
+            if dialect is Dialect.ML_ENGINE:
                 return _Route(dialect, groups[0], groups[1], groups[2], verb)
             return _Route(dialect, None, groups[0], groups[1], verb)
     raise _HttpError(
@@ -330,7 +343,7 @@ def _columns(signature: ServingSignature, body: bytes) -> tuple[bool, Any, int]:
 
 async def _describe(server: ModelServer, route: _Route) -> web.Response:
     model, version, _ = await server.resolve(route)
-    if route.dialect == "tfserving":
+    if route.dialect is Dialect.TF_SERVING:
         names = [route.version] if route.version else sorted(model.versions)
         status = []
         for name in names:
@@ -372,8 +385,8 @@ def _json(status: int, body: Any, version: str | None = None) -> web.Response:
     )
 
 
-def _error(dialect: str, status: int, message: str) -> web.Response:
-    if dialect == "tfserving":
+def _error(dialect: Dialect, status: int, message: str) -> web.Response:
+    if dialect is Dialect.TF_SERVING:
         return _json(status, {"error": message})
     code = _STATUS_TEXT.get(status, "UNKNOWN")
     return _json(status, {"error": {"code": status, "message": message, "status": code}})

@@ -1,5 +1,8 @@
 """Typed resources: one frozen record per kind, every default filled in.
 
+The small values inside them (metadata, settings, machines, tuning) are
+NamedTuples: as immutable, and much cheaper to define at start-up.
+
 These are what the plan layer consumes. They are built from schema-valid
 documents by ``reconciler.stack.build``; field names follow the manifests
 (snake_case for Python).
@@ -10,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, NamedTuple, TypeVar
 
 from reconciler.diagnostics import Location
 
@@ -56,8 +59,7 @@ class _Addressed:
         return address(self.prefix, self.meta.name)
 
 
-@dataclass(frozen=True)
-class Meta:
+class Meta(NamedTuple):
     name: str
     labels: Mapping[str, str]
     """The document's labels over the stack's default labels."""
@@ -66,16 +68,14 @@ class Meta:
     """Where the document starts."""
 
 
-@dataclass(frozen=True)
-class LocalSettings:
+class LocalSettings(NamedTuple):
     home: Path
     workers: int = 2
     parameter_servers: int = 2
     evaluators: int = 0
 
 
-@dataclass(frozen=True)
-class GcpSettings:
+class GcpSettings(NamedTuple):
     project: str | None
     region: str | None
     staging_bucket: str | None
@@ -110,8 +110,7 @@ class Dataset(_Addressed):
     """Local paths are relative to this folder (the manifest file's)."""
 
 
-@dataclass(frozen=True)
-class TrainerFlags:
+class TrainerFlags(NamedTuple):
     train: str | None = "--train_data_paths"
     eval: str | None = "--eval_data_paths"
     output: str | None = "--output_dir"
@@ -143,16 +142,14 @@ class MachineGroup:
     accelerator: Accelerator | None = None
 
 
-@dataclass(frozen=True)
-class Machines:
+class Machines(NamedTuple):
     master: MachineGroup
     worker: MachineGroup | None = None
     parameter_server: MachineGroup | None = None
     evaluator: MachineGroup | None = None
 
 
-@dataclass(frozen=True)
-class TuningParameter:
+class TuningParameter(NamedTuple):
     name: str
     type: str
     min: float | None = None
@@ -161,8 +158,7 @@ class TuningParameter:
     scale: str | None = None
 
 
-@dataclass(frozen=True)
-class Tuning:
+class Tuning(NamedTuple):
     metric: str
     params: tuple[TuningParameter, ...]
     goal: str = "MAXIMIZE"
@@ -203,8 +199,7 @@ class Model(_Addressed):
     online_prediction_logging: bool
 
 
-@dataclass(frozen=True)
-class VersionSource:
+class VersionSource(NamedTuple):
     job: str | None = None
     export_path: str | None = None
     uri: str | None = None
@@ -212,8 +207,7 @@ class VersionSource:
     """A local ``uri`` is relative to this folder (the manifest file's)."""
 
 
-@dataclass(frozen=True)
-class Scaling:
+class Scaling(NamedTuple):
     min_nodes: int | None = 1
     max_nodes: int | None = None
     nodes: int | None = None
