@@ -43,7 +43,6 @@ class DatasetHandler(Handler):
         return Dataset(meta, train, evaluation, spec.get("fingerprint", "content"), base)
 
     def identify(self, resource: Any, ctx: IdentityContext) -> dict[str, Fingerprint]:
-
         dataset: Dataset = resource
         sides = {"train": dataset.train, "eval": dataset.eval}
         return {

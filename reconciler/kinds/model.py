@@ -50,7 +50,6 @@ class ModelHandler(LiveHandler):
         )
 
     def identify(self, resource: Any, ctx: IdentityContext) -> DesiredResource:
-
         model: Model = resource
         essence = {
             "region": model.region,
@@ -68,7 +67,6 @@ class ModelHandler(LiveHandler):
         )
 
     def plan(self, want: DesiredResource, view: PlanView) -> Change:
-
         live = live_models(view).get(want.live_name)
         after = {**want.essence, **want.mutable}
         if live is None:
@@ -122,7 +120,6 @@ class ModelHandler(LiveHandler):
         )
 
     def removed(self, view: PlanView) -> list[Change]:
-
         declared = {view.desired.resources[m.address].live_name for m in view.stack.models.values()}
         version_deletes = view.removals.get(ModelVersion.kind, [])
         models = live_models(view)
@@ -150,7 +147,6 @@ class ModelHandler(LiveHandler):
         return changes
 
     def apply(self, change: Change, ctx: ApplyContext) -> str:
-
         for target in change.live_targets:
             if target.model is None:
                 ctx.backend.delete_model(target.live_name)
@@ -183,7 +179,6 @@ def live_models(view: PlanView) -> dict[str, LiveModel]:
 
 
 def _view(model: LiveModel) -> dict[str, Any]:
-
     return {
         "region": model.region,
         "onlinePredictionLogging": model.online_prediction_logging,

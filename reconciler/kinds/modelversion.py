@@ -135,7 +135,6 @@ class ModelVersionHandler(LiveHandler):
     # Identity ------------------------------------------------------------------------
 
     def identify(self, resource: Any, ctx: IdentityContext) -> DesiredResource:
-
         version: ModelVersion = resource
         stack = ctx.stack
         source: dict[str, Any]
@@ -180,7 +179,6 @@ class ModelVersionHandler(LiveHandler):
     # Plan ----------------------------------------------------------------------------
 
     def plan(self, want: DesiredResource, view: PlanView) -> Change:
-
         model_live = str(want.essence["model"])
         versions = [v for v in live_versions(view).get(want.name, []) if v.model == model_live]
         current = next((v for v in versions if v.hash == want.hash), None)
@@ -311,7 +309,6 @@ class ModelVersionHandler(LiveHandler):
         )
 
     def removed(self, view: PlanView) -> list[Change]:
-
         desired = view.desired.resources
         # A declared version's live model; versions left under another model go too.
         declared = {
@@ -380,7 +377,6 @@ class ModelVersionHandler(LiveHandler):
     # Apply ---------------------------------------------------------------------------
 
     def apply(self, change: Change, ctx: ApplyContext) -> str:
-
         want = ctx.desired.get(change.address)
         if change.action is plans.Action.DELETE or want is None:
             _delete(change, ctx)
@@ -409,7 +405,6 @@ class ModelVersionHandler(LiveHandler):
         return f"{change.live_name} serves" + (" (default)" if want.mutable["default"] else "")
 
     def next_step(self, change: Change, stack: Stack, paths: str) -> str | None:
-
         version = stack.versions.get(change.name)
         if version is None or version.address != change.address:
             return None
@@ -471,7 +466,6 @@ def _source_blocker(want: DesiredResource, view: PlanView) -> tuple[Action, Reas
 
 
 def _what_it_deploys(want: DesiredResource, view: PlanView) -> str:
-
     source = want.essence["source"]
     if "job" not in source:
         return f"deploys {source['uri']}"
@@ -482,7 +476,6 @@ def _what_it_deploys(want: DesiredResource, view: PlanView) -> str:
 
 
 def _spec_view(version: LiveVersion) -> dict[str, Any] | None:
-
     essence = (version.spec or {}).get("essence")
     if not isinstance(essence, Mapping):
         return None
@@ -490,7 +483,6 @@ def _spec_view(version: LiveVersion) -> dict[str, Any] | None:
 
 
 def _mutable_view(version: LiveVersion, model: LiveModel | None) -> dict[str, Any]:
-
     return {
         "labels": field_diffs.user_labels(version.labels),
         "description": version.description,

@@ -46,7 +46,6 @@ class TrainerHandler(Handler):
         )
 
     def identify(self, resource: Any, ctx: IdentityContext) -> Fingerprint | None:
-
         trainer: Trainer = resource
         return content.trainer_fingerprint(trainer.source, ctx.cache) if trainer.source else None
 

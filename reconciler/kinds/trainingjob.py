@@ -74,13 +74,11 @@ PROGRESS_SECONDS = 15.0
 
 
 def job_live_name(name: str, hash_: str, attempt: int = 1) -> str:
-
     base = f"{desired_state.id_name(name)}_{hash_}"
     return base if attempt <= 1 else f"{base}_{attempt}"
 
 
 def compiled_job(want: DesiredResource) -> CompiledJob:
-
     compiled = want.compiled
     assert isinstance(compiled, compiled_jobs.CompiledJob), f"{want.address} has no compiled job"
     return compiled
@@ -187,7 +185,6 @@ class TrainingJobHandler(LiveHandler):
     # Identity ------------------------------------------------------------------------
 
     def identify(self, resource: Any, ctx: IdentityContext) -> DesiredResource:
-
         job: TrainingJob = resource
         stack = ctx.stack
         trainer = stack.trainers[job.trainer]
@@ -241,7 +238,6 @@ class TrainingJobHandler(LiveHandler):
     # Plan ----------------------------------------------------------------------------
 
     def plan(self, want: DesiredResource, view: PlanView) -> Change:
-
         runs = live_jobs(view).get(want.name, [])
         current = [j for j in runs if j.hash == want.hash]
         stale = [j for j in runs if j.hash != want.hash and _unfinished(j)]
@@ -338,7 +334,6 @@ class TrainingJobHandler(LiveHandler):
     def _labels(
         self, want: DesiredResource, job: LiveJob, view: PlanView
     ) -> tuple[Action, list[FieldChange], list[Reason]]:
-
         if dict(job.labels) == want.live_labels(view.stack.name):
             return plans.Action.NOOP, [], []
         fields = field_diffs.field_changes(
@@ -358,7 +353,6 @@ class TrainingJobHandler(LiveHandler):
         )
 
     def removed(self, view: PlanView) -> list[Change]:
-
         declared = set(view.stack.jobs)
         changes: list[Change] = []
         jobs = live_jobs(view)
@@ -391,7 +385,6 @@ class TrainingJobHandler(LiveHandler):
     # Apply ---------------------------------------------------------------------------
 
     def apply(self, change: Change, ctx: ApplyContext) -> str:
-
         for target in change.live_targets:
             ctx.backend.cancel_job(target.live_name)
         want = ctx.desired.get(change.address)
@@ -452,7 +445,6 @@ def wait_for_job(ctx: ApplyContext, where: str, name: str, *, quiet: bool = Fals
 
 
 def _unfinished(job: LiveJob) -> bool:
-
     return job.state.active or job.state is records.JobState.CANCELLING
 
 
@@ -523,7 +515,6 @@ def _tuning_essence(tuning: Tuning | None) -> dict[str, Any] | None:
 
 
 def _spec_view(job: LiveJob) -> dict[str, Any] | None:
-
     essence = (job.spec or {}).get("essence")
     if not isinstance(essence, Mapping):
         return None
@@ -583,12 +574,10 @@ def _identity_reasons(previous: LiveJob, want: DesiredResource) -> list[Reason]:
 
 
 def _shown(value: Any) -> str:
-
     return "(none)" if value is None else field_diffs.show(value)
 
 
 def _files_reason(prefix: str, before: Any, after: Any, *, names: bool) -> str:
-
     if not isinstance(before, Mapping) or not isinstance(after, Mapping):
         return prefix
     changed = content.file_changes(before, after)
