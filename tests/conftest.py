@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -13,6 +14,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 CASES = REPO / "tests" / "cases"
+# Runtime environments (a TensorFlow each, about 1.5 GB) are built once and kept
+# beside the checkout, so test runs share them and never touch the user's cache.
+os.environ.setdefault("MLAPPLY_RUNTIMES", str(REPO / ".cache" / "runtimes"))
 
 WriteFiles = Callable[[dict[str, str]], Path]
 

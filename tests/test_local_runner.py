@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from reconciler.backends.base import JobState, LiveJob
-from reconciler.backends.local import LocalBackend, LocalStore
+from reconciler.backends.local import LocalBackend, LocalStore, runtimes
 from reconciler.backends.packaging import build_sdist
 
 STACK = "runner-test"
@@ -47,6 +47,12 @@ def package(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     return staged.path, staged.digest
 
 
+def runtime_request(version: str) -> dict[str, Any]:
+    found = runtimes.resolve(version, runtimes.this_python())
+    assert not isinstance(found, str), found
+    return found._asdict()
+
+
 def _submit(
     home: Path,
     package: tuple[Path, str],
@@ -66,7 +72,7 @@ def _submit(
         "package": str(package[0]),
         "digest": package[1],
         "processes": processes or {"chief": 1},
-        "runtime_version": "2.17",
+        "runtime": runtime_request("2.17"),
         "timeout_seconds": timeout,
         "env": {"OUT_DIR": str(out), **(env or {})},
     }
@@ -91,8 +97,7 @@ def test_a_job_runs_with_the_trainer_contract(tmp_path: Path, package: tuple[Pat
     assert job.state is JobState.SUCCEEDED, job.error
     (seen,) = [json.loads(line) for line in (tmp_path / "chief.json").read_text().splitlines()]
     assert seen["argv"] == tricky
-    config = json.loads(seen["tf_config"])
-    assert config["environment"] == "cloud" and config["task"]["type"] == "chief"
+    assert seen["tf_config"] is None and seen["trial"] is None  # one process, not a trial
     assert seen["metric_file"].endswith("hypertune/0/output.metrics")
     runtime = LocalStore(tmp_path / "home").job_runtime("ok_1")
     assert runtime["exit_code"] == 0 and runtime["pid"]
@@ -163,13 +168,15 @@ def test_a_chief_and_two_workers_get_one_cluster(tmp_path: Path, package: tuple[
     assert all(json.loads(w)["cluster"] == cluster for w in workers)
 
 
-KERAS_TASK = """
+KERAS_2_TASK = """
 import os, sys
+import pandas, scipy, sklearn, tensorboard, hypertune
+import keras
 import tensorflow as tf
-import tf_keras
-print("tf.keras is", tf.keras.__name__.split(".")[0], "version", tf_keras.__version__,
-      "legacy", os.environ.get("TF_USE_LEGACY_KERAS"), flush=True)
-sys.exit(0 if tf.keras.__name__.startswith("tf_keras") else 3)
+print("tensorflow", tf.__version__, "keras", keras.__version__,
+      "estimator", hasattr(tf, "estimator"), "legacy", os.environ.get("TF_USE_LEGACY_KERAS"),
+      "trial", os.environ.get("CLOUD_ML_TRIAL_ID"), flush=True)
+sys.exit(0 if keras.__version__.startswith("2.15") else 3)
 """
 
 
@@ -177,11 +184,16 @@ sys.exit(0 if tf.keras.__name__.startswith("tf_keras") else 3)
     importlib.util.find_spec("tensorflow") is None,
     reason="needs TensorFlow (make test installs it)",
 )
-def test_a_keras_2_runtime_runs_with_tf_keras(tmp_path: Path) -> None:
+def test_runtime_2_15_is_real_tensorflow_2_15_with_keras_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The runtime's own TensorFlow, Keras and image packages, whatever the shell says."""
+    monkeypatch.setenv("TF_USE_LEGACY_KERAS", "1")
+    monkeypatch.setenv("CLOUD_ML_TRIAL_ID", "7")
     source = tmp_path / "src"
     (source / "trainer").mkdir(parents=True)
     (source / "trainer" / "__init__.py").write_text("")
-    (source / "trainer" / "task.py").write_text(KERAS_TASK)
+    (source / "trainer" / "task.py").write_text(KERAS_2_TASK)
     staged = build_sdist(source, "keras2", tmp_path / "staging")
     backend = LocalBackend(tmp_path / "home")
     labels = {"mlapply-stack": STACK, "mlapply-name": "k2", "mlapply-hash": "x"}
@@ -191,18 +203,27 @@ def test_a_keras_2_runtime_runs_with_tf_keras(tmp_path: Path) -> None:
         "package": str(staged.path),
         "digest": staged.digest,
         "processes": {"chief": 1},
-        "runtime_version": "2.15",
-        "timeout_seconds": 600,
+        "runtime": runtime_request("2.15"),
+        "timeout_seconds": 900,
     }
     backend.start_job(LiveJob("k2_1", labels, JobState.QUEUED), request)
-    job = _wait(backend, "k2_1", until=300)
+    job = _wait(backend, "k2_1", until=900)
     log = (tmp_path / "home" / "jobs" / "k2_1" / "logs" / "chief-0.log").read_text()
     assert job.state is JobState.SUCCEEDED, (job.error, log[-2000:])
-    assert "tf.keras is tf_keras version 2." in log and "legacy 1" in log
+    assert "tensorflow 2.15." in log and "estimator True" in log
+    assert "legacy None" in log and "trial None" in log
 
 
-def test_keras_2_runtimes_compare_as_versions() -> None:
-    from reconciler.backends.local.runner import keras_2_runtime
-
-    assert keras_2_runtime("2.9") and keras_2_runtime("2.15") and keras_2_runtime("1.15")
-    assert not keras_2_runtime("2.16") and not keras_2_runtime("2.21")
+def test_runtime_versions_resolve_to_real_releases() -> None:
+    python = runtimes.this_python()
+    exact = runtimes.resolve("2.15", python)
+    assert not isinstance(exact, str) and exact.keras == 2 and not exact.mapped
+    old = runtimes.resolve("2.3", "3.11")
+    assert not isinstance(old, str) and old.tensorflow == (2, 12) and old.keras == 2
+    assert "runs on TensorFlow 2.12" in old.describe()
+    newer = runtimes.resolve("2.17", python)
+    assert not isinstance(newer, str) and newer.keras == 3
+    assert "tensorflow-cpu==2.17.*" in newer.requirements()
+    assert "TensorFlow 1" in str(runtimes.resolve("1.15", python))
+    assert "newer than" in str(runtimes.resolve("2.99", python))
+    assert "not on this machine" in str(runtimes.resolve("2.17", "3.1"))

@@ -116,6 +116,9 @@ class LiveSnapshot:
     models: tuple[LiveModel, ...] = ()
     versions: tuple[LiveVersion, ...] = ()
     packages: tuple[LivePackage, ...] = ()
+    environments: frozenset[str] = frozenset()
+    """The runtime environments this machine has built (the local backend's), by key;
+    not part of the digest: building one changes nothing a plan acts on."""
 
     @property
     def digest(self) -> str:

@@ -35,6 +35,17 @@ class Missing(NamedTuple):
     instead: str
 
 
+class RuntimeNote(NamedTuple):
+    """What a job runs on, for the plan."""
+
+    text: str
+    """``TensorFlow 2.15, Keras 2, Python 3.11``."""
+    environment: str | None = None
+    """The key of the environment it needs on this machine (``LiveSnapshot.environments``)."""
+    size: str = ""
+    """What building that environment costs, when it is not built yet."""
+
+
 class Profile(NamedTuple):
     name: str
     title: str
@@ -45,6 +56,10 @@ class Profile(NamedTuple):
     training_problem: VersionProblem = lambda runtime, python: None
     """Why a (runtimeVersion, pythonVersion) cannot train here, or None."""
     training_hint: str = ""
+    describe_runtime: Callable[[str, str], RuntimeNote | None] = lambda runtime, python: None
+    """What a (runtimeVersion, pythonVersion) runs on here, for the plan, or None."""
+    default_python: str = "3.10"
+    """The pythonVersion a job gets when no manifest names one."""
     prediction_problem: Callable[[str], str | None] = lambda runtime: None
     prediction_hint: str = ""
     settings_problem: Callable[[StackSettings], str | None] = lambda settings: None

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from reconciler.backends import registry
-from reconciler.diagnostics import Location
+from reconciler.diagnostics import Location, MlapplyError
 from reconciler.stack.build import BuildContext
 from reconciler.stack.resources import (
     DEFAULT_PYTHON_VERSION,
@@ -80,20 +80,28 @@ class StackHandler:
         region = defaults.get("region") or (gcp.region if gcp else None) or DEFAULT_REGION
         meta = ctx.meta(loaded, with_defaults=False) if loaded else _placeholder()
         ctx.default_labels = defaults.get("labels", {})
+        backend = spec.get("backend", registry.DEFAULT)
         settings = StackSettings(
             meta=meta,
-            backend=spec.get("backend", registry.DEFAULT),
+            backend=backend,
             root=root,
             local=local,
             gcp=gcp,
             region=region,
             runtime_version=defaults.get("runtimeVersion", DEFAULT_RUNTIME_VERSION),
-            python_version=defaults.get("pythonVersion", DEFAULT_PYTHON_VERSION),
+            python_version=defaults.get("pythonVersion") or self._default_python(backend),
             scale_tier=defaults.get("scaleTier", DEFAULT_SCALE_TIER),
         )
         if loaded is not None:
             self._check_backend(ctx, loaded, settings)
         return settings
+
+    @staticmethod
+    def _default_python(backend: str) -> str:
+        try:
+            return registry.profile(backend).default_python
+        except MlapplyError:
+            return DEFAULT_PYTHON_VERSION  # an unknown backend is reported by its own check
 
     def _check_backend(
         self, ctx: BuildContext, loaded: LoadedDocument, settings: StackSettings

@@ -103,6 +103,7 @@ class ReasonCode(str, Enum):
     BLOCKED = "blocked"
     RECREATED = "recreated"
     REMOVED = "removed"
+    RUNTIME = "runtime"
 
 
 class Reason(NamedTuple):

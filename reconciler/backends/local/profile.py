@@ -1,10 +1,12 @@
-"""The local backend's profile: distributed tiers as local processes, no tuning yet."""
+"""The local backend's profile: distributed tiers as local processes, real TensorFlow
+runtimes for the Pythons of this machine (``runtimes``), no tuning yet."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from reconciler.backends.profile import Capability, Missing, Profile
+from reconciler.backends.local import runtimes
+from reconciler.backends.profile import Capability, Missing, Profile, RuntimeNote
 from reconciler.lazy import LazyModule
 
 if TYPE_CHECKING:
@@ -34,10 +36,30 @@ def compile_pools(tier: str, machines: Machines | None, local: LocalSettings) ->
     return tuple(pool(r, count) for r, count in shape if count > 0)
 
 
+def training_problem(runtime: str, python: str) -> str | None:
+    found = runtimes.resolve(runtime, python)
+    return found if isinstance(found, str) else None
+
+
+def describe_runtime(runtime: str, python: str) -> RuntimeNote | None:
+    found = runtimes.resolve(runtime, python)
+    if isinstance(found, str):
+        return None
+    return RuntimeNote(found.describe(), found.key, runtimes.BUILT_SIZE)
+
+
 PROFILE = Profile(
     name="local",
     title="the local backend",
     compile_pools=compile_pools,
+    training_problem=training_problem,
+    training_hint=(
+        f"with pythonVersion {runtimes.this_python()}, runtimeVersion "
+        f"{runtimes.versions_for(runtimes.this_python())} run as asked, and older 2.x ones "
+        "on the oldest of those"
+    ),
+    describe_runtime=describe_runtime,
+    default_python=runtimes.this_python(),
     lacks={
         Capability.TUNING: Missing(
             "hyperparameter tuning jobs do not run on the local backend yet",

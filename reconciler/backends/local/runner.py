@@ -3,12 +3,14 @@
     python -m reconciler.backends.local.runner JOB_DIR HOME
 
 It outlives the command that started it. It reads ``JOB_DIR/request.json``,
-makes the job's environment (PREPARING), starts one process per task of the
-cluster with the TF_CONFIG the cloud would set (RUNNING), samples their CPU
-and memory, and records the end in the stack's SQLite store: SUCCEEDED when
-the chief exits 0, FAILED with the tail of the chief's log otherwise or on
-timeout, CANCELLED on SIGTERM. Every task process is ended with it.
-Arguments are lists; no shell ever sees them.
+makes the job's environments (PREPARING: the runtime's, built once per
+machine, then the trainer's, its output in ``logs/prepare.log``), starts one
+process per task of the cluster with the TF_CONFIG the cloud would set
+(RUNNING), samples their CPU and memory, and records the end in the stack's
+SQLite store: SUCCEEDED when the chief exits 0, FAILED with the chief's last
+meaningful log lines otherwise (``logtext``) or on timeout, CANCELLED on
+SIGTERM. Every task process is ended with it. Arguments are lists; no shell
+ever sees them.
 """
 
 from __future__ import annotations
@@ -24,21 +26,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from reconciler.backends.local.runtime import ensure_env, env_python
+from reconciler.backends import logtext
+from reconciler.backends.local.runtime import ensure_env, ensure_runtime, env_python
+from reconciler.backends.local.runtimes import Runtime
 from reconciler.backends.local.store import LocalStore
 from reconciler.diagnostics import MlapplyError
 
 POLL_SECONDS = 0.2
 SAMPLE_SECONDS = 2.0
 LOG_TAIL_LINES = 20
-LAST_KERAS_2_RUNTIME = (2, 15)  # runtime versions up to this one meant Keras 2 on the cloud
+PREPARE_LOG = "prepare.log"
+# The shell's Keras choice and trial are not the job's: the runtime and the request decide.
+_NOT_INHERITED = frozenset({"TF_USE_LEGACY_KERAS", "CLOUD_ML_TRIAL_ID", "TF_CONFIG"})
 
 
-def keras_2_runtime(version: str) -> bool:
-    """Whether a runtime version ("2.9", "2.15", "1.15") meant Keras 2 (compared as
-    numbers part by part: 2.9 comes before 2.15)."""
-    parts = tuple(int(p) for p in version.split(".")[:2])
-    return parts <= LAST_KERAS_2_RUNTIME
+def request_runtime(request: dict[str, Any]) -> Runtime:
+    """The runtime the driver resolved for this job (request.json's ``runtime``)."""
+    found = request["runtime"]
+    return Runtime(found["asked"], tuple(found["tensorflow"]), found["python"], found["executable"])
 
 
 @dataclass
@@ -74,19 +79,24 @@ def task_env(
     trial = request.get("trial")
     if trial:
         task["trial"] = str(trial)
-    env = {**os.environ, **request.get("env", {})}
-    env["TF_CONFIG"] = json.dumps(
-        {
-            "cluster": cluster,
-            "task": task,
-            "environment": "cloud",
-            "job": {"job_name": request["module"], "args": request["args"]},
-        }
-    )
-    env["CLOUD_ML_TRIAL_ID"] = str(trial or "")
+    inherited = {k: v for k, v in os.environ.items() if k not in _NOT_INHERITED}
+    env = {**inherited, **request.get("env", {})}
+    # Like Vertex AI, a single-process job gets no TF_CONFIG (gcp-api.md, corrections
+    # checked 2026-12-01); tf.estimator refuses a chief without a cluster. A trial
+    # still needs it for its trial id, so it gets a cluster of its one chief.
+    if cluster or trial:
+        env["TF_CONFIG"] = json.dumps(
+            {
+                "cluster": cluster or {"chief": [f"localhost:{free_ports(1)[0]}"]},
+                "task": task,
+                "environment": "cloud",
+                "job": {"job_name": request["module"], "args": request["args"]},
+            }
+        )
+    if trial:
+        env["CLOUD_ML_TRIAL_ID"] = str(trial)
+    # cloudml-hypertune writes here (its default is /tmp); kept inside the job's folder.
     env["CLOUD_ML_HP_METRIC_FILE"] = str(job_dir / "hypertune" / str(trial or 0) / "output.metrics")
-    if keras_2_runtime(str(request.get("runtime_version", "2.17"))):
-        env["TF_USE_LEGACY_KERAS"] = "1"
     return env
 
 
@@ -105,14 +115,20 @@ class Supervisor:
     def run(self) -> int:
         signal.signal(signal.SIGTERM, self._on_term)
         self.store.update_job(self.name, state="PREPARING", pid=os.getpid())
+        logs = self.job_dir / "logs"
+        logs.mkdir(exist_ok=True)
         try:
-            legacy = keras_2_runtime(str(self.request.get("runtime_version", "2.17")))
-            env = ensure_env(
-                self.home,
-                Path(self.request["package"]),
-                self.request["digest"],
-                legacy_keras=legacy,
-            )
+            runtime = request_runtime(self.request)
+            with (logs / PREPARE_LOG).open("a", encoding="utf-8") as log:
+                runtime_env = ensure_runtime(runtime, log)
+                env = ensure_env(
+                    self.home,
+                    Path(self.request["package"]),
+                    self.request["digest"],
+                    runtime,
+                    runtime_env,
+                    log,
+                )
         except Exception as exc:  # every failure becomes the job's error
             text = exc.with_hint() if isinstance(exc, MlapplyError) else str(exc)
             return self._finish("FAILED", f"preparing the environment failed: {text}", 1)
@@ -169,9 +185,11 @@ class Supervisor:
             time.sleep(POLL_SECONDS)
 
     def _failure(self, task: Task, code: int) -> str:
-        lines = task.log.read_text(errors="replace").strip().splitlines()[-LOG_TAIL_LINES:]
+        text = task.log.read_text(errors="replace")
         how = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
-        return f"the {task.role} ended with {how}:\n" + "\n".join(lines)
+        found = f"the {task.role} ended with {how}:\n" + logtext.tail(text, LOG_TAIL_LINES)
+        hint = logtext.runtime_hint(text, request_runtime(self.request).keras)
+        return found + (f"\nhint: {hint}" if hint else "")
 
     def _sample(self) -> None:
         """CPU seconds and resident memory of every task process (from /proc)."""
