@@ -21,7 +21,7 @@ from reconciler import cli
 from reconciler.backends.base import JobState
 from reconciler.backends.local import LocalStore
 from reconciler.backends.local.lock import stack_lock
-from tests.conftest import REPO, copy_example
+from tests.conftest import REPO, WriteFiles, copy_example
 
 TASK = """
 import argparse, json, os, sys, time
@@ -110,7 +110,7 @@ def test_apply_converges_reapplies_as_no_op_replaces_and_destroys(tmp_path: Path
     (version,) = snapshot.versions
     assert snapshot.models[0].default_version == version.name
     seen = json.loads(
-        (manifests / ".mlapply" / "jobs" / job.name / "output" / "seen.json").read_text()
+        (manifests / ".mlapply" / "outputs" / job.name / "output" / "seen.json").read_text()
     )
     assert seen["argv"][-1] == "--note=a b 'c' $(touch /tmp/pwned)"
     assert f"--train_data_paths={tmp_path / 'm' / '..' / 'data' / 'train.csv'}" in seen["argv"]
@@ -134,6 +134,7 @@ def test_apply_converges_reapplies_as_no_op_replaces_and_destroys(tmp_path: Path
     assert (snapshot.jobs, snapshot.models, snapshot.versions, snapshot.packages) == ((),) * 4
     assert not any((manifests / ".mlapply" / "models").iterdir())
     assert not any((manifests / ".mlapply" / "jobs").iterdir())
+    assert not any((manifests / ".mlapply" / "outputs").iterdir())
     assert not any((manifests / ".mlapply" / "packages").iterdir())
 
 
@@ -211,7 +212,7 @@ def test_the_example_stack_trains_deploys_and_beats_the_baseline(tmp_path: Path)
     (job,) = snapshot.jobs
     metrics = json.loads(
         (
-            repo / "manifests" / ".mlapply" / "jobs" / job.name / "output" / "metrics.json"
+            repo / "manifests" / ".mlapply" / "outputs" / job.name / "output" / "metrics.json"
         ).read_text()
     )
     assert metrics["rmse"] < 0.5 * metrics["baseline_rmse"], metrics
@@ -265,7 +266,9 @@ def test_a_job_that_exports_nothing_fails_its_version_clearly(tmp_path: Path) ->
     )
     code, output = _apply(manifests)
     assert code == 1
-    assert "version.m-v1: failed: no SavedModel in the output of tiny_job_" in output
+    assert "version.m-v1: failed: job tiny_job_" in output
+    assert "exported no SavedModel (no saved_model.pb) in:" in output
+    assert "/.mlapply/outputs/tiny_job_" in output  # each folder searched is named
 
 
 @pytest.mark.skipif(
@@ -322,10 +325,12 @@ def test_a_chief_and_two_workers_train_through_apply(tmp_path: Path) -> None:
     assert code == 0, output
     (job,) = _store(tmp_path / "m").read("dist").jobs
     folder = tmp_path / "m" / ".mlapply" / "jobs" / job.name
-    metrics = json.loads((folder / "output" / "metrics.json").read_text())
+    out_dir = tmp_path / "m" / ".mlapply" / "outputs" / job.name / "output"
+    metrics = json.loads((out_dir / "metrics.json").read_text())
     assert metrics["workers"] == 3 and metrics["rmse"] < 0.6 * metrics["baseline_rmse"]
     assert sorted(p.name for p in (folder / "logs").iterdir()) == [
         "chief-0.log",
+        "prepare.log",
         "worker-0.log",
         "worker-1.log",
     ]
@@ -427,3 +432,39 @@ def test_a_failed_build_shows_its_output_in_the_apply_error(tmp_path: Path) -> N
     assert "building the trainer package" in failure
     assert "this setup.py needs a compiler it cannot find" in failure
     assert "Traceback" not in output
+
+
+def test_a_package_that_does_not_build_fails_its_job_and_logs_say_why(
+    write_files: WriteFiles,
+) -> None:
+    root = write_files(
+        {
+            ".git/HEAD": "",
+            "pkg/setup.py": "raise SystemExit('setup.py: this package cannot build here')\n",
+            "pkg/trainer/__init__.py": "",
+            "m/stack.yaml": """
+            apiVersion: mlapply/v1
+            kind: Stack
+            metadata: {name: unbuilt}
+            spec: {backend: local}
+            ---
+            apiVersion: mlapply/v1
+            kind: Trainer
+            metadata: {name: t}
+            spec: {source: ../pkg}
+            ---
+            apiVersion: mlapply/v1
+            kind: TrainingJob
+            metadata: {name: j}
+            spec: {trainer: t}
+            """,
+        }
+    )
+    code, output = _apply(root / "m")
+    assert code == 1 and "this package cannot build here" in output
+    logs = CliRunner().invoke(cli.cli, ["logs", "j", str(root / "m")])
+    assert logs.exit_code == 0, logs.output
+    assert "this package cannot build here" in logs.stdout
+    assert "has no chief-0 log; it is failed: building the trainer package" in logs.stderr
+    planned = CliRunner().invoke(cli.cli, ["plan", str(root / "m")])
+    assert "not retried" in planned.output

@@ -40,6 +40,11 @@ class Role(str, Enum):
     def tf_config(self) -> str:
         return _TF_CONFIG_TYPES[self]
 
+    @property
+    def manifest_name(self) -> str:
+        """What the manifests call it (spec.machines, a Trainer's spec.roles)."""
+        return "master" if self is Role.CHIEF else self.value
+
 
 _TF_CONFIG_TYPES = {
     Role.CHIEF: "chief",
@@ -124,6 +129,8 @@ class CompiledJob(NamedTuple):
     module: str
     source: Path | None
     """The trainer package's folder, or None for prebuilt ``package_uris``."""
+    source_excluded: frozenset[str]
+    """Paths in ``source`` that are the stack's, not the package's (never packaged)."""
     package_uris: tuple[str, ...]
     flags: TrainerFlags
     inputs: Inputs | None
@@ -136,6 +143,8 @@ class CompiledJob(NamedTuple):
     python_version: str
     timeout_seconds: float
     tuning: Tuning | None
+    env: Mapping[str, str]
+    """The manifest's environment variables for every task."""
     layout: OutputLayout
 
     def pool(self, role: Role) -> Pool | None:

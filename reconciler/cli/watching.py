@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 import time
+from typing import TYPE_CHECKING
 
 import click
 
 from reconciler.cli.common import driver, load_or_exit, require, variable_options
 from reconciler.diagnostics import MlapplyError
+
+if TYPE_CHECKING:
+    from reconciler.backends.base import ApplyBackend, LiveJob
 
 
 @click.command()
@@ -77,6 +81,9 @@ def logs(
         )
     name = matches[-1].name
     path = backend.log_file(name, task)
+    if not path.exists() and not follow:
+        _never_started(backend, matches[-1], task)
+        return
     offset = 0
     while True:
         if path.exists():
@@ -92,6 +99,16 @@ def logs(
         if current.state.finished and path.exists() and path.stat().st_size == offset:
             break
         time.sleep(1)
+
+
+def _never_started(backend: ApplyBackend, job: LiveJob, task: str) -> None:
+    """What to say of a task with no log: how preparing went, and the job's error."""
+    prepare = backend.log_file(job.name, "prepare")
+    if prepare.exists():
+        click.echo(prepare.read_text(errors="replace"), nl=False)
+    state = job.state.value.lower()
+    why = f": {job.error}" if job.error else ""
+    click.echo(f"{job.name} has no {task} log; it is {state}{why}", err=True)
 
 
 def register(group: click.Group) -> None:

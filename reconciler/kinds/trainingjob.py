@@ -71,6 +71,9 @@ else:
     records = LazyModule("reconciler.backends.base")
 
 PROGRESS_SECONDS = 15.0
+# What the runner (and the cloud) set for every task, which spec.env may not override.
+RESERVED_ENV = frozenset({"TF_CONFIG", "CLUSTER_SPEC"})
+RESERVED_ENV_PREFIXES = ("CLOUD_ML_", "AIP_")
 
 
 def job_live_name(name: str, hash_: str, attempt: int = 1) -> str:
@@ -135,6 +138,15 @@ class TrainingJobHandler(LiveHandler):
                 doc.at(("spec", "runtimeVersion" if "runtimeVersion" in spec else "pythonVersion")),
                 profile.training_hint or None,
             )
+        env = dict(spec.get("env", {}))
+        for variable in env:
+            if variable in RESERVED_ENV or variable.startswith(RESERVED_ENV_PREFIXES):
+                ctx.report(
+                    f"spec.env cannot set {variable}: mlapply sets it for every task",
+                    doc.key_at(("spec", "env", variable)),
+                    "rename the variable; the cluster, trial and output locations come "
+                    "from TF_CONFIG, CLOUD_ML_* and AIP_* as on the cloud",
+                )
         timeout = parse_duration(spec["timeout"]) if "timeout" in spec else DEFAULT_TIMEOUT_SECONDS
         if timeout <= 0:
             ctx.report("spec.timeout must be longer than 0s", doc.at(("spec", "timeout")))
@@ -153,6 +165,7 @@ class TrainingJobHandler(LiveHandler):
             tuning=tuning,
             max_attempts=spec.get("retry", {}).get("maxAttempts", 1),
             timeout_seconds=timeout,
+            env=env,
         )
 
     def references(self, resource: Any) -> Iterable[Reference]:
@@ -162,12 +175,14 @@ class TrainingJobHandler(LiveHandler):
             yield Reference(("spec", "dataset"), Dataset.kind, job.dataset)
 
     def check(self, ctx: BuildContext) -> None:
-        """Hyperparameters may not repeat a flag mlapply passes itself."""
+        """Hyperparameters may not repeat a flag mlapply passes itself, and a job's
+        cluster may not need a role its trainer says it cannot run."""
         trainers: Mapping[str, Trainer] = ctx.built[Trainer.kind]
         for name, job in ctx.built[TrainingJob.kind].items():
             trainer = trainers.get(job.trainer)
             if trainer is None:
                 continue
+            self._check_roles(ctx, name, job, trainer)
             taken = {f.lstrip("-") for f in trainer.flags if f}
             tuned = [p.name for p in job.tuning.params] if job.tuning else []
             for hyper in [*job.hyperparameters, *tuned]:
@@ -181,6 +196,29 @@ class TrainingJobHandler(LiveHandler):
                         "mlapply sets the data, output and job-dir flags itself: rename the "
                         "hyperparameter or change spec.flags in the Trainer",
                     )
+
+    def _check_roles(
+        self, ctx: BuildContext, name: str, job: TrainingJob, trainer: Trainer
+    ) -> None:
+        if trainer.roles is None:
+            return
+        settings = ctx.stack_settings()
+        pools = registry.profile(settings.backend).compile_pools(
+            job.scale_tier, job.machines, settings.local
+        )
+        refused = [p for p in pools if p.role.manifest_name not in trainer.roles]
+        if not refused:
+            return
+        doc = ctx.documents[TrainingJob.kind][name].doc
+        spec = doc.data["spec"]
+        what = ", ".join(p.describe() for p in refused)
+        ctx.report(
+            f'the trainer "{trainer.meta.name}" runs only as {", ".join(sorted(trainer.roles))} '
+            f"(its spec.roles), but scale tier {job.scale_tier} needs {what} here",
+            doc.at(("spec", "scaleTier")) if "scaleTier" in spec else doc.at(("spec",)),
+            "use a tier of those roles (BASIC, or CUSTOM with machines of those roles), "
+            "or a trainer that runs them",
+        )
 
     # Identity ------------------------------------------------------------------------
 
@@ -196,6 +234,7 @@ class TrainingJobHandler(LiveHandler):
             trainer=trainer.meta.name,
             module=trainer.module,
             source=trainer.source,
+            source_excluded=source.excluded if source else frozenset(),
             package_uris=trainer.package_uris,
             flags=trainer.flags,
             inputs=(
@@ -214,6 +253,7 @@ class TrainingJobHandler(LiveHandler):
             python_version=job.python_version,
             timeout_seconds=job.timeout_seconds,
             tuning=job.tuning,
+            env=job.env,
             layout=compiled_jobs.OutputLayout(job.output_dir or compiled_jobs.DEFAULT_OUTPUT),
         )
         essence = _essence(job, compiled, source, prints)
@@ -305,6 +345,8 @@ class TrainingJobHandler(LiveHandler):
                 )
                 reasons.append(plans.Reason(plans.ReasonCode.NEW, text))
 
+        if action is plans.Action.CREATE:
+            reasons.extend(_runtime_reasons(want, view))
         targets = tuple(plans.LiveTarget(j.name, "cancel") for j in stale)
         if stale:
             reasons.extend(
@@ -414,6 +456,20 @@ class TrainingJobHandler(LiveHandler):
         return f"{change.live_name} succeeded"
 
 
+def _runtime_reasons(want: DesiredResource, view: PlanView) -> list[Reason]:
+    """What a job that will train runs on, and whether its environment is built first."""
+    job = compiled_job(want)
+    note = registry.profile(view.stack.settings.backend).describe_runtime(
+        job.runtime_version, job.python_version
+    )
+    if note is None:
+        return []
+    text = f"runs on {note.text}"
+    if note.environment and note.environment not in view.live.environments:
+        text += f"; its runtime environment is built first ({note.size})"
+    return [plans.Reason(plans.ReasonCode.RUNTIME, text)]
+
+
 def live_jobs(view: PlanView) -> dict[str, list[LiveJob]]:
     """The stack's live jobs by manifest name, oldest first."""
     return view.by_manifest("jobs", view.live.jobs)
@@ -483,6 +539,8 @@ def _essence(
         "pythonVersion": job.python_version,
         "outputDir": job.output_dir,
         "hyperparameterTuning": _tuning_essence(job.tuning),
+        # Only when set, so the identity of a job without env stays what it was.
+        **({"env": dict(job.env)} if job.env else {}),
     }
 
 

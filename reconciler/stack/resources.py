@@ -127,6 +127,8 @@ class Trainer(_Addressed):
     package_uris: tuple[str, ...]
     module: str
     flags: TrainerFlags
+    roles: frozenset[str] | None = None
+    """The roles (manifest names: master, worker, ...) it can run as; None: every one."""
 
 
 @dataclass(frozen=True)
@@ -187,6 +189,7 @@ class TrainingJob(_Addressed):
     tuning: Tuning | None
     max_attempts: int
     timeout_seconds: float
+    env: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,9 @@ class Staging:
         per digest), or its packageUris with local files uploaded."""
         bucket = self._bucket()
         if job.source is not None:
-            staged = build_sdist(job.source, job.trainer, self.home / "packages")
+            staged = build_sdist(
+                job.source, job.trainer, self.home / "packages", excluded=job.source_excluded
+            )
             name = f"{self.prefix(stack)}packages/{staged.path.name}"
             if bucket.get(name) is None:
                 bucket.upload(name, path=staged.path)

@@ -19,6 +19,7 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
+from reconciler.backends import exports, logtext
 from reconciler.backends.base import (
     JobState,
     JobSubmission,
@@ -29,22 +30,36 @@ from reconciler.backends.base import (
     LiveVersion,
     VersionState,
 )
+from reconciler.backends.local import runtimes
 from reconciler.backends.local.lock import break_lock, describe_holder, stack_lock
+from reconciler.backends.local.runtime import READY, runtime_cache
 from reconciler.backends.local.store import LocalStore
-from reconciler.backends.packaging import StagedPackage, build_sdist
+from reconciler.backends.packaging import BuildError, StagedPackage, build_sdist
 from reconciler.diagnostics import MlapplyError
 from reconciler.identity.content import RemoteLister
 from reconciler.stack.resources import LABEL_STACK, StackSettings
 
 RUNNER_MODULE = "reconciler.backends.local.runner"
+LOG_LINES_WHEN_NOT_EXPORTED = 10
 
 
-def newest_saved_model(folder: Path) -> Path | None:
-    """The most recently written directory under ``folder`` holding saved_model.pb."""
-    found = [p.parent for p in folder.rglob("saved_model.pb")] if folder.is_dir() else []
-    return max(
-        found, key=lambda p: (os.stat(p / "saved_model.pb").st_mtime_ns, str(p)), default=None
-    )
+def saved_models(folder: str) -> list[tuple[str, int]]:
+    """Each directory under ``folder`` holding saved_model.pb, with its write time."""
+    root = Path(folder)
+    if root.is_file() or not root.is_dir():
+        return []
+    return [
+        (str(p.parent), os.stat(p).st_mtime_ns) for p in root.rglob("saved_model.pb") if p.is_file()
+    ]
+
+
+def built_runtimes() -> frozenset[str]:
+    """The keys of the runtime environments this machine has ready."""
+    cache = runtime_cache()
+    try:
+        return frozenset(p.parent.name for p in cache.glob(f"*/{READY}"))
+    except OSError:
+        return frozenset()
 
 
 def supervisor_alive(pid: int | None, job_dir: str | None) -> bool:
@@ -79,7 +94,7 @@ class LocalBackend:
             jobs = tuple(self._checked(store, job) for job in snapshot.jobs)
         finally:
             store.close()
-        return dataclasses.replace(snapshot, jobs=jobs)
+        return dataclasses.replace(snapshot, jobs=jobs, environments=built_runtimes())
 
     def _checked(self, store: LocalStore, job: LiveJob) -> LiveJob:
         if not (job.state.active or job.state is JobState.CANCELLING):
@@ -120,7 +135,13 @@ class LocalBackend:
         if found is not None and found.hash == submission.record.hash:
             return
         if job.source is not None:
-            staged = self.stage_package(job.source, job.trainer, submission.record.labels)
+            try:
+                staged = self.stage_package(
+                    job.source, job.trainer, submission.record.labels, job.source_excluded
+                )
+            except BuildError as failed:
+                self._record_unstarted(submission.record, failed)
+                raise
             package, digest = staged.path, staged.digest
         else:
             local = [Path(u) for u in job.package_uris if not u.startswith("gs://")]
@@ -130,18 +151,43 @@ class LocalBackend:
                     "(spec.packageUris) or a spec.source"
                 )
             package, digest = local[0], submission.record.hash or name
-        job_dir = str(self.job_dir(name))
+        runtime = runtimes.resolve(job.runtime_version, job.python_version)
+        if isinstance(runtime, str):
+            raise MlapplyError(runtime)
+        job_dir = str(self.trainer_dir(name))
         request = {
             "module": job.module,
             "args": job.argv(job_dir),
             "package": str(package),
             "digest": digest,
             "processes": {pool.role.tf_config: pool.replicas for pool in job.pools},
-            "runtime_version": job.runtime_version,
+            "runtime": {**runtime._asdict(), "key": runtime.key},
             "timeout_seconds": job.timeout_seconds,
+            "job_dir": job_dir,
             "output_dir": job.layout.output_dir(job_dir),
+            "env": dict(job.env),
         }
         self.start_job(dataclasses.replace(submission.record, state=JobState.QUEUED), request)
+
+    def _record_unstarted(self, record: LiveJob, failed: BuildError) -> None:
+        """A job whose package did not build is recorded FAILED with the build's output
+        as its preparation log, as the cloud fails a job whose package will not
+        install: status, plan and ``mlapply logs`` say why it never started."""
+        folder = self.job_dir(record.name)
+        shutil.rmtree(folder, ignore_errors=True)
+        (folder / "logs").mkdir(parents=True)
+        (folder / "logs" / "prepare.log").write_text(failed.output, encoding="utf-8")
+        with self._store() as store:
+            store.put_job(
+                dataclasses.replace(
+                    record,
+                    state=JobState.FAILED,
+                    error=failed.with_hint(),
+                    create_time=time.time(),
+                    end_time=time.time(),
+                ),
+                job_dir=str(folder),
+            )
 
     def get_job(self, stack: str, name: str) -> LiveJob | None:
         return next((j for j in self.read_live(stack).jobs if j.name == name), None)
@@ -157,23 +203,40 @@ class LocalBackend:
             store.close()
 
     def log_tail(self, name: str) -> str:
-        log = self.log_file(name, "chief-0")
-        try:
-            lines = log.read_text(errors="replace").strip().splitlines()
-        except OSError:
-            return ""
-        return lines[-1][:160] if lines else ""
+        """The last meaningful line of the chief's log, or of the preparation's."""
+        for task in ("chief-0", "prepare"):
+            try:
+                text = self.log_file(name, task).read_text(errors="replace")
+            except OSError:
+                continue
+            lines = logtext.meaningful(text)
+            if lines:
+                return lines[-1][:160]
+        return ""
 
     def export_of(self, stack: str, job: str, export_path: str | None) -> str | None:
         try:
             request = json.loads((self.job_dir(job) / "request.json").read_text())
         except (OSError, ValueError):
             request = {}
-        out = Path(request.get("output_dir", self.job_dir(job) / "output"))
-        if export_path:
-            return str(out / export_path)
-        found = newest_saved_model(out)
-        return str(found) if found else None
+        job_dir = str(request.get("job_dir", self.trainer_dir(job)))
+        out = str(request.get("output_dir", Path(job_dir) / "output"))
+        try:
+            return exports.find_export(job, out, job_dir, export_path, saved_models)
+        except exports.NoExport as missing:
+            # A trainer that catches its own errors exits 0 without exporting.
+            said = self._chief_says(job)
+            if not said:
+                raise
+            hint = f"{missing.hint}\nthe chief's log ends:\n{said}"
+            raise exports.NoExport(missing.message, hint) from None
+
+    def _chief_says(self, job: str) -> str:
+        try:
+            text = self.log_file(job, "chief-0").read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(logtext.meaningful(text)[-LOG_LINES_WHEN_NOT_EXPORTED:])
 
     def start_job(self, job: LiveJob, request: Mapping[str, Any]) -> Path:
         """Record the job QUEUED and start its detached supervisor; returns the job folder.
@@ -182,14 +245,16 @@ class LocalBackend:
         processes (tasks per role), runtime_version, timeout_seconds, optional
         trial and env.
         """
-        job_dir = self.home / "jobs" / job.name
+        job_dir = self.job_dir(job.name)
         if job_dir.exists():
             if self.get_job(job.stack or "", job.name) is not None:
                 raise MlapplyError(f"job {job.name} exists already")
             # The record is written before the supervisor starts, so a folder without
             # one is a start that stopped half-way: nothing runs from it.
             shutil.rmtree(job_dir)
+            shutil.rmtree(self.trainer_dir(job.name), ignore_errors=True)
         job_dir.mkdir(parents=True)
+        self.trainer_dir(job.name).mkdir(parents=True, exist_ok=True)
         (job_dir / "request.json").write_text(
             json.dumps({**request, "job": job.name, "submitted": time.time()}, indent=2),
             encoding="utf-8",
@@ -238,11 +303,23 @@ class LocalBackend:
     # Verbs of apply -------------------------------------------------------------------
 
     def job_dir(self, name: str) -> Path:
+        """mlapply's folder of a job: its request, logs and the supervisor's output."""
         return self.home / "jobs" / name
 
-    def stage_package(self, source: Path, name: str, labels: Mapping[str, str]) -> StagedPackage:
+    def trainer_dir(self, name: str) -> Path:
+        """The trainer's ``--job-dir``, apart from mlapply's records (as the bucket path
+        was on the cloud); its output dir is inside it."""
+        return self.home / "outputs" / name
+
+    def stage_package(
+        self,
+        source: Path,
+        name: str,
+        labels: Mapping[str, str],
+        excluded: frozenset[str] = frozenset(),
+    ) -> StagedPackage:
         """Build (or reuse) the trainer's sdist in the staging folder and record it."""
-        staged = build_sdist(source, name, self.home / "packages")
+        staged = build_sdist(source, name, self.home / "packages", excluded=excluded)
         store = LocalStore(self.home, create=True)
         try:
             store.put_package(
@@ -341,6 +418,7 @@ class LocalBackend:
             for job in snapshot.jobs:
                 if job.state.finished:
                     shutil.rmtree(self.job_dir(job.name), ignore_errors=True)
+                    shutil.rmtree(self.trainer_dir(job.name), ignore_errors=True)
                     store.delete_job(job.name)
                     removed += 1
             for package in snapshot.packages:

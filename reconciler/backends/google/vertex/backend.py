@@ -22,6 +22,7 @@ from contextlib import AbstractContextManager, suppress
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
+from reconciler.backends import exports
 from reconciler.backends.base import (
     JobState,
     JobSubmission,
@@ -291,7 +292,7 @@ class VertexBackend:
             return  # submitted before (an earlier apply's answer was lost)
         job_dir = self.staging.job_dir(stack, record.name)
         args = job.argv(job_dir, lambda inputs, pattern: self.staging.data(stack, inputs, pattern))
-        package = {
+        package: dict[str, Any] = {
             "executorImageUri": training_image(
                 job.runtime_version, job.python_version, bodies.uses_gpu(job.pools), self.region
             ),
@@ -299,6 +300,9 @@ class VertexBackend:
             "pythonModule": job.module,
             "args": args,
         }
+        if job.env:
+            # PythonPackageSpec.env: EnvVar {name, value} (aiplatform v1 discovery document).
+            package["env"] = [{"name": k, "value": v} for k, v in sorted(job.env.items())]
         spec: dict[str, Any] = {
             "workerPoolSpecs": bodies.worker_pools(job.pools, package),
             "baseOutputDirectory": {"outputUriPrefix": job_dir + "/"},
@@ -388,15 +392,16 @@ class VertexBackend:
             out = layout.trial_dir(job_dir, self._best_trial(stack, job, tuning))
         else:
             out = layout.output_dir(job_dir)
-        if export_path:
-            return self.bucket.uri(f"{out}/{export_path}")
-        models = [
-            item for item in self.bucket.list(out + "/") if item["name"].endswith("/saved_model.pb")
-        ]
-        if not models:
-            return None
-        newest = max(models, key=lambda item: (item.get("updated", ""), item["name"]))
-        return self.bucket.uri(newest["name"].rsplit("/", 1)[0])
+
+        def saved_models(folder: str) -> list[tuple[str, str]]:
+            return [
+                (item["name"].rsplit("/", 1)[0], item.get("updated", ""))
+                for item in self.bucket.list(folder + "/")
+                if item["name"].endswith("/saved_model.pb")
+            ]
+
+        found = exports.find_export(job, out, job_dir, export_path, saved_models)
+        return self.bucket.uri(found)
 
     def _best_trial(self, stack: str, job: str, tuning: dict[str, Any]) -> str:
         found = self._find_job(stack, job)

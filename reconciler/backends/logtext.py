@@ -1,0 +1,81 @@
+"""A trainer's log as people need it when a job fails: TensorFlow's noise left out.
+
+TensorFlow writes C++ log lines (``2026-12-01 10:00:00.123456: I
+tensorflow/...``, absl's ``I0000 00:00:...``), CPU-feature and oneDNN notices
+and deprecation warnings before anything the trainer says; a failure's real
+exception comes last. ``tail`` keeps the lines that mean something; the full
+log stays where ``mlapply logs`` reads it. ``runtime_hint`` names the runtime
+version that provides an API a failed trainer missed.
+"""
+
+from __future__ import annotations
+
+import re
+
+_NOISE = re.compile(
+    "|".join(
+        [
+            # TensorFlow's C++ logging: date, time, level, source file.
+            r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IWEF] \S+:\d+\]",
+            # absl logging (TensorFlow 2.16+): I1201 10:00:00.123456  1234 file.cc:12], the
+            # time part early in a process reads 00:00:<seconds since the epoch>
+            r"^[IWEF]\d{4} [\d:.]+\s+\d+ \S+:\d+\]",
+            r"^WARNING: All log messages before absl::InitializeLog\(\) is called",
+            r"^To enable the following instructions: .* rebuild TensorFlow",
+            r"^WARNING:tensorflow:From .*",
+            r"^W\d{4} .*",
+            r"^Instructions for updating:",
+            r".*: (Deprecation|Future|User)Warning: ",
+        ]
+    )
+)
+# What continues a dropped line: indented text, a dumped proto (braces, "args {",
+# "type_id: TFT_INT32"), and the one line of advice after "Instructions for updating:".
+_CONTINUATION = re.compile(r"^(\s+\S|\s*[{}]\s*$|\s*\w+ \{\s*$|\s*\w+: [A-Z0-9_]+\s*$)")
+_ADVICE = re.compile(r"^Instructions for updating:")
+
+# A Keras 2 or tf.estimator API that Keras 3 (runtime 2.16 and later) lacks.
+_KERAS_2_ONLY = re.compile(
+    r"has no attribute '(DenseFeatures|estimator|feature_column|experimental)'"
+    r"|No module named 'tensorflow\.estimator'|No module named 'tensorflow_estimator'"
+    r"|No module named 'keras\.(engine|layers\.core)'|is not supported in Keras 3"
+    r"|tf\.estimator"
+)
+
+
+def meaningful(text: str) -> list[str]:
+    """The log's lines without TensorFlow's noise (and the indented lines that
+    continue a dropped warning)."""
+    kept: list[str] = []
+    dropping = advice = False
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        if _NOISE.match(line):
+            dropping, advice = True, bool(_ADVICE.match(line))
+            continue
+        if advice and line.strip():
+            advice = False
+            continue
+        if dropping and _CONTINUATION.match(line) and not line.lstrip().startswith("File "):
+            continue
+        dropping = False
+        kept.append(line)
+    return kept
+
+
+def tail(text: str, lines: int) -> str:
+    """The last ``lines`` meaningful lines; the raw tail when all of it was noise."""
+    kept = meaningful(text) or text.strip().splitlines()
+    return "\n".join(kept[-lines:])
+
+
+def runtime_hint(text: str, keras: int) -> str | None:
+    """What to change when a trainer failed for an API its runtime does not have."""
+    if keras == 3 and _KERAS_2_ONLY.search(text):
+        return (
+            "this trainer uses Keras 2 or tf.estimator, which runtime 2.16 and later "
+            '(Keras 3) do not have: set runtimeVersion: "2.15" (TensorFlow 2.15, Keras 2, '
+            "tf.estimator)"
+        )
+    return None
