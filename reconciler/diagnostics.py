@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 class Severity(str, Enum):
     ERROR = "error"
     WARNING = "warning"
+    NOTE = "note"
 
 
 class Location(NamedTuple):
@@ -67,6 +68,10 @@ class Diagnostic:
 
 def error(message: str, location: Location | None = None, hint: str | None = None) -> Diagnostic:
     return Diagnostic(message, location, hint, Severity.ERROR)
+
+
+def note(message: str, location: Location | None = None, hint: str | None = None) -> Diagnostic:
+    return Diagnostic(message, location, hint, Severity.NOTE)
 
 
 def warning(message: str, location: Location | None = None, hint: str | None = None) -> Diagnostic:

@@ -13,20 +13,42 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from reconciler.assets import templates_dir
 from reconciler.diagnostics import MlapplyError
 
 _NAME = re.compile(r"^[a-z]([-a-z0-9]{0,38}[a-z0-9])?$")
 
-# Per template: the job's name suffix and its hyperparameters, as the
-# template's task.py takes them.
+
+class _Template(NamedTuple):
+    """What the manifests of a template say: the job's name suffix, its
+    hyperparameters as the template's task.py takes them, the runtime it needs
+    when not the default, and the roles it runs as when not every one."""
+
+    suffix: str
+    hyperparameters: dict[str, object]
+    runtime: str | None = None
+    roles: tuple[str, ...] = ()
+
+
+# The Keras templates train with MultiWorkerMirroredStrategy: no parameter servers.
+_KERAS_ROLES = ("master", "worker")
 _JOBS = {
-    "regression": ("dnn", {"train_steps": 2000, "hidden_units": "64,32", "learning_rate": 0.01}),
-    "classification": (
+    "regression": _Template(
+        "dnn",
+        {"train_steps": 2000, "hidden_units": "64,32", "learning_rate": 0.01},
+        None,
+        _KERAS_ROLES,
+    ),
+    "classification": _Template(
         "classifier",
         {"train_steps": 1000, "hidden_units": "32,16", "learning_rate": 0.005},
+        None,
+        _KERAS_ROLES,
     ),
+    # tf.estimator left TensorFlow in 2.16; train_and_evaluate runs every shape.
+    "estimator": _Template("wide-deep", {"train_steps": 1000, "hidden_units": "64,32"}, "2.15"),
 }
 
 _MANIFESTS = {
@@ -55,8 +77,10 @@ kind: Trainer
 metadata:
   name: {name}
 spec:
+  # The project folder: its setup.py and trainer/ are the package (the stack's
+  # manifests, data and home in it are never packaged or hashed).
   source: ..
-  module: trainer.task
+  module: trainer.task{roles}
 ---
 apiVersion: mlapply/v1
 kind: TrainingJob
@@ -67,7 +91,7 @@ spec:
   dataset: {name}-data
   hyperparameters:
 {hyperparameters}
-  scaleTier: BASIC
+  scaleTier: BASIC{runtime}
 """,
     "serving.yaml": """\
 # yaml-language-server: $schema={schema}
@@ -125,12 +149,14 @@ def scaffold(directory: Path, template: str, name: str | None, *, git: bool = Tr
             "use lowercase letters, digits and '-', starting with a letter, at most 40 characters",
         )
     source = templates_dir() / template
-    suffix, hyperparameters = _JOBS[template]
+    suffix, hyperparameters, runtime, roles = _JOBS[template]
     values = {
         "name": name,
         "job": f"{name}-{suffix}",
         "schema": _schema_reference(),
         "hyperparameters": "\n".join(f"    {k}: {_yaml(v)}" for k, v in hyperparameters.items()),
+        "runtime": f'\n  runtimeVersion: "{runtime}"' if runtime else "",
+        "roles": f"\n  roles: [{', '.join(roles)}]" if roles else "",
     }
     plan: dict[Path, str | Path] = {directory / f: source / f for f in _files(source)}
     for file_name, text in _MANIFESTS.items():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -127,7 +128,14 @@ class Scenario:
         result = load_stack([str(self.root / "m")])
         assert result.stack is not None, [d.render() for d in result.diagnostics]
         backend = LocalBackend(result.stack.settings.local.home)
-        return make_plan(result.stack, backend, now=now, **options)
+        # A machine with no runtime built yet, whatever this one has: plans stay golden.
+        saved = os.environ.get("MLAPPLY_RUNTIMES")
+        os.environ["MLAPPLY_RUNTIMES"] = str(self.root / "no-runtimes")
+        try:
+            return make_plan(result.stack, backend, now=now, **options)
+        finally:
+            if saved is not None:
+                os.environ["MLAPPLY_RUNTIMES"] = saved
 
     def apply(
         self,

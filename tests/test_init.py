@@ -11,7 +11,7 @@ from reconciler import cli
 from reconciler.kinds import load_stack
 
 
-@pytest.mark.parametrize("template", ["regression", "classification"])
+@pytest.mark.parametrize("template", ["regression", "classification", "estimator"])
 def test_init_writes_a_package_and_manifests_that_validate_and_plan(
     template: str, tmp_path: Path
 ) -> None:
@@ -43,5 +43,40 @@ def test_init_rejects_bad_names_and_unknown_templates(tmp_path: Path) -> None:
     bad = runner.invoke(cli.cli, ["init", str(tmp_path), "--name", "Bad_Name", "--no-git"])
     assert bad.exit_code == 1 and "--name 'Bad_Name' is not a valid name" in bad.output
     unknown = runner.invoke(cli.cli, ["init", str(tmp_path), "--template", "gan", "--no-git"])
-    assert unknown.exit_code == 1 and "choose one of: classification, regression" in unknown.output
+    assert (
+        unknown.exit_code == 1
+        and "choose one of: classification, estimator, regression" in unknown.output
+    )
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_init_project_does_not_retrain_when_its_manifests_or_data_change(
+    tmp_path: Path,
+) -> None:
+    """The Trainer's source is the project folder; its manifests, data and stack home
+    inside it are not the package, so editing them keeps the job's identity."""
+    from reconciler.identity.hashcache import HashCache
+    from reconciler.kinds import compute_desired
+
+    target = tmp_path / "proj"
+    assert CliRunner().invoke(cli.cli, ["init", str(target), "--no-git"]).exit_code == 0
+    (target / ".git").mkdir()
+    (target / "data" / "train-1.csv").write_text("fare_amount\n1.0\n")
+    (target / "data" / "eval-1.csv").write_text("fare_amount\n2.0\n")
+
+    def identities() -> dict[str, str]:
+        loaded = load_stack([str(target / "manifests")])
+        assert loaded.stack is not None, [d.render() for d in loaded.diagnostics]
+        desired = compute_desired(loaded.stack, HashCache(None))
+        return {a: r.hash for a, r in desired.resources.items() if a.startswith("job.")}
+
+    before = identities()
+    serving = target / "manifests" / "serving.yaml"
+    text = serving.read_text()
+    assert "name: proj\n---" in text
+    serving.write_text(text.replace("name: proj\n---", "name: proj\nspec:\n  description: x\n---"))
+    (target / ".mlapply").mkdir()
+    (target / ".mlapply" / "state.db").write_text("not the package")
+    assert identities() == before
+    (target / "trainer" / "model.py").write_text("# changed\n", encoding="utf-8")
+    assert identities() != before

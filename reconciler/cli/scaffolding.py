@@ -13,7 +13,8 @@ import click
     "--template",
     default="regression",
     show_default=True,
-    help="The trainer template: regression (taxi fare DNN) or classification (tabular).",
+    help="The trainer template: regression (taxi fare DNN, Keras 3), classification "
+    "(tabular, Keras 3) or estimator (taxi fare, tf.estimator on runtime 2.15).",
 )
 @click.option("--name", help="Name of the package and the stack (default: the folder's name).")
 @click.option("--no-git", is_flag=True, help="Do not make the folder a git repository.")

@@ -61,7 +61,11 @@ def predict(
             instances = read_instances(handle.read(), json_instances)
     else:
         instances = read_instances(instances_text or "", "--instances")
-    predictions = run_prediction(Path(found.versions[chosen]), instances)
+    predictions = run_prediction(
+        Path(found.versions[chosen]),
+        instances,
+        note=lambda text: click.echo(f"note: {text}", err=True),
+    )
     click.echo(json.dumps({"predictions": predictions}, indent=2))
 
 

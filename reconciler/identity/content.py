@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import glob
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -38,25 +38,47 @@ class Fingerprint:
     """Relative path -> (size, sha256); empty when only patterns are fingerprinted."""
     patterns: tuple[str, ...] = ()
     mode: str = "content"
+    excluded: frozenset[str] = frozenset()
+    """Relative paths left out of a trainer's source: the stack's own files in it."""
 
 
 def _excluded_dir(name: str) -> bool:
     return name in EXCLUDED_DIRS or name.startswith(".") or name.endswith(EXCLUDED_SUFFIXES)
 
 
-def trainer_fingerprint(source: Path, cache: HashCache) -> Fingerprint:
-    """Digest of the files that would go into the trainer's package."""
+def trainer_fingerprint(
+    source: Path, cache: HashCache, excluded: frozenset[str] = frozenset()
+) -> Fingerprint:
+    """Digest of the files that would go into the trainer's package; ``excluded``
+    (relative paths of files or folders: the stack's manifests, data and home
+    when they sit inside the source) are neither hashed nor packaged."""
     files: dict[str, tuple[int, str]] = {}
     for folder, dirnames, filenames in os.walk(source):
-        dirnames[:] = sorted(d for d in dirnames if not _excluded_dir(d))
+        relative = Path(folder).relative_to(source).as_posix()
+        prefix = "" if relative == "." else relative + "/"
+        dirnames[:] = sorted(
+            d for d in dirnames if not _excluded_dir(d) and prefix + d not in excluded
+        )
         for name in sorted(filenames):
             if name.endswith(EXCLUDED_SUFFIXES) or name == ".DS_Store":
+                continue
+            if prefix + name in excluded:
                 continue
             path = os.path.join(folder, name)
             if not os.path.isfile(path):
                 continue
-            files[Path(path).relative_to(source).as_posix()] = cache.digest(path)
-    return Fingerprint(digest({"files": files}), files)
+            files[prefix + name] = cache.digest(path)
+    return Fingerprint(digest({"files": files}), files, excluded=excluded)
+
+
+def inside(paths: Iterable[str], folder: Path) -> frozenset[str]:
+    """``paths`` (absolute) that lie inside ``folder``, relative to it."""
+    root = str(folder).rstrip(os.sep) + os.sep
+    return frozenset(
+        Path(os.path.normpath(p)[len(root) :]).as_posix()
+        for p in paths
+        if os.path.normpath(p).startswith(root)
+    )
 
 
 def data_fingerprint(

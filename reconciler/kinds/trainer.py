@@ -6,6 +6,8 @@ Its identity step fingerprints the source tree, file by file.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,11 +45,31 @@ class TrainerHandler(Handler):
                 output=flags.get("output", defaults.output),
                 job_dir=flags.get("jobDir", defaults.job_dir),
             ),
+            roles=frozenset(spec["roles"]) if "roles" in spec else None,
         )
 
     def identify(self, resource: Any, ctx: IdentityContext) -> Fingerprint | None:
         trainer: Trainer = resource
-        return content.trainer_fingerprint(trainer.source, ctx.cache) if trainer.source else None
+        if trainer.source is None:
+            return None
+        return content.trainer_fingerprint(
+            trainer.source, ctx.cache, content.inside(_stack_files(ctx), trainer.source)
+        )
+
+
+def _stack_files(ctx: IdentityContext) -> Iterator[str]:
+    """The stack's own files, which never go into a package even inside its source:
+    the manifests, the datasets' local files and the stack home."""
+    stack = ctx.stack
+    for resource in stack.everything().values():
+        if resource.meta.location.file:
+            yield os.path.abspath(resource.meta.location.file)
+    yield str(stack.settings.local.home)
+    for dataset in stack.datasets.values():
+        sides: Mapping[str, Fingerprint] = ctx.facts.get(dataset.address, {})
+        for side in sides.values():
+            base = str(dataset.base_dir)
+            yield from (os.path.join(base, f) for f in side.files if not f.startswith("gs://"))
 
 
 def _source(ctx: BuildContext, loaded: LoadedDocument, given: str) -> Path | None:

@@ -156,6 +156,14 @@ class Compiler:
         sub = self._sub(items, file)
         return lambda v: not isinstance(v, list) or all(sub(i) for i in v)
 
+    def _kw_uniqueItems(self, unique: bool, *_: Any) -> Check:
+        def check(v: Any) -> bool:
+            if not unique or not isinstance(v, list):
+                return True
+            return not any(_equal(a, b) for i, a in enumerate(v) for b in v[i + 1 :])
+
+        return check
+
     def _kw_minItems(self, n: int, *_: Any) -> Check:
         return lambda v: not isinstance(v, list) or len(v) >= n
 

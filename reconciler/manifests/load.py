@@ -8,17 +8,19 @@ errors from a single typo).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from reconciler.diagnostics import Diagnostic
+from reconciler.diagnostics import Diagnostic, note
 from reconciler.manifests import schema, variables
 from reconciler.manifests.discover import ManifestFile, discover
 from reconciler.manifests.variables import VariableInputs
 from reconciler.manifests.yaml_reader import Document, read_yaml_file
 
 _VARIABLES_PATH = ("spec", "variables")
+API_GROUP = "mlapply/"
 
 
 @dataclass
@@ -63,6 +65,7 @@ def load_manifests(
         docs, problems = read_yaml_file(str(manifest.path), manifest.display)
         result.diagnostics.extend(problems)
         raw.extend((doc, manifest) for doc in docs if doc.data is not None)
+    raw = _ours(raw, result.diagnostics)
 
     decls = _declarations(raw, result.diagnostics)
     values: dict[str, object] = {}
@@ -83,6 +86,56 @@ def load_manifests(
         valid = not problems and not unresolved
         result.documents.append(LoadedDocument(doc, manifest, valid))
     return result
+
+
+def _ours(
+    raw: list[tuple[Document, ManifestFile]], diagnostics: list[Diagnostic]
+) -> list[tuple[Document, ManifestFile]]:
+    """The documents that are mlapply manifests.
+
+    A document with another ``apiVersion`` (a Kubernetes object, a CI file) is
+    not one: they are noted once, together. YAML that is not ours inside a
+    Trainer's source (gcloud's ``hptuning_config.yaml``, a package's own
+    config) is the package's, and passed over in silence.
+    """
+    sources = _trainer_sources(raw)
+    kept: list[tuple[Document, ManifestFile]] = []
+    foreign: list[str] = []
+    for doc, manifest in raw:
+        data = doc.data if isinstance(doc.data, dict) else {}
+        api, kind = data.get("apiVersion"), data.get("kind")
+        ours = kind in schema.kind_schemas() or (isinstance(api, str) and api.startswith(API_GROUP))
+        if ours or (api is None and not _inside(manifest.path, sources)):
+            kept.append((doc, manifest))
+        elif api is not None:
+            foreign.append(f"{manifest.display}:{doc.at(()).line}")
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (
+            f" and {len(foreign) - 3} more" if len(foreign) > 3 else ""
+        )
+        diagnostics.append(
+            note(
+                f"skipped {len(foreign)} YAML document(s) that are not mlapply manifests "
+                f"(their apiVersion is not {API_GROUP}*): {shown}"
+            )
+        )
+    return kept
+
+
+def _trainer_sources(raw: list[tuple[Document, ManifestFile]]) -> list[Path]:
+    found = []
+    for doc, manifest in raw:
+        data = doc.data if isinstance(doc.data, dict) else {}
+        spec = data.get("spec")
+        if data.get("kind") == "Trainer" and isinstance(spec, dict):
+            source = spec.get("source")
+            if isinstance(source, str):
+                found.append(Path(os.path.normpath(manifest.path.parent / source)))
+    return found
+
+
+def _inside(path: Path, folders: list[Path]) -> bool:
+    return any(path.is_relative_to(folder) for folder in folders)
 
 
 def _is_stack(doc: Document) -> bool:

@@ -9,6 +9,7 @@ TensorFlow is imported only when a prediction is asked for.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +41,12 @@ def read_instances(text: str, source: str) -> list[Any]:
     return loaded
 
 
-def predict(model_dir: Path, instances: list[Any]) -> list[Any]:
+def predict(
+    model_dir: Path, instances: list[Any], note: Callable[[str], None] = lambda _: None
+) -> list[Any]:
     signature = ServingSignature.load(model_dir)
+    if signature.note:
+        note(signature.note)
     try:
         columns, count = signature.columns_from_instances(instances)
     except InstanceError as exc:

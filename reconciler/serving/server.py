@@ -200,6 +200,8 @@ class ModelServer:
         started = time.monotonic()
         signature = await loop.run_in_executor(self._executor, ServingSignature.load, Path(uri))
         log.info("loaded %s in %.1f s", uri, time.monotonic() - started)
+        if signature.note:
+            log.info("%s: %s", uri, signature.note)
         return Batcher(
             signature,
             self._executor,

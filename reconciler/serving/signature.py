@@ -25,6 +25,9 @@ import numpy as np
 from reconciler.diagnostics import MlapplyError
 
 SIGNATURE = "serving_default"
+ESTIMATOR_PREDICT = "predict"
+"""What an Estimator's exporter always writes; ``serving_default`` only when the head's
+classify or regress signature could be built (a single serialized tf.Example input)."""
 
 Columns = dict[str, np.ndarray]
 
@@ -71,18 +74,37 @@ class InputSpec:
         return self.dtype + (f"[{','.join(inner)}]" if inner else "")
 
 
+def choose_signature(names: Sequence[str]) -> str | None:
+    """The signature to serve, as ML Engine chose it: ``serving_default``, else the
+    export's only signature, else the ``predict`` signature an Estimator writes."""
+    if SIGNATURE in names:
+        return SIGNATURE
+    if len(names) == 1:
+        return names[0]
+    return ESTIMATOR_PREDICT if ESTIMATOR_PREDICT in names else None
+
+
 class ServingSignature:
-    """One loaded ``serving_default`` signature with its input and output names."""
+    """One loaded serving signature with its input and output names."""
 
     def __init__(
         self,
         function: Callable[..., Mapping[str, Any]],
         inputs: Sequence[InputSpec],
         outputs: Sequence[str],
+        name: str = SIGNATURE,
     ) -> None:
         self._function = function
         self.inputs = {spec.name: spec for spec in inputs}
         self.outputs = tuple(outputs)
+        self.name = name
+
+    @property
+    def note(self) -> str | None:
+        """Said when the model is served by a signature other than serving_default."""
+        if self.name == SIGNATURE:
+            return None
+        return f"the SavedModel has no serving_default signature; serving its {self.name!r} one"
 
     @classmethod
     def load(cls, model_dir: Path) -> ServingSignature:
@@ -91,9 +113,17 @@ class ServingSignature:
 
         try:
             loaded = tf.saved_model.load(str(model_dir))
-            signature = loaded.signatures[SIGNATURE]
         except (OSError, KeyError, ValueError) as exc:
             raise MlapplyError(f"cannot load the SavedModel in {model_dir}: {exc}") from exc
+        name = choose_signature(sorted(loaded.signatures.keys()))
+        if name is None:
+            raise MlapplyError(
+                f"the SavedModel in {model_dir} has no signature to serve: "
+                f"no serving_default, and several others ({', '.join(loaded.signatures)})",
+                "export it with a serving_default signature (tf.saved_model.save(..., "
+                "signatures={'serving_default': ...}))",
+            )
+        signature = loaded.signatures[name]
         specs: Mapping[str, Any] = signature.structured_input_signature[1]
         inputs = [
             InputSpec(name, spec.dtype.name, tuple(spec.shape.as_list()))
@@ -115,7 +145,7 @@ class ServingSignature:
             )
             return result
 
-        return cls(call, inputs, outputs)
+        return cls(call, inputs, outputs, name)
 
     def describe_inputs(self) -> str:
         return ", ".join(f"{name} ({spec.describe()})" for name, spec in self.inputs.items())

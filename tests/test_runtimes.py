@@ -1,0 +1,201 @@
+"""Trainer packages written for Cloud ML Engine, run unmodified on real runtimes.
+
+Each package is written the way other people wrote them, not like our
+templates: the estimator template in the style of Google's taxifare sample
+on a parameter-server tier; a Keras 2 package with only ``--job-dir``, a
+TensorBoard callback, no setup.py, pandas it never declares and its data
+location from ``env``; a trainer that catches its own error and exits 0; one
+that needs Keras 2 on a Keras 3 runtime. They run through ``mlapply apply``
+and ``mlapply predict`` as a user runs them.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from reconciler import cli
+from tests.conftest import REPO
+
+pytest.importorskip("tensorflow", reason="predict needs TensorFlow (make test installs it)")
+
+GENERATOR = REPO / "manifests" / "data" / "generate.py"
+
+
+def _apply(manifests: Path) -> str:
+    result = CliRunner().invoke(cli.cli, ["apply", str(manifests), "--auto-approve"])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def _predict(manifests: Path, model: str, instances: object) -> tuple[list[object], str]:
+    result = CliRunner().invoke(
+        cli.cli, ["predict", model, str(manifests), "--instances", json.dumps(instances)]
+    )
+    assert result.exit_code == 0, result.output
+    text = result.stdout
+    predictions: list[object] = json.loads(text[text.index("{") :])["predictions"]
+    return predictions, result.stderr
+
+
+def test_the_estimator_template_trains_on_parameter_servers_and_serves(tmp_path: Path) -> None:
+    target = tmp_path / "fares"
+    assert (
+        CliRunner().invoke(cli.cli, ["init", str(target), "--template", "estimator"]).exit_code == 0
+    )
+    subprocess.run(
+        [sys.executable, str(GENERATOR), "--rows", "2000", "--out", str(target / "data")],
+        check=True,
+        capture_output=True,
+    )
+    (target / "data" / "taxi-train.csv").rename(target / "data" / "train-1.csv")
+    (target / "data" / "taxi-valid.csv").rename(target / "data" / "eval-1.csv")
+    training = target / "manifests" / "training.yaml"
+    text = training.read_text().replace("train_steps: 1000", "train_steps: 200")
+    training.write_text(text.replace("scaleTier: BASIC", "scaleTier: STANDARD_1"))
+
+    planned = CliRunner().invoke(cli.cli, ["plan", str(target / "manifests")])
+    assert "runs on TensorFlow 2.15, Keras 2, Python" in planned.output, planned.output
+    assert "parameterServer: 2 local processes" in planned.output
+
+    _apply(target / "manifests")
+    home = target / "manifests" / ".mlapply"
+    (job,) = (home / "outputs").iterdir()
+    exports = list((job / "output" / "export" / "exporter").glob("*/saved_model.pb"))
+    assert exports, "the LatestExporter writes under OUTPUT/export/exporter/<timestamp>"
+    assert not (job / "request.json").exists()  # mlapply's records live apart
+    assert (home / "jobs" / job.name / "request.json").exists()
+
+    rides = json.loads((REPO / "manifests" / "sample-request.json").read_text())["instances"]
+    predictions, said = _predict(target / "manifests", "fares", rides)
+    assert len(predictions) == 2
+    assert "no serving_default signature; serving its 'predict' one" in said
+
+
+KERAS_2_TASK = '''
+"""A Keras 2 trainer of the ML Engine years: --job-dir only, its data from the
+environment, a TensorBoard callback, and an export under the job dir."""
+import argparse
+import os
+
+import pandas as pd
+import tensorflow as tf
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--job-dir", required=True)
+parser.add_argument("--epochs", type=int, default=3)
+args = parser.parse_args()
+
+frame = pd.read_csv(os.environ["TRAINING_CSV"])
+features = frame[["a", "b", "c"]].to_numpy("float32")
+inputs = tf.keras.Input(shape=(3,), name="features")
+outputs = tf.keras.layers.Dense(1)(tf.keras.layers.Dense(8, activation="relu")(inputs))
+model = tf.keras.Model(inputs, outputs)
+model.compile(optimizer="adam", loss="mse")
+board = tf.keras.callbacks.TensorBoard(log_dir=os.path.join(args.job_dir, "logs"))
+model.fit(features, frame["y"].to_numpy("float32"), epochs=args.epochs, callbacks=[board])
+tf.saved_model.save(model, os.path.join(args.job_dir, "keras_export"))
+'''
+
+MANIFESTS = """
+apiVersion: mlapply/v1
+kind: Stack
+metadata: {{name: legacy}}
+spec:
+  backend: local
+---
+apiVersion: mlapply/v1
+kind: Trainer
+metadata: {{name: legacy}}
+spec:
+  source: ../package
+  flags: {{train: null, eval: null, output: null}}
+---
+apiVersion: mlapply/v1
+kind: TrainingJob
+metadata: {{name: legacy-keras}}
+spec:
+  trainer: legacy
+  runtimeVersion: "{runtime}"
+  hyperparameters: {{epochs: 2}}
+  env:
+    TRAINING_CSV: {csv}
+---
+apiVersion: mlapply/v1
+kind: Model
+metadata: {{name: legacy}}
+---
+apiVersion: mlapply/v1
+kind: ModelVersion
+metadata: {{name: legacy-v1}}
+spec:
+  model: legacy
+  source: {{job: legacy-keras}}
+  default: true
+"""
+
+
+def _legacy_project(root: Path, task: str, runtime: str = "2.15") -> Path:
+    (root / ".git").mkdir(parents=True)
+    package = root / "package" / "trainer"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "task.py").write_text(textwrap.dedent(task))
+    rows = "\n".join(f"{i % 7},{i % 5},{i % 3},{(i % 7) + 2 * (i % 5)}" for i in range(200))
+    (root / "data.csv").write_text("a,b,c,y\n" + rows + "\n")
+    manifests = root / "manifests"
+    manifests.mkdir()
+    (manifests / "stack.yaml").write_text(
+        MANIFESTS.format(runtime=runtime, csv=json.dumps(str(root / "data.csv")))
+    )
+    return manifests
+
+
+def test_a_keras_2_package_with_job_dir_only_runs_unmodified(tmp_path: Path) -> None:
+    manifests = _legacy_project(tmp_path, KERAS_2_TASK)
+    _apply(manifests)
+    (job,) = (manifests / ".mlapply" / "outputs").iterdir()
+    assert list((job / "logs").rglob("events.out.tfevents.*")), "TensorBoard wrote its summaries"
+    predictions, _ = _predict(manifests, "legacy", [{"features": [1.0, 2.0, 0.0]}])
+    assert len(predictions) == 1
+
+
+SWALLOWED = """
+import sys
+try:
+    open("/no/such/file.csv")
+except OSError as exc:
+    print("ERROR: could not read the training data:", exc)
+sys.exit(0)
+"""
+
+
+def test_a_trainer_that_exits_0_without_exporting_says_why(tmp_path: Path) -> None:
+    manifests = _legacy_project(tmp_path, SWALLOWED, runtime="2.17")
+    result = CliRunner().invoke(cli.cli, ["apply", str(manifests), "--auto-approve"])
+    assert result.exit_code == 1
+    assert "exported no SavedModel (no saved_model.pb) in:" in result.output
+    assert "/outputs/" in result.output and "source.exportPath" in result.output
+    assert "ERROR: could not read the training data" in result.output
+
+
+KERAS_3_MISMATCH = """
+import tensorflow as tf
+columns = [tf.feature_column.numeric_column("x")]
+layer = tf.keras.layers.DenseFeatures(columns)
+"""
+
+
+def test_a_keras_2_trainer_on_a_keras_3_runtime_gets_a_hint_without_noise(tmp_path: Path) -> None:
+    manifests = _legacy_project(tmp_path, KERAS_3_MISMATCH, runtime="2.17")
+    result = CliRunner().invoke(cli.cli, ["apply", str(manifests), "--auto-approve"])
+    assert result.exit_code == 1
+    assert "DenseFeatures" in result.output
+    assert 'set runtimeVersion: "2.15"' in result.output
+    assert "tensorflow/core" not in result.output  # TensorFlow's C++ log lines left out
