@@ -38,6 +38,9 @@ def test_a_keras_2_api_missing_under_keras_3_names_the_runtime_that_has_it() -> 
     assert hint is not None and 'runtimeVersion: "2.15"' in hint
     assert logtext.runtime_hint(FAILED_LOG, keras=2) is None
     assert logtext.runtime_hint("ValueError: bad data", keras=3) is None
+    keras_3 = "AttributeError: module 'keras' has no attribute 'ops'"
+    later = logtext.runtime_hint(keras_3, keras=2)
+    assert later is not None and '"2.17" or later' in later
 
 
 def test_export_paths_are_normalised_relative_to_the_output_or_the_job_dir() -> None:
@@ -166,3 +169,20 @@ def test_the_signature_served_is_the_one_ml_engine_served() -> None:
     assert choose_signature(["regress"]) == "regress"
     assert choose_signature(["predict", "train"]) == "predict"
     assert choose_signature(["a", "b"]) is None
+
+
+def test_status_says_what_an_older_runtime_runs_on_and_the_error_a_hint_is_about() -> None:
+    from reconciler.backends.base import JobState, LiveJob, LiveSnapshot
+    from reconciler.backends.registry import profile
+    from reconciler.render.status import render_status, status_view
+
+    python = runtimes.this_python()
+    essence = {"essence": {"runtimeVersion": "2.11", "pythonVersion": python}}
+    error = "the chief ended with exit code 1:\nAttributeError: no DenseFeatures\nhint: set 2.15"
+    job = LiveJob("old_1", {}, JobState.FAILED, error=error, spec=essence, create_time=1.0)
+    view = status_view(
+        "s", "local", LiveSnapshot("s", jobs=(job,)), {}, 10.0, profile("local").describe_runtime
+    )
+    text = render_status(view)
+    assert f"runtime 2.11 runs on TensorFlow 2.12, Keras 2, Python {python} here" in text
+    assert "      AttributeError: no DenseFeatures\n      hint: set 2.15\n" in text

@@ -395,3 +395,22 @@ def test_large_files_upload_in_resumable_chunks(fake: FakeGcp, tmp_path: Path) -
     bucket.upload_once("data/big.csv", big)  # the same MD5: not sent again
     assert fake.uploads == ["data/big.csv"]
     assert bucket.get("data/big.csv")["md5Hash"] == md5_base64(big)  # type: ignore[index]
+
+
+def test_a_jobs_env_reaches_every_pool_as_env_vars(fake: FakeGcp, example: Path) -> None:
+    training = example / "training.yaml"
+    text = training.read_text()
+    assert "  scaleTier: BASIC\n" in text
+    training.write_text(
+        text.replace(
+            "  scaleTier: BASIC\n", "  scaleTier: BASIC\n  env: {DATA_REGION: eu, B: '1'}\n"
+        )
+    )
+    code, output = _run("apply", str(example), "--auto-approve")
+    assert code == 0, output
+    (job,) = [j.resource for j in fake.jobs.values()]
+    (pool,) = job["jobSpec"]["workerPoolSpecs"]
+    assert pool["pythonPackageSpec"]["env"] == [
+        {"name": "B", "value": "1"},
+        {"name": "DATA_REGION", "value": "eu"},
+    ]

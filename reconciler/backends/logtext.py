@@ -43,6 +43,13 @@ _KERAS_2_ONLY = re.compile(
 )
 
 
+# A Keras 3 API that Keras 2 (runtime 2.15 and older) lacks.
+_KERAS_3_ONLY = re.compile(
+    r"module 'keras' has no attribute '(ops|Input|KerasTensor|random)'"
+    r"|No module named 'keras\.(ops|src)'|cannot import name '\w+' from 'keras'"
+)
+
+
 def meaningful(text: str) -> list[str]:
     """The log's lines without TensorFlow's noise (and the indented lines that
     continue a dropped warning)."""
@@ -77,5 +84,10 @@ def runtime_hint(text: str, keras: int) -> str | None:
             "this trainer uses Keras 2 or tf.estimator, which runtime 2.16 and later "
             '(Keras 3) do not have: set runtimeVersion: "2.15" (TensorFlow 2.15, Keras 2, '
             "tf.estimator)"
+        )
+    if keras == 2 and _KERAS_3_ONLY.search(text):
+        return (
+            "this trainer uses Keras 3 (keras.ops, keras.Input), which runtime 2.15 and "
+            'older (Keras 2) do not have: set runtimeVersion: "2.17" or later'
         )
     return None

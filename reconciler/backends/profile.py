@@ -44,6 +44,8 @@ class RuntimeNote(NamedTuple):
     """The key of the environment it needs on this machine (``LiveSnapshot.environments``)."""
     size: str = ""
     """What building that environment costs, when it is not built yet."""
+    mapped: bool = False
+    """Whether it runs on another release than the runtime version asked for."""
 
 
 class Profile(NamedTuple):

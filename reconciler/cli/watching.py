@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from reconciler.backends.registry import profile
 from reconciler.cli.common import driver, load_or_exit, require, variable_options
 from reconciler.diagnostics import MlapplyError
 
@@ -38,7 +39,14 @@ def status(
     backend = driver(stack)
     snapshot = backend.read_live(stack.name)
     usage = backend.job_usage([j.name for j in snapshot.jobs])
-    view = status_view(stack.name, stack.settings.backend, snapshot, usage, time.time())
+    view = status_view(
+        stack.name,
+        stack.settings.backend,
+        snapshot,
+        usage,
+        time.time(),
+        profile(stack.settings.backend).describe_runtime,
+    )
     if output_format == "json":
         click.echo(json.dumps({k: view[k] for k in ("stack", "jobs", "models")}, indent=2))
     else:

@@ -104,7 +104,9 @@ def _ours(
     for doc, manifest in raw:
         data = doc.data if isinstance(doc.data, dict) else {}
         api, kind = data.get("apiVersion"), data.get("kind")
-        ours = kind in schema.kind_schemas() or (isinstance(api, str) and api.startswith(API_GROUP))
+        ours = (isinstance(kind, str) and kind in schema.kind_schemas()) or (
+            isinstance(api, str) and api.startswith(API_GROUP)
+        )
         if ours or (api is None and not _inside(manifest.path, sources)):
             kept.append((doc, manifest))
         elif api is not None:

@@ -6,11 +6,24 @@ and the time; the command line does the reading and prints this.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from reconciler.backends.base import LiveSnapshot
+from reconciler.backends.base import LiveJob, LiveSnapshot
+from reconciler.backends.profile import RuntimeNote
 from reconciler.plan.phrases import duration
+
+DescribeRuntime = Callable[[str, str], RuntimeNote | None]
+
+
+def _runtime(job: LiveJob, describe: DescribeRuntime) -> str | None:
+    """What the job runs on, when that is not the runtime it asked for."""
+    essence = (job.spec or {}).get("essence") or {}
+    runtime, python = essence.get("runtimeVersion"), essence.get("pythonVersion")
+    if not isinstance(runtime, str) or not isinstance(python, str):
+        return None
+    note = describe(runtime, python)
+    return note.text if note is not None and note.mapped else None
 
 
 def status_view(
@@ -19,6 +32,7 @@ def status_view(
     snapshot: LiveSnapshot,
     usage: Mapping[str, Mapping[str, Any]],
     now: float,
+    describe_runtime: DescribeRuntime = lambda runtime, python: None,
 ) -> dict[str, Any]:
     jobs = [
         {
@@ -30,6 +44,7 @@ def status_view(
             "mean_cpu": usage.get(j.name, {}).get("mean_cpu"),
             "peak_memory_bytes": usage.get(j.name, {}).get("peak_rss_bytes"),
             "error": j.error,
+            "runtime": _runtime(j, describe_runtime),
         }
         for j in sorted(snapshot.jobs, key=lambda j: j.create_time or 0)
     ]
@@ -68,8 +83,13 @@ def render_status(view: Mapping[str, Any]) -> str:
             f"  {job['name']:<40} {job['state']:<10} age {age:<9} ran {took:<9} "
             f"{cpu:<9} peak {memory}"
         )
+        if job.get("runtime"):
+            lines.append(f"      {job['runtime']}")
         if job["error"] and job["state"] == "FAILED":
-            lines.append(f"      {job['error'].splitlines()[-1]}")
+            said = job["error"].splitlines()
+            # The last line, and the one before a hint: the exception the hint is about.
+            shown = said[-2:] if len(said) > 1 and said[-1].startswith("hint: ") else said[-1:]
+            lines.extend(f"      {line.strip()}" for line in shown)
     lines.append("\nModels:" if view["models"] else "\nModels: none")
     for model in view["models"]:
         lines.append(f"  {model['name']}")

@@ -75,7 +75,7 @@ def supervisor_alive(pid: int | None, job_dir: str | None) -> bool:
 
 class LocalBackend:
     name = "local"
-    poll_seconds = 0.5
+    poll_seconds = 0.1  # a read of the local store costs milliseconds
 
     def __init__(self, home: Path) -> None:
         self.home = home

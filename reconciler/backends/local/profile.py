@@ -45,7 +45,7 @@ def describe_runtime(runtime: str, python: str) -> RuntimeNote | None:
     found = runtimes.resolve(runtime, python)
     if isinstance(found, str):
         return None
-    return RuntimeNote(found.describe(), found.key, runtimes.BUILT_SIZE)
+    return RuntimeNote(found.describe(), found.key, runtimes.BUILT_SIZE, found.mapped)
 
 
 PROFILE = Profile(

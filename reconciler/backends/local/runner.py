@@ -32,7 +32,7 @@ from reconciler.backends.local.runtimes import Runtime
 from reconciler.backends.local.store import LocalStore
 from reconciler.diagnostics import MlapplyError
 
-POLL_SECONDS = 0.2
+POLL_SECONDS = 0.05
 SAMPLE_SECONDS = 2.0
 LOG_TAIL_LINES = 20
 PREPARE_LOG = "prepare.log"

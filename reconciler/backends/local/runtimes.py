@@ -121,11 +121,12 @@ def _parse(version: str) -> tuple[int, int] | None:
 def resolve(version: str, python: str) -> Runtime | str:
     """The runtime ``version`` with ``python`` runs on here, or why it cannot run."""
     asked = _parse(version)
-    pythons = interpreters()
     if asked is None:
         return f'runtimeVersion "{version}" is not a version like "2.15"'
-    if python not in pythons:
-        found = ", ".join(pythons) or "none"
+    # The Python running mlapply needs no search of the machine (validate stays fast).
+    executable = sys.executable if python == this_python() else interpreters().get(python)
+    if executable is None:
+        found = ", ".join(interpreters())
         return f"Python {python} is not on this machine (it has Python {found})"
     if asked[0] == 1:
         return (
@@ -141,7 +142,7 @@ def resolve(version: str, python: str) -> Runtime | str:
     ceiling = LAST_KERAS_2 if asked <= LAST_KERAS_2 else newest
     for release in sorted(TENSORFLOW_PYTHONS):
         if asked <= release <= ceiling and python in TENSORFLOW_PYTHONS[release]:
-            return Runtime(version, release, python, pythons[python])
+            return Runtime(version, release, python, executable)
     offered = [
         f"{r[0]}.{r[1]}" for r in sorted(TENSORFLOW_PYTHONS) if python in TENSORFLOW_PYTHONS[r]
     ]
