@@ -464,7 +464,7 @@ def _runtime_reasons(want: DesiredResource, view: PlanView) -> list[Reason]:
     )
     if note is None:
         return []
-    text = f"runs on {note.text}"
+    text = note.text if note.mapped else f"runs on {note.text}"
     if note.environment and note.environment not in view.live.environments:
         text += f"; its runtime environment is built first ({note.size})"
     return [plans.Reason(plans.ReasonCode.RUNTIME, text)]

@@ -242,8 +242,8 @@ class LocalBackend:
         """Record the job QUEUED and start its detached supervisor; returns the job folder.
 
         ``request``: module, args (a list), package and digest (the staged sdist),
-        processes (tasks per role), runtime_version, timeout_seconds, optional
-        trial and env.
+        processes (tasks per role), runtime (a resolved ``runtimes.Runtime``),
+        timeout_seconds, job_dir and output_dir (the trainer's), optional trial and env.
         """
         job_dir = self.job_dir(job.name)
         if job_dir.exists():

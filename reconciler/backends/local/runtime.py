@@ -20,6 +20,7 @@ import fcntl
 import json
 import os
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,6 +32,9 @@ from reconciler.diagnostics import MlapplyError
 
 READY = ".ready"
 OUTPUT_TAIL_LINES = 30
+BUILD_TIMEOUT_SECONDS = 3600.0
+"""A runtime's first build downloads about 1.5 GB; a pip that hangs longer is stopped."""
+INSTALL_TIMEOUT_SECONDS = 900.0
 
 
 class RuntimeEnvironmentError(MlapplyError):
@@ -51,10 +55,6 @@ def env_python(env: Path) -> Path:
 
 def site_packages(env: Path, python: str) -> Path:
     return env / "lib" / f"python{python}" / "site-packages"
-
-
-def runtime_ready(runtime: Runtime, cache: Path | None = None) -> bool:
-    return ((cache or runtime_cache()) / runtime.key / READY).is_file()
 
 
 @contextmanager
@@ -79,7 +79,12 @@ def ensure_runtime(runtime: Runtime, log: TextIO, cache: Path | None = None) -> 
         )
         log.flush()
         _run([runtime.executable, "-m", "venv", "--clear", str(env)], log, "making the venv")
-        _pip(env, ["--progress-bar", "off", *runtime.requirements()], log)
+        _pip(
+            env,
+            ["--progress-bar", "off", *runtime.requirements()],
+            log,
+            timeout=BUILD_TIMEOUT_SECONDS,
+        )
         _alias_tensorflow(env, runtime)
         frozen = _run([str(env_python(env)), "-m", "pip", "freeze"], log, "listing it", quiet=True)
         (env / READY).write_text(
@@ -145,22 +150,38 @@ def ensure_env(
         (site / "mlapply-runtime.pth").write_text(f"{base}\n", encoding="utf-8")
         log.write(f"installing {package.name} on {runtime.key}\n")
         log.flush()
-        _pip(env, ["--no-build-isolation", str(package)], log, f"installing {package.name} failed")
+        _pip(
+            env,
+            ["--no-build-isolation", str(package)],
+            log,
+            f"installing {package.name} failed",
+            timeout=INSTALL_TIMEOUT_SECONDS,
+        )
         (env / READY).write_text(digest, encoding="utf-8")
     return env
 
 
-def _pip(env: Path, args: list[str], log: TextIO, failure: str | None = None) -> None:
+def _pip(
+    env: Path, args: list[str], log: TextIO, failure: str | None = None, *, timeout: float
+) -> None:
     _run(
         [str(env_python(env)), "-m", "pip", "install", "--disable-pip-version-check", *args],
         log,
         failure or "installing the runtime's packages",
+        timeout=timeout,
     )
 
 
-def _run(command: list[str], log: TextIO, what: str, *, quiet: bool = False) -> str:
+def _run(
+    command: list[str],
+    log: TextIO,
+    what: str,
+    *,
+    quiet: bool = False,
+    timeout: float = INSTALL_TIMEOUT_SECONDS,
+) -> str:
     """Run ``command``, its output to ``log`` line by line (so apply can show progress);
-    a failure raises with the output's last lines."""
+    a failure, or a run longer than ``timeout``, raises with the output's last lines."""
     lines: list[str] = []
     with subprocess.Popen(
         command,
@@ -171,14 +192,21 @@ def _run(command: list[str], log: TextIO, what: str, *, quiet: bool = False) -> 
         env={**os.environ, "PIP_NO_INPUT": "1"},
     ) as process:
         assert process.stdout is not None
-        for line in process.stdout:
-            lines.append(line)
-            if not quiet:
-                log.write(line)
-                log.flush()
-        code = process.wait()
+        watchdog = threading.Timer(timeout, process.kill)
+        watchdog.start()
+        try:
+            for line in process.stdout:
+                lines.append(line)
+                if not quiet:
+                    log.write(line)
+                    log.flush()
+            code = process.wait()
+        finally:
+            watchdog.cancel()
     if code != 0:
         tail = "".join(lines[-OUTPUT_TAIL_LINES:]).rstrip()
         message = what if what.endswith("failed") else f"{what} failed"
+        if code == -9:
+            message += f" (stopped after {timeout:.0f} s)"
         raise RuntimeEnvironmentError(message, tail or None)
     return "".join(lines)
