@@ -59,3 +59,19 @@ def dead_pid() -> int:
         check=True,
     )
     return int(done.stdout)
+
+
+@pytest.fixture(scope="session")
+def default_runtime() -> Path:
+    """The default runtime's environment, built before tests that wait for a job with a
+    deadline (its first build, about 80 s, must not count against theirs)."""
+    from reconciler.backends.local import runtimes
+    from reconciler.backends.local.runtime import ensure_runtime, runtime_cache
+    from reconciler.stack.resources import DEFAULT_RUNTIME_VERSION
+
+    runtime = runtimes.resolve(DEFAULT_RUNTIME_VERSION, runtimes.this_python())
+    assert not isinstance(runtime, str), runtime
+    cache = runtime_cache()
+    cache.mkdir(parents=True, exist_ok=True)
+    with open(cache / "tests-build.log", "a", encoding="utf-8") as log:
+        return ensure_runtime(runtime, log)

@@ -38,6 +38,8 @@ from tests.conftest import dead_pid
 from tests.fake_gcp.scale import GCP
 from tests.fake_gcp.server import FakeGcp, pointed_at
 
+# Jobs here wait with deadlines: the runtime is built first.
+pytestmark = pytest.mark.usefixtures("default_runtime")
 TASK = """
 import argparse, os, time
 

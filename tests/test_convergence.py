@@ -24,6 +24,8 @@ from reconciler.kinds import load_stack
 from tests.fake_gcp.scale import GCP
 from tests.fake_gcp.server import FakeGcp, pointed_at
 
+# Jobs here wait with deadlines: the runtime is built first.
+pytestmark = pytest.mark.usefixtures("default_runtime")
 PACKAGE = "gs://demo-staging/pkgs/t-1.0.tar.gz"
 VERTEX = (
     "apiVersion: mlapply/v1\nkind: Stack\nmetadata: {name: prop}\nspec:"

@@ -18,6 +18,8 @@ from reconciler.backends.base import JobState, LiveJob
 from reconciler.backends.local import LocalBackend, LocalStore, runtimes
 from reconciler.backends.packaging import build_sdist
 
+# Jobs here wait with deadlines: the runtime is built first.
+pytestmark = pytest.mark.usefixtures("default_runtime")
 STACK = "runner-test"
 TASK = """
 import json, os, sys, time
