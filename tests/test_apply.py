@@ -466,5 +466,11 @@ def test_a_package_that_does_not_build_fails_its_job_and_logs_say_why(
     assert logs.exit_code == 0, logs.output
     assert "this package cannot build here" in logs.stdout
     assert "has no chief-0 log; it is failed: building the trainer package" in logs.stderr
-    planned = CliRunner().invoke(cli.cli, ["plan", str(root / "m")])
-    assert "not retried" in planned.output
+    # Not converged, and not "No changes": blocked, with the way forward.
+    planned = CliRunner().invoke(cli.cli, ["plan", str(root / "m"), "--detailed-exitcode"])
+    assert planned.exit_code == 2, planned.output
+    assert "! job.j" in planned.output and "not retried: use --retrain j" in planned.output
+    assert "1 blocked." in planned.output and "No changes" not in planned.output
+    again = CliRunner().invoke(cli.cli, ["apply", str(root / "m"), "--auto-approve"])
+    assert again.exit_code == 1
+    assert "Not converged: 1 resource(s) blocked" in again.stderr

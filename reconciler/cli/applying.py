@@ -118,7 +118,10 @@ def _converge(
     if done.planned.plan.errors:
         sys.exit(EXIT_ERROR)
     outcome = done.outcome
+    blocked = 0 if options.destroy else done.planned.plan.blocked
     if outcome is None:
+        if blocked:
+            _not_converged(blocked)
         sys.exit(EXIT_OK)
     count = len(outcome.finished)
     if outcome.interrupted:
@@ -145,6 +148,18 @@ def _converge(
         return
     click.echo(f"Apply complete: {count} change(s).")
     _next_steps(done.planned, outcome.finished, paths)
+    if blocked:
+        _not_converged(blocked)
+
+
+def _not_converged(blocked: int) -> None:
+    """A stack apply cannot converge is not a success: say so, and fail."""
+    click.echo(
+        f"Not converged: {blocked} resource(s) blocked; the plan above says why "
+        "and the way forward.",
+        err=True,
+    )
+    sys.exit(EXIT_ERROR)
 
 
 def _next_steps(planned: Planned, finished: Sequence[str], paths: Sequence[str]) -> None:

@@ -136,7 +136,7 @@ def plan(
     click.echo(render(document, output_format), nl=False)
     if planned.plan.errors:
         sys.exit(EXIT_ERROR)
-    if detailed_exitcode and planned.plan.has_changes:
+    if detailed_exitcode and not planned.plan.converged:
         sys.exit(EXIT_CHANGES)
     sys.exit(EXIT_OK)
 

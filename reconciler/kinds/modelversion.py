@@ -462,7 +462,7 @@ def _source_blocker(want: DesiredResource, view: PlanView) -> tuple[Action, Reas
         text = f"waits for {change.address} ({phrases.state_phrase(run, view.options.now)})"
         return plans.Action.WAIT, plans.Reason(plans.ReasonCode.WAITS_FOR_JOB, text)
     text = f"cannot deploy: {run.name} of {change.address} {run.state.value.lower()}"
-    return plans.Action.NOOP, plans.Reason(plans.ReasonCode.BLOCKED, text)
+    return plans.Action.BLOCKED, plans.Reason(plans.ReasonCode.BLOCKED, text)
 
 
 def _what_it_deploys(want: DesiredResource, view: PlanView) -> str:

@@ -323,6 +323,7 @@ class TrainingJobHandler(LiveHandler):
                         text = f"{what}; attempt {attempts + 1} of {allowed}"
                         reasons.append(plans.Reason(plans.ReasonCode.RETRY, text))
                 else:
+                    action = plans.Action.BLOCKED
                     reasons.append(
                         plans.Reason(
                             plans.ReasonCode.NOT_RETRIED,

@@ -20,12 +20,15 @@ class Action(str, Enum):
     DELETE = "delete"
     CANCEL = "cancel"
     WAIT = "wait"
+    BLOCKED = "blocked"
+    """Not converged, and apply cannot converge it: a failed job not retried, a version
+    of it. The plan says the way forward; it counts for ``--detailed-exitcode``."""
     NOOP = "no-op"
 
     @property
     def pending(self) -> bool:
         """Whether apply has something to do (or wait for) for this action."""
-        return self is not Action.NOOP
+        return self not in (Action.NOOP, Action.BLOCKED)
 
     @property
     def destructive(self) -> bool:
@@ -48,6 +51,7 @@ _SYMBOLS = {
     Action.DELETE: "-",
     Action.CANCEL: "x",
     Action.WAIT: "..",
+    Action.BLOCKED: "!",
     Action.NOOP: " ",
 }
 _REPLACE_SYMBOLS = {
@@ -186,3 +190,12 @@ class Plan:
     @property
     def has_changes(self) -> bool:
         return any(c.action.pending for c in self.changes)
+
+    @property
+    def blocked(self) -> int:
+        return sum(c.action is Action.BLOCKED for c in self.changes)
+
+    @property
+    def converged(self) -> bool:
+        """Nothing to do and nothing blocked: only then is it "No changes"."""
+        return not self.has_changes and not self.blocked

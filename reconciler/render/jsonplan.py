@@ -31,6 +31,7 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
         "summary": {
             **{action.value: counts[action] for action in Action},
             "has_changes": plan.has_changes,
+            "converged": plan.converged,
         },
         "changes": [_change(c) for c in plan.changes],
         "errors": [{"message": e.message, "address": e.address} for e in plan.errors],
@@ -76,6 +77,8 @@ def summary_line(document: dict[str, Any]) -> str:
         f"{summary['replace']} to replace, {summary['delete']} to delete"
     )
     extra = [f"{summary[k]} to {k}" for k in ("cancel", "wait") if summary[k]]
+    if summary.get("blocked"):
+        extra.append(f"{summary['blocked']} blocked")
     return line + (", " + ", ".join(extra) if extra else "") + "."
 
 
@@ -100,6 +103,7 @@ HEADLINES = {
     "delete": "will be deleted",
     "cancel": "will be cancelled",
     "wait": "is waited for",
+    "blocked": "is blocked",
     "no-op": "is up to date",
 }
 

@@ -20,6 +20,7 @@ _ICONS = {
     "delete": "🗑️",
     "cancel": "⛔",
     "wait": "⏳",
+    "blocked": "🚧",
 }
 
 

@@ -17,6 +17,7 @@ _COLOURS = {
     "delete": "31",
     "cancel": "31",
     "wait": "36",
+    "blocked": "31",
 }
 
 
