@@ -30,6 +30,11 @@ with open(os.path.join(out, role + ".json"), "a") as f:
                         "trial": os.environ.get("CLOUD_ML_TRIAL_ID"),
                         "metric_file": os.environ.get("CLOUD_ML_HP_METRIC_FILE")}) + "\\n")
 mode = os.environ.get("MODE", "ok")
+if mode == "spawn":  # a child in its own session, left behind when the trainer exits
+    import subprocess
+    child = subprocess.Popen(["sleep", "300"], start_new_session=True)
+    with open(os.path.join(out, "child.pid"), "w") as f:
+        f.write(str(child.pid))
 if mode == "fail" and role == "chief":
     print("about to fail", flush=True)
     raise SystemExit("ValueError: the trainer failed on purpose")
@@ -114,6 +119,26 @@ def test_a_failing_trainer_fails_with_its_log_tail(
     job = _wait(backend, "bad_1")
     assert job.state is JobState.FAILED
     assert "exit code 1" in (job.error or "") and "failed on purpose" in (job.error or "")
+
+
+def test_what_a_trainer_leaves_running_ends_with_its_job(
+    tmp_path: Path, package: tuple[Path, str]
+) -> None:
+    backend = _submit(tmp_path / "home", package, "spawn_1", tmp_path, env={"MODE": "spawn"})
+    job = _wait(backend, "spawn_1")
+    assert job.state is JobState.SUCCEEDED, job.error
+    child = int((tmp_path / "child.pid").read_text())
+    deadline = time.time() + 15
+    while _alive(child) and time.time() < deadline:
+        time.sleep(0.1)
+    assert not _alive(child), "the trainer's orphaned child outlived its job"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 def test_cancel_ends_the_process_group(tmp_path: Path, package: tuple[Path, str]) -> None:

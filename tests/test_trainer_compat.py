@@ -186,3 +186,16 @@ def test_status_says_what_an_older_runtime_runs_on_and_the_error_a_hint_is_about
     text = render_status(view)
     assert f"runtime 2.11 runs on TensorFlow 2.12, Keras 2, Python {python} here" in text
     assert "      AttributeError: no DenseFeatures\n      hint: set 2.15\n" in text
+
+
+def test_a_nul_character_for_the_trainer_is_refused_at_validate(write_files: WriteFiles) -> None:
+    (hyper,) = _job_stack(write_files, '  hyperparameters: {note: "a\\0b"}\n')
+    assert "NUL character" in hyper and "stack.yaml:18:27:" in hyper
+    (arg,) = _job_stack(write_files, '  args: ["--x=\\0"]\n')
+    assert "NUL character" in arg
+
+
+def test_a_folder_given_twice_is_read_once(write_files: WriteFiles) -> None:
+    root = write_files({".git/HEAD": "", "m/stack.yaml": STACK, "pkg/trainer/__init__.py": ""})
+    result = load_stack([str(root / "m"), str(root / "m")])
+    assert result.stack is not None, [d.render() for d in result.diagnostics]

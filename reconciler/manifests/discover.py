@@ -70,7 +70,7 @@ def discover(
                 )
             )
             continue
-        before = len(found)
+        any_here = False
         for folder, dirnames, filenames in os.walk(path):
             dirnames[:] = sorted(
                 d
@@ -80,7 +80,8 @@ def discover(
             for name in sorted(filenames):
                 if name.endswith(MANIFEST_SUFFIXES) and not _is_hidden(name):
                     add(Path(folder) / name, path)
-        if len(found) == before:
+                    any_here = True  # even when read already: a folder given twice
+        if not any_here:
             diagnostics.append(
                 error(
                     "no manifests (*.yaml, *.yml) found here",

@@ -9,12 +9,16 @@ process per task of the cluster with the TF_CONFIG the cloud would set
 (RUNNING), samples their CPU and memory, and records the end in the stack's
 SQLite store: SUCCEEDED when the chief exits 0, FAILED with the chief's last
 meaningful log lines otherwise (``logtext``) or on timeout, CANCELLED on
-SIGTERM. Every task process is ended with it. Arguments are lists; no shell
+SIGTERM. Every task process, and every process they started, is ended with
+it, on a normal end too: the supervisor is the subreaper of its tasks, so a
+trainer's orphaned children come back to it. Arguments are lists; no shell
 ever sees them.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import json
 import os
 import signal
@@ -25,6 +29,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import psutil
 
 from reconciler.backends import logtext
 from reconciler.backends.local.runtime import ensure_env, ensure_runtime, env_python
@@ -38,6 +44,33 @@ LOG_TAIL_LINES = 20
 PREPARE_LOG = "prepare.log"
 # The shell's Keras choice and trial are not the job's: the runtime and the request decide.
 _NOT_INHERITED = frozenset({"TF_USE_LEGACY_KERAS", "CLOUD_ML_TRIAL_ID", "TF_CONFIG"})
+
+
+PR_SET_CHILD_SUBREAPER = 36  # prctl(2): orphaned descendants reparent to this process
+STOP_GRACE_SECONDS = 10.0
+
+
+def become_subreaper() -> None:
+    """Have the trainers' orphaned children reparent to this supervisor (Linux), so
+    none outlives its job; elsewhere the tasks' own process groups are all it ends."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
+def end_descendants(grace: float = STOP_GRACE_SECONDS) -> None:
+    """Terminate every process below this one, then kill what is left after ``grace``."""
+    found = psutil.Process().children(recursive=True)
+    for process in found:
+        with contextlib.suppress(psutil.Error):
+            process.terminate()
+    _, alive = psutil.wait_procs(found, timeout=grace)
+    for process in alive:
+        with contextlib.suppress(psutil.Error):
+            process.kill()
+    psutil.wait_procs(alive, timeout=grace)
 
 
 def request_runtime(request: dict[str, Any]) -> Runtime:
@@ -114,6 +147,7 @@ class Supervisor:
 
     def run(self) -> int:
         signal.signal(signal.SIGTERM, self._on_term)
+        become_subreaper()
         self.store.update_job(self.name, state="PREPARING", pid=os.getpid())
         logs = self.job_dir / "logs"
         logs.mkdir(exist_ok=True)
@@ -210,13 +244,14 @@ class Supervisor:
         for task in self.tasks:
             if task.process.poll() is None:
                 task.process.terminate()
-        end = time.time() + 10
+        end = time.time() + STOP_GRACE_SECONDS
         for task in self.tasks:
             try:
                 task.process.wait(timeout=max(0.1, end - time.time()))
             except subprocess.TimeoutExpired:
                 task.process.kill()
                 task.process.wait()
+        end_descendants()  # what the tasks started and left behind
 
     def _finish(self, state: str, error: str | None, code: int | None) -> int:
         self._sample()
