@@ -199,3 +199,17 @@ def test_a_folder_given_twice_is_read_once(write_files: WriteFiles) -> None:
     root = write_files({".git/HEAD": "", "m/stack.yaml": STACK, "pkg/trainer/__init__.py": ""})
     result = load_stack([str(root / "m"), str(root / "m")])
     assert result.stack is not None, [d.render() for d in result.diagnostics]
+
+
+def test_a_stack_home_outside_the_repository_is_refused_unless_allowed(
+    write_files: WriteFiles, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    outside = STACK.replace(
+        "spec: {backend: local}", "spec: {backend: local, local: {home: /etc/x}}"
+    )
+    root = write_files({".git/HEAD": "", "m/stack.yaml": outside, "pkg/trainer/__init__.py": ""})
+    errors = [d.render() for d in load_stack([str(root / "m")]).diagnostics]
+    assert len(errors) == 1 and "spec.local.home /etc/x is outside the repository" in errors[0]
+    assert "MLAPPLY_ALLOW_HOME_OUTSIDE_REPO=1" in errors[0]
+    monkeypatch.setenv("MLAPPLY_ALLOW_HOME_OUTSIDE_REPO", "1")
+    assert load_stack([str(root / "m")]).stack is not None

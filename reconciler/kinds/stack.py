@@ -7,12 +7,13 @@ read the stack).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from reconciler.backends import registry
 from reconciler.diagnostics import Location, MlapplyError
-from reconciler.stack.build import BuildContext
+from reconciler.stack.build import BuildContext, repository_root
 from reconciler.stack.resources import (
     DEFAULT_PYTHON_VERSION,
     DEFAULT_REGION,
@@ -28,6 +29,10 @@ if TYPE_CHECKING:
     from reconciler.manifests import LoadedDocument
 
 _MINIMAL_STACK = "apiVersion: mlapply/v1 / kind: Stack / metadata: {name: my-stack}"
+
+
+HOME_OUTSIDE_VARIABLE = "MLAPPLY_ALLOW_HOME_OUTSIDE_REPO"
+"""Set to 1 on the command line to let a trusted stack keep its home outside the repository."""
 
 
 class StackHandler:
@@ -94,7 +99,25 @@ class StackHandler:
         )
         if loaded is not None:
             self._check_backend(ctx, loaded, settings)
+            self._check_home(ctx, loaded, settings.local.home)
         return settings
+
+    @staticmethod
+    def _check_home(ctx: BuildContext, loaded: LoadedDocument, home: Path) -> None:
+        """Plan writes only inside the stack home, and the home only inside the
+        repository: a pull request cannot make plan write elsewhere (its caches)."""
+        root = repository_root(loaded.file.path.parent.resolve(), loaded.file.root.resolve())
+        if home.is_relative_to(root) or os.environ.get(HOME_OUTSIDE_VARIABLE) == "1":
+            return
+        spec = loaded.doc.data.get("spec", {})
+        ctx.report(
+            f"spec.local.home {home} is outside the repository ({root})",
+            loaded.doc.at(("spec", "local", "home"))
+            if "home" in spec.get("local", {})
+            else loaded.doc.location,
+            "keep the stack home inside the repository (the default is .mlapply beside the "
+            f"Stack), or, for a checkout you trust, run with {HOME_OUTSIDE_VARIABLE}=1",
+        )
 
     @staticmethod
     def _default_python(backend: str) -> str:
