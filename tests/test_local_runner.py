@@ -27,6 +27,7 @@ out = os.environ.get("OUT_DIR", ".")
 role = json.loads(os.environ.get("TF_CONFIG", "{}")).get("task", {}).get("type", "chief")
 with open(os.path.join(out, role + ".json"), "a") as f:
     f.write(json.dumps({"argv": sys.argv[1:], "tf_config": os.environ.get("TF_CONFIG"),
+                        "pid": os.getpid(),
                         "trial": os.environ.get("CLOUD_ML_TRIAL_ID"),
                         "metric_file": os.environ.get("CLOUD_ML_HP_METRIC_FILE")}) + "\\n")
 mode = os.environ.get("MODE", "ok")
@@ -167,10 +168,17 @@ def test_a_dead_supervisor_reads_as_failed(tmp_path: Path, package: tuple[Path, 
     deadline = time.time() + 60
     while not (tmp_path / "chief.json").exists() and time.time() < deadline:
         time.sleep(0.2)
-    os.killpg(pid, signal.SIGKILL)
+    os.kill(pid, signal.SIGKILL)  # the supervisor only: its trainer goes on, orphaned
     time.sleep(0.5)
     job = next(j for j in backend.read_live(STACK).jobs if j.name == "orphan_1")
-    assert job.state is JobState.FAILED and "supervisor" in (job.error or "")
+    assert job.state is JobState.FAILED and "supervisor" in (job.error or "") and job.lost
+    (recorded,) = LocalStore(tmp_path / "home").read_all_jobs()
+    assert recorded.state is JobState.FAILED and recorded.lost  # never RUNNING in the store
+    trainer = json.loads((tmp_path / "chief.json").read_text().splitlines()[0])["pid"]
+    deadline = time.time() + 10
+    while _alive(trainer) and time.time() < deadline:
+        time.sleep(0.1)
+    assert not _alive(trainer), "the lost supervisor's trainer was left running"
 
 
 def test_a_chief_and_two_workers_get_one_cluster(tmp_path: Path, package: tuple[Path, str]) -> None:

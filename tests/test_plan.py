@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -141,7 +142,7 @@ def test_reading_a_stack_that_was_never_applied_creates_nothing(tmp_path: Path) 
 
 def test_store_has_a_schema_version_and_refuses_a_newer_one(tmp_path: Path) -> None:
     store = LocalStore(tmp_path, create=True)
-    assert store.schema_version == 1
+    assert store.schema_version == 2
     store.close()
     import sqlite3
 
@@ -239,3 +240,30 @@ def test_stores_opened_at_once_by_several_processes_migrate_once(tmp_path: Path)
     errors = [p.communicate()[1].decode() for p in processes]
     assert [p.returncode for p in processes] == [0] * 6, errors
     assert LocalStore(home).schema_version > 0
+
+
+def test_a_job_lost_to_the_machinery_is_resubmitted_within_its_own_bound(tmp_path: Path) -> None:
+    """A lost supervisor is not the trainer's failure: resubmitted without --retrain
+    (maxAttempts is 1 here), up to retry.maxResubmits, then blocked."""
+    s = Scenario(tmp_path)
+    s.apply(job_state=JobState.FAILED, error="its supervisor (pid 7) is gone")
+    store = s.store
+    (first,) = store.read("demo").jobs
+    store.put_job(dataclasses.replace(first, lost=True))
+    store.close()
+    job = s.plan(now=LATER).plan.changes[0]
+    assert job.action is Action.CREATE and job.live_name == f"{first.name}_2"
+    assert "supervisor lost" in job.reasons[0].text
+    assert "resubmitting, attempt 2 of 3" in job.reasons[0].text
+    store = s.store
+    for attempt in (2, 3):
+        store.put_job(
+            dataclasses.replace(
+                first, name=f"{first.name}_{attempt}", lost=True, create_time=NOW + attempt
+            )
+        )
+    store.close()
+    job = s.plan(now=LATER).plan.changes[0]
+    assert job.action is Action.BLOCKED
+    assert "3 of 3 attempts lost" in job.reasons[0].text
+    assert "raise spec.retry.maxResubmits" in job.reasons[0].text

@@ -78,6 +78,9 @@ class LiveJob(Labelled):
     error: str | None = None
     spec: Mapping[str, Any] | None = None
     """The identity record stored when the job was submitted (essence and details)."""
+    lost: bool = False
+    """It failed for the machinery (its supervisor or machine was lost), not for its
+    trainer: resubmitted within ``retry.maxResubmits``, not counted in maxAttempts."""
 
 
 @dataclass(frozen=True)

@@ -71,6 +71,7 @@ else:
     records = LazyModule("reconciler.backends.base")
 
 PROGRESS_SECONDS = 15.0
+DEFAULT_MAX_RESUBMITS = 3
 # What the runner (and the cloud) set for every task, which spec.env may not override.
 RESERVED_ENV = frozenset({"TF_CONFIG", "CLUSTER_SPEC"})
 RESERVED_ENV_PREFIXES = ("CLOUD_ML_", "AIP_")
@@ -164,6 +165,7 @@ class TrainingJobHandler(LiveHandler):
             output_dir=spec.get("outputDir"),
             tuning=tuning,
             max_attempts=spec.get("retry", {}).get("maxAttempts", 1),
+            max_resubmits=spec.get("retry", {}).get("maxResubmits", DEFAULT_MAX_RESUBMITS),
             timeout_seconds=timeout,
             env=env,
         )
@@ -311,26 +313,8 @@ class TrainingJobHandler(LiveHandler):
                 reasons.append(plans.Reason(plans.ReasonCode.RETRAIN, text))
                 action = plans.Action.CREATE
             else:
-                what = phrases.failure(latest)
-                allowed = view.stack.jobs[want.name].max_attempts
-                if retrain or attempts < allowed:
-                    action = plans.Action.CREATE
-                    if retrain:
-                        reasons.append(
-                            plans.Reason(plans.ReasonCode.RETRAIN, f"{what}; --retrain {want.name}")
-                        )
-                    else:
-                        text = f"{what}; attempt {attempts + 1} of {allowed}"
-                        reasons.append(plans.Reason(plans.ReasonCode.RETRY, text))
-                else:
-                    action = plans.Action.BLOCKED
-                    reasons.append(
-                        plans.Reason(
-                            plans.ReasonCode.NOT_RETRIED,
-                            f"{what} (attempt {attempts} of {allowed}); not retried: "
-                            f"use --retrain {want.name} or raise spec.retry.maxAttempts",
-                        )
-                    )
+                action, why = self._after_failure(want, current, view)
+                reasons.append(why)
             if action is plans.Action.CREATE:
                 live_name = job_live_name(want.name, want.hash, attempts + 1)
         else:
@@ -373,6 +357,43 @@ class TrainingJobHandler(LiveHandler):
             targets=targets,
             replace_order=plans.ReplaceOrder.DELETE_BEFORE_CREATE,
         )
+
+    def _after_failure(
+        self, want: DesiredResource, current: list[LiveJob], view: PlanView
+    ) -> tuple[Action, Reason]:
+        """Resubmit a failed job within its bound, or block it with the way forward.
+
+        The trainer's own failures count against ``retry.maxAttempts``; a job lost to
+        the machinery (its supervisor gone) against ``retry.maxResubmits``, without
+        --retrain: it is not the trainer's fault."""
+        latest, job = current[-1], view.stack.jobs[want.name]
+        what = phrases.failure(latest)
+        if want.name in view.options.retrain:
+            return plans.Action.CREATE, plans.Reason(
+                plans.ReasonCode.RETRAIN, f"{what}; --retrain {want.name}"
+            )
+        if latest.lost:
+            count, allowed = sum(j.lost for j in current), job.max_resubmits
+            if count < allowed:
+                text = (
+                    f"{latest.name}: supervisor lost ({latest.error or 'gone'}); "
+                    f"resubmitting, attempt {count + 1} of {allowed}"
+                )
+                return plans.Action.CREATE, plans.Reason(plans.ReasonCode.RETRY, text)
+            text = (
+                f"{what} ({count} of {allowed} attempts lost); not resubmitted: "
+                f"use --retrain {want.name} or raise spec.retry.maxResubmits"
+            )
+            return plans.Action.BLOCKED, plans.Reason(plans.ReasonCode.NOT_RETRIED, text)
+        count, allowed = sum(not j.lost for j in current), job.max_attempts
+        if count < allowed:
+            text = f"{what}; attempt {count + 1} of {allowed}"
+            return plans.Action.CREATE, plans.Reason(plans.ReasonCode.RETRY, text)
+        text = (
+            f"{what} (attempt {count} of {allowed}); not retried: "
+            f"use --retrain {want.name} or raise spec.retry.maxAttempts"
+        )
+        return plans.Action.BLOCKED, plans.Reason(plans.ReasonCode.NOT_RETRIED, text)
 
     def _labels(
         self, want: DesiredResource, job: LiveJob, view: PlanView

@@ -189,6 +189,7 @@ class TrainingJob(_Addressed):
     tuning: Tuning | None
     max_attempts: int
     timeout_seconds: float
+    max_resubmits: int = 3
     env: Mapping[str, str] = field(default_factory=dict)
 
 

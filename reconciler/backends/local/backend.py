@@ -1,16 +1,19 @@
 """The local backend: live state from the SQLite store; jobs as detached supervisors.
 
-Reading never writes. A job whose supervisor has died (a reboot, kill -9)
-reads as FAILED with that reason, never RUNNING forever.
+Reading writes one thing only, inside the stack home: a job whose supervisor
+has died (a reboot, kill -9) is recorded FAILED and lost, with that reason,
+and the tasks it left are ended; it never reads RUNNING forever.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -18,6 +21,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
+
+import psutil
 
 from reconciler.backends import exports, logtext
 from reconciler.backends.base import (
@@ -60,6 +65,18 @@ def built_runtimes() -> frozenset[str]:
         return frozenset(p.parent.name for p in cache.glob(f"*/{READY}"))
     except OSError:
         return frozenset()
+
+
+def end_orphans(pid: int | None, job_dir: str) -> None:
+    """End the tasks a lost supervisor left: processes of its process group (the
+    supervisor led it) working in the job's folder, so a reused pid is never hit."""
+    if not pid:
+        return
+    work = os.path.join(job_dir, "work")
+    for process in psutil.process_iter(["pid"]):
+        with contextlib.suppress(psutil.Error, OSError):
+            if os.getpgid(process.pid) == pid and process.cwd().startswith(work):
+                process.kill()
 
 
 def supervisor_alive(pid: int | None, job_dir: str | None) -> bool:
@@ -111,12 +128,29 @@ class LocalBackend:
         )
         if not (fresh.state.active or fresh.state is JobState.CANCELLING):
             return fresh
-        return dataclasses.replace(
+        end_orphans(runtime.get("pid"), str(runtime.get("job_dir")))
+        lost = dataclasses.replace(
             fresh,
             state=JobState.FAILED,
+            end_time=time.time(),
+            lost=True,
             error=f"its supervisor (pid {runtime.get('pid')}) is gone: the machine restarted or "
             "the process was killed",
         )
+        # Recorded once, so the store never shows a dead job as running (inside the home).
+        with contextlib.suppress(MlapplyError, OSError, sqlite3.Error):
+            writer = LocalStore(self.home, create=True)
+            try:
+                writer.update_job(
+                    lost.name,
+                    state=lost.state.value,
+                    end_time=lost.end_time,
+                    error=lost.error,
+                    lost=1,
+                )
+            finally:
+                writer.close()
+        return lost
 
     def lock(
         self, stack: str, timeout: float, note: Callable[[str], None] = lambda _: None

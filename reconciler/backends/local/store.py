@@ -62,6 +62,10 @@ _MIGRATIONS: tuple[str, ...] = (
         stack TEXT PRIMARY KEY, holder TEXT NOT NULL, pid INTEGER, host TEXT, acquired REAL
     );
     """,
+    # 2: a job that failed for the machinery (its supervisor lost), not for its trainer.
+    """
+    ALTER TABLE jobs ADD COLUMN lost INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 
@@ -215,6 +219,7 @@ class LocalStore:
             job.end_time,
             job.error,
             _json(job.spec),
+            int(job.lost),
         )
         updates = [
             (f"UPDATE jobs SET {column} = ? WHERE name = ?", (value, job.name))  # noqa: S608
@@ -223,13 +228,20 @@ class LocalStore:
         self._write(
             (
                 "INSERT OR REPLACE INTO jobs (name, stack, labels, state, create_time, start_time,"
-                " end_time, error, spec) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " end_time, error, spec, lost) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 row,
             ),
             *updates,
         )
 
-    _UPDATABLE_JOB_COLUMNS = ("state", "start_time", "end_time", "error", *_RUNTIME_COLUMNS)
+    _UPDATABLE_JOB_COLUMNS = (
+        "state",
+        "start_time",
+        "end_time",
+        "error",
+        "lost",
+        *_RUNTIME_COLUMNS,
+    )
 
     def update_job(self, name: str, **columns: Any) -> None:
         """Set some columns of a job (its state, times, error, runner columns)."""
@@ -397,6 +409,7 @@ def _job(row: sqlite3.Row) -> LiveJob:
         end_time=row["end_time"],
         error=row["error"],
         spec=_lazy(row["spec"]),
+        lost=bool(row["lost"]),
     )
 
 
