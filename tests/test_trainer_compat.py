@@ -213,3 +213,27 @@ def test_a_stack_home_outside_the_repository_is_refused_unless_allowed(
     assert "MLAPPLY_ALLOW_HOME_OUTSIDE_REPO=1" in errors[0]
     monkeypatch.setenv("MLAPPLY_ALLOW_HOME_OUTSIDE_REPO", "1")
     assert load_stack([str(root / "m")]).stack is not None
+
+
+def test_plan_reads_a_bounded_amount_of_data(
+    write_files: WriteFiles, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from reconciler import cli
+    from reconciler.identity import content
+
+    dataset = "\n---\napiVersion: mlapply/v1\nkind: Dataset\nmetadata: {name: d}\nspec:\n"
+    root = write_files(
+        {
+            ".git/HEAD": "",
+            "pkg/trainer/__init__.py": "",
+            "m/stack.yaml": STACK + dataset + "  train: ../data/*.csv\n",
+            **{f"data/{i}.csv": "x\n1\n" for i in range(3)},
+        }
+    )
+    monkeypatch.setattr(content, "MAX_FILES", 2)
+    result = CliRunner().invoke(cli.cli, ["plan", str(root / "m")])
+    assert result.exit_code == 1
+    assert "Dataset \"d\": pattern '../data/*.csv' needs more than 2 files" in result.output
+    assert "fingerprint: paths" in result.output and "Traceback" not in result.output

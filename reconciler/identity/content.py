@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import glob
 import os
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from reconciler.diagnostics import MlapplyError
 from reconciler.identity.canonical import digest
 from reconciler.stack.resources import Dataset
 
@@ -98,6 +100,7 @@ def data_fingerprint(
         return Fingerprint(digest({"patterns": list(patterns)}), {}, tuple(patterns), "paths")
     files: dict[str, Sequence[int | str]] = {}
     unlisted = []
+    budget = _Budget(dataset.meta.name)
     for pattern in patterns:
         if pattern.startswith("gs://"):
             if remote is None:
@@ -107,9 +110,50 @@ def data_fingerprint(
             continue
         for match in sorted(glob.glob(str(dataset.base_dir / pattern), recursive=True)):
             for path in _files_under(match):
-                files[_relative(path, dataset.base_dir)] = cache.digest(path)
+                found = cache.digest(path)
+                budget.spend(pattern, found[0])
+                files[_relative(path, dataset.base_dir)] = found
     record = {"files": files, "remote": unlisted}
     return Fingerprint(digest(record), files, tuple(patterns), "content")
+
+
+# What a plan may read to fingerprint one side of a dataset: plan runs on untrusted
+# pull requests, and a pattern such as /usr/** must not stall it.
+MAX_FILES = 100_000
+MAX_BYTES = 50 * 2**30
+MAX_SECONDS = 300.0
+
+
+class DataTooLarge(MlapplyError):
+    """A dataset pattern matched more than a plan may read."""
+
+
+class _Budget:
+    def __init__(self, dataset: str) -> None:
+        self.dataset = dataset
+        self.files = 0
+        self.bytes = 0
+        self.started = time.monotonic()
+
+    def spend(self, pattern: str, size: int) -> None:
+        self.files += 1
+        self.bytes += size
+        over = (
+            f"more than {MAX_FILES:,} files"
+            if self.files > MAX_FILES
+            else f"more than {MAX_BYTES // 2**30} GiB"
+            if self.bytes > MAX_BYTES
+            else f"more than {MAX_SECONDS:.0f} s of reading"
+            if time.monotonic() - self.started > MAX_SECONDS
+            else None
+        )
+        if over:
+            raise DataTooLarge(
+                f'Dataset "{self.dataset}": pattern {pattern!r} needs {over} to fingerprint '
+                "(the bound of a plan)",
+                "narrow the pattern, or set fingerprint: paths to fingerprint the patterns "
+                "only (the data's content then leaves the job's identity)",
+            )
 
 
 def _files_under(path: str) -> list[str]:
