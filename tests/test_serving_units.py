@@ -18,6 +18,7 @@ from reconciler.serving.signature import (
     ServingSignature,
     column_outputs,
     rows,
+    strict_json,
 )
 
 INPUTS = [
@@ -79,6 +80,7 @@ def test_rows_and_columns_give_the_same_predictions() -> None:
         (_instance(pixels=1.0), "feature 'pixels' must be float32[2], got a single value"),
         (_instance(hour=[8]), "instance 1: feature 'hour' must be int32, got a list of 1"),
         (_instance(hour=2**40), "feature 'hour': a value is out of range for int32"),
+        (_instance(distance=1e308), "feature 'distance': a value is out of range for float32"),
         ([1, 2], "instance 0: expected an object of features by name"),
     ],
 )
@@ -167,3 +169,16 @@ def test_a_request_that_arrives_after_its_version_was_unloaded_still_gets_an_ans
             return rows(await asyncio.wait_for(batcher.predict(columns, count), 5), 0, count)
 
     assert asyncio.run(run()) == [{"city": "nyc", "fare": 7.0}]
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ('{"instances": [{"distance": NaN}]}', "NaN is not a JSON number"),
+        ('{"instances": [{"distance": Infinity}]}', "Infinity is not a JSON number"),
+        ('{"instances": [{"distance": 1, "distance": 2}]}', "'distance' appears twice"),
+    ],
+)
+def test_requests_are_json_as_the_rfc_has_it(body: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        strict_json(body)

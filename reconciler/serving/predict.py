@@ -8,23 +8,22 @@ TensorFlow is imported only when a prediction is asked for.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from reconciler.diagnostics import MlapplyError
-from reconciler.serving.signature import InstanceError, ServingSignature, rows
+from reconciler.serving.signature import InstanceError, ServingSignature, rows, strict_json
 
 
 def read_instances(text: str, source: str) -> list[Any]:
     """Instances from ``{"instances": [...]}``, a JSON list, or JSON lines."""
     stripped = text.strip()
     try:
-        loaded = json.loads(stripped)
+        loaded = strict_json(stripped)
     except ValueError:
         try:
-            loaded = [json.loads(line) for line in stripped.splitlines() if line.strip()]
+            loaded = [strict_json(line) for line in stripped.splitlines() if line.strip()]
         except ValueError as exc:
             raise MlapplyError(
                 f"{source}: not JSON ({exc})",

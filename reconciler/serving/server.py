@@ -46,6 +46,7 @@ from reconciler.serving.signature import (
     ServingSignature,
     column_outputs,
     rows,
+    strict_json,
 )
 
 log = logging.getLogger("mlapply.serve")
@@ -326,7 +327,7 @@ async def _predict(server: ModelServer, route: _Route, request: web.Request) -> 
 
 def _columns(signature: ServingSignature, body: bytes) -> tuple[bool, Any, int]:
     try:
-        payload = json.loads(body)
+        payload = strict_json(body)
     except (ValueError, RecursionError) as exc:
         raise _HttpError(400, f"the body is not JSON: {_first_line(exc)}") from exc
     if not isinstance(payload, dict) or ("instances" in payload) == ("inputs" in payload):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -51,6 +52,25 @@ _KINDS = {
 
 class InstanceError(ValueError):
     """A request the model cannot take; the message names the instance and feature."""
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            raise ValueError(f"the key {key!r} appears twice in one object")
+        found[key] = value
+    return found
+
+
+def strict_json(text: str | bytes) -> Any:
+    """JSON as RFC 8259 has it: no NaN or Infinity, no key twice in an object (Python's
+    json takes both, and the model would see the one it kept)."""
+    return json.loads(text, parse_constant=_no_constant, object_pairs_hook=_unique_keys)
 
 
 @dataclass(frozen=True)
@@ -229,7 +249,8 @@ class ServingSignature:
                     f"{what} {index}: feature {spec.name!r} must be {spec.describe()}, {problem}"
                 )
         try:
-            return np.asarray(values, dtype=spec.numpy_dtype)
+            with np.errstate(over="ignore"):  # an overflow to inf is refused just below
+                array = np.asarray(values, dtype=spec.numpy_dtype)
         except OverflowError as exc:
             raise InstanceError(
                 f"feature {spec.name!r}: a value is out of range for {spec.dtype}"
@@ -239,6 +260,9 @@ class ServingSignature:
                 f"feature {spec.name!r}: values have different shapes; each must be "
                 f"{spec.describe()}"
             ) from exc
+        if array.dtype.kind == "f" and not np.isfinite(array).all():
+            raise InstanceError(f"feature {spec.name!r}: a value is out of range for {spec.dtype}")
+        return array
 
     # Calling the model.
 
