@@ -24,6 +24,11 @@ def test_init_writes_a_package_and_manifests_that_validate_and_plan(
     assert loaded.stack is not None, [d.render() for d in loaded.diagnostics]
     assert [d.severity.value for d in loaded.diagnostics] == ["warning", "warning"]  # no data yet
     assert loaded.stack.trainers["my-project"].source == target.resolve()
+    early = CliRunner().invoke(cli.cli, ["plan", str(target / "manifests")])
+    assert early.exit_code == 1  # the job would fail on no data: a plan error, not a failed job
+    assert "match no files" in early.output and "add the files" in early.output
+    (target / "data" / "train-1.csv").write_text("x\n1\n")
+    (target / "data" / "eval-1.csv").write_text("x\n1\n")
     planned = CliRunner().invoke(cli.cli, ["plan", str(target / "manifests")])
     assert planned.exit_code == 0, planned.output
     assert "Plan: 3 to create" in planned.output

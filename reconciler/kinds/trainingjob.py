@@ -332,6 +332,7 @@ class TrainingJobHandler(LiveHandler):
 
         if action is plans.Action.CREATE:
             reasons.extend(_runtime_reasons(want, view))
+            _check_data(want, view)
         targets = tuple(plans.LiveTarget(j.name, "cancel") for j in stale)
         if stale:
             reasons.extend(
@@ -476,6 +477,32 @@ class TrainingJobHandler(LiveHandler):
                 f"{change.live_name} {job.state.value.lower()}: {job.error or ''}".strip(": ")
             )
         return f"{change.live_name} succeeded"
+
+
+def _check_data(want: DesiredResource, view: PlanView) -> None:
+    """A job about to train on local data that matches no files would fail when it
+    starts: a plan error now (validate only warns: the data may come later)."""
+    inputs = compiled_job(want).inputs
+    if inputs is None:
+        return
+    files: Mapping[str, Any] = want.details.get("data_files", {})
+    for side, patterns in (("train", inputs.train), ("eval", inputs.eval)):
+        fingerprint = want.essence["data"].get(side, {}).get("fingerprint")
+        local = [p for p in patterns if not p.startswith("gs://")]
+        if (
+            fingerprint == "content"
+            and local
+            and len(local) == len(patterns)
+            and not files.get(side)
+        ):
+            view.errors.append(
+                plans.PlanError(
+                    f"{want.address} would train on Dataset {inputs.dataset}'s {side} data, but "
+                    f"{', '.join(local)} match no files (relative to {inputs.base_dir}): add "
+                    "the files or fix the pattern",
+                    want.address,
+                )
+            )
 
 
 def _runtime_reasons(want: DesiredResource, view: PlanView) -> list[Reason]:
