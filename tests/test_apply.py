@@ -4,6 +4,7 @@ example-stack test trains the real template."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -12,6 +13,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -474,3 +476,48 @@ def test_a_package_that_does_not_build_fails_its_job_and_logs_say_why(
     again = CliRunner().invoke(cli.cli, ["apply", str(root / "m"), "--auto-approve"])
     assert again.exit_code == 1
     assert "Not converged: 1 resource(s) blocked" in again.stderr
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real 4 MiB file system (tmpfs), to fill up."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(disk)],
+        capture_output=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        pytest.skip("needs to mount a tmpfs (root): " + mounted.stderr.decode().strip())
+    yield disk
+    subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def test_a_full_disk_is_one_clear_error_and_status_still_works(small_disk: Path) -> None:
+    root = small_disk / "repo"
+    (root / ".git").mkdir(parents=True)
+    (root / "pkg" / "trainer").mkdir(parents=True)
+    (root / "pkg" / "trainer" / "__init__.py").write_text("")
+    (root / "pkg" / "trainer" / "task.py").write_text("print('trained')\n")
+    (root / "m").mkdir()
+    (root / "m" / "stack.yaml").write_text(
+        "apiVersion: mlapply/v1\nkind: Stack\nmetadata: {name: full}\nspec: {backend: local}\n"
+        "---\napiVersion: mlapply/v1\nkind: Trainer\nmetadata: {name: t}\n"
+        "spec: {source: ../pkg}\n---\napiVersion: mlapply/v1\nkind: TrainingJob\n"
+        "metadata: {name: j}\nspec: {trainer: t}\n"
+    )
+    filler = small_disk / "filler"
+    with filler.open("wb") as out, contextlib.suppress(OSError):
+        while True:
+            out.write(b"\0" * 65536)
+    code, output = _apply(root / "m")
+    assert code == 1 and "no space left on the disk of" in output, output
+    assert "free at least 100 MiB" in output and "internal error" not in output
+    status = CliRunner().invoke(cli.cli, ["status", str(root / "m")])
+    assert status.exit_code == 0, status.output
+    filler.unlink()
+    code, output = _apply(root / "m")
+    assert code == 0, output
+    (job,) = _store(root / "m").read("full").jobs
+    assert job.state is JobState.SUCCEEDED

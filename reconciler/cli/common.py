@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from reconciler import __version__
+from reconciler import __version__, diskspace
 from reconciler.diagnostics import Diagnostic, MlapplyError, Severity
 
 if TYPE_CHECKING:
@@ -74,6 +74,10 @@ class _Group(click.Group):
             click.echo("interrupted", err=True)
             ctx.exit(130)
         except Exception as exc:
+            if diskspace.is_disk_full(exc):
+                where = getattr(exc, "filename", None) or os.getcwd()
+                full = diskspace.disk_full(str(where))
+                self._fail(ctx, full.message, full.hint, exc)
             self._fail(
                 ctx,
                 f"internal error: {type(exc).__name__}: {exc}",

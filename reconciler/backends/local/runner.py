@@ -37,6 +37,7 @@ from reconciler.backends.local.runtime import ensure_env, ensure_runtime, env_py
 from reconciler.backends.local.runtimes import Runtime
 from reconciler.backends.local.store import LocalStore
 from reconciler.diagnostics import MlapplyError
+from reconciler.diskspace import DiskFull
 
 POLL_SECONDS = 0.05
 SAMPLE_SECONDS = 2.0
@@ -48,6 +49,8 @@ _NOT_INHERITED = frozenset({"TF_USE_LEGACY_KERAS", "CLOUD_ML_TRIAL_ID", "TF_CONF
 
 PR_SET_CHILD_SUBREAPER = 36  # prctl(2): orphaned descendants reparent to this process
 STOP_GRACE_SECONDS = 10.0
+DISK_FULL_RETRY_SECONDS = 5.0
+DISK_FULL_PATIENCE_SECONDS = 24 * 3600.0
 
 
 def become_subreaper() -> None:
@@ -148,7 +151,7 @@ class Supervisor:
     def run(self) -> int:
         signal.signal(signal.SIGTERM, self._on_term)
         become_subreaper()
-        self.store.update_job(self.name, state="PREPARING", pid=os.getpid())
+        self._record(state="PREPARING", pid=os.getpid())
         logs = self.job_dir / "logs"
         logs.mkdir(exist_ok=True)
         try:
@@ -168,7 +171,7 @@ class Supervisor:
             return self._finish("FAILED", f"preparing the environment failed: {text}", 1)
         if self.cancelled:
             return self._finish("CANCELLED", None, None)
-        self.store.update_job(self.name, state="RUNNING", start_time=time.time())
+        self._record(state="RUNNING", start_time=time.time())
         self._start(env_python(env))
         return self._watch()
 
@@ -257,8 +260,7 @@ class Supervisor:
         self._sample()
         started = self.request.get("submitted", time.time())
         elapsed = max(time.time() - started, 1e-6)
-        self.store.update_job(
-            self.name,
+        self._record(
             state=state,
             end_time=time.time(),
             error=error,
@@ -268,6 +270,20 @@ class Supervisor:
         )
         self.store.close()
         return 0
+
+    def _record(self, **columns: Any) -> None:
+        """Write the job's state; on a full disk, wait for space and write it again
+        (meanwhile the job reads as it was, and this supervisor as alive), so a job
+        that succeeded is never recorded as anything else."""
+        deadline = time.monotonic() + DISK_FULL_PATIENCE_SECONDS
+        while True:
+            try:
+                self.store.update_job(self.name, **columns)
+                return
+            except DiskFull:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(DISK_FULL_RETRY_SECONDS)
 
     def _on_term(self, *_: Any) -> None:
         self.cancelled = True

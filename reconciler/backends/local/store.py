@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from reconciler import diskspace
 from reconciler.backends.base import (
     JobState,
     LiveJob,
@@ -148,9 +149,13 @@ class LocalStore:
         if create:
             self._writer()
         elif self.path.exists():
-            self._db = self._connect()
+            # A reader never migrates (reading writes nothing, a full disk included):
+            # rows of an older schema read with the newer columns' defaults.
+            self._db = self._connect(migrate=False)
+            if self.schema_version == 0:  # created, never written: an empty store
+                self.close()
 
-    def _connect(self) -> sqlite3.Connection:
+    def _connect(self, *, migrate: bool = True) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
         db.row_factory = sqlite3.Row
         db.execute("PRAGMA busy_timeout = 30000")
@@ -161,8 +166,8 @@ class LocalStore:
                 f"the state in {self.path} was written by a newer mlapply (schema {version})",
                 "upgrade mlapply to read it",
             )
-        if version < SCHEMA_VERSION:
-            # mlapply's own bookkeeping: upgrading it in place is safe on any open.
+        if version < SCHEMA_VERSION and migrate:
+            # mlapply's own bookkeeping: upgrading it in place is safe on any open for writing.
             _enable_wal(db)
             with _transaction(db, "BEGIN IMMEDIATE"):
                 # Another process may have migrated since the read above: read again
@@ -188,19 +193,30 @@ class LocalStore:
 
     def _writer(self) -> sqlite3.Connection:
         if self._db is None:
-            self.home.mkdir(parents=True, exist_ok=True)
-            (self.home / HOME_MARKER).touch(exist_ok=True)
-            self._db = self._connect()
+            with self._space():
+                self.home.mkdir(parents=True, exist_ok=True)
+                (self.home / HOME_MARKER).touch(exist_ok=True)
+                self._db = self._connect()
         return self._db
 
     # Writing ------------------------------------------------------------------
 
     def _write(self, *statements: tuple[str, Sequence[Any]]) -> None:
-        """Run statements in one transaction."""
+        """Run statements in one transaction (all or none of them, a full disk too)."""
         db = self._writer()
-        with _transaction(db):
+        with self._space(), _transaction(db):
             for sql, params in statements:
                 db.execute(sql, params)
+
+    @contextmanager
+    def _space(self) -> Iterator[None]:
+        """A full disk as one clear error naming the store (SQLite rolls back)."""
+        try:
+            yield
+        except (sqlite3.OperationalError, OSError) as exc:
+            if diskspace.is_disk_full(exc):
+                raise diskspace.disk_full(str(self.path)) from exc
+            raise
 
     _RUNTIME_COLUMNS = ("pid", "exit_code", "job_dir", "peak_rss_bytes", "mean_cpu")
 
@@ -409,7 +425,7 @@ def _job(row: sqlite3.Row) -> LiveJob:
         end_time=row["end_time"],
         error=row["error"],
         spec=_lazy(row["spec"]),
-        lost=bool(row["lost"]),
+        lost=bool(row["lost"]) if "lost" in row.keys() else False,  # noqa: SIM118 (a Row is not a dict)
     )
 
 
