@@ -227,10 +227,11 @@ def test_stores_opened_at_once_by_several_processes_migrate_once(tmp_path: Path)
     home = tmp_path / "home"
     home.mkdir()
     (home / STATE_FILE).touch()  # created, not yet migrated: what a starting apply leaves
+    assert LocalStore(home).schema_version == 0  # a reader never migrates
     opener = (
         "import sys, time; from pathlib import Path; from reconciler.backends.local import "
         "LocalStore; time.sleep(max(0, float(sys.argv[2]) - time.time()));"
-        "LocalStore(Path(sys.argv[1])).close()"
+        "LocalStore(Path(sys.argv[1]), create=True).close()"
     )
     start = str(time.time() + 2)  # all open at the same moment
     processes = [

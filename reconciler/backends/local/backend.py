@@ -35,6 +35,7 @@ from reconciler.backends.base import (
     LiveVersion,
     VersionState,
 )
+from reconciler.backends.holders import process_start
 from reconciler.backends.local import runtimes
 from reconciler.backends.local.lock import break_lock, describe_holder, stack_lock
 from reconciler.backends.local.runtime import READY, runtime_cache
@@ -79,15 +80,26 @@ def end_orphans(pid: int | None, job_dir: str) -> None:
                 process.kill()
 
 
-def supervisor_alive(pid: int | None, job_dir: str | None) -> bool:
-    """Whether ``pid`` is still this job's supervisor (not dead, not a reused pid)."""
+def supervisor_alive(pid: int | None, job_dir: str | None, since: float | None = None) -> bool:
+    """Whether ``pid`` is still this job's supervisor (not dead, not a reused pid).
+
+    Just after it was started, the child has not yet become the runner (its
+    command line is still its parent's): a live process that started after the
+    job was recorded (``since``) is the supervisor on its way, not a reused pid.
+    """
     if not pid or not job_dir:
         return False
     try:
         command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
         return False
-    return RUNNER_MODULE.encode() in command and job_dir.encode() in command
+    if state in ("Z", "X"):
+        return False  # exited; not yet reaped by the apply that started it
+    if RUNNER_MODULE.encode() in command and job_dir.encode() in command:
+        return True
+    started = process_start(pid)
+    return since is not None and started is not None and started >= since - 1.0
 
 
 class LocalBackend:
@@ -118,7 +130,7 @@ class LocalBackend:
             return job
         runtime = store.job_runtime(job.name)
         if runtime.get("job_dir") is None or supervisor_alive(
-            runtime.get("pid"), runtime.get("job_dir")
+            runtime.get("pid"), runtime.get("job_dir"), job.create_time
         ):
             return job
         # Re-read: the supervisor may have finished between the two reads.
