@@ -262,3 +262,20 @@ def test_runtime_versions_resolve_to_real_releases() -> None:
     assert "TensorFlow 1" in str(runtimes.resolve("1.15", python))
     assert "newer than" in str(runtimes.resolve("2.99", python))
     assert "not on this machine" in str(runtimes.resolve("2.17", "3.1"))
+
+
+def test_a_job_recorded_before_its_supervisor_started_is_starting_not_lost(
+    tmp_path: Path,
+) -> None:
+    """apply records a job, then starts its supervisor: a read in between (another
+    job's wait, a parallel plan) sees no pid yet, and must not record it lost."""
+    home = tmp_path / "home"
+    labels = {"mlapply-stack": STACK, "mlapply-name": "n", "mlapply-hash": "x"}
+    store = LocalStore(home, create=True)
+    now = time.time()
+    store.put_job(LiveJob("new_1", labels, JobState.QUEUED, create_time=now), job_dir="/x/1")
+    store.put_job(LiveJob("old_1", labels, JobState.QUEUED, create_time=now - 3600), job_dir="/x/2")
+    store.close()
+    jobs = {j.name: j for j in LocalBackend(home).read_live(STACK).jobs}
+    assert jobs["new_1"].state is JobState.QUEUED and not jobs["new_1"].lost
+    assert jobs["old_1"].state is JobState.FAILED and jobs["old_1"].lost  # an apply died there

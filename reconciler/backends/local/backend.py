@@ -47,6 +47,8 @@ from reconciler.stack.resources import LABEL_STACK, StackSettings
 
 RUNNER_MODULE = "reconciler.backends.local.runner"
 LOG_LINES_WHEN_NOT_EXPORTED = 10
+START_SECONDS = 60.0
+"""How long a job recorded without a supervisor pid yet is taken as starting."""
 
 
 def saved_models(folder: str) -> list[tuple[str, int]]:
@@ -133,6 +135,8 @@ class LocalBackend:
             runtime.get("pid"), runtime.get("job_dir"), job.create_time
         ):
             return job
+        if runtime.get("pid") is None and time.time() - (job.create_time or 0) < START_SECONDS:
+            return job  # recorded, its supervisor being started (its pid comes next)
         # Re-read: the supervisor may have finished between the two reads.
         fresh = next(
             (j for j in store.read(job.labels.get(LABEL_STACK, "")).jobs if j.name == job.name),
