@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from reconciler import cli
-from tests.conftest import CASES, REPO, WriteFiles
+from tests.conftest import CASES, REPO, WriteFiles, copy_example
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -139,7 +139,8 @@ def test_internal_errors_are_one_line_unless_debug(monkeypatch: pytest.MonkeyPat
     assert debug.exit_code == 1 and "Traceback" in debug.output
 
 
-def test_cli_import_validate_and_plan_load_no_heavy_modules() -> None:
+def test_cli_import_validate_and_plan_load_no_heavy_modules(tmp_path: Path) -> None:
+    copy_example(tmp_path / "repo", rows=50)  # with data: a plan that can succeed
     code = (
         "import sys\n"
         "from click.testing import CliRunner\n"
@@ -154,7 +155,11 @@ def test_cli_import_validate_and_plan_load_no_heavy_modules() -> None:
         "assert heavy == [], heavy\n"
     )
     done = subprocess.run(
-        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=False
+        [sys.executable, "-c", code],
+        cwd=tmp_path / "repo",
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
 
