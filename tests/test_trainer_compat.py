@@ -215,8 +215,9 @@ def test_a_stack_home_outside_the_repository_is_refused_unless_allowed(
     assert load_stack([str(root / "m")]).stack is not None
 
 
+@pytest.mark.parametrize("pattern", ["../data/*.csv", "../data"])
 def test_plan_reads_a_bounded_amount_of_data(
-    write_files: WriteFiles, monkeypatch: pytest.MonkeyPatch
+    pattern: str, write_files: WriteFiles, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from click.testing import CliRunner
 
@@ -228,12 +229,12 @@ def test_plan_reads_a_bounded_amount_of_data(
         {
             ".git/HEAD": "",
             "pkg/trainer/__init__.py": "",
-            "m/stack.yaml": STACK + dataset + "  train: ../data/*.csv\n",
+            "m/stack.yaml": STACK + dataset + f"  train: {pattern}\n",
             **{f"data/{i}.csv": "x\n1\n" for i in range(3)},
         }
     )
     monkeypatch.setattr(content, "MAX_FILES", 2)
     result = CliRunner().invoke(cli.cli, ["plan", str(root / "m")])
     assert result.exit_code == 1
-    assert "Dataset \"d\": pattern '../data/*.csv' needs more than 2 files" in result.output
+    assert f"Dataset \"d\": pattern '{pattern}' needs more than 2 files" in result.output
     assert "fingerprint: paths" in result.output and "Traceback" not in result.output

@@ -108,8 +108,8 @@ def data_fingerprint(
             else:
                 files.update({uri: list(meta) for uri, meta in remote(pattern).items()})
             continue
-        for match in sorted(glob.glob(str(dataset.base_dir / pattern), recursive=True)):
-            for path in _files_under(match):
+        for match in budget.expand(pattern, str(dataset.base_dir / pattern)):
+            for path in budget.files_under(pattern, match):
                 found = cache.digest(path)
                 budget.spend(pattern, found[0])
                 files[_relative(path, dataset.base_dir)] = found
@@ -135,12 +135,37 @@ class _Budget:
         self.bytes = 0
         self.started = time.monotonic()
 
+    def expand(self, pattern: str, where: str) -> list[str]:
+        """The pattern's matches, sorted; the expansion itself is bounded too (a
+        ``/usr/**`` walks a whole tree before a byte is hashed)."""
+        found = []
+        for match in glob.iglob(where, recursive=True):
+            found.append(match)
+            self._check(pattern, len(found))
+        return sorted(found)
+
+    def files_under(self, pattern: str, path: str) -> list[str]:
+        """A match as files: itself, or every file under the folder (bounded as it walks)."""
+        if os.path.isfile(path):
+            return [path]
+        found: list[str] = []
+        for folder, dirnames, filenames in os.walk(path):
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            found.extend(
+                os.path.join(folder, n) for n in sorted(filenames) if not n.startswith(".")
+            )
+            self._check(pattern, self.files + len(found))
+        return found
+
     def spend(self, pattern: str, size: int) -> None:
         self.files += 1
         self.bytes += size
+        self._check(pattern, self.files)
+
+    def _check(self, pattern: str, files: int) -> None:
         over = (
             f"more than {MAX_FILES:,} files"
-            if self.files > MAX_FILES
+            if files > MAX_FILES
             else f"more than {MAX_BYTES // 2**30} GiB"
             if self.bytes > MAX_BYTES
             else f"more than {MAX_SECONDS:.0f} s of reading"
@@ -154,16 +179,6 @@ class _Budget:
                 "narrow the pattern, or set fingerprint: paths to fingerprint the patterns "
                 "only (the data's content then leaves the job's identity)",
             )
-
-
-def _files_under(path: str) -> list[str]:
-    if os.path.isfile(path):
-        return [path]
-    found: list[str] = []
-    for folder, dirnames, filenames in os.walk(path):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        found.extend(os.path.join(folder, n) for n in sorted(filenames) if not n.startswith("."))
-    return found
 
 
 def _relative(path: str, base: Path) -> str:

@@ -54,7 +54,7 @@ START_SECONDS = 60.0
 def saved_models(folder: str) -> list[tuple[str, int]]:
     """Each directory under ``folder`` holding saved_model.pb, with its write time."""
     root = Path(folder)
-    if root.is_file() or not root.is_dir():
+    if not root.is_dir():
         return []
     return [
         (str(p.parent), os.stat(p).st_mtime_ns) for p in root.rglob("saved_model.pb") if p.is_file()
