@@ -5,6 +5,7 @@ served by a real `mlapply serve` process on 127.0.0.1, asked by real clients
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 import threading
@@ -61,6 +62,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         [
             *(sys.executable, "-m", "reconciler.cli", "serve", str(manifests), "--port", "0"),
             *("--max-request-bytes", "200000", "--refresh-seconds", "0.2"),
+            *("--body-timeout", "1"),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -160,6 +162,27 @@ def test_malformed_and_oversized_bodies_get_json_errors_and_the_server_goes_on(
     got, error, _ = _call(base, raw=body)
     assert got == status and message in error["error"], error
     assert _call(base, served.request)[0] == 200
+
+
+def test_a_body_that_does_not_arrive_in_time_gets_408_and_the_connection_closes(
+    served: Served,
+) -> None:
+    host, port = served.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(
+            b"POST /v1/models/taxifare:predict HTTP/1.1\r\nHost: x\r\n"
+            b'Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"instances"'
+        )
+        started = time.monotonic()
+        answer = b""
+        while chunk := sock.recv(4096):
+            answer += chunk
+        waited = time.monotonic() - started
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408"), answer
+    assert "did not arrive within 1 s" in json.loads(body)["error"]
+    assert 1.0 <= waited < 5.0, waited
+    assert _call(f"{served.url}/v1/models/taxifare:predict", served.request)[0] == 200
 
 
 def test_wrong_types_and_shapes_are_named(served: Served) -> None:

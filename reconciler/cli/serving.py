@@ -115,6 +115,32 @@ def _read_catalog(stack: Stack) -> Catalog:
     type=click.FloatRange(0.05),
     help="How often the deployed versions are read again.",
 )
+@click.option(
+    "--max-connections",
+    type=click.IntRange(1),
+    help="Most client connections at once (default: the file limit less headroom).",
+)
+@click.option(
+    "--header-timeout",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(0.1),
+    help="Seconds a client has to send a request's headers.",
+)
+@click.option(
+    "--body-timeout",
+    default=30.0,
+    show_default=True,
+    type=click.FloatRange(0.1),
+    help="Seconds a client has to send a request's body.",
+)
+@click.option(
+    "--idle-timeout",
+    default=15.0,
+    show_default=True,
+    type=click.FloatRange(0.1),
+    help="Seconds an idle keep-alive connection is kept.",
+)
 def serve(
     paths: tuple[str, ...],
     variables: tuple[str, ...],
@@ -125,12 +151,17 @@ def serve(
     batch_wait_ms: float,
     max_request_bytes: int,
     refresh_seconds: float,
+    max_connections: int | None,
+    header_timeout: float,
+    body_timeout: float,
+    idle_timeout: float,
 ) -> None:
     """Serve a stack's deployed model versions over HTTP (ML Engine and TF Serving paths)."""
     import asyncio
     import logging
 
     try:
+        from reconciler.serving.guard import ClientLimits
         from reconciler.serving.server import ModelServer, ServeOptions
         from reconciler.serving.server import serve as run_server
     except ImportError as exc:
@@ -146,6 +177,7 @@ def serve(
         max_wait=batch_wait_ms / 1000,
         max_request_bytes=max_request_bytes,
         refresh=refresh_seconds,
+        clients=ClientLimits(max_connections, header_timeout, body_timeout, idle_timeout),
     )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
 

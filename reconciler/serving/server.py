@@ -20,6 +20,9 @@ Versions load on their first request. The deployed state is read again every
 when the default version changes, the old one keeps answering until the new
 one has loaded, so a switch under load fails no request. Each answer carries
 the version that gave it in ``X-Mlapply-Model-Version``.
+
+Clients are bounded (:mod:`reconciler.serving.guard`): connections, how long
+headers, a body and an idle keep-alive may take.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -41,6 +44,12 @@ from aiohttp import web
 from reconciler.diagnostics import MlapplyError
 from reconciler.serving.batcher import Batcher
 from reconciler.serving.catalog import Catalog, DeployedModel
+from reconciler.serving.guard import (
+    ClientLimits,
+    ConnectionGuard,
+    RefusalLog,
+    deepen_listen_queue,
+)
 from reconciler.serving.signature import (
     InstanceError,
     ServingSignature,
@@ -73,6 +82,7 @@ _STATUS_TEXT = {
     400: "INVALID_ARGUMENT",
     404: "NOT_FOUND",
     405: "INVALID_ARGUMENT",
+    408: "DEADLINE_EXCEEDED",
     413: "INVALID_ARGUMENT",
     500: "INTERNAL",
     503: "UNAVAILABLE",
@@ -86,13 +96,15 @@ class ServeOptions:
     max_request_bytes: int = 1_500_000  # ML Engine's online prediction limit
     refresh: float = 1.0
     threads: int = 4
+    clients: ClientLimits = field(default_factory=ClientLimits)
 
 
 class _HttpError(Exception):
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, *, close: bool = False) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.close = close  # the connection cannot carry another request
 
 
 @dataclass(frozen=True)
@@ -116,6 +128,7 @@ class ModelServer:
         self._defaults: dict[str, tuple[str, str]] = {}  # model -> (version, folder) serving
         self._last_refresh = 0.0
         self._failed: dict[str, float] = {}  # SavedModel folder -> when its load failed
+        self.refusals = RefusalLog(log)
 
     # Deployed state.
 
@@ -253,8 +266,9 @@ class ModelServer:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
 
-def make_app(server: ModelServer) -> web.Application:
-    app = web.Application(client_max_size=server.options.max_request_bytes)
+def make_app(server: ModelServer, guard: ConnectionGuard | None = None) -> web.Application:
+    middlewares = [guard.middleware] if guard else []
+    app = web.Application(client_max_size=server.options.max_request_bytes, middlewares=middlewares)
     app.router.add_route("*", "/{tail:.*}", _handler(server))
     return app
 
@@ -273,7 +287,13 @@ def _handler(server: ModelServer) -> Callable[[web.Request], Awaitable[web.Respo
                 raise _HttpError(404, f"no such method: {request.method} {request.path}")
             return await _describe(server, route)
         except _HttpError as exc:
-            return _error(dialect, exc.status, exc.message)
+            response = _error(dialect, exc.status, exc.message)
+            if exc.close:  # answer now, then close: no lingering for a body not coming
+                response.force_close()
+                await response.prepare(request)
+                await response.write_eof()
+                request.protocol.force_close()
+            return response
         except web.HTTPRequestEntityTooLarge:
             limit = server.options.max_request_bytes
             return _error(dialect, 413, f"the request body is over the {limit}-byte limit")
@@ -309,7 +329,7 @@ async def _predict(server: ModelServer, route: _Route, request: web.Request) -> 
     batcher = await server.batcher(uri)
     batcher.expect()
     try:
-        body = await request.read()
+        body = await _body(server, request)
         columns_form, columns, count = _columns(batcher.signature, body)
     except BaseException:
         batcher.forget()
@@ -323,6 +343,19 @@ async def _predict(server: ModelServer, route: _Route, request: web.Request) -> 
     else:
         answer = {"predictions": rows(outputs, 0, count)}
     return _json(200, answer, version)
+
+
+async def _body(server: ModelServer, request: web.Request) -> bytes:
+    seconds = server.options.clients.body_seconds
+    try:
+        return await asyncio.wait_for(request.read(), seconds)
+    except asyncio.TimeoutError:
+        server.refusals.note(
+            "body", f"answered 408 to requests whose body did not arrive within {seconds:g} s"
+        )
+        raise _HttpError(
+            408, f"the request body did not arrive within {seconds:g} s", close=True
+        ) from None
 
 
 def _columns(signature: ServingSignature, body: bytes) -> tuple[bool, Any, int]:
@@ -410,17 +443,28 @@ async def serve(
     """Run until cancelled; ``on_ready`` gets the server and its URL once it listens."""
     server = ModelServer(read_catalog, options)
     await server.refresh()
-    runner = web.AppRunner(make_app(server), access_log=None)
+    loop = asyncio.get_running_loop()
+    guard = ConnectionGuard(options.clients, server.refusals)
+    runner = web.AppRunner(make_app(server, guard), access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    await site.start()
-    bound = runner.addresses[0][1] if runner.addresses else port
+    assert runner.server is not None
+    loop.set_exception_handler(guard.exception_handler)
+    listener = await loop.create_server(
+        guard.protocols(runner.server), host, port, reuse_address=True, backlog=guard.backlog
+    )
+    deepen_listen_queue(listener)
+    bound = listener.sockets[0].getsockname()[1] if listener.sockets else port
     shown = f"[{host}]" if ":" in host else host
+    log.info("at most %d connections at once", guard.limit)
     on_ready(server, f"http://{shown}:{bound}")
     refresher = asyncio.create_task(server.refresh_forever())
+    watcher = asyncio.create_task(guard.watch())
     try:
         await asyncio.Event().wait()
     finally:
         refresher.cancel()
+        watcher.cancel()
+        listener.close()
         await runner.cleanup()
+        server.refusals.flush(everything=True)
         await server.close()
