@@ -254,7 +254,7 @@ def test_a_job_lost_to_the_machinery_is_resubmitted_within_its_own_bound(tmp_pat
     store.close()
     job = s.plan(now=LATER).plan.changes[0]
     assert job.action is Action.CREATE and job.live_name == f"{first.name}_2"
-    assert "supervisor lost" in job.reasons[0].text
+    assert "was lost to the machinery (its supervisor (pid 7) is gone)" in job.reasons[0].text
     assert "resubmitting, attempt 2 of 3" in job.reasons[0].text
     store = s.store
     for attempt in (2, 3):

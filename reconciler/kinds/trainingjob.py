@@ -376,8 +376,9 @@ class TrainingJobHandler(LiveHandler):
         if latest.lost:
             count, allowed = sum(j.lost for j in current), job.max_resubmits
             if count < allowed:
+                why = (latest.error or "its supervisor is gone").strip().splitlines()[0]
                 text = (
-                    f"{latest.name}: supervisor lost ({latest.error or 'gone'}); "
+                    f"{latest.name} was lost to the machinery ({why.rstrip(':')}); "
                     f"resubmitting, attempt {count + 1} of {allowed}"
                 )
                 return plans.Action.CREATE, plans.Reason(plans.ReasonCode.RETRY, text)

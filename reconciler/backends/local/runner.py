@@ -49,6 +49,12 @@ _NOT_INHERITED = frozenset({"TF_USE_LEGACY_KERAS", "CLOUD_ML_TRIAL_ID", "TF_CONF
 
 PR_SET_CHILD_SUBREAPER = 36  # prctl(2): orphaned descendants reparent to this process
 STOP_GRACE_SECONDS = 10.0
+# A chief ended by one of these was stopped from outside (the kernel's OOM killer
+# sends SIGKILL, a shutdown or preemption SIGTERM, an operator either): the job is
+# lost to the machinery and resubmitted within retry.maxResubmits. A signal of
+# the trainer's own making (SIGSEGV, SIGABRT from a failed check) is its failure.
+ENDED_FROM_OUTSIDE = frozenset({signal.SIGKILL, signal.SIGTERM, signal.SIGHUP, signal.SIGINT})
+OUTSIDE_CAUSES = "out of memory, a shutdown, or another process"
 DISK_FULL_RETRY_SECONDS = 5.0
 DISK_FULL_PATIENCE_SECONDS = 24 * 3600.0
 
@@ -203,15 +209,16 @@ class Supervisor:
         deadline = time.time() + float(self.request.get("timeout_seconds", 7 * 24 * 3600))
         next_sample = 0.0
         while True:
+            code = chief.process.poll()  # before the cancel check: a cancel ends the chief too
             if self.cancelled:
                 self._stop_all()
                 return self._finish("CANCELLED", None, None)
-            code = chief.process.poll()
             if code is not None:
                 self._stop_all()
                 if code == 0:
                     return self._finish("SUCCEEDED", None, 0)
-                return self._finish("FAILED", self._failure(chief, code), code)
+                lost = -code in ENDED_FROM_OUTSIDE
+                return self._finish("FAILED", self._failure(chief, code), code, lost=lost)
             if time.time() > deadline:
                 self._stop_all()
                 limit = self.request.get("timeout_seconds")
@@ -223,8 +230,14 @@ class Supervisor:
 
     def _failure(self, task: Task, code: int) -> str:
         text = task.log.read_text(errors="replace")
-        how = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
-        found = f"the {task.role} ended with {how}:\n" + logtext.tail(text, LOG_TAIL_LINES)
+        if -code in ENDED_FROM_OUTSIDE:
+            name = signal.Signals(-code).name
+            how = f"the {task.role} was ended by {name} from outside mlapply: {OUTSIDE_CAUSES}"
+        elif code < 0:
+            how = f"the {task.role} ended with signal {-code} ({signal.Signals(-code).name})"
+        else:
+            how = f"the {task.role} ended with exit code {code}"
+        found = f"{how}:\n" + logtext.tail(text, LOG_TAIL_LINES)
         hint = logtext.runtime_hint(text, request_runtime(self.request).keras)
         return found + (f"\nhint: {hint}" if hint else "")
 
@@ -256,7 +269,9 @@ class Supervisor:
                 task.process.wait()
         end_descendants()  # what the tasks started and left behind
 
-    def _finish(self, state: str, error: str | None, code: int | None) -> int:
+    def _finish(
+        self, state: str, error: str | None, code: int | None, *, lost: bool = False
+    ) -> int:
         self._sample()
         started = self.request.get("submitted", time.time())
         elapsed = max(time.time() - started, 1e-6)
@@ -265,6 +280,7 @@ class Supervisor:
             end_time=time.time(),
             error=error,
             exit_code=code,
+            lost=int(lost),
             peak_rss_bytes=self.peak_rss or None,
             mean_cpu=sum(self.cpu_seconds.values()) / elapsed if self.cpu_seconds else None,
         )
