@@ -521,3 +521,53 @@ def test_a_full_disk_is_one_clear_error_and_status_still_works(small_disk: Path)
     assert code == 0, output
     (job,) = _store(root / "m").read("full").jobs
     assert job.state is JobState.SUCCEEDED
+
+
+FILLING_TASK = """
+import argparse, os
+parser = argparse.ArgumentParser()
+parser.add_argument("--output_dir"); parser.add_argument("--job-dir")
+args, _ = parser.parse_known_args()
+if os.path.exists({flag!r}):  # fill the disk, clean up after itself, fail as it would
+    os.makedirs(args.output_dir, exist_ok=True)
+    junk = os.path.join(args.output_dir, "checkpoint.tmp")
+    try:
+        with open(junk, "wb") as out:
+            while True:
+                out.write(b"0" * 65536)
+    finally:
+        os.remove(junk)
+export = os.path.join(args.output_dir, "export", "1")
+os.makedirs(export)
+open(os.path.join(export, "saved_model.pb"), "wb").write(b"a model")
+"""
+
+
+def test_a_trainer_failing_on_a_full_disk_is_lost_to_the_machine_not_its_own_failure(
+    small_disk: Path,
+) -> None:
+    root = small_disk / "repo"
+    (root / ".git").mkdir(parents=True)
+    (root / "pkg" / "trainer").mkdir(parents=True)
+    (root / "pkg" / "trainer" / "__init__.py").write_text("")
+    flag = small_disk / "fill"
+    flag.touch()
+    (root / "pkg" / "trainer" / "task.py").write_text(FILLING_TASK.format(flag=str(flag)))
+    (root / "m").mkdir()
+    (root / "m" / "stack.yaml").write_text(
+        "apiVersion: mlapply/v1\nkind: Stack\nmetadata: {name: full}\n"
+        "---\napiVersion: mlapply/v1\nkind: Trainer\nmetadata: {name: t}\n"
+        "spec: {source: ../pkg}\n---\napiVersion: mlapply/v1\nkind: TrainingJob\n"
+        "metadata: {name: j}\nspec: {trainer: t}\n"  # retry.maxAttempts is 1
+    )
+    code, output = _apply(root / "m")
+    assert code == 1, output
+    (job,) = _store(root / "m").read("full").jobs
+    assert job.state is JobState.FAILED and job.lost, job
+    assert "was full when the chief failed" in (job.error or ""), job.error
+    assert "No space left on device" in (job.error or "")
+    flag.unlink()
+    code, output = _apply(root / "m")  # no --retrain: the trainer was not at fault
+    assert code == 0, output
+    assert "was lost to the machinery (the disk of" in output
+    assert "resubmitting, attempt 2 of 3" in output

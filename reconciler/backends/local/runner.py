@@ -32,6 +32,7 @@ from typing import Any
 
 import psutil
 
+from reconciler import diskspace
 from reconciler.backends import logtext
 from reconciler.backends.local.runtime import ensure_env, ensure_runtime, env_python
 from reconciler.backends.local.runtimes import Runtime
@@ -55,6 +56,9 @@ STOP_GRACE_SECONDS = 10.0
 # the trainer's own making (SIGSEGV, SIGABRT from a failed check) is its failure.
 ENDED_FROM_OUTSIDE = frozenset({signal.SIGKILL, signal.SIGTERM, signal.SIGHUP, signal.SIGINT})
 OUTSIDE_CAUSES = "out of memory, a shutdown, or another process"
+# What a trainer's log says when a write failed for space (strerror of ENOSPC and
+# EDQUOT, SQLite's and TensorFlow's own words): a failure of the machine, not its code.
+DISK_FULL_WORDS = ("No space left on device", "Disk quota exceeded", "disk is full")
 DISK_FULL_RETRY_SECONDS = 5.0
 DISK_FULL_PATIENCE_SECONDS = 24 * 3600.0
 
@@ -217,8 +221,11 @@ class Supervisor:
                 self._stop_all()
                 if code == 0:
                     return self._finish("SUCCEEDED", None, 0)
-                lost = -code in ENDED_FROM_OUTSIDE
-                return self._finish("FAILED", self._failure(chief, code), code, lost=lost)
+                error, full = self._failure(chief, code), self._disk_was_full(chief)
+                if full:
+                    error = f"{full}\n{error}"
+                lost = bool(full) or -code in ENDED_FROM_OUTSIDE
+                return self._finish("FAILED", error, code, lost=lost)
             if time.time() > deadline:
                 self._stop_all()
                 limit = self.request.get("timeout_seconds")
@@ -240,6 +247,24 @@ class Supervisor:
         found = f"{how}:\n" + logtext.tail(text, LOG_TAIL_LINES)
         hint = logtext.runtime_hint(text, request_runtime(self.request).keras)
         return found + (f"\nhint: {hint}" if hint else "")
+
+    def _disk_was_full(self, task: Task) -> str | None:
+        """Why a failure is the machine's when the trainer's disk was full: its log
+        says so, or its job dir's disk is (nearly) full now."""
+        folder = str(self.request.get("job_dir", self.job_dir))
+        free = diskspace.free_bytes(folder)
+        try:
+            text = task.log.read_text(errors="replace")
+        except OSError:
+            text = ""
+        said = any(words in text for words in DISK_FULL_WORDS)
+        if not said and (free is None or free >= diskspace.NEEDED_BYTES):
+            return None
+        shown = f"{free / 2**20:.1f} MiB free now" if free is not None else "free space unknown"
+        return (
+            f"the disk of {folder} was full when the {task.role} failed ({shown}); "
+            "free space there and apply again"
+        )
 
     def _sample(self) -> None:
         """CPU seconds and resident memory of every task process (from /proc)."""
