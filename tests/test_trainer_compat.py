@@ -215,7 +215,7 @@ def test_a_stack_home_outside_the_repository_is_refused_unless_allowed(
     assert load_stack([str(root / "m")]).stack is not None
 
 
-@pytest.mark.parametrize("pattern", ["../data/*.csv", "../data"])
+@pytest.mark.parametrize("pattern", ["../data/*.csv", "../data", "../data/**"])
 def test_plan_reads_a_bounded_amount_of_data(
     pattern: str, write_files: WriteFiles, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -238,3 +238,26 @@ def test_plan_reads_a_bounded_amount_of_data(
     assert result.exit_code == 1
     assert f"Dataset \"d\": pattern '{pattern}' needs more than 2 files" in result.output
     assert "fingerprint: paths" in result.output and "Traceback" not in result.output
+
+
+def test_a_file_matched_twice_counts_once_against_the_bound(
+    write_files: WriteFiles, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``**`` matches the folder and each file in it: three files, not six."""
+    from click.testing import CliRunner
+
+    from reconciler import cli
+    from reconciler.identity import content
+
+    dataset = "\n---\napiVersion: mlapply/v1\nkind: Dataset\nmetadata: {name: d}\nspec:\n"
+    root = write_files(
+        {
+            ".git/HEAD": "",
+            "pkg/trainer/__init__.py": "",
+            "m/stack.yaml": STACK + dataset + "  train: ../data/**\n",
+            **{f"data/sub/{i}.csv": "x\n1\n" for i in range(3)},
+        }
+    )
+    monkeypatch.setattr(content, "MAX_FILES", 3)
+    result = CliRunner().invoke(cli.cli, ["plan", str(root / "m")])
+    assert result.exit_code == 0, result.output

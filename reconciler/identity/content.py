@@ -120,6 +120,7 @@ def data_fingerprint(
 # What a plan may read to fingerprint one side of a dataset: plan runs on untrusted
 # pull requests, and a pattern such as /usr/** must not stall it.
 MAX_FILES = 100_000
+MAX_MATCHES = 4 * MAX_FILES  # a pattern's matches, folders included (``**`` lists both)
 MAX_BYTES = 50 * 2**30
 MAX_SECONDS = 300.0
 
@@ -134,6 +135,8 @@ class _Budget:
         self.files = 0
         self.bytes = 0
         self.started = time.monotonic()
+        self.seen: set[str] = set()  # each file counted once, however many matches hold it
+        self.walked: list[str] = []  # folders walked whole
 
     def expand(self, pattern: str, where: str) -> list[str]:
         """The pattern's matches, sorted; the expansion itself is bounded too (a
@@ -141,21 +144,32 @@ class _Budget:
         found = []
         for match in glob.iglob(where, recursive=True):
             found.append(match)
-            self._check(pattern, len(found))
+            if len(found) > MAX_MATCHES:
+                raise self._too_large(pattern, f"more than {MAX_MATCHES:,} files and folders")
+            self._check(pattern, 0)
         return sorted(found)
 
     def files_under(self, pattern: str, path: str) -> list[str]:
-        """A match as files: itself, or every file under the folder (bounded as it walks)."""
+        """A match as files not met before: itself, or the files under the folder
+        (bounded as it walks; ``**`` matches a folder and everything in it)."""
+        path = os.path.normpath(path)
+        if any(path == w or path.startswith(w.rstrip(os.sep) + os.sep) for w in self.walked):
+            return []
         if os.path.isfile(path):
-            return [path]
+            return self._new(pattern, [path])
+        self.walked.append(path)
         found: list[str] = []
         for folder, dirnames, filenames in os.walk(path):
             dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-            found.extend(
-                os.path.join(folder, n) for n in sorted(filenames) if not n.startswith(".")
-            )
-            self._check(pattern, self.files + len(found))
+            names = (os.path.join(folder, n) for n in sorted(filenames) if not n.startswith("."))
+            found.extend(self._new(pattern, names))
         return found
+
+    def _new(self, pattern: str, paths: Iterable[str]) -> list[str]:
+        fresh = [p for p in paths if p not in self.seen]
+        self.seen.update(fresh)
+        self._check(pattern, len(self.seen))
+        return fresh
 
     def spend(self, pattern: str, size: int) -> None:
         self.files += 1
@@ -173,12 +187,15 @@ class _Budget:
             else None
         )
         if over:
-            raise DataTooLarge(
-                f'Dataset "{self.dataset}": pattern {pattern!r} needs {over} to fingerprint '
-                "(the bound of a plan)",
-                "narrow the pattern, or set fingerprint: paths to fingerprint the patterns "
-                "only (the data's content then leaves the job's identity)",
-            )
+            raise self._too_large(pattern, over)
+
+    def _too_large(self, pattern: str, over: str) -> DataTooLarge:
+        return DataTooLarge(
+            f'Dataset "{self.dataset}": pattern {pattern!r} needs {over} to fingerprint '
+            "(the bound of a plan)",
+            "narrow the pattern, or set fingerprint: paths to fingerprint the patterns "
+            "only (the data's content then leaves the job's identity)",
+        )
 
 
 def _relative(path: str, base: Path) -> str:
