@@ -12,6 +12,7 @@ import pytest
 from reconciler.backends import exports, logtext
 from reconciler.backends.local import runtimes
 from reconciler.backends.packaging import build_sdist
+from reconciler.identity.hashcache import HashCache
 from reconciler.kinds import load_stack
 from reconciler.serving.signature import choose_signature
 from tests.conftest import CASES, WriteFiles
@@ -261,3 +262,9 @@ def test_a_file_matched_twice_counts_once_against_the_bound(
     monkeypatch.setattr(content, "MAX_FILES", 3)
     result = CliRunner().invoke(cli.cli, ["plan", str(root / "m")])
     assert result.exit_code == 0, result.output
+    # The files keep the spelling they were matched with, relative to the manifest:
+    # an absolute path would make the job's identity differ from machine to machine.
+    stack = load_stack([str(root / "m")]).stack
+    assert stack is not None
+    found = content.data_fingerprint(stack.datasets["d"], ["../data/**"], HashCache(None))
+    assert sorted(found.files) == [f"../data/sub/{i}.csv" for i in range(3)]

@@ -152,12 +152,12 @@ class _Budget:
     def files_under(self, pattern: str, path: str) -> list[str]:
         """A match as files not met before: itself, or the files under the folder
         (bounded as it walks; ``**`` matches a folder and everything in it)."""
-        path = os.path.normpath(path)
-        if any(path == w or path.startswith(w.rstrip(os.sep) + os.sep) for w in self.walked):
+        real = os.path.normpath(path)  # compared normalized, returned as matched
+        if any(real == w or real.startswith(w.rstrip(os.sep) + os.sep) for w in self.walked):
             return []
         if os.path.isfile(path):
             return self._new(pattern, [path])
-        self.walked.append(path)
+        self.walked.append(real)
         found: list[str] = []
         for folder, dirnames, filenames in os.walk(path):
             dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
@@ -166,8 +166,12 @@ class _Budget:
         return found
 
     def _new(self, pattern: str, paths: Iterable[str]) -> list[str]:
-        fresh = [p for p in paths if p not in self.seen]
-        self.seen.update(fresh)
+        fresh = []
+        for path in paths:
+            real = os.path.normpath(path)
+            if real not in self.seen:
+                self.seen.add(real)
+                fresh.append(path)
         self._check(pattern, len(self.seen))
         return fresh
 

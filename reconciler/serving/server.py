@@ -266,9 +266,10 @@ class ModelServer:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
 
-def make_app(server: ModelServer, guard: ConnectionGuard | None = None) -> web.Application:
-    middlewares = [guard.middleware] if guard else []
-    app = web.Application(client_max_size=server.options.max_request_bytes, middlewares=middlewares)
+def make_app(server: ModelServer, guard: ConnectionGuard) -> web.Application:
+    app = web.Application(
+        client_max_size=server.options.max_request_bytes, middlewares=[guard.middleware]
+    )
     app.router.add_route("*", "/{tail:.*}", _handler(server))
     return app
 
