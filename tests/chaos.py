@@ -133,17 +133,21 @@ class ChaosStack:
     def command(self, *args: str) -> list[str]:
         return [sys.executable, "-m", "reconciler", *args, str(self.manifests)]
 
-    def apply(self) -> tuple[int, str, float]:
-        """An undisturbed apply: (exit code, output, seconds)."""
+    def run(self, verb: str, option: str) -> tuple[int, str, float]:
+        """``mlapply VERB MANIFESTS OPTION`` to its end: (exit code, output, seconds)."""
         started = time.monotonic()
         done = subprocess.run(
-            [*self.command("apply"), "--auto-approve"],
+            [*self.command(verb), option],
             capture_output=True,
             text=True,
             timeout=APPLY_TIMEOUT,
             check=False,
         )
         return done.returncode, done.stdout + done.stderr, time.monotonic() - started
+
+    def apply(self) -> tuple[int, str, float]:
+        """An undisturbed apply."""
+        return self.run("apply", "--auto-approve")
 
     # Trials ---------------------------------------------------------------------------
 
@@ -217,15 +221,9 @@ class ChaosStack:
 
     def check(self, seed: int) -> list[str]:
         problems = []
-        plan = subprocess.run(
-            [*self.command("plan"), "--detailed-exitcode"],
-            capture_output=True,
-            text=True,
-            timeout=APPLY_TIMEOUT,
-            check=False,
-        )
-        if plan.returncode != 0:
-            problems.append(f"plan after it exited {plan.returncode}:\n{_last_lines(plan.stdout)}")
+        code, output, _ = self.run("plan", "--detailed-exitcode")
+        if code != 0:
+            problems.append(f"plan after it exited {code}:\n{_last_lines(output)}")
         store = LocalStore(self.home)
         try:
             lock = store.lock_info("chaos")

@@ -256,7 +256,7 @@ class ConnectionGuard:
         now = time.monotonic()
         header, idle = self.limits.header_seconds, self.limits.idle_seconds
         for connection in list(self._open.values()):
-            if connection.busy or connection.transport is None:
+            if connection.busy or connection.transport is None or connection.transport.is_closing():
                 continue
             started = connection.partial_since
             if started is None and connection.requests == 0:
@@ -268,7 +268,7 @@ class ConnectionGuard:
                     f"closed connections that sent no complete request headers within {header:g} s",
                 )
             elif started is None and now - connection.waiting_since > idle:
-                self._end(connection, answer=False)  # keep-alive over: not a refusal
+                connection.transport.close()  # keep-alive over (its last answer flushed first)
         self.refusals.flush()
 
     async def watch(self) -> None:
