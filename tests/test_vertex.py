@@ -6,6 +6,7 @@ in API calls. Every request is checked against the discovery documents; the
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -115,7 +116,7 @@ def test_a_create_whose_answer_is_lost_submits_no_duplicate(fake: FakeGcp, examp
 def test_the_whole_cycle_converges_with_a_fifth_of_requests_failing(
     fake: FakeGcp, example: Path
 ) -> None:
-    """20 % of requests answer 429/500/503 before they take effect, 10 % of changes
+    """20 % of requests answer 408/429/500/503 before they take effect, 10 % of changes
     take effect and then lose their answer, and every answer is slow."""
     fake.faults.rate, fake.faults.lost_rate, fake.faults.delay = 0.2, 0.1, 0.02
     code, output = _run("apply", str(example), "--auto-approve")
@@ -328,10 +329,22 @@ def test_a_running_job_whose_identity_changed_is_cancelled_and_replaced(
     code, output = _run("apply", str(example), "--auto-approve", "--no-wait")
     assert code == 0, output
     (first,) = fake.jobs.values()
+    # Another stack's running job of the same name, which no cancel of this one may touch.
+    other = dataclasses.replace(
+        first,
+        resource={
+            **first.resource,
+            "name": first.resource["name"] + "0",
+            "labels": {**first.resource["labels"], "mlapply-stack": "another"},
+        },
+    )
+    fake.jobs[other.resource["name"]] = other
     fake.job_seconds = 0.3
     code, output = _run("apply", str(example), "--auto-approve", "--var", "train_steps=50")
     assert code == 0, output
     assert first.resource["state"] == "JOB_STATE_CANCELLED"
+    assert other.resource["state"] != "JOB_STATE_CANCELLED"
+    del fake.jobs[other.resource["name"]]
     old = first.resource["displayName"]
     assert f"running job {old} (an older identity) will be cancelled" in output
     states = sorted(j.resource["state"] for j in fake.jobs.values())

@@ -12,7 +12,7 @@ tests fail when that list is not empty.
 It simulates jobs (queued, running, then succeeded, writing a SavedModel
 under the trainer's ``--output_dir`` as a trainer would), long-running
 operations (done on the first poll), pagination (small pages) and label
-filters, and can inject 429/500 answers, slow answers, and a create whose
+filters, and can inject 408/429/500/503 answers, slow answers, and a create whose
 answer is lost after it took effect.
 """
 
@@ -174,7 +174,7 @@ class FakeGcp:
                 message = f"Permission '{method.id}' denied on resource (or it may not exist)."
                 return _error(403, message, "PERMISSION_DENIED")
             if self.faults.rate and self._random.random() < self.faults.rate:
-                status = self._random.choice([429, 500, 503])
+                status = self._random.choice([408, 429, 500, 503])
                 self.faults.injected += 1
                 return _error(status, "injected fault", "UNAVAILABLE")
         unknown = set(query) - method.query - STANDARD_QUERY

@@ -13,7 +13,10 @@ from urllib.parse import unquote, urlsplit
 
 from reconciler.diagnostics import MlapplyError
 
-RETRYABLE = frozenset({429, 500, 502, 503, 504})
+# Retried with backoff: 408, 429 and 5xx, the list of Cloud Storage's retry strategy
+# (cloud.google.com/storage/docs/retry-strategy, checked 2026-12-01), applied to every
+# Google call here.
+RETRYABLE = frozenset({408, 429, 500, 502, 503, 504})
 
 
 class GoogleApiError(MlapplyError):

@@ -85,6 +85,7 @@ class VertexBackend:
         problem = settings_problem(settings)
         if problem or gcp is None or not (gcp.project and gcp.region and gcp.staging_bucket):
             raise MlapplyError(problem or "incomplete spec.gcp")
+        self.stack = settings.meta.name
         self.project = gcp.project
         self.region = gcp.region
         self.service_account = gcp.service_account
@@ -351,7 +352,7 @@ class VertexBackend:
         return self._live_job(found, {})
 
     def cancel_job(self, name: str) -> None:
-        for found in self._list_jobs(bodies.filter_labels({}, name)):
+        for found in self._jobs(self.stack, name):  # never another stack's job of that name
             if _job_state(found).finished:
                 continue
             try:
