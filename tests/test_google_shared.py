@@ -57,3 +57,40 @@ def test_permission_errors_name_the_roles_of_the_product() -> None:
     )
     assert engine.message == "permission denied: create job on projects/p/jobs: denied"
     assert engine.hint == "grant ML Engine Developer"
+
+
+def test_two_writers_of_the_records_never_lose_each_others_update() -> None:
+    """Each write is conditional on the generation it read: one that lost the race
+    reads the other's update and applies its own again (412, then a second round)."""
+    from reconciler.backends.google.client import Caller, build_service
+    from reconciler.backends.google.records import Records
+    from reconciler.backends.google.storage import Bucket
+    from tests.fake_gcp.server import FakeGcp
+
+    fake = FakeGcp()
+    with fake.running() as url, pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLAPPLY_STORAGE_ENDPOINT", url)
+        patch.setenv("MLAPPLY_GCP_ANONYMOUS", "1")
+        from reconciler.backends.google.client import credentials
+
+        bucket = Bucket(Caller(), build_service("storage", "v1", credentials(), None), "staging")
+        other = Records(lambda: bucket, lambda stack: f"mlapply/{stack}/")
+        raced: list[bool] = []
+
+        class Racing(Bucket):
+            """The bucket as a second writer sees it: the first writer's update lands
+            between this writer's read and its write, once."""
+
+            def read(self, name: str, generation: int | None = None) -> bytes | None:
+                data = super().read(name, generation)
+                if not raced:
+                    raced.append(True)
+                    other.put("s", "jobs", "theirs", {"n": 1})
+                return data
+
+        racing = Racing(bucket.caller, bucket.service, "staging")
+        mine = Records(lambda: racing, lambda stack: f"mlapply/{stack}/")
+        other.put("s", "jobs", "first", {"n": 0})
+        mine.put("s", "jobs", "mine", {"n": 2})
+        assert sorted(mine.read("s")["jobs"]) == ["first", "mine", "theirs"]
+    assert fake.violations == [], fake.violations

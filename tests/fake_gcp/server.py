@@ -787,7 +787,10 @@ class FakeGcp:
 
     def _objects_get(self, params: dict[str, str], query: dict[str, str], _: Any) -> Any:
         found = self.objects.get((params["bucket"], params["object"]))
-        if found is None:
+        # Without object versioning only the live generation exists: asking for another
+        # is a 404 (cloud.google.com/storage/docs/object-versioning, checked 2026-12-01).
+        wanted = query.get("generation")
+        if found is None or (wanted is not None and found["meta"]["generation"] != wanted):
             raise ApiError(404, "No such object", "notFound")
         return found["data"] if query.get("alt") == "media" else found["meta"]
 

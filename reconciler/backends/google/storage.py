@@ -48,8 +48,10 @@ class Bucket:
             return None
         return found
 
-    def read(self, name: str) -> bytes | None:
-        request = self.service.objects().get_media(bucket=self.name, object=name)
+    def read(self, name: str, generation: int | None = None) -> bytes | None:
+        """The object's content (that generation's, if given), or None if absent."""
+        extra = {} if generation is None else {"generation": str(generation)}
+        request = self.service.objects().get_media(bucket=self.name, object=name, **extra)
         try:
             data: bytes = self.caller.execute(request, f"read {self.uri(name)}")
         except NotFound:
