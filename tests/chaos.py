@@ -17,7 +17,6 @@ one version and it is the default; no process of the stack is left running.
 from __future__ import annotations
 
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -295,14 +294,3 @@ def _serves_seed(uri: str | None, seed: int) -> bool:
 
 def _last_lines(text: str, count: int = 12) -> str:
     return "\n".join(text.strip().splitlines()[-count:])
-
-
-def run_trials(
-    stack: ChaosStack, trials: int, horizon: float, rng: random.Random, first: int = 1
-) -> list[Trial]:
-    """``trials`` trials, each killing a random target at a random moment within
-    ``horizon`` seconds (about one undisturbed apply)."""
-    return [
-        stack.trial(number, rng.choice(TARGETS), rng.uniform(0.0, horizon))
-        for number in range(first, first + trials)
-    ]

@@ -194,10 +194,6 @@ class ConnectionGuard:
         # a healthy client that has just connected is about to send one.
         self._patience = min(0.5, limits.header_seconds / 4)
 
-    @property
-    def open_connections(self) -> int:
-        return len(self._open)
-
     def protocols(self, factory: Callable[[], asyncio.Protocol]) -> Callable[[], asyncio.Protocol]:
         """The protocol factory to listen with: ``factory``'s protocols, guarded."""
         return functools.partial(self._accept, factory)
