@@ -37,8 +37,10 @@ def _train(
     output: Path,
     *extra: str,
     tf_config: dict[str, object] | None = None,
+    more_env: dict[str, str] | None = None,
 ) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONPATH": str(TEMPLATE), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env.update(more_env or {})
     if tf_config is not None:
         env["TF_CONFIG"] = json.dumps(tf_config)
     return subprocess.Popen(
@@ -153,3 +155,14 @@ def test_a_trial_writes_under_its_own_folder_and_ps_is_refused(data: Path, tmp_p
     output, _ = refused.communicate(timeout=120)
     assert refused.returncode != 0
     assert "does not support parameter servers" in output
+
+
+def test_on_vertex_the_model_goes_where_aip_model_dir_says(data: Path, tmp_path: Path) -> None:
+    """A tuning trial on one replica gets no TF_CONFIG and the job's --output_dir, but
+    its own AIP_MODEL_DIR (<base>/<trial>/model/): the model and metrics go there."""
+    trial = tmp_path / "base" / "3"
+    env = {"AIP_MODEL_DIR": f"{trial}/model/"}
+    _finish(_train(data, tmp_path / "shared-output", more_env=env))
+    assert (trial / "model" / "saved_model.pb").is_file()
+    assert (trial / "metrics.json").is_file()
+    assert not (tmp_path / "shared-output").exists()

@@ -37,14 +37,39 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeGcp]:
     assert server.violations == [], server.violations
 
 
-@pytest.fixture
-def example(tmp_path: Path) -> Path:
-    """The example stack, moved to Vertex AI."""
+CONTAINER = "us-central1-docker.pkg.dev/demo-project/trainers/taxifare:1"
+
+
+def _on_vertex(tmp_path: Path) -> Path:
     manifests = copy_example(tmp_path / "repo", rows=200)
     stack = manifests / "stack.yaml"
     text = stack.read_text()
     stack.write_text(text.replace("  backend: local\n  local:\n    home: .mlapply\n", GCP))
     return manifests
+
+
+@pytest.fixture
+def example(tmp_path: Path) -> Path:
+    """The example stack, moved to Vertex AI as a 2026 user must: its trainer in a
+    container image of its own (every prebuilt TensorFlow training image has ended)."""
+    manifests = _on_vertex(tmp_path)
+    training = manifests / "training.yaml"
+    text = training.read_text()
+    training.write_text(
+        text.replace(
+            "  module: trainer.task\n",
+            f"  module: trainer.task\n  container: {{image: {CONTAINER}}}\n",
+        )
+    )
+    return manifests
+
+
+@pytest.fixture
+def package_example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The example stack on Vertex as a Python package on the prebuilt image, on a day
+    that image was still offered (2.15's ended 2025-11-14)."""
+    monkeypatch.setenv("MLAPPLY_TODAY", "2025-06-01")
+    return _on_vertex(tmp_path)
 
 
 def _run(*args: str) -> tuple[int, str]:
@@ -62,21 +87,24 @@ def test_the_example_stack_applies_reapplies_changes_and_destroys(
     assert job["labels"]["mlapply-stack"] == "taxifare"
     assert job["state"] == "JOB_STATE_SUCCEEDED"
     (pool,) = job["jobSpec"]["workerPoolSpecs"]
-    package = pool["pythonPackageSpec"]
+    program = pool["containerSpec"]
     assert pool["machineSpec"] == {"machineType": "n1-standard-4"}
-    assert package["executorImageUri"] == (
-        "us-docker.pkg.dev/vertex-ai/training/tf-cpu.2-17.py310:latest"
-    )
-    assert package["packageUris"][0].startswith(
-        "gs://demo-staging/mlapply/taxifare/packages/taxifare-"
-    )
-    train = next(a for a in package["args"] if a.startswith("--train_data_paths="))
+    assert program["imageUri"] == CONTAINER
+    assert program["command"] == ["python3", "-m", "trainer.task"]
+    train = next(a for a in program["args"] if a.startswith("--train_data_paths="))
     assert train.startswith("--train_data_paths=gs://demo-staging/mlapply/taxifare/data/")
+    assert not [n for _, n in fake.objects if "/packages/" in n], "no package for a container"
     (endpoint,) = fake.endpoints.values()
     (deployed,) = endpoint["deployedModels"]
     assert endpoint["trafficSplit"] == {deployed["id"]: 100}
+    assert deployed["enableAccessLogging"] is False
     (versions,) = fake.models.values()
+    # The simulated trainer wrote where Vertex told it: AIP_MODEL_DIR, <base>/model/.
     assert versions[0]["artifactUri"].startswith("gs://demo-staging/mlapply/taxifare/jobs/")
+    assert versions[0]["artifactUri"].endswith("/model")
+    assert versions[0]["containerSpec"]["imageUri"] == (
+        "us-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-15:latest"
+    )
 
     code, output = _run("status", str(example))
     assert code == 0, output
@@ -181,6 +209,35 @@ def _bad(path: str, value: object) -> dict[str, object]:
         (_bad("jobSpec.workerPoolSpecs.0.machineSpec.acceleratorType", "K80"), "is not one of"),
         (_bad("labels", {"Team": "x"}), "invalid label Team=x"),
         (
+            _bad("jobSpec.workerPoolSpecs.0.machineSpec.machineType", "n1-highcpu-8"),
+            "machine type n1-highcpu-8 is not offered",
+        ),
+        (
+            _bad("jobSpec.workerPoolSpecs.0.machineSpec.acceleratorType", "TPU_V2"),
+            "cloud-tpu goes with TPU_V2 or TPU_V3",
+        ),
+        (
+            _bad(
+                "jobSpec.workerPoolSpecs.0.pythonPackageSpec.executorImageUri",
+                "us-docker.pkg.dev/vertex-ai/training/tf-cpu.2-11.py310:latest",
+            ),
+            "reached its end of availability on 2024-11-15",
+        ),
+        (
+            _bad(
+                "jobSpec.workerPoolSpecs.0.pythonPackageSpec.executorImageUri",
+                "us-docker.pkg.dev/vertex-ai/training/tf-cpu.2-18.py310:latest",
+            ),
+            "no such prebuilt training image",
+        ),
+        (
+            _bad(
+                "jobSpec.workerPoolSpecs.0.pythonPackageSpec.env",
+                [{"name": "TF_CONFIG", "value": "{}"}],
+            ),
+            "TF_CONFIG given to a single-replica job",
+        ),
+        (
             _bad("jobSpec.workerPoolSpecs.0.pythonPackageSpec.executorImageUri", "python:3.10"),
             "not a prebuilt training image",
         ),
@@ -193,9 +250,10 @@ def _bad(path: str, value: object) -> dict[str, object]:
     ],
 )
 def test_the_fake_refuses_what_the_api_would(
-    fake: FakeGcp, body: dict[str, object], refusal: str
+    fake: FakeGcp, body: dict[str, object], refusal: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The fake's strictness is what makes the tests above mean something."""
+    monkeypatch.setenv("MLAPPLY_TODAY", "2026-06-01")  # before IMAGE's end of availability
     from reconciler.backends.google.client import Caller, build_service
     from reconciler.backends.google.errors import GoogleApiError
     from reconciler.backends.google.storage import Bucket
@@ -271,7 +329,7 @@ def test_gs_datasets_are_fingerprinted_from_object_metadata(fake: FakeGcp, examp
     code, output = _run("apply", str(example), "--auto-approve")
     assert code == 0, output
     (job,) = [j.resource for j in fake.jobs.values()]
-    args = job["jobSpec"]["workerPoolSpecs"][0]["pythonPackageSpec"]["args"]
+    args = job["jobSpec"]["workerPoolSpecs"][0]["containerSpec"]["args"]
     assert "--train_data_paths=gs://demo-data/taxi/train-*.csv" in args
 
     fake.calls.clear()
@@ -319,7 +377,8 @@ def test_a_tuning_job_runs_as_a_hyperparameter_tuning_job_and_its_best_trial_ser
         "scaleType": "UNIT_LOG_SCALE",
     }
     (versions,) = fake.models.values()
-    assert "/output/2/export/" in versions[0]["artifactUri"]  # trial 2 had the lowest rmse
+    # Trial 2 had the lowest rmse; its child job's base output directory is <base>/2/.
+    assert versions[0]["artifactUri"].endswith("/2/model")
 
 
 def test_a_running_job_whose_identity_changed_is_cancelled_and_replaced(
@@ -423,7 +482,202 @@ def test_a_jobs_env_reaches_every_pool_as_env_vars(fake: FakeGcp, example: Path)
     assert code == 0, output
     (job,) = [j.resource for j in fake.jobs.values()]
     (pool,) = job["jobSpec"]["workerPoolSpecs"]
-    assert pool["pythonPackageSpec"]["env"] == [
+    assert pool["containerSpec"]["env"] == [
         {"name": "B", "value": "1"},
         {"name": "DATA_REGION", "value": "eu"},
     ]
+
+
+def test_a_python_package_runs_on_the_prebuilt_image_while_vertex_offers_it(
+    fake: FakeGcp, package_example: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, output = _run("apply", str(package_example), "--auto-approve")
+    assert code == 0, output
+    (job,) = [j.resource for j in fake.jobs.values()]
+    (pool,) = job["jobSpec"]["workerPoolSpecs"]
+    package = pool["pythonPackageSpec"]
+    assert package["executorImageUri"] == (
+        "us-docker.pkg.dev/vertex-ai/training/tf-cpu.2-15.py310:latest"
+    )
+    assert package["packageUris"][0].startswith(
+        "gs://demo-staging/mlapply/taxifare/packages/taxifare-"
+    )
+    # Today that image has ended: validate says so before anything is submitted.
+    monkeypatch.delenv("MLAPPLY_TODAY")
+    calls = len(fake.calls)
+    code, output = _run("validate", str(package_example))
+    assert code == 1, output
+    assert "tf-cpu.2-15.py310:latest) reached its end of availability on 2025-11-14" in output
+    assert "training.yaml:" in output and "spec.container.image" in output
+    assert "tf2-cpu.2-15:latest) reaches its end of availability on 2027-01-14" in output
+    assert "warning" in output and len(fake.calls) == calls
+
+
+def test_a_tpu_tier_is_one_tpu_vm_pool(fake: FakeGcp, example: Path) -> None:
+    training = example / "training.yaml"
+    training.write_text(training.read_text().replace("scaleTier: BASIC", "scaleTier: BASIC_TPU"))
+    code, output = _run("apply", str(example), "--auto-approve")
+    assert code == 0, output
+    (job,) = [j.resource for j in fake.jobs.values()]
+    (pool,) = job["jobSpec"]["workerPoolSpecs"]
+    assert pool["machineSpec"] == {
+        "machineType": "cloud-tpu",
+        "acceleratorType": "TPU_V2",
+        "acceleratorCount": 8,
+    }
+
+
+def test_custom_machines_vertex_does_not_offer_are_refused_at_validate(example: Path) -> None:
+    training = example / "training.yaml"
+    training.write_text(
+        training.read_text().replace(
+            "  scaleTier: BASIC\n",
+            "  scaleTier: CUSTOM\n  machines: {master: {type: n1-highcpu-8}}\n",
+        )
+    )
+    code, output = _run("validate", str(example))
+    assert code == 1, output
+    assert "Vertex AI training has no machine type n1-highcpu-8" in output
+    assert "training.yaml:" in output
+
+
+def test_a_tuning_trainer_that_ignores_aip_model_dir_gets_a_clear_error(
+    fake: FakeGcp, example: Path
+) -> None:
+    """A trainer written for ML Engine joins --output_dir with TF_CONFIG's trial; on a
+    single replica Vertex sets no TF_CONFIG, so every trial writes the same folder and
+    none writes its own: mlapply says where it looked, instead of serving any of them."""
+    from tests.fake_gcp.server import output_dir_trainer
+
+    fake.trainer = output_dir_trainer
+    training = example / "training.yaml"
+    training.write_text(
+        training.read_text()
+        .replace(
+            "  scaleTier: BASIC",
+            "  scaleTier: BASIC\n  hyperparameterTuning:\n    goal: MINIMIZE\n"
+            "    metric: rmse\n    maxTrials: 2\n    maxParallelTrials: 2\n"
+            "    params:\n      - {name: learning_rate, type: DOUBLE, min: 0.001, max: 0.1}",
+        )
+        .replace("    learning_rate: 0.01\n", "")
+    )
+    code, output = _run("apply", str(example), "--auto-approve")
+    assert code == 1, output
+    assert "exported no SavedModel" in output and "/2/model" not in output.split("in:")[0]
+    assert "/jobs/taxifare_dnn_" in output and "Traceback" not in output
+    assert fake.models == {}
+
+
+def test_a_deploy_whose_answer_is_lost_while_it_runs_is_not_sent_twice(
+    fake: FakeGcp, example: Path
+) -> None:
+    deploy = "aiplatform.projects.locations.endpoints.deployModel"
+    fake.faults.lose[deploy] = 1
+    code, output = _run("apply", str(example), "--auto-approve")
+    assert code == 0, output
+    (endpoint,) = fake.endpoints.values()
+    (deployed,) = endpoint["deployedModels"]
+    assert endpoint["trafficSplit"] == {deployed["id"]: 100}
+    # The second send named the same DeployedModel.id, and was told it exists.
+    assert fake.calls.count(deploy) == 2
+
+
+def test_an_operation_that_outlives_its_wait_is_not_a_lost_answer(
+    fake: FakeGcp, example: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    fake.op_polls, fake.op_seconds = 10**6, 3.0  # every operation takes 3 s here
+    create, upload = (
+        "aiplatform.projects.locations.endpoints.create",
+        "aiplatform.projects.locations.models.upload",
+    )
+    monkeypatch.setenv("MLAPPLY_VERTEX_OPERATION_SECONDS", "0.5")
+    code, output = _run("apply", str(example), "--auto-approve")
+    assert code == 1, output
+    assert "create endpoint taxifare: operation" in output and "is still running" in output
+    assert "apply again later" in output and "Traceback" not in output
+    assert fake.calls.count(create) == 1
+    monkeypatch.setenv("MLAPPLY_VERTEX_OPERATION_SECONDS", "1.5")
+    code, output = _run("apply", str(example), "--auto-approve")
+    assert code == 1, output
+    assert "upload taxifare_v1_" in output and "is still running" in output, output
+    assert fake.calls.count(create) == 1 and fake.calls.count(upload) == 1
+    time.sleep(2)  # the upload finishes at Google meanwhile
+    monkeypatch.setenv("MLAPPLY_VERTEX_OPERATION_SECONDS", "30")
+    code, output = _run("apply", str(example), "--auto-approve")
+    assert code == 0, output
+    assert fake.calls.count(upload) == 1, "the upload that went on was found, not sent again"
+    (versions,) = fake.models.values()
+    assert len(versions) == 1
+    code, output = _run("plan", str(example), "--detailed-exitcode")
+    assert code == 0 and "No changes." in output, output
+
+
+def test_access_logging_and_a_serving_container_reach_the_deployment(
+    fake: FakeGcp, example: Path
+) -> None:
+    serving = example / "serving.yaml"
+    text = serving.read_text()
+    serving.write_text(
+        text.replace(
+            "  description: Predicts", "  onlinePredictionLogging: true\n  description: Predicts"
+        ).replace(
+            "  default: true\n",
+            "  default: true\n"
+            "  runtimeVersion: '2.17'\n"
+            "  servingContainer:\n"
+            "    image: us-central1-docker.pkg.dev/demo-project/serving/tf:2.17\n"
+            "    port: 8501\n"
+            "    predictRoute: /v1/models/model:predict\n"
+            "    healthRoute: /v1/models/model\n"
+            "    env: {MODEL_NAME: model}\n",
+            1,
+        )
+    )
+    code, output = _run("apply", str(example), "--auto-approve")
+    assert code == 0, output
+    (versions,) = fake.models.values()
+    assert versions[0]["containerSpec"] == {
+        "imageUri": "us-central1-docker.pkg.dev/demo-project/serving/tf:2.17",
+        "env": [{"name": "MODEL_NAME", "value": "model"}],
+        "ports": [{"containerPort": 8501}],
+        "predictRoute": "/v1/models/model:predict",
+        "healthRoute": "/v1/models/model",
+    }
+    (endpoint,) = fake.endpoints.values()
+    (deployed,) = endpoint["deployedModels"]
+    assert deployed["enableAccessLogging"] is True
+    code, output = _run("plan", str(example), "--detailed-exitcode")
+    assert code == 0 and "No changes." in output, output
+
+
+def test_the_fake_refuses_an_undeploy_that_leaves_traffic_on_the_model(
+    fake: FakeGcp, example: Path
+) -> None:
+    from reconciler.backends.google.client import Caller, build_service
+    from reconciler.backends.google.errors import GoogleApiError
+
+    code, output = _run("apply", str(example), "--auto-approve")
+    assert code == 0, output
+    (endpoint,) = fake.endpoints.values()
+    (deployed,) = endpoint["deployedModels"]
+    # A second deployment with no traffic, then an undeploy of the one holding it all.
+    second = {**deployed, "id": "77"}
+    endpoint["deployedModels"].append(second)
+    ai = build_service("aiplatform", "v1", AnonymousCredentials())  # type: ignore[no-untyped-call]
+    request = (
+        ai.projects()
+        .locations()
+        .endpoints()
+        .undeployModel(
+            endpoint=endpoint["name"], body={"deployedModelId": deployed["id"], "trafficSplit": {}}
+        )
+    )
+    with pytest.raises(GoogleApiError) as refused:
+        Caller(attempts=1).execute(request, "undeploy")
+    assert "still has traffic" in str(refused.value)
+    fake.violations.clear()  # sent on purpose
+    code, output = _run("destroy", str(example), "--auto-approve")
+    assert code == 0, output  # zero-traffic deployments go first, then the last one
+    assert fake.endpoints == {}

@@ -2,29 +2,71 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import pytest
 
 from reconciler.backends.compiled import Pool, Role
-from reconciler.backends.google.vertex import bodies
-from reconciler.backends.google.vertex.images import prediction_image, training_image
+from reconciler.backends.google.tiers import TIERS
+from reconciler.backends.google.vertex import bodies, images
 from reconciler.backends.google.vertex.profile import PROFILE
+from reconciler.backends.profile import TrainingCheck, Verdict
 from reconciler.diagnostics import MlapplyError
-from reconciler.stack.resources import Accelerator, LocalSettings, Tuning, TuningParameter
+from reconciler.stack.resources import (
+    Accelerator,
+    LocalSettings,
+    ServingContainer,
+    TrainingImage,
+    Tuning,
+    TuningParameter,
+)
 
 PACKAGE = {"executorImageUri": "image", "packageUris": ["gs://b/p.tar.gz"], "pythonModule": "m"}
+PROGRAM = {"pythonPackageSpec": PACKAGE}
 LOCAL = LocalSettings(home=Path("."))
+DAY = date(2026, 12, 2)
 
 
 def test_standard_1_is_a_chief_workers_and_parameter_servers() -> None:
-    pools = bodies.worker_pools(PROFILE.compile_pools("STANDARD_1", None, LOCAL), PACKAGE)
+    pools = bodies.worker_pools(PROFILE.compile_pools("STANDARD_1", None, LOCAL), PROGRAM)
     assert [(p["machineSpec"]["machineType"], p["replicaCount"]) for p in pools] == [
-        ("n1-highcpu-8", "1"),
-        ("n1-highcpu-8", "4"),
+        ("n1-highcpu-16", "1"),
+        ("n1-highcpu-16", "4"),
         ("n1-standard-4", "3"),
     ]
     assert all(p["pythonPackageSpec"] == PACKAGE for p in pools)
+
+
+@pytest.mark.parametrize("tier", sorted(TIERS))
+def test_every_tier_compiles_to_machines_vertex_offers(tier: str) -> None:
+    pools = PROFILE.compile_pools(tier, None, LOCAL)
+    assert [PROFILE.machine_problem(p) for p in pools] == [None] * len(pools)
+
+
+def test_basic_tpu_is_one_tpu_vm_pool_on_the_tpu_image() -> None:
+    pools = PROFILE.compile_pools("BASIC_TPU", None, LOCAL)
+    assert [(p.machine_type, p.accelerator) for p in pools] == [
+        ("cloud-tpu", Accelerator("TPU_V2", 8))
+    ]
+    assert images.kind_of(pools) == "tpu"
+    assert images.training_image("2.15", "tpu", "us-central1") == (
+        "us-docker.pkg.dev/vertex-ai/training/tf-tpu.2-15.cp310:latest"
+    )
+
+
+def test_machines_vertex_does_not_offer_are_named() -> None:
+    assert "no machine type n1-highcpu-8" in str(
+        PROFILE.machine_problem(Pool(Role.CHIEF, 1, "n1-highcpu-8"))
+    )
+    assert "no accelerator NVIDIA_TESLA_K80" in str(
+        PROFILE.machine_problem(
+            Pool(Role.CHIEF, 1, "n1-standard-8", Accelerator("NVIDIA_TESLA_K80", 1))
+        )
+    )
+    assert "cloud-tpu" in str(
+        PROFILE.machine_problem(Pool(Role.CHIEF, 1, "n1-standard-8", Accelerator("TPU_V2", 8)))
+    )
 
 
 def test_a_skipped_pool_between_roles_is_empty_and_gpus_are_kept() -> None:
@@ -32,29 +74,64 @@ def test_a_skipped_pool_between_roles_is_empty_and_gpus_are_kept() -> None:
         Pool(Role.CHIEF, 1, "n1-standard-8", Accelerator("NVIDIA_TESLA_T4", 1)),
         Pool(Role.EVALUATOR, 1, "n1-standard-4"),
     )
-    pools = bodies.worker_pools(machines, PACKAGE)
+    pools = bodies.worker_pools(machines, PROGRAM)
     assert pools[1] == {} and pools[2] == {}
     assert pools[0]["machineSpec"] == {
         "machineType": "n1-standard-8",
         "acceleratorType": "NVIDIA_TESLA_T4",
         "acceleratorCount": 1,
     }
-    assert bodies.uses_gpu(machines)
+    assert images.kind_of(machines) == "gpu"
 
 
-def test_images_come_from_the_table_and_an_unknown_pair_is_a_clear_error() -> None:
-    assert training_image("2.15", "3.10", True, "europe-west4") == (
+def test_images_come_from_the_catalogue_and_a_missing_one_is_a_clear_error() -> None:
+    assert images.training_image("2.15", "gpu", "europe-west4") == (
         "europe-docker.pkg.dev/vertex-ai/training/tf-gpu.2-15.py310:latest"
     )
-    assert prediction_image("2.17", False, "us-central1") == (
-        "us-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-17:latest"
+    assert images.prediction_image("2.15", False, "us-central1") == (
+        "us-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-15:latest"
     )
     with pytest.raises(MlapplyError) as unknown:
-        training_image("2.9", "3.7", False, "us-central1")
-    assert "no prebuilt TensorFlow training image for runtimeVersion 2.9 with Python 3.7" in str(
-        unknown.value
+        images.prediction_image("2.17", False, "us-central1")
+    assert (
+        "no prebuilt TensorFlow prediction image for runtimeVersion 2.17" in unknown.value.message
     )
-    assert unknown.value.hint is not None and "2.17 (Python 3.10)" in unknown.value.hint
+    assert unknown.value.hint is not None and "servingContainer" in unknown.value.hint
+
+
+def _check(runtime: str, image: TrainingImage | None = None, day: date = DAY) -> Verdict | None:
+    pools = PROFILE.compile_pools("BASIC", None, LOCAL)
+    return PROFILE.training_check(TrainingCheck(runtime, "3.10", pools, image, day))
+
+
+def test_end_of_availability_warns_within_90_days_and_errors_after() -> None:
+    ended = _check("2.17")
+    assert ended is not None and ended.error
+    assert "reached its end of availability on 2026-07-11" in ended.message
+    assert "spec.container.image" in ended.hint
+    assert _check("2.17", day=date(2026, 3, 1)) is None
+    soon = _check("2.17", day=date(2026, 5, 1))
+    assert soon is not None and not soon.error and "2026-07-11" in soon.message
+    executor = "us-docker.pkg.dev/vertex-ai/training/tf-cpu.2-16.py310:latest"
+    chosen = _check("2.17", TrainingImage(executor=executor))
+    assert chosen is not None and chosen.error and executor in chosen.message
+    own = _check("2.17", TrainingImage(executor="us-central1-docker.pkg.dev/p/r/mine:1"))
+    assert own is not None and own.error and "spec.container.image" in own.hint
+    assert _check("2.17", TrainingImage(container="us-central1-docker.pkg.dev/p/r/t:1")) is None
+    serving = PROFILE.serving_check("2.15", None, DAY)
+    assert serving is not None and not serving.error and "2027-01-14" in serving.message
+    gone = PROFILE.serving_check("2.17", None, DAY)
+    assert gone is not None and gone.error and "servingContainer" in gone.hint
+    assert PROFILE.serving_check("2.17", ServingContainer("example.com/serve/me:1"), DAY) is None
+
+
+def test_a_removed_deployments_traffic_goes_to_the_others() -> None:
+    assert bodies.without({"1": 100}, "1", ["2"]) == {"2": 100}
+    assert bodies.without({"1": 50, "2": 25, "3": 25}, "1", ["2", "3"]) == {"2": 50, "3": 50}
+    assert bodies.without({"1": 100}, "1", []) == {}
+    assert bodies.without({"2": 100}, "1", ["2"]) == {"2": 100}
+    ids = {bodies.deployed_model_id(f"v_{n}", flag) for n in range(50) for flag in (True, False)}
+    assert len(ids) == 100 and all(len(i) == 10 and i[0] != "0" for i in ids)
 
 
 def test_a_tuning_spec_becomes_a_study_spec() -> None:

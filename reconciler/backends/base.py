@@ -39,10 +39,12 @@ class JobState(str, Enum):
 
 
 class VersionState(str, Enum):
-    """A version's state as reported: both backends answer a version only once it
-    serves (their deploys finish inside the call), so READY is all they produce."""
+    """A version's state as reported. READY: it serves. UPLOADED: the backend holds
+    the model but does not serve it (Vertex AI, where a version is an upload and a
+    deployment, when the deployment did not finish); the next apply deploys it."""
 
     READY = "READY"
+    UPLOADED = "UPLOADED"
 
 
 @dataclass(frozen=True)

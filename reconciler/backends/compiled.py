@@ -23,6 +23,7 @@ from reconciler.stack.resources import (
     Machines,
     Scalar,
     TrainerFlags,
+    TrainingImage,
     Tuning,
 )
 
@@ -96,8 +97,10 @@ DEFAULT_OUTPUT = "output"
 
 
 class OutputLayout(NamedTuple):
-    """Where a job writes, relative to its job dir: ``JOB_DIR/<output>``, and each
-    tuning trial in ``JOB_DIR/<output>/<trial id>``."""
+    """Where a job writes, relative to its job dir: ``JOB_DIR/<output>``; each tuning
+    trial is a job of its own with ``JOB_DIR/<trial id>`` as its job dir, as Vertex AI
+    gives each trial's child job ``baseOutputDirectory = <base>/<trialId>/`` (aiplatform
+    v1 discovery document, CustomJobSpec.baseOutputDirectory, checked 2026-12-02)."""
 
     output: str = DEFAULT_OUTPUT
 
@@ -105,7 +108,7 @@ class OutputLayout(NamedTuple):
         return f"{job_dir.rstrip('/')}/{self.output}"
 
     def trial_dir(self, job_dir: str, trial: str) -> str:
-        return f"{self.output_dir(job_dir)}/{trial}"
+        return f"{job_dir.rstrip('/')}/{trial}"
 
 
 class Inputs(NamedTuple):
@@ -146,6 +149,8 @@ class CompiledJob(NamedTuple):
     env: Mapping[str, str]
     """The manifest's environment variables for every task."""
     layout: OutputLayout
+    image: TrainingImage | None = None
+    """The image it runs on a cloud backend (None: the backend's prebuilt one)."""
 
     def pool(self, role: Role) -> Pool | None:
         return next((p for p in self.pools if p.role is role), None)

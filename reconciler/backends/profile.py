@@ -8,14 +8,22 @@ and plan read profiles; only apply and the commands that act load a driver.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import os
+from collections.abc import Callable, Mapping, Sequence
+from datetime import date
 from enum import Enum
 from types import MappingProxyType
 from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     from reconciler.backends.compiled import Pool
-    from reconciler.stack.resources import LocalSettings, Machines, StackSettings
+    from reconciler.stack.resources import (
+        LocalSettings,
+        Machines,
+        ServingContainer,
+        StackSettings,
+        TrainingImage,
+    )
 
     CompilePools = Callable[[str, Machines | None, LocalSettings], tuple[Pool, ...]]
     VersionProblem = Callable[[str, str], str | None]
@@ -48,6 +56,34 @@ class RuntimeNote(NamedTuple):
     """Whether it runs on another release than the runtime version asked for."""
 
 
+class Verdict(NamedTuple):
+    """What validate says of an image or machine: an error, or a warning."""
+
+    message: str
+    hint: str
+    error: bool = True
+
+
+class TrainingCheck(NamedTuple):
+    """What a job runs on, for a profile to judge."""
+
+    runtime: str
+    python: str
+    pools: Sequence[Pool]
+    image: TrainingImage | None
+    today: date
+
+
+TODAY_VARIABLE = "MLAPPLY_TODAY"
+
+
+def today() -> date:
+    """The date validate judges end-of-availability dates by: today, or
+    ``MLAPPLY_TODAY`` (ISO date) to validate as of another day."""
+    given = os.environ.get(TODAY_VARIABLE)
+    return date.fromisoformat(given) if given else date.today()
+
+
 class Profile(NamedTuple):
     name: str
     title: str
@@ -66,6 +102,18 @@ class Profile(NamedTuple):
     prediction_hint: str = ""
     settings_problem: Callable[[StackSettings], str | None] = lambda settings: None
     """Why the Stack's settings cannot work with this backend, or None."""
+    default_runtime: str | None = None
+    """The runtimeVersion a job gets when no manifest names one (None: mlapply's)."""
+    training_check: Callable[[TrainingCheck], Verdict | None] = lambda check: None
+    """Whether the image a job would run is offered (catalogue, end of availability)."""
+    serving_check: Callable[[str, ServingContainer | None, date], Verdict | None] = (
+        lambda runtime, container, today: None
+    )
+    """Whether the image a version would serve from is offered."""
+    machine_problem: Callable[[Pool], str | None] = lambda pool: None
+    """Why this backend cannot give a pool its machines, or None."""
+    runs_images: bool = False
+    """Whether jobs and versions here run the images the manifests name."""
     unavailable: str | None = None
     """Set when this version of mlapply cannot act on the backend, with why."""
 

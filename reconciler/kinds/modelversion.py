@@ -25,6 +25,7 @@ from reconciler.stack.resources import (
     Model,
     ModelVersion,
     Scaling,
+    ServingContainer,
     Stack,
     TrainingJob,
     VersionSource,
@@ -92,6 +93,19 @@ class ModelVersionHandler(LiveHandler):
             ctx.report(
                 problem, loaded.doc.at(("spec", "runtimeVersion")), profile.prediction_hint or None
             )
+        container = _serving_container(spec.get("servingContainer"))
+        verdict = profile.serving_check(runtime, container, profiles.today())
+        if verdict is not None:
+            key = (
+                ("servingContainer", "image")
+                if container is not None
+                else ("runtimeVersion",)
+                if "runtimeVersion" in spec
+                else ("source",)
+            )
+            (ctx.report if verdict.error else ctx.warn)(
+                verdict.message, loaded.doc.at(("spec", *key)), verdict.hint
+            )
         return ModelVersion(
             meta=meta,
             model=spec["model"],
@@ -108,6 +122,7 @@ class ModelVersionHandler(LiveHandler):
             framework=spec.get("framework", "TENSORFLOW"),
             machine_type=spec.get("machineType", DEFAULT_MACHINE_TYPE),
             scaling=scale,
+            serving_container=container,
         )
 
     def references(self, resource: Any) -> Iterable[Reference]:
@@ -158,6 +173,12 @@ class ModelVersionHandler(LiveHandler):
                 "maxNodes": scaling.max_nodes,
                 "nodes": scaling.nodes,
             },
+            # Only when set, so the identity of a version without one stays what it was.
+            **(
+                {"servingContainer": version.serving_container.essence()}
+                if version.serving_container
+                else {}
+            ),
         }
         hash_ = canonical.short(canonical.digest(essence))
         return desired_state.DesiredResource(
@@ -181,7 +202,11 @@ class ModelVersionHandler(LiveHandler):
     def plan(self, want: DesiredResource, view: PlanView) -> Change:
         model_live = str(want.essence["model"])
         versions = [v for v in live_versions(view).get(want.name, []) if v.model == model_live]
-        current = next((v for v in versions if v.hash == want.hash), None)
+        # One of this identity that does not serve yet is created (deployed) again.
+        current = next(
+            (v for v in versions if v.hash == want.hash and v.state is records.VersionState.READY),
+            None,
+        )
         older = [v for v in versions if v.hash != want.hash]
         model = live_models(view).get(model_live)
         after = {**want.essence, **want.mutable}
@@ -416,6 +441,20 @@ class ModelVersionHandler(LiveHandler):
             f"Predict with version {change.name}: mlapply predict {version.model} {paths} "
             "--json-instances FILE (or --instances JSON)"
         )
+
+
+def _serving_container(given: Mapping[str, Any] | None) -> ServingContainer | None:
+    if given is None:
+        return None
+    return ServingContainer(
+        image=given["image"],
+        command=tuple(given.get("command", ())),
+        args=tuple(given.get("args", ())),
+        env=tuple(sorted(given.get("env", {}).items())),
+        port=given.get("port"),
+        predict_route=given.get("predictRoute"),
+        health_route=given.get("healthRoute"),
+    )
 
 
 def live_versions(view: PlanView) -> dict[str, list[LiveVersion]]:

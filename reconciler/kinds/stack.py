@@ -93,7 +93,7 @@ class StackHandler:
             local=local,
             gcp=gcp,
             region=region,
-            runtime_version=defaults.get("runtimeVersion", DEFAULT_RUNTIME_VERSION),
+            runtime_version=defaults.get("runtimeVersion") or self._default_runtime(backend),
             python_version=defaults.get("pythonVersion") or self._default_python(backend),
             scale_tier=defaults.get("scaleTier", DEFAULT_SCALE_TIER),
         )
@@ -118,6 +118,13 @@ class StackHandler:
             "keep the stack home inside the repository (the default is .mlapply beside the "
             f"Stack), or, for a checkout you trust, run with {HOME_OUTSIDE_VARIABLE}=1",
         )
+
+    @staticmethod
+    def _default_runtime(backend: str) -> str:
+        try:
+            return registry.profile(backend).default_runtime or DEFAULT_RUNTIME_VERSION
+        except MlapplyError:
+            return DEFAULT_RUNTIME_VERSION
 
     @staticmethod
     def _default_python(backend: str) -> str:

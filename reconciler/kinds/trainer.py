@@ -13,8 +13,13 @@ from typing import TYPE_CHECKING, Any
 
 from reconciler.kinds.base import Handler, IdentityContext
 from reconciler.lazy import LazyModule
-from reconciler.stack.build import BuildContext, repository_root
-from reconciler.stack.resources import DEFAULT_MODULE, Meta, Trainer, TrainerFlags
+from reconciler.stack.build import BuildContext, repository_root, training_image
+from reconciler.stack.resources import (
+    DEFAULT_MODULE,
+    Meta,
+    Trainer,
+    TrainerFlags,
+)
 
 if TYPE_CHECKING:
     from reconciler.identity import content
@@ -46,6 +51,7 @@ class TrainerHandler(Handler):
                 job_dir=flags.get("jobDir", defaults.job_dir),
             ),
             roles=frozenset(spec["roles"]) if "roles" in spec else None,
+            image=training_image(ctx, loaded, spec),
         )
 
     def identify(self, resource: Any, ctx: IdentityContext) -> Fingerprint | None:

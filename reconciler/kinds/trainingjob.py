@@ -22,10 +22,10 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from reconciler.backends import registry
-from reconciler.backends.profile import Capability
+from reconciler.backends.profile import Capability, TrainingCheck, today
 from reconciler.kinds.base import ApplyContext, IdentityContext, LiveHandler, StepFailed
 from reconciler.lazy import LazyModule
-from reconciler.stack.build import BuildContext, Reference, parse_duration
+from reconciler.stack.build import BuildContext, Reference, parse_duration, training_image
 from reconciler.stack.resources import (
     DEFAULT_TIMEOUT_SECONDS,
     Accelerator,
@@ -168,6 +168,7 @@ class TrainingJobHandler(LiveHandler):
             max_resubmits=spec.get("retry", {}).get("maxResubmits", DEFAULT_MAX_RESUBMITS),
             timeout_seconds=timeout,
             env=env,
+            image=training_image(ctx, loaded, spec),
         )
 
     def references(self, resource: Any) -> Iterable[Reference]:
@@ -185,6 +186,7 @@ class TrainingJobHandler(LiveHandler):
             if trainer is None:
                 continue
             self._check_roles(ctx, name, job, trainer)
+            self._check_machines(ctx, name, job, trainer)
             taken = {f.lstrip("-") for f in trainer.flags if f}
             tuned = [p.name for p in job.tuning.params] if job.tuning else []
             for hyper in [*job.hyperparameters, *tuned]:
@@ -198,6 +200,58 @@ class TrainingJobHandler(LiveHandler):
                         "mlapply sets the data, output and job-dir flags itself: rename the "
                         "hyperparameter or change spec.flags in the Trainer",
                     )
+
+    def _check_machines(
+        self, ctx: BuildContext, name: str, job: TrainingJob, trainer: Trainer
+    ) -> None:
+        """The machines and the image the job would get, against the backend's
+        catalogue (validate tells before anything is submitted)."""
+        settings = ctx.stack_settings()
+        profile = registry.profile(settings.backend)
+        doc = ctx.documents[TrainingJob.kind][name].doc
+        spec = doc.data["spec"]
+        pools = profile.compile_pools(job.scale_tier, job.machines, settings.local)
+        for pool in pools:
+            problem = profile.machine_problem(pool)
+            if problem:
+                role = pool.role.manifest_name
+                where = (
+                    doc.at(("spec", "machines", role, "type"))
+                    if job.machines is not None
+                    else doc.at(("spec", "scaleTier"))
+                    if "scaleTier" in spec
+                    else doc.at(("spec",))
+                )
+                ctx.report(problem, where, "choose a machine type the backend offers")
+        if not profile.runs_images:
+            if trainer.source is None and not trainer.package_uris:
+                ctx.report(
+                    f'the trainer "{trainer.meta.name}" is only an image (spec.container), '
+                    f"and backend {settings.backend} runs a trainer's package",
+                    doc.at(("spec", "trainer")),
+                    "give the Trainer spec.source (its package directory) too",
+                )
+            return
+        image = job.image or trainer.image
+        verdict = profile.training_check(
+            TrainingCheck(job.runtime_version, job.python_version, pools, image, today())
+        )
+        if verdict is None:
+            return
+        if job.image is not None:
+            key = "container" if job.image.container else "executorImage"
+            where = doc.at(("spec", key))
+        elif trainer.image is not None:
+            trainer_doc = ctx.documents[Trainer.kind][trainer.meta.name].doc
+            key = "container" if trainer.image.container else "executorImage"
+            where = trainer_doc.at(("spec", key))
+        else:
+            where = (
+                doc.at(("spec", "runtimeVersion"))
+                if "runtimeVersion" in spec
+                else doc.at(("spec",))
+            )
+        (ctx.report if verdict.error else ctx.warn)(verdict.message, where, verdict.hint)
 
     def _check_roles(
         self, ctx: BuildContext, name: str, job: TrainingJob, trainer: Trainer
@@ -257,6 +311,7 @@ class TrainingJobHandler(LiveHandler):
             tuning=job.tuning,
             env=job.env,
             layout=compiled_jobs.OutputLayout(job.output_dir or compiled_jobs.DEFAULT_OUTPUT),
+            image=job.image or trainer.image,
         )
         essence = _essence(job, compiled, source, prints)
         hash_ = canonical.short(canonical.digest(essence))
@@ -589,8 +644,9 @@ def _essence(
         "pythonVersion": job.python_version,
         "outputDir": job.output_dir,
         "hyperparameterTuning": _tuning_essence(job.tuning),
-        # Only when set, so the identity of a job without env stays what it was.
+        # Only when set, so the identity of a job without them stays what it was.
         **({"env": dict(job.env)} if job.env else {}),
+        **({"image": compiled.image.essence()} if compiled.image else {}),
     }
 
 

@@ -34,6 +34,7 @@ from reconciler.stack.resources import (
     Meta,
     Stack,
     StackSettings,
+    TrainingImage,
     address,
 )
 
@@ -113,6 +114,29 @@ def _ordered(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
 def parse_duration(text: str) -> float:
     """Seconds in a schema-valid duration such as ``1h30m``."""
     return sum(float(n) * _UNIT_SECONDS[unit] for n, unit in _DURATION_PART.findall(text))
+
+
+def training_image(
+    ctx: BuildContext, loaded: LoadedDocument, spec: Mapping[str, Any]
+) -> TrainingImage | None:
+    """A Trainer's or a TrainingJob's ``executorImage`` or ``container``."""
+    if "executorImage" in spec and "container" in spec:
+        ctx.report(
+            "spec.executorImage and spec.container are two ways to run the trainer: name one",
+            loaded.doc.key_at(("spec", "container")),
+            "executorImage: a prebuilt image that installs the package; container: your "
+            "own image with the package inside",
+        )
+    if "container" in spec:
+        given = spec["container"]
+        return TrainingImage(
+            container=given["image"],
+            command=tuple(given.get("command", ())),
+            args=tuple(given.get("args", ())),
+        )
+    if "executorImage" in spec:
+        return TrainingImage(executor=spec["executorImage"])
+    return None
 
 
 def repository_root(folder: Path, fallback: Path) -> Path:

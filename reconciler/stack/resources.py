@@ -18,8 +18,8 @@ from typing import Any, ClassVar, NamedTuple, TypeVar
 from reconciler.diagnostics import Location
 
 DEFAULT_REGION = "us-central1"
-# Keras 3 (2.16+) as the local templates, and a version Vertex AI has prebuilt
-# training and prediction images for.
+# Keras 3 (2.16+) as the local templates. A backend may have its own default
+# (its profile's default_runtime: Vertex AI serves nothing newer than 2.15).
 DEFAULT_RUNTIME_VERSION = "2.17"
 DEFAULT_PYTHON_VERSION = "3.10"
 DEFAULT_SCALE_TIER = "BASIC"
@@ -117,6 +117,50 @@ class TrainerFlags(NamedTuple):
     job_dir: str | None = "--job-dir"
 
 
+class TrainingImage(NamedTuple):
+    """The image a job runs on a cloud backend: a prebuilt ``executor`` that installs
+    and runs the trainer's package, or a ``container`` with the trainer inside (run
+    as ``command``, default ``python3 -m MODULE``, with the trainer contract's
+    arguments, then ``args``)."""
+
+    executor: str | None = None
+    container: str | None = None
+    command: tuple[str, ...] = ()
+    args: tuple[str, ...] = ()
+
+    def essence(self) -> dict[str, Any]:
+        if self.container:
+            return {
+                "container": self.container,
+                "command": list(self.command),
+                "args": list(self.args),
+            }
+        return {"executor": self.executor}
+
+
+class ServingContainer(NamedTuple):
+    """A version's own serving image (Vertex ``ModelContainerSpec``)."""
+
+    image: str
+    command: tuple[str, ...] = ()
+    args: tuple[str, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()
+    port: int | None = None
+    predict_route: str | None = None
+    health_route: str | None = None
+
+    def essence(self) -> dict[str, Any]:
+        return {
+            "image": self.image,
+            "command": list(self.command),
+            "args": list(self.args),
+            "env": dict(self.env),
+            "port": self.port,
+            "predictRoute": self.predict_route,
+            "healthRoute": self.health_route,
+        }
+
+
 @dataclass(frozen=True)
 class Trainer(_Addressed):
     kind = "Trainer"
@@ -129,6 +173,8 @@ class Trainer(_Addressed):
     flags: TrainerFlags
     roles: frozenset[str] | None = None
     """The roles (manifest names: master, worker, ...) it can run as; None: every one."""
+    image: TrainingImage | None = None
+    """The image its jobs run on a cloud backend, unless a job names its own."""
 
 
 @dataclass(frozen=True)
@@ -191,6 +237,8 @@ class TrainingJob(_Addressed):
     timeout_seconds: float
     max_resubmits: int = 3
     env: Mapping[str, str] = field(default_factory=dict)
+    image: TrainingImage | None = None
+    """Its own image; else its trainer's (cloud backends only)."""
 
 
 @dataclass(frozen=True)
@@ -231,6 +279,7 @@ class ModelVersion(_Addressed):
     framework: str
     machine_type: str
     scaling: Scaling
+    serving_container: ServingContainer | None = None
 
 
 Resource = StackSettings | Dataset | Trainer | TrainingJob | Model | ModelVersion

@@ -34,7 +34,8 @@ def write_stack(root: Path, jobs: int) -> Path:
         "apiVersion: mlapply/v1\nkind: Stack\nmetadata: {name: big}\nspec:"
         + GCP
         + "---\napiVersion: mlapply/v1\nkind: Trainer\nmetadata: {name: t}\n"
-        "spec: {source: trainer}\n" + documents
+        "spec: {source: trainer, container: {image: us-docker.pkg.dev/demo-project/t/t:1}}\n"
+        + documents
     )
     return root
 

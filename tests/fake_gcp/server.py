@@ -3,17 +3,23 @@
 Every request is matched to a method of the aiplatform v1 or storage v1
 discovery document (unknown paths and query parameters are refused), its
 body is validated against the method's schema (:mod:`tests.fake_gcp.discovery`),
-and then against the API's own rules that discovery cannot say: label syntax,
-id patterns, the chief pool's single replica, prebuilt image names, traffic
-splits that sum to 100, what may be undeployed or deleted. A refused request
-gets the 400 the real API would give and is kept in :attr:`FakeGcp.violations`;
-tests fail when that list is not empty.
+and then against the API's own rules that discovery cannot say
+(:mod:`tests.fake_gcp.rules` and the handlers, each with its source): label
+syntax, id patterns, the chief pool's single replica, machine types, prebuilt
+images and their end of availability, TF_CONFIG only for several replicas,
+traffic splits that sum to 100, no undeploy that leaves traffic on the model,
+what may be deleted. A refused request gets the 400 the real API would give and
+is kept in :attr:`FakeGcp.violations`; tests fail when that list is not empty.
 
-It simulates jobs (queued, running, then succeeded, writing a SavedModel
-under the trainer's ``--output_dir`` as a trainer would), long-running
-operations (done on the first poll), pagination (small pages) and label
-filters, and can inject 408/429/500/503 answers, slow answers, and a create whose
-answer is lost after it took effect.
+It simulates jobs (queued, running, then succeeded), and their trainers: a
+simulated trainer (:attr:`FakeGcp.trainer`) is given the arguments and the
+environment Vertex gives each chief (AIP_MODEL_DIR, CLUSTER_SPEC, TF_CONFIG,
+each trial its own base directory) and writes where they say; the fake writes
+nothing for it. Long-running operations run for a few polls and take effect
+when they finish; model versions carry aliases (reused ones move, one is the
+default), labels merged with their model's. Pagination (small pages), label
+filters, and injected 408/429/500/503 answers, slow answers, and answers lost
+after the request took effect.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from tests.fake_gcp import rules
 from tests.fake_gcp.discovery import STANDARD_QUERY, Api, Method, load
 
 LABEL_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
@@ -41,9 +48,7 @@ LABEL_VALUE = re.compile(r"^[a-z0-9_-]{0,63}$")
 MODEL_ID = re.compile(r"^[a-z_][a-z0-9_-]{0,62}$")
 ENDPOINT_ID = re.compile(r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")
 ALIAS = re.compile(r"^[a-z][a-zA-Z0-9-]{0,126}[a-z0-9]$")
-REGISTRY = r"^(us|europe|asia)-docker\.pkg\.dev/vertex-ai/"
-TRAINING_IMAGE = re.compile(REGISTRY + r"training/tf-(cpu|gpu)\.2-\d+\.py3\d+:latest$")
-PREDICTION_IMAGE = re.compile(REGISTRY + r"prediction/tf2-(cpu|gpu)\.2-\d+:latest$")
+DEPLOYED_ID = re.compile(r"^[0-9]{1,10}$")  # DeployedModel.id (aiplatform v1 discovery)
 FILTER_TERM = re.compile(r'^(labels\.([a-z0-9_-]+)|display_name)="([^"]*)"$')
 PAGE = 10  # the fake's largest page, small so that pagination is exercised
 
@@ -67,12 +72,22 @@ def _now() -> str:
 class Faults:
     rate: float = 0.0  # share of requests answered 429 or 500 before they take effect
     lose_create_answers: int = 0  # creates that take effect but answer 503
+    lose: dict[str, int] = field(default_factory=dict)  # method id -> answers to lose so
     lost_rate: float = 0.0  # share of changes (not GETs) that take effect but answer 503
     delay: float = 0.0  # seconds added to every answer
     deny: set[str] = field(default_factory=set)  # method ids answered 403
     failed_operations: set[str] = field(default_factory=set)  # method ids whose LRO fails
     seed: int = 7
     injected: int = 0  # how many were injected
+
+
+@dataclass
+class Pending:
+    response: dict[str, Any]
+    effect: Callable[[], None]
+    failed: bool
+    polls: int
+    started: float = field(default_factory=time.monotonic)
 
 
 @dataclass
@@ -110,6 +125,12 @@ class FakeGcp:
         self.ai = load("aiplatform")
         self.storage = load("storage")
         self._server: ThreadingHTTPServer | None = None
+        self._pending: dict[str, Pending] = {}
+        self.op_polls = 3  # polls an operation runs for
+        self.op_seconds = 1.0  # or seconds, when nobody polls it
+        self.trainer: Callable[[Task], None] = template_trainer
+        self.model_labels: dict[str, dict[str, str]] = {}  # model name -> its own labels
+        self.deploying: dict[str, set[str]] = {}  # endpoint -> ids being deployed
 
     # Serving ---------------------------------------------------------------------------
 
@@ -191,6 +212,7 @@ class FakeGcp:
                 return self._refuse(400, f"{method.id}: " + "; ".join(errors[:5]))
         try:
             with self._lock:
+                self._settle()
                 result = self._dispatch(method, params, query, payload, body)
         except ApiError as exc:
             if exc.status == 400 and exc.reason == "INVALID_ARGUMENT":
@@ -201,6 +223,9 @@ class FakeGcp:
         with self._lock:
             if method.id.endswith(".create") and self.faults.lose_create_answers > 0:
                 self.faults.lose_create_answers -= 1
+                return _error(503, "the answer was lost", "UNAVAILABLE")
+            if self.faults.lose.get(method.id, 0) > 0:
+                self.faults.lose[method.id] -= 1
                 return _error(503, "the answer was lost", "UNAVAILABLE")
             if (
                 verb != "GET"
@@ -248,14 +273,37 @@ class FakeGcp:
             if not LABEL_KEY.match(key) or not LABEL_VALUE.match(str(value)):
                 raise ApiError(400, f"{where}: invalid label {key}={value}")
 
-    def _operation(self, parent: str, response: dict[str, Any]) -> dict[str, Any]:
+    def _operation(
+        self,
+        parent: str,
+        response: dict[str, Any],
+        effect: Callable[[], None] = lambda: None,
+    ) -> dict[str, Any]:
+        """A long-running operation. It runs for a few polls (or ``op_seconds``, for a
+        caller that stopped polling), and ``effect`` happens only when it finishes: a
+        deployment or an upload is not visible while its operation runs."""
         name = f"{parent}/operations/{next(self._ids)}"
-        if self._current in self.faults.failed_operations:
-            error = {"code": 9, "message": "Model server never became ready."}
-            self.operations[name] = {"name": name, "done": True, "error": error}
-        else:
-            self.operations[name] = {"name": name, "done": True, "response": response}
+        failed = self._current in self.faults.failed_operations
+        self.operations[name] = {"name": name, "done": False}
+        self._pending[name] = Pending(response, effect, failed, self.op_polls)
         return {"name": name, "done": False}
+
+    def _settle(self, polled: str | None = None) -> None:
+        """Operations that finish now: the one polled after its last poll, and any
+        older than ``op_seconds``."""
+        now = time.monotonic()
+        for name, pending in list(self._pending.items()):
+            if name == polled:
+                pending.polls -= 1
+            if pending.polls > 0 and now - pending.started < self.op_seconds:
+                continue
+            del self._pending[name]
+            if pending.failed:
+                error = {"code": 9, "message": "Model server never became ready."}
+                self.operations[name] = {"name": name, "done": True, "error": error}
+                continue
+            pending.effect()
+            self.operations[name] = {"name": name, "done": True, "response": pending.response}
 
     def _filter(self, items: list[dict[str, Any]], text: str) -> list[dict[str, Any]]:
         if not text:
@@ -304,14 +352,27 @@ class FakeGcp:
                 raise ApiError(
                     400, f"{where}: pool {index} needs one of pythonPackageSpec, containerSpec"
                 )
+            problem = rules.machine_problem(pool, index)
+            if problem:
+                raise ApiError(400, f"{where}: {problem}")
             package = pool.get("pythonPackageSpec", {})
-            if package and not TRAINING_IMAGE.match(package["executorImageUri"]):
-                raise ApiError(
-                    400, f"{where}: not a prebuilt training image: {package['executorImageUri']}"
-                )
+            program = package or pool["containerSpec"]
+            image = package.get("executorImageUri") or program.get("imageUri", "")
+            # executorImageUri: "You must use an image from this list" (the prebuilt
+            # training images; aiplatform v1 discovery document); a container is the user's.
+            problem = rules.image_problem(
+                image, rules.TRAINING_IMAGES, "training", own_allowed=not package
+            )
+            if problem:
+                raise ApiError(400, f"{where}: {problem}")
             for uri in package.get("packageUris", []):
                 if not uri.startswith("gs://") or self._object(uri) is None:
                     raise ApiError(400, f"{where}: package {uri} does not exist")
+            names = {e.get("name") for e in program.get("env", [])}
+            if "TF_CONFIG" in names and sum(int(p.get("replicaCount", 1)) for p in pools if p) == 1:
+                # Vertex sets TF_CONFIG only for more than one replica (gcp-api.md,
+                # corrections of 2026-12-01): a single-replica trainer never sees one.
+                raise ApiError(400, f"{where}: TF_CONFIG given to a single-replica job")
 
     def _create_job(
         self, kind: str, params: dict[str, str], body: dict[str, Any]
@@ -364,32 +425,42 @@ class FakeGcp:
         return resource
 
     def _train(self, job: Job) -> None:
-        """What the trainer would leave: a SavedModel under --output_dir (under
-        --output_dir/TRIAL for each trial of a tuning job, with its metric)."""
-        spec = job.resource.get("jobSpec") or job.resource["trialJobSpec"]
-        args = spec["workerPoolSpecs"][0]["pythonPackageSpec"]["args"]
-        output = next((a.split("=", 1)[1] for a in args if a.startswith("--output_dir=")), None)
-        if output is None:
+        """Run the simulated trainer of each task Vertex would start for the chief
+        (each trial's, for a tuning job): it is given the arguments and the
+        environment Vertex gives, and writes where they say. The fake writes nothing
+        for it."""
+        resource = job.resource
+        spec = resource.get("jobSpec") or resource["trialJobSpec"]
+        chief = spec["workerPoolSpecs"][0]
+        program = chief.get("pythonPackageSpec") or chief["containerSpec"]
+        base = spec.get("baseOutputDirectory", {}).get("outputUriPrefix", "")
+        args = list(program.get("args", []))
+        if job.kind != "hyperparameterTuningJobs":
+            env = rules.environment(spec["workerPoolSpecs"], base, None)
+            self.trainer(Task(self, args, env))
             return
-        folders = [output.rstrip("/")]
-        if job.kind == "hyperparameterTuningJobs":
-            metric = job.resource["studySpec"]["metrics"][0]["metricId"]
-            trials = []
-            for trial in range(1, int(job.resource["maxTrialCount"]) + 1):
-                value = 10.0 / trial if trial != 2 else 0.5  # trial 2 is the best when minimising
-                trials.append(
-                    {
-                        "id": str(trial),
-                        "state": "SUCCEEDED",
-                        "finalMeasurement": {"metrics": [{"metricId": metric, "value": value}]},
-                    }
-                )
-            job.resource["trials"] = trials
-            folders = [f"{output.rstrip('/')}/{t['id']}" for t in trials]
-        for folder in folders:
-            export = f"{folder}/export/{int(time.time() * 1000)}"
-            self._put_object(f"{export}/saved_model.pb", b"a SavedModel")
-            self._put_object(f"{export}/variables/variables.index", b"variables")
+        metric = resource["studySpec"]["metrics"][0]["metricId"]
+        trials = []
+        for number in range(1, int(resource["maxTrialCount"]) + 1):
+            trial = str(number)
+            value = 10.0 / number if number != 2 else 0.5  # trial 2 is the best when minimising
+            parameters = [
+                {"parameterId": p["parameterId"], "value": _trial_value(p, number)}
+                for p in resource["studySpec"]["parameters"]
+            ]
+            # Trial parameters are passed as flags after the job's own arguments.
+            flags = [f"--{p['parameterId']}={p['value']}" for p in parameters]
+            env = rules.environment(spec["workerPoolSpecs"], base, trial)
+            self.trainer(Task(self, [*args, *flags], env))
+            trials.append(
+                {
+                    "id": trial,
+                    "state": "SUCCEEDED",
+                    "parameters": parameters,
+                    "finalMeasurement": {"metrics": [{"metricId": metric, "value": value}]},
+                }
+            )
+        resource["trials"] = trials
 
     def add_finished_job(self, parent: str, display_name: str, labels: dict[str, str]) -> None:
         """A job that ran before this test (for plans over many jobs)."""
@@ -494,10 +565,14 @@ class FakeGcp:
         if self._object(model["artifactUri"].rstrip("/") + "/saved_model.pb") is None:
             raise ApiError(400, f"models.upload: no saved_model.pb in {model['artifactUri']}")
         image = model.get("containerSpec", {}).get("imageUri", "")
-        if not PREDICTION_IMAGE.match(image):
-            raise ApiError(400, f"models.upload: not a prebuilt prediction image: {image}")
+        problem = rules.image_problem(image, rules.PREDICTION_IMAGES, "prediction", True)
+        if problem or not image:
+            # A missing or ended image fails the upload (gcp-api.md, corrections of
+            # 2026-12-01: "fails inside its operation"; refused here at once, so that
+            # the test that sent it fails).
+            raise ApiError(400, f"models.upload: {problem or 'containerSpec.imageUri is required'}")
         for alias in model.get("versionAliases", []):
-            if not ALIAS.match(alias):
+            if not ALIAS.match(alias) or alias == "default":
                 raise ApiError(400, f"models.upload: invalid version alias {alias}")
         if "parentModel" in body:
             name = body["parentModel"]
@@ -510,28 +585,53 @@ class FakeGcp:
             name = f"{parent}/models/{model_id}"
             if name in self.models:
                 raise ApiError(409, f"{name} already exists", "ALREADY_EXISTS")
-            self.models[name] = []
-        versions = self.models[name]
-        taken = {a for v in versions for a in v.get("versionAliases", [])}
-        if taken & set(model.get("versionAliases", [])):
-            raise ApiError(400, "models.upload: a version alias is already used")
+            self.models[name] = []  # the id is taken at once; the version comes with the op
+            # The model's own labels: those of its first upload (merged into every
+            # version's on read, as the UpdateModel documentation says).
+            self.model_labels[name] = dict(model.get("labels", {}))
         # "an auto-incrementing decimal number" (Model.versionId, aiplatform v1 discovery
         # document, revision 20261106, checked 2026-12-01): never reused after a delete.
         version_id = str(next(self._version_ids.setdefault(name, itertools.count(1))))
-        versions.append(
-            {
-                **model,
-                "name": name,
-                "versionId": version_id,
-                "versionCreateTime": _now(),
-                "createTime": _now(),
-            }
-        )
-        return self._operation(name, {"model": name, "modelVersionId": version_id})
+
+        def add() -> None:
+            versions = self.models.setdefault(name, [])
+            wanted = set(model.get("versionAliases", []))
+            for other in versions:  # reusing an alias moves it to the new version
+                other["versionAliases"] = [a for a in other["versionAliases"] if a not in wanted]
+            # The first version gets the "default" alias; exactly one version has it
+            # (Model.versionAliases, aiplatform v1 discovery document).
+            aliases = [*sorted(wanted), *(["default"] if not versions else [])]
+            versions.append(
+                {
+                    **model,
+                    "versionAliases": aliases,
+                    "name": name,
+                    "versionId": version_id,
+                    "versionCreateTime": _now(),
+                    "createTime": _now(),
+                }
+            )
+
+        return self._operation(name, {"model": name, "modelVersionId": version_id}, add)
+
+    def _shown(self, name: str, version: dict[str, Any]) -> dict[str, Any]:
+        """A version as Vertex returns it: its labels merged with its model's (the
+        model's win here, the worse case for a client reading identity from them; the
+        order is not documented)."""
+        return {
+            **version,
+            "labels": {**version.get("labels", {}), **self.model_labels.get(name, {})},
+        }
 
     def _models_list(self, params: dict[str, str], query: dict[str, str], _: Any) -> Any:
         parent = self._parent(params)
-        items = [v[-1] for n, v in self.models.items() if n.startswith(parent + "/") and v]
+        # A model is listed as its default version (Model, aiplatform v1: "the default
+        # version is used" when none is named).
+        items = [
+            self._shown(n, next(x for x in v if "default" in x["versionAliases"]))
+            for n, v in self.models.items()
+            if n.startswith(parent + "/") and v
+        ]
         return self._page(self._filter(items, query.get("filter", "")), query, "models")
 
     def _model(self, params: dict[str, str]) -> tuple[str, str | None]:
@@ -543,7 +643,8 @@ class FakeGcp:
 
     def _models_listVersions(self, params: dict[str, str], query: dict[str, str], _: Any) -> Any:
         name, _ = self._model(params)
-        return self._page(self._filter(self.models[name], query.get("filter", "")), query, "models")
+        shown = [self._shown(name, v) for v in self.models[name]]
+        return self._page(self._filter(shown, query.get("filter", "")), query, "models")
 
     def _deployed(self, name: str, version_id: str) -> bool:
         return any(
@@ -563,18 +664,24 @@ class FakeGcp:
         for path in query["updateMask"].split(","):
             if path in body:
                 target[path] = body[path]
-        return target
+        return self._shown(name, target)
 
     def _models_deleteVersion(self, params: dict[str, str], query: Any, _: Any) -> Any:
         name, version = self._model(params)
         versions = self.models[name]
-        if not any(v["versionId"] == version for v in versions):
+        gone = next((v for v in versions if v["versionId"] == version), None)
+        if gone is None:
             raise ApiError(404, f"{name}@{version} not found", "NOT_FOUND")
         if len(versions) == 1:
             raise ApiError(400, f"{name}: cannot delete the only version", "FAILED_PRECONDITION")
         if self._deployed(name, str(version)):
             raise ApiError(400, f"{name}@{version} is deployed", "FAILED_PRECONDITION")
-        self.models[name] = [v for v in versions if v["versionId"] != version]
+        rest = [v for v in versions if v["versionId"] != version]
+        if "default" in gone["versionAliases"]:
+            # Deleting the default moves it to the next newest (gcp-api.md corrections).
+            newest = max(rest, key=lambda v: int(v["versionId"]))
+            newest["versionAliases"] = [*newest["versionAliases"], "default"]
+        self.models[name] = rest
         return self._operation(name, {})
 
     def _models_delete(self, params: dict[str, str], query: Any, _: Any) -> Any:
@@ -582,6 +689,7 @@ class FakeGcp:
         if any(self._deployed(name, v["versionId"]) for v in self.models[name]):
             raise ApiError(400, f"{name} has deployed versions", "FAILED_PRECONDITION")
         del self.models[name]
+        self.model_labels.pop(name, None)
         self._version_ids.pop(name, None)  # a model made again under this id is a new one
         return self._operation(name, {})
 
@@ -594,6 +702,7 @@ class FakeGcp:
         return self._get_operation(f"{endpoint}/operations/{params['operationsId']}")
 
     def _get_operation(self, name: str) -> Any:
+        self._settle(polled=name)
         if name not in self.operations:
             raise ApiError(404, f"{name} not found", "NOT_FOUND")
         return self.operations[name]
@@ -631,8 +740,7 @@ class FakeGcp:
         items = [e for n, e in self.endpoints.items() if n.startswith(parent + "/")]
         return self._page(self._filter(items, query.get("filter", "")), query, "endpoints")
 
-    def _check_split(self, endpoint: dict[str, Any], split: dict[str, int], where: str) -> None:
-        ids = {d["id"] for d in endpoint["deployedModels"]}
+    def _check_split(self, split: dict[str, int], ids: set[str], where: str) -> None:
         if split and sum(split.values()) != 100:
             raise ApiError(400, f"{where}: trafficSplit must sum to 100, not {sum(split.values())}")
         unknown = set(split) - ids
@@ -646,7 +754,8 @@ class FakeGcp:
             raise ApiError(400, "endpoints.patch: updateMask is required")
         self._labels(body.get("labels"), "endpoints.patch")
         if "trafficSplit" in mask.split(","):
-            self._check_split(endpoint, body.get("trafficSplit", {}), "endpoints.patch")
+            ids = {d["id"] for d in endpoint["deployedModels"]}
+            self._check_split(body.get("trafficSplit", {}), ids, "endpoints.patch")
         for path in mask.split(","):
             if path in body:
                 endpoint[path] = body[path]
@@ -663,32 +772,54 @@ class FakeGcp:
         resources = deployed.get("dedicatedResources")
         if not resources or resources["minReplicaCount"] < 1:
             raise ApiError(400, "deployModel: dedicatedResources with minReplicaCount >= 1")
-        deployed["id"] = str(next(self._ids))
+        chosen = deployed.get("id")
+        if chosen is not None and not DEPLOYED_ID.match(str(chosen)):
+            raise ApiError(400, f"deployModel: DeployedModel.id {chosen} is not 1-10 digits")
+        if chosen is not None and (
+            chosen in {d["id"] for d in endpoint["deployedModels"]}
+            or chosen in self.deploying.get(endpoint["name"], set())
+        ):
+            # The id is the deployment's: taken while it deploys, and after.
+            raise ApiError(409, f"DeployedModel {chosen} already exists", "ALREADY_EXISTS")
+        deployed["id"] = str(chosen or next(self._ids))
         deployed["modelVersionId"] = version
         split = dict(body.get("trafficSplit") or {})
         if "0" in split:
             split[deployed["id"]] = split.pop("0")
-        endpoint["deployedModels"].append(deployed)
         if split:
-            self._check_split(endpoint, split, "deployModel")
-            endpoint["trafficSplit"] = split
-        elif not endpoint["trafficSplit"]:
-            endpoint["trafficSplit"] = {deployed["id"]: 100}
-        return self._operation(endpoint["name"], {"deployedModel": deployed})
+            ids = {d["id"] for d in endpoint["deployedModels"]} | {deployed["id"]}
+            self._check_split(split, ids, "deployModel")
+        deploying = self.deploying.setdefault(endpoint["name"], set())
+        deploying.add(deployed["id"])
+
+        def add() -> None:
+            deploying.discard(deployed["id"])
+            endpoint["deployedModels"].append(deployed)
+            # A non-empty split replaces the endpoint's; an empty one leaves it
+            # (DeployModelRequest.trafficSplit, aiplatform v1 discovery document).
+            if split:
+                endpoint["trafficSplit"] = split
+
+        return self._operation(endpoint["name"], {"deployedModel": deployed}, add)
 
     def _endpoints_undeployModel(self, params: dict[str, str], query: Any, body: Any) -> Any:
         endpoint = self._endpoint(params)
         gone = body["deployedModelId"]
         if gone not in {d["id"] for d in endpoint["deployedModels"]}:
             raise ApiError(400, f"undeployModel: {gone} is not deployed")
-        split = body.get("trafficSplit")
-        if split is None:
-            split = endpoint["trafficSplit"]
         remaining = [d for d in endpoint["deployedModels"] if d["id"] != gone]
-        if split.get(gone):
+        # "A DeployedModel will be successfully undeployed only if it doesn't have any
+        # traffic assigned to it when this method executes, or if this field unassigns
+        # any traffic to it"; "If last DeployedModel is being undeployed from the
+        # Endpoint, the traffic_split will always end up empty" (UndeployModelRequest.
+        # trafficSplit, aiplatform v1 discovery document, checked 2026-12-02). An empty
+        # map is an absent one (proto3 maps have no presence).
+        split = body.get("trafficSplit") or endpoint["trafficSplit"]
+        if remaining and split.get(gone):
             raise ApiError(400, f"undeployModel: {gone} still has traffic")
+        if remaining:
+            self._check_split(split, {d["id"] for d in remaining}, "undeployModel")
         endpoint["deployedModels"] = remaining
-        self._check_split(endpoint, split, "undeployModel")
         endpoint["trafficSplit"] = split if remaining else {}
         return self._operation(endpoint["name"], {})
 
@@ -816,6 +947,58 @@ class FakeGcp:
             )
         del self.objects[key]
         return {}
+
+
+@dataclass
+class Task:
+    """What a simulated trainer is given: its arguments and environment, and the
+    bucket to write to."""
+
+    fake: FakeGcp
+    args: list[str]
+    env: dict[str, str]
+
+    def flag(self, name: str) -> str | None:
+        return next((a.split("=", 1)[1] for a in self.args if a.startswith(f"--{name}=")), None)
+
+    def export(self, folder: str) -> None:
+        """Write a SavedModel into ``folder`` (a gs:// URI)."""
+        export = folder.rstrip("/")
+        self.fake._put_object(f"{export}/saved_model.pb", b"a SavedModel")
+        self.fake._put_object(f"{export}/variables/variables.index", b"variables")
+
+
+def template_trainer(task: Task) -> None:
+    """As mlapply's templates: the model into AIP_MODEL_DIR when Vertex sets it, else
+    a timestamped folder under --output_dir."""
+    if "AIP_MODEL_DIR" in task.env:
+        task.export(task.env["AIP_MODEL_DIR"])
+        return
+    output = task.flag("output_dir")
+    if output:
+        task.export(f"{output.rstrip('/')}/export/{int(time.time() * 1000)}")
+
+
+def output_dir_trainer(task: Task) -> None:
+    """A trainer written for ML Engine: it exports under --output_dir, joined with the
+    trial from TF_CONFIG when there is one (the ML Engine samples' way), and never reads
+    AIP_MODEL_DIR."""
+    output = task.flag("output_dir")
+    if not output:
+        return
+    trial = json.loads(task.env.get("TF_CONFIG", "{}")).get("task", {}).get("trial", "")
+    folder = f"{output.rstrip('/')}/{trial}".rstrip("/")
+    task.export(f"{folder}/export/{int(time.time() * 1000)}")
+
+
+def _trial_value(parameter: dict[str, Any], number: int) -> Any:
+    if "doubleValueSpec" in parameter:
+        low = parameter["doubleValueSpec"]["minValue"]
+        return low * number
+    if "integerValueSpec" in parameter:
+        return int(parameter["integerValueSpec"]["minValue"]) + number
+    values = (parameter.get("categoricalValueSpec") or parameter["discreteValueSpec"])["values"]
+    return values[number % len(values)]
 
 
 def _error(status: int, message: str, reason: str) -> tuple[int, str, bytes]:

@@ -10,7 +10,10 @@ picked by parsing the name:
   document that have an ``operations.get``);
 - ``ml`` v1: ``projects/P/operations/OP``.
 
-An operation that finished with an ``error`` is an error.
+An operation that finished with an ``error`` is an error. One still running
+at the deadline is :class:`StillRunning`: not a lost answer (the request was
+received and is being carried out), so it is never sent again; the next
+apply finds what it made.
 """
 
 from __future__ import annotations
@@ -22,12 +25,24 @@ from typing import Any
 
 from reconciler.backends.google.client import Caller
 from reconciler.backends.google.errors import GoogleApiError
+from reconciler.diagnostics import MlapplyError
 
 _LOCATION = re.compile(
     r"^projects/[^/]+/locations/[^/]+/(?:(?P<collection>[A-Za-z]+)/[^/]+/)?operations/[^/]+$"
 )
 _PROJECT = re.compile(r"^projects/[^/]+/operations/[^/]+$")
 LOCATION_COLLECTIONS = frozenset({"models", "endpoints", "customJobs", "hyperparameterTuningJobs"})
+
+
+class StillRunning(MlapplyError):
+    """An operation outlived the wait for it."""
+
+    def __init__(self, what: str, operation: str, timeout: float) -> None:
+        super().__init__(
+            f"{what}: operation {operation} is still running after {timeout:.0f} s",
+            "it goes on at Google; apply again later, and mlapply takes up what it made",
+        )
+        self.operation = operation
 
 
 def getter(service: Any, name: str) -> Any:
@@ -61,10 +76,7 @@ def wait(
     delay = min(poll, 0.05)
     while not operation.get("done"):
         if time.monotonic() > deadline:
-            raise GoogleApiError(
-                0,
-                f"{what}: operation {operation.get('name')} is still running after {timeout:.0f} s",
-            )
+            raise StillRunning(what, str(operation.get("name")), timeout)
         sleep(delay)
         delay = min(delay * 2, poll)
         operation = caller.execute(getter(service, operation["name"]), f"{what} (operation)")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import posixpath
 import tempfile
 import time
 
@@ -217,6 +218,12 @@ def train_and_evaluate(config: Config) -> dict[str, float]:
     output_dir = config.output_dir
     if cluster.trial:
         output_dir = os.path.join(output_dir, cluster.trial)
+    # On Vertex AI the service says where the model goes: AIP_MODEL_DIR, the job's
+    # <base>/model/ or each tuning trial's <base>/<trial>/model/ (it passes no
+    # per-trial flag, and no TF_CONFIG to a single replica). Metrics go beside it.
+    model_dir = os.environ.get("AIP_MODEL_DIR")
+    if model_dir:
+        output_dir = posixpath.dirname(model_dir.rstrip("/"))
     keras.utils.set_random_seed(config.seed)
     sample = _sample(config.train_data_paths)
     strategy = cluster.strategy
@@ -264,7 +271,7 @@ def train_and_evaluate(config: Config) -> dict[str, float]:
 
     # Under MultiWorkerMirroredStrategy every worker takes part in saving; only
     # the chief's copy is kept.
-    target = os.path.join(output_dir, "export", str(int(time.time())))
+    target = model_dir or os.path.join(output_dir, "export", str(int(time.time())))
     if not cluster.is_chief:
         target = tempfile.mkdtemp(prefix=f"worker-{cluster.task_index}-")
     export(model, target)

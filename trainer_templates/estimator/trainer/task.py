@@ -51,6 +51,10 @@ def main(argv=None):
     # Trials of a tuning job write to their own folders, as the sample did.
     trial = json.loads(os.environ.get("TF_CONFIG", "{}")).get("task", {}).get("trial", "")
     args["output_dir"] = os.path.join(args["output_dir"], trial)
+    # On Vertex AI, beside the model folder the service names (the job's, or each
+    # trial's own: it passes no per-trial flag, and no TF_CONFIG to one replica).
+    if os.environ.get("AIP_MODEL_DIR"):
+        args["output_dir"] = os.path.dirname(os.environ["AIP_MODEL_DIR"].rstrip("/"))
     model.train_and_evaluate(args)
 
 

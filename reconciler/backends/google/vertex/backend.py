@@ -17,6 +17,7 @@ import functools
 import os
 import re
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, suppress
 from pathlib import Path
@@ -33,7 +34,7 @@ from reconciler.backends.base import (
     LiveVersion,
     VersionState,
 )
-from reconciler.backends.compiled import DEFAULT_OUTPUT, OutputLayout
+from reconciler.backends.compiled import DEFAULT_OUTPUT, CompiledJob, OutputLayout
 from reconciler.backends.google import operations
 from reconciler.backends.google.client import Caller, build_service, credentials
 from reconciler.backends.google.errors import (
@@ -47,12 +48,11 @@ from reconciler.backends.google.paging import list_all
 from reconciler.backends.google.records import Records
 from reconciler.backends.google.staging import Staging
 from reconciler.backends.google.storage import Bucket, split_uri
-from reconciler.backends.google.vertex import bodies
-from reconciler.backends.google.vertex.images import prediction_image, training_image
+from reconciler.backends.google.vertex import bodies, catalogue, images
 from reconciler.backends.google.vertex.profile import settings_problem
 from reconciler.diagnostics import MlapplyError
 from reconciler.identity.content import RemoteLister
-from reconciler.stack.resources import LABEL_HASH, LABEL_STACK, StackSettings
+from reconciler.stack.resources import LABEL_HASH, LABEL_STACK, StackSettings, TrainingImage
 
 OPERATION_TIMEOUT = 3600.0
 
@@ -90,6 +90,9 @@ class VertexBackend:
         self.region = gcp.region
         self.service_account = gcp.service_account
         self.poll_seconds = float(os.environ.get("MLAPPLY_VERTEX_POLL_SECONDS") or 15)
+        self.operation_seconds = float(
+            os.environ.get("MLAPPLY_VERTEX_OPERATION_SECONDS") or OPERATION_TIMEOUT
+        )
         self.caller = caller or Caller()
         self.parent = f"projects/{self.project}/locations/{self.region}"
         self.staging = Staging(lambda: self.bucket, gcp.staging_bucket, settings.local.home)
@@ -127,7 +130,11 @@ class VertexBackend:
 
     def _wait(self, operation: dict[str, Any], what: str) -> dict[str, Any]:
         return operations.wait(
-            self.caller, self._service("aiplatform"), operation, what, timeout=OPERATION_TIMEOUT
+            self.caller,
+            self._service("aiplatform"),
+            operation,
+            what,
+            timeout=self.operation_seconds,
         )
 
     # Reading ---------------------------------------------------------------------------
@@ -215,6 +222,11 @@ class VertexBackend:
         )
         versions: list[LiveVersion] = []
         version_ids: dict[tuple[str, str], str] = {}
+        serving = {
+            str(d.get("model"))
+            for endpoint in endpoints
+            for d in endpoint.get("deployedModels", [])
+        }
         for model in models:
             model_id = model["name"].rsplit("/", 1)[1]
             listed = list_all(
@@ -230,16 +242,21 @@ class VertexBackend:
                 if name is None or version.get("labels", {}).get(LABEL_STACK) != stack:
                     continue
                 version_ids[(model_id, str(version.get("versionId")))] = name
+                recorded = records.get("versions", {}).get(f"{model_id}/{name}") or {}
                 versions.append(
                     LiveVersion(
                         name,
-                        dict(version.get("labels", {})),
+                        _version_labels(name, version, recorded),
                         model=model_id,
-                        state=VersionState.READY,
+                        state=(
+                            VersionState.READY
+                            if _version_resource(version) in serving
+                            else VersionState.UPLOADED
+                        ),
                         description=version.get("versionDescription", ""),
                         deployment_uri=version.get("artifactUri"),
                         create_time=bodies.seconds(version.get("versionCreateTime")),
-                        spec=records.get("versions", {}).get(f"{model_id}/{name}"),
+                        spec=recorded or None,
                     )
                 )
         live_models = []
@@ -251,13 +268,19 @@ class VertexBackend:
                 if split.get(deployed.get("id")) == 100:
                     default = version_ids.get((model_id, str(deployed.get("modelVersionId"))))
             recorded = records.get("models", {}).get(model_id, {})
+            deployed = endpoint.get("deployedModels", [])
+            logging = (
+                all(d.get("enableAccessLogging", False) for d in deployed)
+                if deployed
+                else bool(recorded.get("onlinePredictionLogging"))
+            )
             live_models.append(
                 LiveModel(
                     model_id,
                     dict(endpoint.get("labels", {})),
                     description=endpoint.get("description", ""),
                     region=self.region,
-                    online_prediction_logging=bool(recorded.get("onlinePredictionLogging")),
+                    online_prediction_logging=logging,
                     default_version=default,
                     create_time=bodies.seconds(endpoint.get("createTime")),
                 )
@@ -293,19 +316,8 @@ class VertexBackend:
             return  # submitted before (an earlier apply's answer was lost)
         job_dir = self.staging.job_dir(stack, record.name)
         args = job.argv(job_dir, lambda inputs, pattern: self.staging.data(stack, inputs, pattern))
-        package: dict[str, Any] = {
-            "executorImageUri": training_image(
-                job.runtime_version, job.python_version, bodies.uses_gpu(job.pools), self.region
-            ),
-            "packageUris": self.staging.package_uris(stack, job),
-            "pythonModule": job.module,
-            "args": args,
-        }
-        if job.env:
-            # PythonPackageSpec.env: EnvVar {name, value} (aiplatform v1 discovery document).
-            package["env"] = [{"name": k, "value": v} for k, v in sorted(job.env.items())]
         spec: dict[str, Any] = {
-            "workerPoolSpecs": bodies.worker_pools(job.pools, package),
+            "workerPoolSpecs": bodies.worker_pools(job.pools, self._program(stack, job, args)),
             "baseOutputDirectory": {"outputUriPrefix": job_dir + "/"},
         }
         if job.timeout_seconds:
@@ -339,6 +351,34 @@ class VertexBackend:
             ),
             lambda: self._find_job(stack, record.name, record.hash) is not None,
         )
+
+    def _program(self, stack: str, job: CompiledJob, args: list[str]) -> dict[str, Any]:
+        """What every pool runs: the user's container (the trainer inside it), or the
+        package on an executor image (the one named, else the prebuilt image of the
+        runtime and the machines' kind)."""
+        image = job.image or TrainingImage()
+        env = {"env": bodies.env_vars(job.env)} if job.env else {}
+        if image.container:
+            return {
+                "containerSpec": {
+                    "imageUri": image.container,
+                    "command": list(image.command) or ["python3", "-m", job.module],
+                    "args": [*args, *image.args],
+                    **env,
+                }
+            }
+        executor = image.executor or images.training_image(
+            job.runtime_version, images.kind_of(job.pools), self.region
+        )
+        return {
+            "pythonPackageSpec": {
+                "executorImageUri": executor,
+                "packageUris": self.staging.package_uris(stack, job),
+                "pythonModule": job.module,
+                "args": args,
+                **env,
+            }
+        }
 
     def _find_job(self, stack: str, name: str, hash_: str | None = None) -> dict[str, Any] | None:
         """The job with this display name (and identity hash) in the stack, by one list."""
@@ -389,10 +429,11 @@ class VertexBackend:
         layout = OutputLayout(essence.get("outputDir") or DEFAULT_OUTPUT)
         job_dir = f"{self.staging.prefix(stack)}jobs/{job}"
         tuning = essence.get("hyperparameterTuning")
+        out = layout.output_dir(job_dir)
         if tuning:
-            out = layout.trial_dir(job_dir, self._best_trial(stack, job, tuning))
-        else:
-            out = layout.output_dir(job_dir)
+            # The best trial's own job dir: its AIP_MODEL_DIR is <trial dir>/model/.
+            job_dir = layout.trial_dir(job_dir, self._best_trial(stack, job, tuning))
+            out = job_dir
 
         def saved_models(folder: str) -> list[tuple[str, str]]:
             return [
@@ -481,7 +522,11 @@ class VertexBackend:
     def delete_model(self, name: str) -> None:
         endpoint = self._endpoint(name)
         if endpoint is not None:
-            for deployed in endpoint.get("deployedModels", []):
+            split = endpoint.get("trafficSplit", {})
+            # Zero-traffic deployments first, as Google's SDK does (Endpoint.undeploy_all):
+            # each undeploy then leaves the traffic on a model still deployed.
+            order = sorted(endpoint.get("deployedModels", []), key=lambda d: split.get(d["id"], 0))
+            for deployed in order:
                 self._undeploy(name, str(deployed["id"]))
             self._delete(
                 self.ai.endpoints().delete(name=endpoint["name"]), f"delete endpoint {name}"
@@ -516,69 +561,133 @@ class VertexBackend:
             (v for v in self._versions(model) if wanted in v.get("versionAliases", [])), None
         )
 
+    def _logging(self, stack: str, model: str) -> bool:
+        recorded = self.records.read(stack).get("models", {}).get(model, {})
+        return bool(recorded.get("onlinePredictionLogging"))
+
     @_one_model_at_a_time(lambda version, export: version.model)
     def deploy_version(self, version: LiveVersion, export: str) -> None:
         stack = version.stack or ""
         essence = (version.spec or {}).get("essence", {})
         if not export.startswith("gs://"):
             export = self.staging.saved_model(stack, version.model, version.name, Path(export))
-        self.records.put(stack, "versions", f"{version.model}/{version.name}", version.spec)
+        self._record_version(version)
         found = self._version(version.model, version.name)
         if found is None:
             found = self._upload_version(version, export, essence)
-        endpoint = self._endpoint(version.model)
-        if endpoint is None:
+        if self._endpoint(version.model) is None:
             raise MlapplyError(f"model {version.model} has no endpoint; apply its Model first")
-        deployed = [
-            d for d in endpoint.get("deployedModels", []) if d.get("displayName") == version.name
-        ]
-        if deployed:
-            return
-        model_name = _version_resource(found)
-        body = {
-            "deployedModel": {
-                "model": model_name,
-                "displayName": version.name,
-                "dedicatedResources": bodies.prediction_resources(essence),
-            },
-            "trafficSplit": {} if endpoint.get("deployedModels") else {"0": 100},
-        }
-        what = f"deploy {version.name} to endpoint {version.model}"
-        at_most_once(
-            self.caller,
-            what,
-            lambda: self._wait(
-                self._call(
-                    self.ai.endpoints().deployModel(endpoint=endpoint["name"], body=body),
-                    what,
-                    retry=False,
-                ),
-                what,
-            ),
-            lambda: self._deployed_id(version.model, version.name) is not None,
+        self._ensure_deployed(
+            version.model,
+            version.name,
+            _version_resource(found),
+            bodies.prediction_resources(essence),
+            self._logging(stack, version.model),
+        )
+        self._sweep_orphans(version.model)
+
+    def _record_version(self, version: LiveVersion) -> None:
+        """What Vertex does not keep apart: the version's spec and its own labels."""
+        self.records.put(
+            version.stack or "",
+            "versions",
+            f"{version.model}/{version.name}",
+            {**(version.spec or {}), "labels": dict(version.labels)},
         )
 
-    def _deployed_id(self, model: str, version: str) -> str | None:
+    def _ensure_deployed(
+        self,
+        model: str,
+        display: str,
+        resource: str,
+        resources: Mapping[str, Any],
+        logging: bool,
+    ) -> None:
+        """``display`` deployed as the DeployedModel mlapply's id names, and no other
+        deployment of it left: an older one (of another setting) hands its traffic
+        over, then goes."""
+        wanted = bodies.deployed_model_id(display, logging)
         endpoint = self._endpoint(model) or {}
-        return next(
-            (
-                str(d["id"])
-                for d in endpoint.get("deployedModels", [])
-                if d.get("displayName") == version
-            ),
-            None,
-        )
+        mine = [d for d in endpoint.get("deployedModels", []) if d.get("displayName") == display]
+        if not any(str(d["id"]) == wanted for d in mine):
+            self._deploy(model, endpoint, display, resource, resources, logging, wanted)
+        for old in mine:
+            if str(old["id"]) != wanted:
+                self._move_traffic(model, str(old["id"]), wanted)
+                self._undeploy(model, str(old["id"]))
+
+    def _deploy(
+        self,
+        model: str,
+        endpoint: Mapping[str, Any],
+        display: str,
+        resource: str,
+        resources: Mapping[str, Any],
+        logging: bool,
+        wanted: str,
+    ) -> None:
+        body = {
+            "deployedModel": {
+                "model": resource,
+                "id": wanted,
+                "displayName": display,
+                "dedicatedResources": dict(resources),
+                "enableAccessLogging": logging,
+            },
+            # The first deployment takes the traffic; a later one none until it is made
+            # the default (an empty split leaves the endpoint's as it is).
+            "trafficSplit": {} if endpoint.get("deployedModels") else {"0": 100},
+        }
+        what = f"deploy {display} to endpoint {model}"
+
+        def deployed() -> bool:
+            return self._deployed(model, wanted)
+
+        def send() -> None:
+            try:
+                self._wait(
+                    self._call(
+                        self.ai.endpoints().deployModel(endpoint=endpoint["name"], body=body),
+                        what,
+                        retry=False,
+                    ),
+                    what,
+                )
+            except AlreadyExists:
+                # Our id is taken: an earlier attempt's deployment, done or under way.
+                self._await(what, deployed)
+
+        at_most_once(self.caller, what, send, deployed)
+
+    def _deployed(self, model: str, deployed_id: str) -> bool:
+        endpoint = self._endpoint(model) or {}
+        return deployed_id in {str(d["id"]) for d in endpoint.get("deployedModels", [])}
+
+    def _await(self, what: str, done: Callable[[], bool]) -> None:
+        deadline = time.monotonic() + self.operation_seconds
+        while not done():
+            if time.monotonic() > deadline:
+                raise MlapplyError(
+                    f"{what}: still under way after {self.operation_seconds:.0f} s",
+                    "it goes on at Google; apply again later",
+                )
+            time.sleep(self.poll_seconds)
 
     def _upload_version(
         self, version: LiveVersion, export: str, essence: dict[str, Any]
     ) -> dict[str, Any]:
-        runtime = str(essence.get("runtimeVersion") or "2.17")
+        runtime = str(essence.get("runtimeVersion") or catalogue.DEFAULT_RUNTIME)
+        container = essence.get("servingContainer")
         model_body = {
             "displayName": version.model,
             "versionDescription": version.description,
             "versionAliases": [bodies.alias(version.name)],
             "artifactUri": export,
-            "containerSpec": {"imageUri": prediction_image(runtime, False, self.region)},
+            "containerSpec": (
+                bodies.serving_container(container)
+                if container
+                else {"imageUri": images.prediction_image(runtime, False, self.region)}
+            ),
             "labels": dict(version.labels),
         }
         model_name = f"{self.parent}/models/{version.model}"
@@ -607,14 +716,30 @@ class VertexBackend:
             raise MlapplyError(f"uploading {version.name} to model {version.model} did not last")
         return found
 
+    def _sweep_orphans(self, model: str) -> None:
+        """Versions no alias of mlapply's names, and not deployed: an upload sent again
+        after an answer lost while it was still running made a second copy, and the
+        alias moved to the newer one (reusing an alias moves it, per the corrections in
+        gcp-api.md). They serve nothing; delete them."""
+        endpoint = self._endpoint(model) or {}
+        serving = {str(d["model"]).rsplit("@", 1)[-1] for d in endpoint.get("deployedModels", [])}
+        versions = self._versions(model)
+        for found in versions:
+            if bodies.live_name(found.get("versionAliases", [])) is not None:
+                continue
+            if str(found.get("versionId")) in serving or len(versions) < 2:
+                continue
+            self._delete(
+                self.ai.models().deleteVersion(name=_version_resource(found)),
+                f"delete the stray copy {found.get('versionId')} of {model}",
+            )
+
     @_one_model_at_a_time(lambda version: version.model)
     def update_version(self, version: LiveVersion) -> None:
         found = self._version(version.model, version.name)
         if found is None:
             raise MlapplyError(f"model {version.model} has no version {version.name}")
-        self.records.put(
-            version.stack or "", "versions", f"{version.model}/{version.name}", version.spec
-        )
+        self._record_version(version)
         name = _version_resource(found)
         self._call(
             self.ai.models().patch(
@@ -642,47 +767,59 @@ class VertexBackend:
         )
         if endpoint is None or deployed is None:
             raise MlapplyError(f"version {version} is not deployed on the endpoint of {model}")
-        if endpoint.get("trafficSplit") == {deployed["id"]: 100}:
+        self._route(model, endpoint, {deployed["id"]: 100}, f"route {model}'s traffic to {version}")
+
+    def _route(
+        self, model: str, endpoint: Mapping[str, Any], split: dict[str, int], what: str
+    ) -> None:
+        if endpoint.get("trafficSplit") == split:
             return
         self._call(
             self.ai.endpoints().patch(
                 name=endpoint["name"],
                 updateMask="trafficSplit",
-                body={
-                    "displayName": endpoint["displayName"],
-                    "trafficSplit": {deployed["id"]: 100},
-                },
+                body={"displayName": endpoint["displayName"], "trafficSplit": split},
             ),
-            f"route {model}'s traffic to {version}",
+            what,
         )
 
-    def _undeploy(self, model: str, deployed_id: str) -> None:
+    def _move_traffic(self, model: str, old: str, new: str) -> None:
         endpoint = self._endpoint(model) or {}
-        split = {k: v for k, v in endpoint.get("trafficSplit", {}).items() if k != deployed_id}
-        if split and sum(split.values()) != 100:
-            first = sorted(split)[0]
-            split[first] += 100 - sum(split.values())
+        split = dict(endpoint.get("trafficSplit", {}))
+        share = split.pop(old, 0)
+        if not share:
+            return
+        split[new] = split.get(new, 0) + share
+        self._route(model, endpoint, split, f"move {model}'s traffic from {old} to {new}")
+
+    def _undeploy(self, model: str, deployed_id: str) -> None:
+        """Undeploy one deployment. Vertex undeploys a model only if it has no traffic
+        or the request's split moves it elsewhere, and an empty split is an absent one
+        (UndeployModelRequest.trafficSplit, aiplatform v1 discovery document, checked
+        2026-12-02): its share goes to the others first; the last one needs none."""
+        endpoint = self._endpoint(model) or {}
+        others = [
+            str(d["id"]) for d in endpoint.get("deployedModels", []) if str(d["id"]) != deployed_id
+        ]
+        split = bodies.without(endpoint.get("trafficSplit", {}), deployed_id, others)
+        body: dict[str, Any] = {"deployedModelId": deployed_id}
+        if split:
+            body["trafficSplit"] = split
         what = f"undeploy {deployed_id} from endpoint {model}"
-
-        def gone() -> bool:
-            endpoint = self._endpoint(model) or {}
-            return deployed_id not in {str(d["id"]) for d in endpoint.get("deployedModels", [])}
-
         at_most_once(
             self.caller,
             what,
             lambda: self._wait(
                 self._call(
                     self.ai.endpoints().undeployModel(
-                        endpoint=endpoint.get("name", self._endpoint_name(model)),
-                        body={"deployedModelId": deployed_id, "trafficSplit": split},
+                        endpoint=endpoint.get("name", self._endpoint_name(model)), body=body
                     ),
                     what,
                     retry=False,
                 ),
                 what,
             ),
-            gone,
+            lambda: not self._deployed(model, deployed_id),
         )
 
     @_one_model_at_a_time(lambda model, name: model)
@@ -724,6 +861,18 @@ class VertexBackend:
             )
             removed += 1
         return removed + self.staging.purge(stack)
+
+
+def _version_labels(
+    name: str, version: Mapping[str, Any], recorded: Mapping[str, Any]
+) -> dict[str, str]:
+    """A version's own labels. Vertex returns a version's labels merged with its
+    model's (UpdateModel documentation, checked 2026-12-01), so they are the ones
+    mlapply recorded when it wrote the version, and the identity hash is always the
+    one its alias carries (the live name ends in it)."""
+    labels = dict(recorded.get("labels") or version.get("labels", {}))
+    labels[LABEL_HASH] = name.rsplit("_", 1)[-1]
+    return labels
 
 
 def _version_resource(version: Mapping[str, Any]) -> str:

@@ -6,6 +6,7 @@ Pure functions: what a job, a tuning spec or a version becomes in
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -43,16 +44,10 @@ _ALGORITHMS = {
 _SCALES = {None: "SCALE_TYPE_UNSPECIFIED", "NONE": "SCALE_TYPE_UNSPECIFIED"}
 
 
-def uses_gpu(pools: Sequence[Pool]) -> bool:
-    return any(
-        pool.accelerator is not None and pool.accelerator.type.startswith("NVIDIA")
-        for pool in pools
-    )
-
-
-def worker_pools(pools: Sequence[Pool], python_package: Mapping[str, Any]) -> list[Any]:
+def worker_pools(pools: Sequence[Pool], program: Mapping[str, Any]) -> list[Any]:
     """``workerPoolSpecs``: pool 0 the chief (one replica), 1 workers, 2 parameter
-    servers, 3 evaluators; a skipped pool in between is ``{}``."""
+    servers, 3 evaluators; a skipped pool in between is ``{}``. ``program`` is the
+    pools' ``pythonPackageSpec`` or ``containerSpec``, as one key."""
     by_role = {pool.role: pool for pool in pools}
     specs: list[Any] = []
     for role in POOL_ORDER:
@@ -68,12 +63,35 @@ def worker_pools(pools: Sequence[Pool], python_package: Mapping[str, Any]) -> li
             {
                 "machineSpec": machine,
                 "replicaCount": "1" if role is Role.CHIEF else str(pool.replicas),
-                "pythonPackageSpec": dict(python_package),
+                **{key: dict(value) for key, value in program.items()},
             }
         )
     while specs and specs[-1] == {}:
         specs.pop()
     return specs
+
+
+def serving_container(essence: Mapping[str, Any]) -> dict[str, Any]:
+    """A version's own serving image as ``ModelContainerSpec`` (aiplatform v1)."""
+    spec: dict[str, Any] = {"imageUri": essence["image"]}
+    if essence.get("command"):
+        spec["command"] = list(essence["command"])
+    if essence.get("args"):
+        spec["args"] = list(essence["args"])
+    if essence.get("env"):
+        spec["env"] = env_vars(essence["env"])
+    if essence.get("port"):
+        spec["ports"] = [{"containerPort": essence["port"]}]
+    if essence.get("predictRoute"):
+        spec["predictRoute"] = essence["predictRoute"]
+    if essence.get("healthRoute"):
+        spec["healthRoute"] = essence["healthRoute"]
+    return spec
+
+
+def env_vars(env: Mapping[str, str]) -> list[dict[str, str]]:
+    """EnvVar ``{name, value}`` list (aiplatform v1 discovery document)."""
+    return [{"name": k, "value": v} for k, v in sorted(env.items())]
 
 
 def study_spec(tuning: Tuning) -> dict[str, Any]:
@@ -130,6 +148,33 @@ def live_name(aliases: Sequence[str]) -> str | None:
     """The live name back from a version's aliases (live names have no dashes)."""
     ours = [a for a in aliases if a != "default"]
     return ours[0].replace("-", "_") if ours else None
+
+
+def deployed_model_id(version: str, access_logging: bool) -> str:
+    """A deployment's ``DeployedModel.id``, chosen by mlapply so that a deploy whose
+    answer was lost can be looked up instead of sent again: 1-10 digits (aiplatform v1
+    discovery document, DeployedModel.id, checked 2026-12-02), here 10 with no leading
+    zero, from the version's live name and what cannot change in place."""
+    digest = hashlib.sha256(f"{version}/{access_logging}".encode()).digest()
+    return str(1_000_000_000 + int.from_bytes(digest[:8], "big") % 9_000_000_000)
+
+
+def without(split: Mapping[str, int], gone: str, others: Sequence[str]) -> dict[str, int]:
+    """The traffic split once ``gone`` is undeployed: its share spread over the others
+    in proportion (as Google's SDK does, ``Endpoint._unallocate_traffic``), or all to the
+    last of ``others`` when none of them had traffic. Empty when none remain."""
+    rest = {k: v for k, v in split.items() if k != gone and k in others}
+    share = split.get(gone, 0)
+    if not others:
+        return {}
+    if not rest:
+        return {others[-1]: 100} if share else {}
+    total = sum(rest.values())
+    moved = {k: v + share * v // total for k, v in rest.items()}
+    leftover = 100 - sum(moved.values())
+    for key in sorted(moved)[:leftover]:
+        moved[key] += 1
+    return moved
 
 
 def endpoint_id(model: str) -> str:

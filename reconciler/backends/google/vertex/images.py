@@ -1,77 +1,189 @@
-"""Google's prebuilt TensorFlow images for Vertex AI, by runtime, Python and GPU use.
+"""Which image a Vertex AI job or version runs, and whether Vertex still offers it.
 
-The training images run a Python package (``pythonPackageSpec``); the
-prediction images serve a SavedModel. Google rotates these lists under its
-framework support policy, so they are one table: validate checks a Vertex
-stack against it (with file and line) through the profile, and the driver
-picks its images from it. (The end-of-availability dates and the 2026
-corrections of ``shared/reference/gcp-api.md`` are the Vertex issue's.)
+The driver picks a prebuilt image from the catalogue when the manifests name
+none; validate checks both the picked and the chosen ones against their end
+of availability (a warning within 90 days, an error after), naming what to
+set instead.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import date, timedelta
+
+from reconciler.backends.compiled import Pool
+from reconciler.backends.google.vertex import catalogue
+from reconciler.backends.google.vertex.catalogue import Image
+from reconciler.backends.profile import TrainingCheck, Verdict, today
 from reconciler.diagnostics import MlapplyError
+from reconciler.stack.resources import ServingContainer
 
-# runtimeVersion -> Python versions with a prebuilt training image.
-TRAINING: dict[str, tuple[str, ...]] = {
-    "2.11": ("3.10",),
-    "2.12": ("3.10",),
-    "2.13": ("3.10",),
-    "2.14": ("3.10",),
-    "2.15": ("3.10",),
-    "2.16": ("3.10",),
-    "2.17": ("3.10",),
-}
-# runtimeVersion with a prebuilt prediction image.
-PREDICTION: tuple[str, ...] = ("2.11", "2.12", "2.13", "2.14", "2.15", "2.16", "2.17")
+WARN_BEFORE = timedelta(days=90)
+
+CONTAINER_HINT = (
+    "set spec.container.image (on the Trainer or the TrainingJob) to an image with "
+    "TensorFlow and your trainer package installed (see the README, Vertex AI)"
+)
 
 
-def training_known() -> str:
-    return ", ".join(f"{r} (Python {'/'.join(p)})" for r, p in TRAINING.items())
+def serving_hint(today: date) -> str:
+    """What to set instead, naming only runtimes whose image lasts past the warning."""
+    lasting = sorted(
+        {i.runtime for i in catalogue.PREDICTION if i.ends - today > WARN_BEFORE}, reverse=True
+    )
+    own = "spec.servingContainer.image to your own serving image (see the README, Vertex AI)"
+    if not lasting:
+        return f"set {own}: no prebuilt TensorFlow serving image lasts past {today + WARN_BEFORE}"
+    return f"set spec.runtimeVersion to one Vertex AI can serve ({', '.join(lasting)}), or {own}"
 
 
-def prediction_known() -> str:
-    return ", ".join(PREDICTION)
+def geography(region: str) -> str:
+    return next((geo for geo in catalogue.GEOGRAPHIES if region.startswith(geo)), "us")
 
 
-def training_problem(runtime: str, python: str) -> str | None:
-    if python in TRAINING.get(runtime, ()):
-        return None
-    return (
-        "Vertex AI has no prebuilt TensorFlow training image for runtimeVersion "
-        f"{runtime} with Python {python}"
+def kind_of(pools: Sequence[Pool]) -> str:
+    """``tpu``, ``gpu`` or ``cpu``: the kind of image a job's machines need."""
+    kinds = {p.accelerator.type.split("_")[0] for p in pools if p.accelerator is not None}
+    if "TPU" in kinds:
+        return "tpu"
+    return "gpu" if "NVIDIA" in kinds else "cpu"
+
+
+def _prebuilt(table: Sequence[Image], runtime: str, kind: str) -> Image | None:
+    return next((i for i in table if i.runtime == runtime and i.kind == kind), None)
+
+
+def lookup(table: Sequence[Image], uri: str) -> Image | None:
+    """A catalogue image by any of its URIs."""
+    return next(
+        (i for i in table for geo in catalogue.GEOGRAPHIES if i.uri(geo) == uri),
+        None,
     )
 
 
-def prediction_problem(runtime: str) -> str | None:
-    if runtime in PREDICTION:
-        return None
-    return f"Vertex AI has no prebuilt TensorFlow prediction image for runtimeVersion {runtime}"
+def _ending(image: Image, uri: str, today: date, source: str, instead: str) -> Verdict | None:
+    if today > image.ends:
+        return Verdict(
+            f"{uri} reached its end of availability on {image.ends.isoformat()}: "
+            "Vertex AI no longer runs it",
+            f"{instead} (catalogue: {source}, checked {catalogue.CHECKED})",
+        )
+    if image.ends - today <= WARN_BEFORE:
+        return Verdict(
+            f"{uri} reaches its end of availability on {image.ends.isoformat()}",
+            f"before then, {instead}",
+            error=False,
+        )
+    return None
 
 
-def _geography(region: str) -> str:
-    for geo in ("us", "europe", "asia"):
-        if region.startswith(geo):
-            return geo
-    return "us"
-
-
-def training_image(runtime: str, python: str, gpu: bool, region: str) -> str:
-    problem = training_problem(runtime, python)
-    if problem:
-        raise MlapplyError(problem, f"use one of: {training_known()}")
-    minor = runtime.split(".")[1]
-    kind = "gpu" if gpu else "cpu"
-    py = python.replace(".", "")
-    return (
-        f"{_geography(region)}-docker.pkg.dev/vertex-ai/training/tf-{kind}.2-{minor}.py{py}:latest"
+def training_verdict(check: TrainingCheck) -> Verdict | None:
+    """Whether a job's image can run on Vertex AI today (validate)."""
+    chosen = check.image
+    if chosen is not None and chosen.container:
+        found = lookup(catalogue.TRAINING, chosen.container)
+        if found is None:
+            return None  # the user's own image: nothing to check against
+        return _ending(
+            found, chosen.container, check.today, catalogue.TRAINING_SOURCE, "choose another"
+        )
+    kind = kind_of(check.pools)
+    if chosen is not None and chosen.executor:
+        found = lookup(catalogue.TRAINING, chosen.executor)
+        if found is None:
+            return Verdict(
+                f"{chosen.executor} is not one of Vertex AI's prebuilt training images, "
+                "and only those run a Python package (PythonPackageSpec.executorImageUri)",
+                "to run your own image, set spec.container.image instead of "
+                f"spec.executorImage (prebuilt images: {catalogue.TRAINING_SOURCE})",
+            )
+        return _ending(
+            found, chosen.executor, check.today, catalogue.TRAINING_SOURCE, CONTAINER_HINT
+        )
+    found = _prebuilt(catalogue.TRAINING, check.runtime, kind)
+    if found is None or check.python != catalogue.TRAINING_PYTHON:
+        return Verdict(
+            f"Vertex AI has no prebuilt TensorFlow {kind.upper()} training image for "
+            f"runtimeVersion {check.runtime} with Python {check.python}",
+            CONTAINER_HINT,
+        )
+    uri = found.uri("us")
+    return _ending(
+        found,
+        f"the prebuilt image for {check.runtime} ({uri})",
+        check.today,
+        catalogue.TRAINING_SOURCE,
+        CONTAINER_HINT,
     )
+
+
+def serving_verdict(
+    runtime: str, container: ServingContainer | None, today: date
+) -> Verdict | None:
+    if container is not None:
+        found = lookup(catalogue.PREDICTION, container.image)
+        if found is None:
+            return None
+        return _ending(
+            found, container.image, today, catalogue.PREDICTION_SOURCE, serving_hint(today)
+        )
+    found = _prebuilt(catalogue.PREDICTION, runtime, "cpu")
+    if found is None:
+        return Verdict(
+            f"Vertex AI has no prebuilt TensorFlow prediction image for runtimeVersion {runtime}",
+            f"{serving_hint(today)} (catalogue: {catalogue.PREDICTION_SOURCE}, checked "
+            f"{catalogue.CHECKED})",
+        )
+    return _ending(
+        found,
+        f"the prebuilt serving image for {runtime} ({found.uri('us')})",
+        today,
+        catalogue.PREDICTION_SOURCE,
+        serving_hint(today),
+    )
+
+
+def machine_problem(pool: Pool) -> str | None:
+    """Why Vertex AI training cannot give a pool its machines, or None."""
+    if pool.machine_type is None:
+        return None
+    if pool.machine_type not in catalogue.TRAINING_MACHINES:
+        return (
+            f"Vertex AI training has no machine type {pool.machine_type} "
+            f"(machine types: {catalogue.MACHINES_SOURCE}, checked {catalogue.CHECKED})"
+        )
+    accelerator = pool.accelerator
+    if accelerator is not None and accelerator.type not in catalogue.ACCELERATORS:
+        return (
+            f"Vertex AI training has no accelerator {accelerator.type} "
+            f"(one of: {', '.join(sorted(catalogue.ACCELERATORS))})"
+        )
+    tpu = accelerator is not None and accelerator.type.startswith("TPU")
+    if tpu != (pool.machine_type == catalogue.TPU_MACHINE):
+        return (
+            f"a TPU runs on machine type {catalogue.TPU_MACHINE} with {catalogue.TPU_CORES} "
+            "TPU_V2 or TPU_V3 cores, and that machine type only with a TPU"
+        )
+    return None
+
+
+def training_image(runtime: str, kind: str, region: str) -> str:
+    """The prebuilt image a Python package job runs when the manifests name none."""
+    found = _prebuilt(catalogue.TRAINING, runtime, kind)
+    if found is None:
+        raise MlapplyError(
+            f"Vertex AI has no prebuilt TensorFlow {kind.upper()} training image for "
+            f"runtimeVersion {runtime}",
+            CONTAINER_HINT,
+        )
+    return found.uri(geography(region))
 
 
 def prediction_image(runtime: str, gpu: bool, region: str) -> str:
-    problem = prediction_problem(runtime)
-    if problem:
-        raise MlapplyError(problem, f"use one of: {prediction_known()}")
-    minor = runtime.split(".")[1]
-    kind = "gpu" if gpu else "cpu"
-    return f"{_geography(region)}-docker.pkg.dev/vertex-ai/prediction/tf2-{kind}.2-{minor}:latest"
+    found = _prebuilt(catalogue.PREDICTION, runtime, "gpu" if gpu else "cpu")
+    if found is None:
+        raise MlapplyError(
+            f"Vertex AI has no prebuilt TensorFlow prediction image for runtimeVersion {runtime}",
+            serving_hint(today()),
+        )
+    return found.uri(geography(region))

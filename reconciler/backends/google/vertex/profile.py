@@ -1,13 +1,13 @@
-"""Vertex AI's profile: Google's tier table, the prebuilt image catalogue, settings."""
+"""Vertex AI's profile: Google's tier table, the image and machine catalogue, settings."""
 
 from __future__ import annotations
 
 from reconciler.backends.google.tiers import compile_pools
+from reconciler.backends.google.vertex import catalogue
 from reconciler.backends.google.vertex.images import (
-    prediction_known,
-    prediction_problem,
-    training_known,
-    training_problem,
+    machine_problem,
+    serving_verdict,
+    training_verdict,
 )
 from reconciler.backends.profile import Capability, Missing, Profile
 from reconciler.stack.resources import StackSettings
@@ -38,15 +38,10 @@ PROFILE = Profile(
             "send requests to the endpoint (gcloud ai endpoints predict)",
         ),
     },
-    training_problem=training_problem,
-    training_hint=(
-        "set runtimeVersion and pythonVersion (here or in the Stack's defaults) to one of: "
-        + training_known()
-    ),
-    prediction_problem=prediction_problem,
-    prediction_hint=(
-        "set runtimeVersion (here, on its job, or in the Stack's defaults) to one of: "
-        + prediction_known()
-    ),
     settings_problem=settings_problem,
+    default_runtime=catalogue.DEFAULT_RUNTIME,
+    training_check=training_verdict,
+    serving_check=serving_verdict,
+    machine_problem=machine_problem,
+    runs_images=True,
 )
