@@ -17,6 +17,10 @@ CASES = REPO / "tests" / "cases"
 # Runtime environments (a TensorFlow each, about 1.5 GB) are built once and kept
 # beside the checkout, so test runs share them and never touch the user's cache.
 os.environ.setdefault("MLAPPLY_RUNTIMES", str(REPO / ".cache" / "runtimes"))
+# End-of-availability dates are judged as of the day the catalogue was checked, so
+# that a test's verdict does not change as the calendar moves on (a test about
+# another day sets its own).
+os.environ.setdefault("MLAPPLY_TODAY", "2026-12-02")
 
 WriteFiles = Callable[[dict[str, str]], Path]
 

@@ -26,12 +26,11 @@ from tests.fake_gcp.server import FakeGcp, pointed_at
 
 # Jobs here wait with deadlines: the runtime is built first.
 pytestmark = pytest.mark.usefixtures("default_runtime")
-PACKAGE = "gs://demo-staging/pkgs/t-1.0.tar.gz"
 VERTEX = (
     "apiVersion: mlapply/v1\nkind: Stack\nmetadata: {name: prop}\nspec:"
     + GCP
     + "---\napiVersion: mlapply/v1\nkind: Trainer\nmetadata: {name: t}\n"
-    f"spec: {{packageUris: [{PACKAGE}]}}\n"
+    "spec: {container: {image: us-central1-docker.pkg.dev/demo-project/t/t:1}}\n"
 )
 LOCAL = (
     "apiVersion: mlapply/v1\nkind: Stack\nmetadata: {name: prop}\n---\n"
@@ -51,7 +50,6 @@ open(os.path.join(export, "saved_model.pb"), "wb").write(b"a SavedModel, for dep
 @pytest.fixture(scope="module")
 def fake() -> Iterator[FakeGcp]:
     server = FakeGcp(job_seconds=0.05)
-    server.put_object(PACKAGE, b"a prebuilt trainer package")
     with pointed_at(server):
         yield server
     assert server.violations == [], server.violations

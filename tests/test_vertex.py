@@ -503,7 +503,7 @@ def test_a_python_package_runs_on_the_prebuilt_image_while_vertex_offers_it(
         "gs://demo-staging/mlapply/taxifare/packages/taxifare-"
     )
     # Today that image has ended: validate says so before anything is submitted.
-    monkeypatch.delenv("MLAPPLY_TODAY")
+    monkeypatch.setenv("MLAPPLY_TODAY", "2026-12-02")
     calls = len(fake.calls)
     code, output = _run("validate", str(package_example))
     assert code == 1, output
@@ -681,3 +681,24 @@ def test_the_fake_refuses_an_undeploy_that_leaves_traffic_on_the_model(
     code, output = _run("destroy", str(example), "--auto-approve")
     assert code == 0, output  # zero-traffic deployments go first, then the last one
     assert fake.endpoints == {}
+
+
+@pytest.mark.parametrize("first", [True, False], ids=["new-model", "new-version"])
+def test_an_upload_whose_answer_is_lost_while_it_runs_leaves_one_version(
+    fake: FakeGcp, example: Path, first: bool
+) -> None:
+    """A lost answer while the upload still runs: the model's first upload is sent again
+    and told the model exists (then waited for); a later one makes a second copy, whose
+    alias moves to it (as Vertex moves a reused alias), and the stray copy is deleted."""
+    upload = "aiplatform.projects.locations.models.upload"
+    if not first:
+        code, output = _run("apply", str(example), "--auto-approve")
+        assert code == 0, output
+    fake.faults.lose[upload] = 1
+    more = [] if first else ["--var", "train_steps=50"]
+    code, output = _run("apply", str(example), "--auto-approve", *more)
+    assert code == 0, output
+    (versions,) = fake.models.values()
+    assert len(versions) == 1, versions
+    code, output = _run("plan", str(example), "--detailed-exitcode", *more)
+    assert code == 0 and "No changes." in output, output

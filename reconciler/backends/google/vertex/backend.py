@@ -55,6 +55,7 @@ from reconciler.identity.content import RemoteLister
 from reconciler.stack.resources import LABEL_HASH, LABEL_STACK, StackSettings, TrainingImage
 
 OPERATION_TIMEOUT = 3600.0
+UPLOAD_SETTLE_POLLS = 10
 
 
 Method = TypeVar("Method", bound=Callable[..., None])
@@ -222,8 +223,10 @@ class VertexBackend:
         )
         versions: list[LiveVersion] = []
         version_ids: dict[tuple[str, str], str] = {}
+        # A version serves when a deployment of its live name is on its model's endpoint
+        # (of this copy of it, or of another an upload sent twice made).
         serving = {
-            str(d.get("model"))
+            (str(endpoint.get("displayName")), str(d.get("displayName")))
             for endpoint in endpoints
             for d in endpoint.get("deployedModels", [])
         }
@@ -250,7 +253,7 @@ class VertexBackend:
                         model=model_id,
                         state=(
                             VersionState.READY
-                            if _version_resource(version) in serving
+                            if (model_id, name) in serving
                             else VersionState.UPLOADED
                         ),
                         description=version.get("versionDescription", ""),
@@ -698,19 +701,36 @@ class VertexBackend:
         else:
             request["modelId"] = version.model
         what = f"upload {version.name} to model {version.model}"
-        at_most_once(
-            self.caller,
-            what,
-            lambda: self._wait(
-                self._call(
-                    self.ai.models().upload(parent=self.parent, body=request),
+
+        def uploaded() -> bool:
+            return self._version(version.model, version.name) is not None
+
+        def settled() -> bool:
+            # After a lost answer, the upload may be running: an upload sent again would
+            # make a second copy, and the first, finishing later, would take the alias
+            # back. So give it a while to show before sending again.
+            deadline = time.monotonic() + UPLOAD_SETTLE_POLLS * self.poll_seconds
+            while not uploaded():
+                if time.monotonic() > deadline:
+                    return False
+                time.sleep(self.poll_seconds)
+            return True
+
+        def send() -> None:
+            try:
+                self._wait(
+                    self._call(
+                        self.ai.models().upload(parent=self.parent, body=request),
+                        what,
+                        retry=False,
+                    ),
                     what,
-                    retry=False,
-                ),
-                what,
-            ),
-            lambda: self._version(version.model, version.name) is not None,
-        )
+                )
+            except AlreadyExists:
+                # The model id is taken: an earlier attempt's upload, done or under way.
+                self._await(what, uploaded)
+
+        at_most_once(self.caller, what, send, settled)
         found = self._version(version.model, version.name)
         if found is None:
             raise MlapplyError(f"uploading {version.name} to model {version.model} did not last")
