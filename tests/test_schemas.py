@@ -127,7 +127,7 @@ def test_schema_defaults_are_the_defaults_the_code_fills_in(write_files: WriteFi
             apiVersion: mlapply/v1
             kind: Trainer
             metadata: {name: t}
-            spec: {packageUris: [gs://b/p.tar.gz]}
+            spec: {container: {image: us-docker.pkg.dev/my-project/trainers/t:1}}
             ---
             apiVersion: mlapply/v1
             kind: TrainingJob

@@ -222,7 +222,9 @@ class TrainingJobHandler(LiveHandler):
                     if "scaleTier" in spec
                     else doc.at(("spec",))
                 )
-                ctx.report(problem, where, "choose a machine type the backend offers")
+                ctx.report(
+                    problem, where, "choose a machine type and accelerator the backend offers"
+                )
         if not profile.runs_images:
             if trainer.source is None and not trainer.package_uris:
                 ctx.report(
@@ -246,11 +248,8 @@ class TrainingJobHandler(LiveHandler):
             key = "container" if trainer.image.container else "executorImage"
             where = trainer_doc.at(("spec", key))
         else:
-            where = (
-                doc.at(("spec", "runtimeVersion"))
-                if "runtimeVersion" in spec
-                else doc.at(("spec",))
-            )
+            named = next((k for k in ("runtimeVersion", "pythonVersion") if k in spec), None)
+            where = doc.at(("spec", named)) if named else doc.key_at(("spec",))
         (ctx.report if verdict.error else ctx.warn)(verdict.message, where, verdict.hint)
 
     def _check_roles(
