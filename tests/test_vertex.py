@@ -82,6 +82,8 @@ def test_the_example_stack_applies_reapplies_changes_and_destroys(
 ) -> None:
     code, output = _run("apply", str(example), "--auto-approve")
     assert code == 0, output
+    assert f"runs container {CONTAINER}" in output  # the plan says what the job runs
+    assert "chief: 1x n1-standard-4" in output
     (job,) = [j.resource for j in fake.jobs.values()]
     assert job["displayName"].startswith("taxifare_dnn_")
     assert job["labels"]["mlapply-stack"] == "taxifare"

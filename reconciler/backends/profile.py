@@ -16,7 +16,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
-    from reconciler.backends.compiled import Pool
+    from reconciler.backends.compiled import CompiledJob, Pool
     from reconciler.stack.resources import (
         LocalSettings,
         Machines,
@@ -114,6 +114,8 @@ class Profile(NamedTuple):
     """Why this backend cannot give a pool its machines, or None."""
     runs_images: bool = False
     """Whether jobs and versions here run the images the manifests name."""
+    describe_image: Callable[[CompiledJob], str | None] = lambda job: None
+    """The image a job runs here, for the plan (``runs container ...``), or None."""
     unavailable: str | None = None
     """Set when this version of mlapply cannot act on the backend, with why."""
 

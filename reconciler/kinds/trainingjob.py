@@ -563,9 +563,11 @@ def _check_data(want: DesiredResource, view: PlanView) -> None:
 def _runtime_reasons(want: DesiredResource, view: PlanView) -> list[Reason]:
     """What a job that will train runs on, and whether its environment is built first."""
     job = compiled_job(want)
-    note = registry.profile(view.stack.settings.backend).describe_runtime(
-        job.runtime_version, job.python_version
-    )
+    profile = registry.profile(view.stack.settings.backend)
+    image = profile.describe_image(job)
+    if image is not None:
+        return [plans.Reason(plans.ReasonCode.RUNTIME, image)]
+    note = profile.describe_runtime(job.runtime_version, job.python_version)
     if note is None:
         return []
     text = note.text if note.mapped else f"runs on {note.text}"

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, timedelta
 
-from reconciler.backends.compiled import Pool
+from reconciler.backends.compiled import CompiledJob, Pool
 from reconciler.backends.google.vertex import catalogue
 from reconciler.backends.google.vertex.catalogue import Image
 from reconciler.backends.profile import TrainingCheck, Verdict, today
@@ -165,6 +165,19 @@ def machine_problem(pool: Pool) -> str | None:
             "TPU_V2 or TPU_V3 cores, and that machine type only with a TPU"
         )
     return None
+
+
+def describe(job: CompiledJob) -> str | None:
+    """The image a job runs, for the plan."""
+    image = job.image
+    if image is not None and image.container:
+        return f"runs container {image.container}"
+    if image is not None and image.executor:
+        return f"runs its package on {image.executor}"
+    found = _prebuilt(catalogue.TRAINING, job.runtime_version, kind_of(job.pools))
+    if found is None:
+        return None
+    return f"runs its package on Google's prebuilt image {found.uri(geography(job.region))}"
 
 
 def training_image(runtime: str, kind: str, region: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from reconciler.backends.google.tiers import compile_pools
 from reconciler.backends.google.vertex import catalogue
 from reconciler.backends.google.vertex.images import (
+    describe,
     machine_problem,
     serving_verdict,
     training_verdict,
@@ -44,4 +45,5 @@ PROFILE = Profile(
     serving_check=serving_verdict,
     machine_problem=machine_problem,
     runs_images=True,
+    describe_image=describe,
 )
