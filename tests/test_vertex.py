@@ -367,6 +367,12 @@ def test_a_tuning_job_runs_as_a_hyperparameter_tuning_job_and_its_best_trial_ser
         )
         .replace("    learning_rate: 0.01\n", "")
     )
+    code, output = _run("plan", str(example))
+    assert code == 0, output
+    assert (
+        "tuning job: 3 trials, 3 in parallel, minimize rmse over learning_rate (log "
+        "0.001..0.1), optimizer {adam,sgd}; Bayesian optimisation (the service's default)"
+    ) in output
     code, output = _run("apply", str(example), "--auto-approve")
     assert code == 0, output
     (job,) = fake.jobs.values()

@@ -386,6 +386,9 @@ class TrainingJobHandler(LiveHandler):
 
         if action is plans.Action.CREATE:
             reasons.extend(_runtime_reasons(want, view))
+            tuning = compiled_job(want).tuning
+            if tuning is not None:
+                reasons.append(plans.Reason(plans.ReasonCode.TUNING, tuning_phrase(tuning)))
             _check_data(want, view)
         targets = tuple(plans.LiveTarget(j.name, "cancel") for j in stale)
         if stale:
@@ -574,6 +577,37 @@ def _runtime_reasons(want: DesiredResource, view: PlanView) -> list[Reason]:
     if note.environment and note.environment not in view.live.environments:
         text += f"; its runtime environment is built first ({note.size})"
     return [plans.Reason(plans.ReasonCode.RUNTIME, text)]
+
+
+_ALGORITHM_PHRASES = {
+    "BAYESIAN": "Bayesian optimisation (the service's default)",
+    "GRID_SEARCH": "grid search",
+    "RANDOM_SEARCH": "random search",
+}
+_SCALE_PHRASES = {"UNIT_LOG_SCALE": "log ", "UNIT_REVERSE_LOG_SCALE": "reverse log "}
+
+
+def tuning_phrase(tuning: Tuning) -> str:
+    """``tuning job: 12 trials, 2 in parallel, maximize auc over learning_rate (log
+    0.0001..0.1), hidden_units {64,128}; random search``."""
+    params = []
+    for param in tuning.params:
+        if param.type in ("CATEGORICAL", "DISCRETE"):
+            params.append(f"{param.name} {{{','.join(str(v) for v in param.values)}}}")
+        else:
+            scale = _SCALE_PHRASES.get(param.scale or "", "")
+            low, high = (f"{v:g}" if v is not None else "?" for v in (param.min, param.max))
+            params.append(f"{param.name} ({scale}{low}..{high})")
+    text = (
+        f"tuning job: {tuning.max_trials} trials, {tuning.max_parallel_trials} in parallel, "
+        f"{tuning.goal.lower()} {tuning.metric} over {', '.join(params)}; "
+        + _ALGORITHM_PHRASES.get(tuning.algorithm, tuning.algorithm.lower())
+    )
+    if tuning.max_failed_trials:
+        text += f", up to {tuning.max_failed_trials} failed trials"
+    if tuning.early_stopping:
+        text += ", early stopping"
+    return text
 
 
 def live_jobs(view: PlanView) -> dict[str, list[LiveJob]]:

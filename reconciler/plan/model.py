@@ -108,6 +108,7 @@ class ReasonCode(str, Enum):
     RECREATED = "recreated"
     REMOVED = "removed"
     RUNTIME = "runtime"
+    TUNING = "tuning"
 
 
 class Reason(NamedTuple):
