@@ -571,7 +571,8 @@ def test_a_tuning_trainer_that_ignores_aip_model_dir_gets_a_clear_error(
     )
     code, output = _run("apply", str(example), "--auto-approve")
     assert code == 1, output
-    assert "exported no SavedModel" in output and "/2/model" not in output.split("in:")[0]
+    assert "the best trial of job taxifare_dnn_" in output and "exported no SavedModel" in output
+    assert "its own AIP_MODEL_DIR" in output
     assert "/jobs/taxifare_dnn_" in output and "Traceback" not in output
     assert fake.models == {}
 

@@ -445,7 +445,18 @@ class VertexBackend:
                 if item["name"].endswith("/saved_model.pb")
             ]
 
-        found = exports.find_export(job, out, job_dir, export_path, saved_models)
+        try:
+            found = exports.find_export(job, out, job_dir, export_path, saved_models)
+        except exports.NoExport as exc:
+            if not tuning:
+                raise
+            raise exports.NoExport(
+                f"the best trial of {exc.message}",
+                "on Vertex AI each trial writes its model to its own AIP_MODEL_DIR "
+                "(<job dir>/<trial id>/model/): Vertex passes no per-trial flag, and no "
+                "TF_CONFIG to a single replica, so a trainer that only writes under "
+                "--output_dir writes every trial to one folder",
+            ) from exc
         return self.bucket.uri(found)
 
     def _best_trial(self, stack: str, job: str, tuning: dict[str, Any]) -> str:
