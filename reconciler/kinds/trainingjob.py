@@ -2,7 +2,8 @@
 
 Build checks the tier against its machines, the tuning spec the APIs would
 reject, hyperparameters that clash with the trainer's own flags, and what the
-backend's profile cannot do (run this runtime, tune). Identity compiles the
+backend's profile cannot do (run this runtime, tune, give these machines, run
+this image, or run it much longer: its end of availability). Identity compiles the
 job once (:class:`~reconciler.backends.compiled.CompiledJob`) and hashes it
 with the trainer's and the data's fingerprints.
 
