@@ -98,8 +98,6 @@ class Profile(NamedTuple):
     """What a (runtimeVersion, pythonVersion) runs on here, for the plan, or None."""
     default_python: str = "3.10"
     """The pythonVersion a job gets when no manifest names one."""
-    prediction_problem: Callable[[str], str | None] = lambda runtime: None
-    prediction_hint: str = ""
     settings_problem: Callable[[StackSettings], str | None] = lambda settings: None
     """Why the Stack's settings cannot work with this backend, or None."""
     default_runtime: str | None = None

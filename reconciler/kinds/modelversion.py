@@ -88,11 +88,6 @@ class ModelVersionHandler(LiveHandler):
                 )
         runtime = spec.get("runtimeVersion", runtime)
         profile = registry.profile(settings.backend)
-        problem = profile.prediction_problem(runtime)
-        if problem:
-            ctx.report(
-                problem, loaded.doc.at(("spec", "runtimeVersion")), profile.prediction_hint or None
-            )
         container = _serving_container(spec.get("servingContainer"))
         verdict = profile.serving_check(runtime, container, profiles.today())
         if verdict is not None:

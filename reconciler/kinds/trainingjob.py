@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from reconciler.backends import registry
@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     import reconciler.plan.fields as field_diffs
     import reconciler.plan.model as plans
     from reconciler.backends.base import LiveJob
-    from reconciler.backends.compiled import CompiledJob
+    from reconciler.backends.compiled import CompiledJob, Pool
     from reconciler.identity import canonical, content
     from reconciler.identity.content import Fingerprint
     from reconciler.identity.desired import DesiredResource
@@ -180,14 +180,18 @@ class TrainingJobHandler(LiveHandler):
 
     def check(self, ctx: BuildContext) -> None:
         """Hyperparameters may not repeat a flag mlapply passes itself, and a job's
-        cluster may not need a role its trainer says it cannot run."""
+        cluster may not need a role its trainer says it cannot run, nor machines or an
+        image the backend does not offer."""
         trainers: Mapping[str, Trainer] = ctx.built[Trainer.kind]
+        settings = ctx.stack_settings()
+        compile_pools = registry.profile(settings.backend).compile_pools
         for name, job in ctx.built[TrainingJob.kind].items():
             trainer = trainers.get(job.trainer)
             if trainer is None:
                 continue
-            self._check_roles(ctx, name, job, trainer)
-            self._check_machines(ctx, name, job, trainer)
+            pools = compile_pools(job.scale_tier, job.machines, settings.local)
+            self._check_roles(ctx, name, job, trainer, pools)
+            self._check_machines(ctx, name, job, trainer, pools)
             taken = {f.lstrip("-") for f in trainer.flags if f}
             tuned = [p.name for p in job.tuning.params] if job.tuning else []
             for hyper in [*job.hyperparameters, *tuned]:
@@ -203,7 +207,12 @@ class TrainingJobHandler(LiveHandler):
                     )
 
     def _check_machines(
-        self, ctx: BuildContext, name: str, job: TrainingJob, trainer: Trainer
+        self,
+        ctx: BuildContext,
+        name: str,
+        job: TrainingJob,
+        trainer: Trainer,
+        pools: Sequence[Pool],
     ) -> None:
         """The machines and the image the job would get, against the backend's
         catalogue (validate tells before anything is submitted)."""
@@ -211,7 +220,6 @@ class TrainingJobHandler(LiveHandler):
         profile = registry.profile(settings.backend)
         doc = ctx.documents[TrainingJob.kind][name].doc
         spec = doc.data["spec"]
-        pools = profile.compile_pools(job.scale_tier, job.machines, settings.local)
         for pool in pools:
             problem = profile.machine_problem(pool)
             if problem:
@@ -254,14 +262,15 @@ class TrainingJobHandler(LiveHandler):
         (ctx.report if verdict.error else ctx.warn)(verdict.message, where, verdict.hint)
 
     def _check_roles(
-        self, ctx: BuildContext, name: str, job: TrainingJob, trainer: Trainer
+        self,
+        ctx: BuildContext,
+        name: str,
+        job: TrainingJob,
+        trainer: Trainer,
+        pools: Sequence[Pool],
     ) -> None:
         if trainer.roles is None:
             return
-        settings = ctx.stack_settings()
-        pools = registry.profile(settings.backend).compile_pools(
-            job.scale_tier, job.machines, settings.local
-        )
         refused = [p for p in pools if p.role.manifest_name not in trainer.roles]
         if not refused:
             return
