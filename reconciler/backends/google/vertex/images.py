@@ -26,14 +26,14 @@ CONTAINER_HINT = (
 )
 
 
-def serving_hint(today: date) -> str:
+def serving_hint(day: date) -> str:
     """What to set instead, naming only runtimes whose image lasts past the warning."""
     lasting = sorted(
-        {i.runtime for i in catalogue.PREDICTION if i.ends - today > WARN_BEFORE}, reverse=True
+        {i.runtime for i in catalogue.PREDICTION if i.ends - day > WARN_BEFORE}, reverse=True
     )
     own = "spec.servingContainer.image to your own serving image (see the README, Vertex AI)"
     if not lasting:
-        return f"set {own}: no prebuilt TensorFlow serving image lasts past {today + WARN_BEFORE}"
+        return f"set {own}: no prebuilt TensorFlow serving image lasts past {day + WARN_BEFORE}"
     return f"set spec.runtimeVersion to one Vertex AI can serve ({', '.join(lasting)}), or {own}"
 
 
@@ -61,14 +61,14 @@ def lookup(table: Sequence[Image], uri: str) -> Image | None:
     )
 
 
-def _ending(image: Image, uri: str, today: date, source: str, instead: str) -> Verdict | None:
-    if today > image.ends:
+def _ending(image: Image, uri: str, day: date, source: str, instead: str) -> Verdict | None:
+    if day > image.ends:
         return Verdict(
             f"{uri} reached its end of availability on {image.ends.isoformat()}: "
             "Vertex AI no longer runs it",
             f"{instead} (catalogue: {source}, checked {catalogue.CHECKED})",
         )
-    if image.ends - today <= WARN_BEFORE:
+    if image.ends - day <= WARN_BEFORE:
         return Verdict(
             f"{uri} reaches its end of availability on {image.ends.isoformat()}",
             f"before then, {instead}",
@@ -117,29 +117,25 @@ def training_verdict(check: TrainingCheck) -> Verdict | None:
     )
 
 
-def serving_verdict(
-    runtime: str, container: ServingContainer | None, today: date
-) -> Verdict | None:
+def serving_verdict(runtime: str, container: ServingContainer | None, day: date) -> Verdict | None:
     if container is not None:
         found = lookup(catalogue.PREDICTION, container.image)
         if found is None:
             return None
-        return _ending(
-            found, container.image, today, catalogue.PREDICTION_SOURCE, serving_hint(today)
-        )
+        return _ending(found, container.image, day, catalogue.PREDICTION_SOURCE, serving_hint(day))
     found = _prebuilt(catalogue.PREDICTION, runtime, "cpu")
     if found is None:
         return Verdict(
             f"Vertex AI has no prebuilt TensorFlow prediction image for runtimeVersion {runtime}",
-            f"{serving_hint(today)} (catalogue: {catalogue.PREDICTION_SOURCE}, checked "
+            f"{serving_hint(day)} (catalogue: {catalogue.PREDICTION_SOURCE}, checked "
             f"{catalogue.CHECKED})",
         )
     return _ending(
         found,
         f"the prebuilt serving image for {runtime} ({found.uri('us')})",
-        today,
+        day,
         catalogue.PREDICTION_SOURCE,
-        serving_hint(today),
+        serving_hint(day),
     )
 
 
