@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 from typing import Any, Protocol
@@ -72,6 +72,24 @@ class Labelled:
 
 
 @dataclass(frozen=True)
+class LiveTrial:
+    """One trial of a tuning job, as its backend reports it."""
+
+    id: str
+    """The trial id: "1", "2" ... (as Vertex AI and ML Engine numbered them)."""
+    params: Mapping[str, Any]
+    state: str
+    """QUEUED, RUNNING, SUCCEEDED, FAILED, STOPPED (stopped early) or CANCELLED."""
+    metric: float | None = None
+    """Its final value of the study's metric."""
+    start_time: float | None = None
+    end_time: float | None = None
+    error: str | None = None
+    lost: bool = False
+    """Ended by the machinery, not its trainer: run again, not counted as failed."""
+
+
+@dataclass(frozen=True)
 class LiveJob(Labelled):
     state: JobState
     create_time: float | None = None
@@ -83,6 +101,11 @@ class LiveJob(Labelled):
     lost: bool = False
     """It failed for the machinery (its supervisor or machine was lost), not for its
     trainer: resubmitted within ``retry.maxResubmits``, not counted in maxAttempts."""
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    """The final figures it reported (a tuning job: its best trial's), by metric name."""
+    trials: tuple[LiveTrial, ...] = ()
+    best_trial: str | None = None
+    """A tuning job's best trial by the study's goal, once one succeeded."""
 
 
 @dataclass(frozen=True)

@@ -180,12 +180,13 @@ class CompiledJob(NamedTuple):
             argv.append(f"{flags.output}={self.layout.output_dir(job_dir)}")
         if flags.job_dir:
             argv.append(f"{flags.job_dir}={job_dir}")
-        argv.extend(f"--{name}={_text(value)}" for name, value in self.hyperparameters.items())
+        argv.extend(f"--{name}={flag_text(value)}" for name, value in self.hyperparameters.items())
         argv.extend(self.args)
         return argv
 
 
-def _text(value: Scalar) -> str:
+def flag_text(value: Scalar) -> str:
+    """A hyperparameter's value as a flag carries it (``--name=VALUE``)."""
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)

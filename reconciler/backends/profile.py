@@ -34,6 +34,7 @@ class Capability(str, Enum):
     LOGS = "job logs as files"
     USAGE = "job CPU and memory figures"
     LOCAL_SERVING = "serving from this machine (mlapply serve, predict)"
+    JOB_METRICS = "metrics of a job that is not a tuning job (metrics.json, cloudml-hypertune)"
 
 
 class Missing(NamedTuple):
@@ -114,6 +115,9 @@ class Profile(NamedTuple):
     """Whether jobs and versions here run the images the manifests name."""
     describe_image: Callable[[CompiledJob], str | None] = lambda job: None
     """The image a job runs here, for the plan (``runs container ...``), or None."""
+    trial_slots: Callable[[Sequence[Pool]], int] = lambda pools: 1_000_000
+    """How many trials of a study (each of these pools) run at once here; a larger
+    maxParallelTrials is lowered to it, and the plan says so."""
     unavailable: str | None = None
     """Set when this version of mlapply cannot act on the backend, with why."""
 

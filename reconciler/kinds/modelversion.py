@@ -10,6 +10,7 @@ is deleted, the model's live default only once the declared default serves.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +22,7 @@ from reconciler.lazy import LazyModule
 from reconciler.stack.build import BuildContext, Reference
 from reconciler.stack.resources import (
     DEFAULT_MACHINE_TYPE,
+    Gate,
     Meta,
     Model,
     ModelVersion,
@@ -38,7 +40,7 @@ if TYPE_CHECKING:
     import reconciler.identity.desired as desired_state
     import reconciler.plan.fields as field_diffs
     import reconciler.plan.model as plans
-    from reconciler.backends.base import LiveModel, LiveVersion
+    from reconciler.backends.base import LiveJob, LiveModel, LiveVersion
     from reconciler.identity import canonical
     from reconciler.identity.desired import DesiredResource
     from reconciler.manifests import LoadedDocument
@@ -51,6 +53,7 @@ if TYPE_CHECKING:
         LiveTarget,
         Reason,
     )
+    from reconciler.tuning import gates
 else:
     canonical = LazyModule("reconciler.identity.canonical")
     desired_state = LazyModule("reconciler.identity.desired")
@@ -59,6 +62,7 @@ else:
     plans = LazyModule("reconciler.plan.model")
     profiles = LazyModule("reconciler.backends.profile")
     records = LazyModule("reconciler.backends.base")
+    gates = LazyModule("reconciler.tuning.gates")
 
 _MUTABLE = ("labels", "description", "default")
 
@@ -101,6 +105,7 @@ class ModelVersionHandler(LiveHandler):
             (ctx.report if verdict.error else ctx.warn)(
                 verdict.message, loaded.doc.at(("spec", *key)), verdict.hint
             )
+        gate = _gate(ctx, loaded, spec, job, profile) if "gate" in spec else None
         return ModelVersion(
             meta=meta,
             model=spec["model"],
@@ -118,6 +123,7 @@ class ModelVersionHandler(LiveHandler):
             machine_type=spec.get("machineType", DEFAULT_MACHINE_TYPE),
             scaling=scale,
             serving_container=container,
+            gate=gate,
         )
 
     def references(self, resource: Any) -> Iterable[Reference]:
@@ -222,6 +228,12 @@ class ModelVersionHandler(LiveHandler):
                 targets=targets if action is plans.Action.WAIT else (),
             )
         reasons: list[Reason] = []
+        held = _gate_reason(want, view, model)
+        if held is not None and held[0] is not None:
+            # Held: not deployed, and what serves now goes on serving.
+            return view.change(
+                want, plans.Action.BLOCKED, after=after, reasons=(held[0],), depends=want.depends_on
+            )
         before = None
         fields: list[FieldChange] = []
         if older:
@@ -245,6 +257,8 @@ class ModelVersionHandler(LiveHandler):
         else:
             action = plans.Action.CREATE
             reasons.append(plans.Reason(plans.ReasonCode.NEW, _what_it_deploys(want, view)))
+        if held is not None:
+            reasons.append(held[1])
         if want.mutable["default"]:
             text = "becomes the default version of model " + model_live
             reasons.append(plans.Reason(plans.ReasonCode.FIELD_CHANGED, text))
@@ -416,6 +430,18 @@ class ModelVersionHandler(LiveHandler):
             export = _export(want, ctx)
             if export is None:
                 return "not deployed yet: its job is still running (a later apply deploys it)"
+            job = _trained_job(want, ctx)
+            judged = _judge_at_apply(want, ctx, job)
+            if judged is not None and not judged.holds:
+                raise StepFailed(
+                    f"{judged.text}; not deployed, and what serves now goes on serving",
+                    "train a better model, or change the gate",
+                )
+            if job is not None:
+                deployed = {"job": job.name, "metrics": dict(job.metrics)}
+                if job.best_trial is not None:
+                    deployed["trial"] = job.best_trial
+                record = dataclasses.replace(record, spec={**want.record(), "deployed": deployed})
             ctx.backend.deploy_version(record, export)
         elif change.action is plans.Action.UPDATE:
             ctx.backend.update_version(record)
@@ -436,6 +462,65 @@ class ModelVersionHandler(LiveHandler):
             f"Predict with version {change.name}: mlapply predict {version.model} {paths} "
             "--json-instances FILE (or --instances JSON)"
         )
+
+
+def _gate(
+    ctx: BuildContext,
+    loaded: LoadedDocument,
+    spec: Mapping[str, Any],
+    job: TrainingJob | None,
+    profile: profiles.Profile,
+) -> Gate | None:
+    """The gate, checked against what its source can report."""
+    given, at = spec["gate"], ("spec", "gate")
+    metric = given["metric"]
+    tuning = job.tuning if job is not None else None
+    if job is None and "uri" in spec["source"]:
+        ctx.report(
+            "a gate reads the metric a job reported, and a version from source.uri has no job",
+            loaded.doc.key_at(at),
+            "deploy from source.job, or remove the gate",
+        )
+        return None
+    if tuning is not None and metric != tuning.metric:
+        ctx.report(
+            f'the gate\'s metric "{metric}" is not what tuning job {job.meta.name if job else ""} '
+            f"reports: its trials are measured by {tuning.metric}",
+            loaded.doc.at((*at, "metric")),
+            f"gate on {tuning.metric}",
+        )
+        return None
+    missing = profile.lacks.get(profiles.Capability.JOB_METRICS)
+    if tuning is None and job is not None and missing is not None:
+        ctx.report(
+            f"backend {profile.name} cannot gate on {metric}: {missing.why}",
+            loaded.doc.key_at(at),
+            missing.instead,
+        )
+        return None
+    goal = given.get("goal", tuning.goal if tuning is not None else None)
+    if goal is None:
+        ctx.report(
+            f"the gate does not say whether {metric} should be large or small",
+            loaded.doc.key_at(at),
+            f"add goal: MINIMIZE (smaller {metric} is better) or goal: MAXIMIZE",
+        )
+        return None
+    if tuning is not None and goal != tuning.goal:
+        ctx.report(
+            f"the gate's goal {goal} contradicts tuning job {job.meta.name if job else ''}'s "
+            f"{tuning.goal} of {metric}",
+            loaded.doc.at((*at, "goal")),
+            "use the tuning job's goal, or leave goal out",
+        )
+        return None
+    threshold = given.get("threshold")
+    return Gate(
+        metric=metric,
+        goal=goal,
+        threshold=float(threshold) if threshold is not None else None,
+        must_beat_default=given.get("mustBeatDefault", False),
+    )
 
 
 def _serving_container(given: Mapping[str, Any] | None) -> ServingContainer | None:
@@ -505,7 +590,23 @@ def _what_it_deploys(want: DesiredResource, view: PlanView) -> str:
         return f"deploys {source['uri']}"
     job_change = _source_change(want, view)
     if job_change is not None and job_change.action in (plans.Action.CREATE, plans.Action.REPLACE):
-        return f"deploys the export of {job_change.address} once it has trained"
+        tuning = view.stack.jobs[job_change.name].tuning
+        what = "the best trial's export" if tuning is not None else "the export"
+        return f"deploys {what} of {job_change.address} once it has trained"
+    run = (
+        next(
+            (j for j in live_jobs(view).get(job_change.name, []) if j.name == job_change.live_name),
+            None,
+        )
+        if job_change is not None
+        else None
+    )
+    if run is not None and run.best_trial is not None:
+        tuning = view.stack.jobs[job_change.name].tuning if job_change else None
+        metric = tuning.metric if tuning else ""
+        value = run.metrics.get(metric)
+        figure = f", {metric} {value:.4g}" if value is not None else ""
+        return f"deploys the best trial of {run.name}: trial {run.best_trial}{figure}"
     return f"deploys {source['job']} (not deployed yet, or deleted outside mlapply)"
 
 
@@ -522,6 +623,76 @@ def _mutable_view(version: LiveVersion, model: LiveModel | None) -> dict[str, An
         "description": version.description,
         "default": bool(model and model.default_version == version.name),
     }
+
+
+def _source_label(job: LiveJob, stack: Stack) -> str:
+    """``job tune_7d0e1788`` or ``trial 4 of tune_7d0e1788``: who reported the figures."""
+    return f"trial {job.best_trial} of {job.name}" if job.best_trial else f"job {job.name}"
+
+
+def _default_figure(
+    gate: Gate, model: LiveModel | None, versions: Iterable[LiveVersion]
+) -> gates.Default | None:
+    """The model's default version, and its figure of the gate's metric when it was
+    deployed (recorded in its spec's ``deployed``)."""
+    if model is None or model.default_version is None:
+        return None
+    found = next(
+        (v for v in versions if v.model == model.name and v.name == model.default_version), None
+    )
+    deployed = ((found.spec or {}).get("deployed") or {}) if found else {}
+    value = (deployed.get("metrics") or {}).get(gate.metric)
+    return gates.Default(model.default_version, float(value) if value is not None else None)
+
+
+def _gate_reason(
+    want: DesiredResource, view: PlanView, model: LiveModel | None
+) -> tuple[Reason | None, Reason] | None:
+    """The gate's reason for the plan, and it again when it holds the version back
+    (None: no gate). Judged when the job has trained; else said as a condition."""
+    gate = view.stack.versions[want.name].gate
+    if gate is None:
+        return None
+    change = _source_change(want, view)
+    if change is None or change.action in (plans.Action.CREATE, plans.Action.REPLACE):
+        job = change.address if change is not None else "its job"
+        condition = f"deployed only if {gates.describe(gate)} (checked once {job} has trained)"
+        return None, plans.Reason(plans.ReasonCode.GATE, condition)
+    run = next(
+        (j for j in live_jobs(view).get(change.name, []) if j.name == change.live_name), None
+    )
+    if run is None:
+        return None, plans.Reason(plans.ReasonCode.GATE, f"deployed only if {gates.describe(gate)}")
+    judged = gates.judge(
+        gate,
+        run.metrics,
+        _source_label(run, view.stack),
+        _default_figure(gate, model, view.live.versions),
+    )
+    reason = plans.Reason(plans.ReasonCode.GATE, judged.text)
+    return (None if judged.holds else reason), reason
+
+
+def _trained_job(want: DesiredResource, ctx: ApplyContext) -> LiveJob | None:
+    source = want.essence["source"]
+    if "job" not in source:
+        return None
+    job_address = _source_job(want, ctx.stack)
+    job_change = ctx.changes.get(job_address) if job_address else None
+    name = str(job_change.live_name if job_change and job_change.live_name else source["job"])
+    return ctx.backend.get_job(ctx.stack.name, name)
+
+
+def _judge_at_apply(
+    want: DesiredResource, ctx: ApplyContext, job: LiveJob | None
+) -> gates.Judgement | None:
+    gate = ctx.stack.versions[want.name].gate
+    if gate is None or job is None:
+        return None
+    live = ctx.backend.read_live(ctx.stack.name)
+    model = next((m for m in live.models if m.name == want.essence["model"]), None)
+    default = _default_figure(gate, model, live.versions)
+    return gates.judge(gate, job.metrics, _source_label(job, ctx.stack), default)
 
 
 def _export(want: DesiredResource, ctx: ApplyContext) -> str | None:

@@ -109,6 +109,7 @@ class ReasonCode(str, Enum):
     REMOVED = "removed"
     RUNTIME = "runtime"
     TUNING = "tuning"
+    GATE = "gate"
 
 
 class Reason(NamedTuple):

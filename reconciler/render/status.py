@@ -26,6 +26,44 @@ def _runtime(job: LiveJob, describe: DescribeRuntime) -> str | None:
     return note.text if note is not None and note.mapped else None
 
 
+def _study(job: LiveJob, now: float) -> dict[str, Any]:
+    """A tuning job's metric, trials and best trial (nothing for other jobs)."""
+    if not job.trials:
+        return {}
+    tuning = ((job.spec or {}).get("essence") or {}).get("hyperparameterTuning") or {}
+    return {
+        "metric": tuning.get("metric"),
+        "best_trial": job.best_trial,
+        "trials": [
+            {
+                "id": t.id,
+                "params": dict(t.params),
+                "state": t.state,
+                "metric": t.metric,
+                "duration_seconds": ((t.end_time or now) - t.start_time) if t.start_time else None,
+                "best": t.id == job.best_trial,
+                "lost": t.lost,
+                "error": t.error,
+            }
+            for t in job.trials
+        ],
+    }
+
+
+def _trial_line(trial: Mapping[str, Any], metric: str | None) -> str:
+    mark = "*" if trial["best"] else " "
+    value = f"{metric} {trial['metric']:.4g}" if trial["metric"] is not None else "-"
+    took = duration(trial["duration_seconds"]) if trial["duration_seconds"] is not None else "-"
+    params = " ".join(f"{k}={_param(v)}" for k, v in trial["params"].items())
+    state = trial["state"] + (" (lost)" if trial["lost"] else "")
+    best = "  best" if trial["best"] else ""
+    return f"    {mark} trial {trial['id']:<4} {state:<17} {value:<16} ran {took:<9} {params}{best}"
+
+
+def _param(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
 def status_view(
     stack: str,
     backend: str,
@@ -45,6 +83,8 @@ def status_view(
             "peak_memory_bytes": usage.get(j.name, {}).get("peak_rss_bytes"),
             "error": j.error,
             "runtime": _runtime(j, describe_runtime),
+            "metrics": dict(j.metrics),
+            **_study(j, now),
         }
         for j in sorted(snapshot.jobs, key=lambda j: j.create_time or 0)
     ]
@@ -58,6 +98,7 @@ def status_view(
                     "state": v.state.value,
                     "default": m.default_version == v.name,
                     "path": v.deployment_uri,
+                    "deployed_with": ((v.spec or {}).get("deployed") or {}).get("metrics") or {},
                 }
                 for v in snapshot.versions
                 if v.model == m.name
@@ -85,6 +126,11 @@ def render_status(view: Mapping[str, Any]) -> str:
         )
         if job.get("runtime"):
             lines.append(f"      {job['runtime']}")
+        for trial in job.get("trials", ()):
+            lines.append(_trial_line(trial, job.get("metric")))
+            if trial["error"] and trial["state"] == "FAILED":
+                said = [line.strip() for line in trial["error"].splitlines() if line.strip()]
+                lines.append(f"          {said[-1]}")
         if job["error"] and job["state"] == "FAILED":
             said = job["error"].splitlines()
             # The last line, and the one before a hint: the exception the hint is about.
@@ -95,5 +141,7 @@ def render_status(view: Mapping[str, Any]) -> str:
         lines.append(f"  {model['name']}")
         for version in model["versions"]:
             mark = " (default)" if version["default"] else ""
-            lines.append(f"    {version['name']} {version['state']}{mark}")
+            figures = ", ".join(f"{k} {_param(v)}" for k, v in version["deployed_with"].items())
+            shown = f"  deployed with {figures}" if figures else ""
+            lines.append(f"    {version['name']} {version['state']}{mark}{shown}")
     return "\n".join(lines) + "\n"

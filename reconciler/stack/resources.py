@@ -251,6 +251,24 @@ class Model(_Addressed):
     online_prediction_logging: bool
 
 
+class Gate(NamedTuple):
+    """A ModelVersion's promotion gate: it is deployed only when its job's ``metric``
+    meets ``threshold`` and/or beats the model's default version's."""
+
+    metric: str
+    goal: str = "MAXIMIZE"
+    threshold: float | None = None
+    must_beat_default: bool = False
+
+    def essence(self) -> dict[str, Any]:
+        return {
+            "metric": self.metric,
+            "goal": self.goal,
+            "threshold": self.threshold,
+            "mustBeatDefault": self.must_beat_default,
+        }
+
+
 class VersionSource(NamedTuple):
     job: str | None = None
     export_path: str | None = None
@@ -280,6 +298,8 @@ class ModelVersion(_Addressed):
     machine_type: str
     scaling: Scaling
     serving_container: ServingContainer | None = None
+    gate: Gate | None = None
+    """Checked before it is deployed; not part of its identity (a policy, not the model)."""
 
 
 Resource = StackSettings | Dataset | Trainer | TrainingJob | Model | ModelVersion

@@ -14,15 +14,11 @@ import os
 import shutil
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
-
-import psutil
 
 from reconciler.backends import exports, logtext
 from reconciler.backends.base import (
@@ -35,9 +31,15 @@ from reconciler.backends.base import (
     LiveVersion,
     VersionState,
 )
-from reconciler.backends.holders import process_start
-from reconciler.backends.local import runtimes
+from reconciler.backends.local import runtimes, trialrequest
 from reconciler.backends.local.lock import break_lock, describe_holder, stack_lock
+from reconciler.backends.local.processes import (
+    START_SECONDS,
+    end_orphans,
+    spawn_supervisor,
+    supervisor_alive,
+)
+from reconciler.backends.local.profile import PROFILE as profile
 from reconciler.backends.local.runtime import READY, runtime_cache
 from reconciler.backends.local.store import LocalStore
 from reconciler.backends.packaging import BuildError, StagedPackage, build_sdist
@@ -45,10 +47,7 @@ from reconciler.diagnostics import MlapplyError
 from reconciler.identity.content import RemoteLister
 from reconciler.stack.resources import LABEL_STACK, StackSettings
 
-RUNNER_MODULE = "reconciler.backends.local.runner"
 LOG_LINES_WHEN_NOT_EXPORTED = 10
-START_SECONDS = 60.0
-"""How long a job recorded without a supervisor pid yet is taken as starting."""
 
 
 def saved_models(folder: str) -> list[tuple[str, int]]:
@@ -61,6 +60,14 @@ def saved_models(folder: str) -> list[tuple[str, int]]:
     ]
 
 
+def _request(folder: Path) -> dict[str, Any]:
+    try:
+        found = json.loads((folder / "request.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
 def built_runtimes() -> frozenset[str]:
     """The keys of the runtime environments this machine has ready."""
     cache = runtime_cache()
@@ -68,40 +75,6 @@ def built_runtimes() -> frozenset[str]:
         return frozenset(p.parent.name for p in cache.glob(f"*/{READY}"))
     except OSError:
         return frozenset()
-
-
-def end_orphans(pid: int | None, job_dir: str) -> None:
-    """End the tasks a lost supervisor left: processes of its process group (the
-    supervisor led it) working in the job's folder, so a reused pid is never hit."""
-    if not pid:
-        return
-    work = os.path.join(job_dir, "work")
-    for process in psutil.process_iter(["pid"]):
-        with contextlib.suppress(psutil.Error, OSError):
-            if os.getpgid(process.pid) == pid and process.cwd().startswith(work):
-                process.kill()
-
-
-def supervisor_alive(pid: int | None, job_dir: str | None, since: float | None = None) -> bool:
-    """Whether ``pid`` is still this job's supervisor (not dead, not a reused pid).
-
-    Just after it was started, the child has not yet become the runner (its
-    command line is still its parent's): a live process that started after the
-    job was recorded (``since``) is the supervisor on its way, not a reused pid.
-    """
-    if not pid or not job_dir:
-        return False
-    try:
-        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    if state in ("Z", "X"):
-        return False  # exited; not yet reaped by the apply that started it
-    if RUNNER_MODULE.encode() in command and job_dir.encode() in command:
-        return True
-    started = process_start(pid)
-    return since is not None and started is not None and started >= since - 1.0
 
 
 class LocalBackend:
@@ -205,19 +178,43 @@ class LocalBackend:
         if isinstance(runtime, str):
             raise MlapplyError(runtime)
         job_dir = str(self.trainer_dir(name))
-        request = {
+        task = {
             "module": job.module,
-            "args": job.argv(job_dir),
             "package": str(package),
             "digest": digest,
             "processes": {pool.role.tf_config: pool.replicas for pool in job.pools},
             "runtime": {**runtime._asdict(), "key": runtime.key},
             "timeout_seconds": job.timeout_seconds,
-            "job_dir": job_dir,
-            "output_dir": job.layout.output_dir(job_dir),
             "env": dict(job.env),
         }
+        request: dict[str, Any] = {
+            **task,
+            "args": job.argv(job_dir),
+            "job_dir": job_dir,
+            "output_dir": job.layout.output_dir(job_dir),
+        }
+        if job.tuning is not None:
+            record = submission.record
+            request["study"] = trialrequest.study_request(
+                job.tuning,
+                job.argv(trialrequest.JOB_DIR_MARK),
+                parallel=min(job.tuning.max_parallel_trials, profile.trial_slots(job.pools)),
+                seed=int((record.hash or "0")[:8], 16),
+                adopt=self._lost_attempts(record),
+                job_dir=job_dir,
+                layout=job.layout,
+                stack=record.stack or "",
+                trial=task,
+            )
         self.start_job(dataclasses.replace(submission.record, state=JobState.QUEUED), request)
+
+    def _lost_attempts(self, record: LiveJob) -> list[str]:
+        """Earlier attempts of this study lost to the machinery: their trials go on."""
+        return [
+            j.name
+            for j in self.read_live(record.stack or "").jobs
+            if j.hash == record.hash and j.lost and j.name != record.name
+        ]
 
     def _record_unstarted(self, record: LiveJob, failed: BuildError) -> None:
         """A job whose package did not build is recorded FAILED with the build's output
@@ -265,25 +262,39 @@ class LocalBackend:
         return ""
 
     def export_of(self, stack: str, job: str, export_path: str | None) -> str | None:
-        try:
-            request = json.loads((self.job_dir(job) / "request.json").read_text())
-        except (OSError, ValueError):
-            request = {}
+        """A job's export; a tuning job's is its best trial's (its own job dir)."""
+        folder = self.job_dir(job)
+        request = _request(folder)
+        if "study" in request:
+            folder = self._best_trial_folder(stack, job, request["study"]["tuning"]["metric"])
+            request = _request(folder)
         job_dir = str(request.get("job_dir", self.trainer_dir(job)))
         out = str(request.get("output_dir", Path(job_dir) / "output"))
         try:
             return exports.find_export(job, out, job_dir, export_path, saved_models)
         except exports.NoExport as missing:
             # A trainer that catches its own errors exits 0 without exporting.
-            said = self._chief_says(job)
+            said = self._chief_says(folder)
             if not said:
                 raise
             hint = f"{missing.hint}\nthe chief's log ends:\n{said}"
             raise exports.NoExport(missing.message, hint) from None
 
-    def _chief_says(self, job: str) -> str:
+    def _best_trial_folder(self, stack: str, job: str, metric: str) -> Path:
+        found = self.get_job(stack, job)
+        best = found.best_trial if found else None
+        with self._store() as store:
+            row = next((t for t in store.trials_of(job) if t.trial == best), None)
+        if row is None or not row.job_dir:
+            raise exports.NoExport(
+                f"tuning job {job} has no succeeded trial that reported {metric}",
+                "see its trials with mlapply status, and their logs with mlapply logs",
+            )
+        return Path(row.job_dir)
+
+    def _chief_says(self, folder: Path) -> str:
         try:
-            text = self.log_file(job, "chief-0").read_text(errors="replace")
+            text = (folder / "logs" / "chief-0.log").read_text(errors="replace")
         except OSError:
             return ""
         return "\n".join(logtext.meaningful(text)[-LOG_LINES_WHEN_NOT_EXPORTED:])
@@ -315,16 +326,7 @@ class LocalBackend:
                 dataclasses.replace(job, state=JobState.QUEUED, create_time=time.time()),
                 job_dir=str(job_dir),
             )
-            with (job_dir / "supervisor.log").open("ab") as log:
-                process = subprocess.Popen(
-                    [sys.executable, "-m", RUNNER_MODULE, str(job_dir), str(self.home)],
-                    cwd=job_dir,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,  # outlives the CLI; its own process group
-                )
-            store.update_job(job.name, pid=process.pid)
+            store.update_job(job.name, pid=spawn_supervisor(job_dir, self.home))
         finally:
             store.close()
         return job_dir
@@ -447,6 +449,7 @@ class LocalBackend:
                     state=current.state,
                     deployment_uri=current.deployment_uri,
                     create_time=current.create_time,
+                    spec=exports.keep_deployed(version.spec, current.spec),
                 )
             store.put_version(version)
 

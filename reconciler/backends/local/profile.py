@@ -1,12 +1,15 @@
 """The local backend's profile: distributed tiers as local processes, real TensorFlow
-runtimes for the Pythons of this machine (``runtimes``), no tuning yet."""
+runtimes for the Pythons of this machine (``runtimes``), and studies whose
+parallel trials are bounded by this machine's CPUs."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from reconciler.backends.local import runtimes
-from reconciler.backends.profile import Capability, Missing, Profile, RuntimeNote
+from reconciler.backends.profile import Profile, RuntimeNote
 from reconciler.lazy import LazyModule
 
 if TYPE_CHECKING:
@@ -36,6 +39,12 @@ def compile_pools(tier: str, machines: Machines | None, local: LocalSettings) ->
     return tuple(pool(r, count) for r, count in shape if count > 0)
 
 
+def trial_slots(pools: Sequence[Pool]) -> int:
+    """How many trials run at once here: one process of a trial per CPU."""
+    processes = max(1, sum(pool.replicas for pool in pools))
+    return max(1, (os.cpu_count() or 1) // processes)
+
+
 def training_problem(runtime: str, python: str) -> str | None:
     found = runtimes.resolve(runtime, python)
     return found if isinstance(found, str) else None
@@ -60,10 +69,5 @@ PROFILE = Profile(
     ),
     describe_runtime=describe_runtime,
     default_python=runtimes.this_python(),
-    lacks={
-        Capability.TUNING: Missing(
-            "hyperparameter tuning jobs do not run on the local backend yet",
-            "run the tuning job on backend: vertex, or train fixed hyperparameters locally",
-        ),
-    },
+    trial_slots=trial_slots,
 )

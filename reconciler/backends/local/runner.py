@@ -7,7 +7,8 @@ makes the job's environments (PREPARING: the runtime's, built once per
 machine, then the trainer's, its output in ``logs/prepare.log``), starts one
 process per task of the cluster with the TF_CONFIG the cloud would set
 (RUNNING), samples their CPU and memory, and records the end in the stack's
-SQLite store: SUCCEEDED when the chief exits 0, FAILED with the chief's last
+SQLite store (a trial of a study: in its trials table) with the figures the
+trainer reported (``reports``): SUCCEEDED when the chief exits 0, FAILED with the chief's last
 meaningful log lines otherwise (``logtext``) or on timeout, CANCELLED on
 SIGTERM. Every task process, and every process they started, is ended with
 it, on a normal end too: the supervisor is the subreaper of its tasks, so a
@@ -34,6 +35,7 @@ import psutil
 
 from reconciler import diskspace
 from reconciler.backends import logtext
+from reconciler.backends.local import reports
 from reconciler.backends.local.runtime import ensure_env, ensure_runtime, env_python
 from reconciler.backends.local.runtimes import Runtime
 from reconciler.backends.local.store import LocalStore
@@ -142,7 +144,7 @@ def task_env(
     if trial:
         env["CLOUD_ML_TRIAL_ID"] = str(trial)
     # cloudml-hypertune writes here (its default is /tmp); kept inside the job's folder.
-    env["CLOUD_ML_HP_METRIC_FILE"] = str(job_dir / "hypertune" / str(trial or 0) / "output.metrics")
+    env["CLOUD_ML_HP_METRIC_FILE"] = str(reports.hypertune_file(job_dir, trial))
     return env
 
 
@@ -151,6 +153,8 @@ class Supervisor:
         self.job_dir = job_dir
         self.request: dict[str, Any] = json.loads((job_dir / "request.json").read_text())
         self.name: str = self.request["job"]
+        # A trial of a study records itself in the trials table, by its own name.
+        self.trial: str | None = self.request.get("trial_name")
         self.store = LocalStore(home)
         self.home = home
         self.tasks: list[Task] = []
@@ -300,6 +304,7 @@ class Supervisor:
         self._sample()
         started = self.request.get("submitted", time.time())
         elapsed = max(time.time() - started, 1e-6)
+        figures = reports.job_figures(self.job_dir, self.request)
         self._record(
             state=state,
             end_time=time.time(),
@@ -308,6 +313,7 @@ class Supervisor:
             lost=int(lost),
             peak_rss_bytes=self.peak_rss or None,
             mean_cpu=sum(self.cpu_seconds.values()) / elapsed if self.cpu_seconds else None,
+            metrics=json.dumps(figures) if figures else None,
         )
         self.store.close()
         return 0
@@ -319,7 +325,10 @@ class Supervisor:
         deadline = time.monotonic() + DISK_FULL_PATIENCE_SECONDS
         while True:
             try:
-                self.store.update_job(self.name, **columns)
+                if self.trial is not None:
+                    self.store.update_trial(self.trial, **columns)
+                else:
+                    self.store.update_job(self.name, **columns)
                 return
             except DiskFull:
                 if time.monotonic() > deadline:
@@ -332,6 +341,10 @@ class Supervisor:
 
 def main(argv: list[str]) -> int:
     job_dir, home = Path(argv[1]), Path(argv[2])
+    if "study" in json.loads((job_dir / "request.json").read_text()):
+        from reconciler.backends.local.study import StudySupervisor
+
+        return StudySupervisor(job_dir, home).run()
     return Supervisor(job_dir, home).run()
 
 

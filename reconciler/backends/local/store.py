@@ -1,20 +1,22 @@
 """The local backend's state: SQLite (WAL) in the stack home, with migrations.
 
-It holds what a cloud API would: jobs, models, versions, staged packages and
-locks, each row carrying the stack it belongs to so a stack is read with one
-query per table. ``PRAGMA user_version`` is the schema version; migrations
-run in order when a store is opened for writing. Opening for reading never
-creates anything: a stack that has never been applied reads as empty.
+It holds what a cloud API would: jobs (with the trials of tuning jobs),
+models, versions, staged packages and locks, each row carrying the stack it
+belongs to so a stack is read with one query per table. ``PRAGMA user_version``
+is the schema version; migrations run in order when a store is opened for
+writing. Opening for reading never creates anything: a stack that has never
+been applied reads as empty.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,7 @@ from reconciler.backends.base import (
     LiveModel,
     LivePackage,
     LiveSnapshot,
+    LiveTrial,
     LiveVersion,
     VersionState,
 )
@@ -67,8 +70,23 @@ _MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE jobs ADD COLUMN lost INTEGER NOT NULL DEFAULT 0;
     """,
+    # 3: what a job reported (hypertune, metrics.json), and the trials of studies.
+    """
+    ALTER TABLE jobs ADD COLUMN metrics TEXT;
+    ALTER TABLE jobs ADD COLUMN best_trial TEXT;
+    CREATE TABLE trials (
+        name TEXT PRIMARY KEY, study TEXT NOT NULL, stack TEXT NOT NULL, trial TEXT NOT NULL,
+        params TEXT NOT NULL, state TEXT NOT NULL, create_time REAL, start_time REAL,
+        end_time REAL, error TEXT, pid INTEGER, exit_code INTEGER, job_dir TEXT,
+        peak_rss_bytes INTEGER, mean_cpu REAL, lost INTEGER NOT NULL DEFAULT 0, metrics TEXT,
+        metric REAL, measurements TEXT
+    );
+    CREATE INDEX trials_stack ON trials (stack);
+    CREATE INDEX trials_study ON trials (study);
+    """,
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
+_TRIALS_SCHEMA = 3
 
 
 @dataclass(frozen=True)
@@ -256,6 +274,8 @@ class LocalStore:
         "end_time",
         "error",
         "lost",
+        "metrics",
+        "best_trial",
         *_RUNTIME_COLUMNS,
     )
 
@@ -270,6 +290,57 @@ class LocalStore:
                 for column, value in columns.items()
             )
         )
+
+    # Trials ---------------------------------------------------------------------
+
+    def put_trial(self, trial: TrialRow) -> None:
+        """Record a trial before its supervisor starts (as a job is)."""
+        self._write(
+            (
+                "INSERT INTO trials (name, study, stack, trial, params, state, create_time,"
+                " job_dir) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    trial.name,
+                    trial.study,
+                    trial.stack,
+                    trial.trial,
+                    _json(dict(trial.params)),
+                    trial.state,
+                    time.time(),
+                    trial.job_dir,
+                ),
+            )
+        )
+
+    _UPDATABLE_TRIAL_COLUMNS = (
+        *("state", "start_time", "end_time", "error", "lost", "metrics", *_RUNTIME_COLUMNS),
+        *("study", "metric", "measurements"),
+    )
+
+    def update_trial(self, name: str, **columns: Any) -> None:
+        unknown = set(columns) - set(self._UPDATABLE_TRIAL_COLUMNS)
+        if unknown:
+            raise ValueError(f"unknown trial columns: {sorted(unknown)}")
+        self._write(
+            *(
+                (f"UPDATE trials SET {column} = ? WHERE name = ?", (value, name))  # noqa: S608
+                for column, value in columns.items()
+            )
+        )
+
+    def adopt_trials(self, study: str, others: Sequence[str]) -> None:
+        """Make the trials of earlier attempts of a study (lost ones) this attempt's."""
+        self._write(
+            *(("UPDATE trials SET study = ? WHERE study = ?", (study, old)) for old in others)
+        )
+
+    def trials_of(self, study: str) -> list[TrialRow]:
+        if self._db is None:
+            return []
+        rows = self._db.execute(
+            "SELECT * FROM trials WHERE study = ? ORDER BY CAST(trial AS INTEGER)", (study,)
+        )
+        return [_trial(row) for row in rows.fetchall()]
 
     def put_model(self, model: LiveModel) -> None:
         row = (
@@ -389,6 +460,21 @@ class LocalStore:
             live_versions = tuple(_version(row) for row in versions.fetchall())
             packages = db.execute("SELECT * FROM packages WHERE stack = ? ORDER BY name", (stack,))
             live_packages = tuple(_package(row) for row in packages.fetchall())
+            trials: dict[str, list[TrialRow]] = {}
+            if self.schema_version >= _TRIALS_SCHEMA:
+                found = db.execute(
+                    "SELECT * FROM trials WHERE stack = ? ORDER BY CAST(trial AS INTEGER)",
+                    (stack,),
+                )
+                for row in found.fetchall():
+                    trials.setdefault(row["study"], []).append(_trial(row))
+        if trials:
+            live_jobs = tuple(
+                dataclasses.replace(j, trials=tuple(t.live() for t in trials[j.name]))
+                if j.name in trials
+                else j
+                for j in live_jobs
+            )
         return LiveSnapshot(stack, live_jobs, live_models, live_versions, live_packages)
 
     def read_all_jobs(self) -> tuple[LiveJob, ...]:
@@ -426,6 +512,70 @@ def _job(row: sqlite3.Row) -> LiveJob:
         error=row["error"],
         spec=_lazy(row["spec"]),
         lost=bool(row["lost"]) if "lost" in row.keys() else False,  # noqa: SIM118 (a Row is not a dict)
+        metrics=(_load(row["metrics"]) or {}) if "metrics" in row.keys() else {},  # noqa: SIM118
+        best_trial=row["best_trial"] if "best_trial" in row.keys() else None,  # noqa: SIM118
+    )
+
+
+@dataclass(frozen=True)
+class TrialRow:
+    """A trial of a local study: a job of its own, recorded in ``trials``."""
+
+    name: str
+    """Its supervisor's name for it: ``<study job>-trial-<id>``."""
+    study: str
+    """The live name of the study's job (the attempt that now owns it)."""
+    stack: str
+    trial: str
+    params: Mapping[str, Any]
+    state: str = "QUEUED"
+    job_dir: str | None = None
+    """mlapply's folder of the trial (request, logs)."""
+    pid: int | None = None
+    start_time: float | None = None
+    end_time: float | None = None
+    error: str | None = None
+    lost: bool = False
+    metric: float | None = None
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    measurements: tuple[tuple[int, float], ...] = ()
+    create_time: float | None = None
+    peak_rss_bytes: int | None = None
+    mean_cpu: float | None = None
+
+    def live(self) -> LiveTrial:
+        return LiveTrial(
+            id=self.trial,
+            params=self.params,
+            state=self.state,
+            metric=self.metric,
+            start_time=self.start_time,
+            end_time=self.end_time,
+            error=self.error,
+            lost=self.lost,
+        )
+
+
+def _trial(row: sqlite3.Row) -> TrialRow:
+    return TrialRow(
+        name=row["name"],
+        study=row["study"],
+        stack=row["stack"],
+        trial=row["trial"],
+        params=_load(row["params"]),
+        state=row["state"],
+        job_dir=row["job_dir"],
+        pid=row["pid"],
+        start_time=row["start_time"],
+        end_time=row["end_time"],
+        error=row["error"],
+        lost=bool(row["lost"]),
+        metric=row["metric"],
+        metrics=_load(row["metrics"]) or {},
+        measurements=tuple(tuple(m) for m in _load(row["measurements"]) or ()),
+        create_time=row["create_time"],
+        peak_rss_bytes=row["peak_rss_bytes"],
+        mean_cpu=row["mean_cpu"],
     )
 
 

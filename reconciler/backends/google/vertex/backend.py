@@ -52,7 +52,13 @@ from reconciler.backends.google.vertex import bodies, catalogue, images
 from reconciler.backends.google.vertex.profile import settings_problem
 from reconciler.diagnostics import MlapplyError
 from reconciler.identity.content import RemoteLister
-from reconciler.stack.resources import LABEL_HASH, LABEL_STACK, StackSettings, TrainingImage
+from reconciler.stack.resources import (
+    LABEL_HASH,
+    LABEL_NAME,
+    LABEL_STACK,
+    StackSettings,
+    TrainingImage,
+)
 
 OPERATION_TIMEOUT = 3600.0
 UPLOAD_SETTLE_POLLS = 10
@@ -191,10 +197,33 @@ class VertexBackend:
             return self.ai.hyperparameterTuningJobs()
         return self.ai.customJobs()
 
+    def _with_trials(self, found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Lists omit a tuning job's trials (ListHyperparameterTuningJobsResponse,
+        aiplatform v1 reference, checked 2026-12-02): the newest finished tuning job
+        of each manifest, the one a version deploys from, is read whole."""
+        newest: dict[str, dict[str, Any]] = {}
+        for job in found:
+            if "/hyperparameterTuningJobs/" not in job["name"] or not _job_state(job).finished:
+                continue
+            manifest = job.get("labels", {}).get(LABEL_NAME, "")
+            if manifest not in newest or job.get("createTime", "") > newest[manifest].get(
+                "createTime", ""
+            ):
+                newest[manifest] = job
+        whole = {
+            job["name"]: self._call(
+                self.ai.hyperparameterTuningJobs().get(name=job["name"]),
+                f"get tuning job {job.get('displayName')}",
+            )
+            for job in newest.values()
+        }
+        return [whole.get(job["name"], job) for job in found]
+
     def _live_job(self, found: dict[str, Any], records: dict[str, Any]) -> LiveJob:
         name = str(found.get("displayName", ""))
         recorded = records.get("jobs", {}).get(name, {})
         error = found.get("error", {}).get("message") if found.get("error") else None
+        study = bodies.study_of(found)
         return LiveJob(
             name,
             dict(recorded.get("labels") or found.get("labels", {})),
@@ -204,11 +233,15 @@ class VertexBackend:
             bodies.seconds(found.get("endTime")),
             error,
             recorded.get("spec"),
+            metrics=study.metrics,
+            trials=study.trials,
+            best_trial=study.best,
         )
 
     def read_live(self, stack: str) -> LiveSnapshot:
         records = self.records.read(stack)
-        jobs = tuple(self._live_job(j, records) for j in self._jobs(stack))
+        found_jobs = self._with_trials(self._jobs(stack))
+        jobs = tuple(self._live_job(j, records) for j in found_jobs)
         query = self._stack_filter(stack)
         endpoints = list_all(
             self.caller,
@@ -466,19 +499,12 @@ class VertexBackend:
         full = self._call(
             self.ai.hyperparameterTuningJobs().get(name=found["name"]), f"get tuning job {job}"
         )
-        measured = [
-            (metric["value"], trial["id"])
-            for trial in full.get("trials", [])
-            if trial.get("state") == "SUCCEEDED"
-            for metric in trial.get("finalMeasurement", {}).get("metrics", [])
-            if metric.get("metricId") == tuning["metric"]
-        ]
-        if not measured:
+        best = bodies.study_of(full).best
+        if best is None:
             raise MlapplyError(
                 f"tuning job {job} has no succeeded trial reporting {tuning['metric']}"
             )
-        pick = min if tuning["goal"] == "MINIMIZE" else max
-        return str(pick(measured)[1])
+        return best
 
     # Models: one Endpoint each -------------------------------------------------------
 
@@ -602,12 +628,10 @@ class VertexBackend:
 
     def _record_version(self, version: LiveVersion) -> None:
         """What Vertex does not keep apart: the version's spec and its own labels."""
-        self.records.put(
-            version.stack or "",
-            "versions",
-            f"{version.model}/{version.name}",
-            {**(version.spec or {}), "labels": dict(version.labels)},
-        )
+        stack, key = version.stack or "", f"{version.model}/{version.name}"
+        before = self.records.read(stack).get("versions", {}).get(key)
+        spec = exports.keep_deployed(version.spec or {}, before) or {}
+        self.records.put(stack, "versions", key, {**spec, "labels": dict(version.labels)})
 
     def _ensure_deployed(
         self,

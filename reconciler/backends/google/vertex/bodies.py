@@ -9,11 +9,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from reconciler.backends.base import JobState
+from reconciler.backends.base import JobState, LiveTrial
 from reconciler.backends.compiled import Pool, Role
 from reconciler.stack.resources import Tuning
+from reconciler.tuning.study import Trial, best
 
 # workerPoolSpecs: the pool's index is its role (gcp-api.md section 5.1).
 POOL_ORDER = (Role.CHIEF, Role.WORKER, Role.PARAMETER_SERVER, Role.EVALUATOR)
@@ -192,3 +193,53 @@ def filter_labels(labels: Mapping[str, str], display_name: str | None = None) ->
     if display_name is not None:
         terms.append(f'display_name="{display_name}"')
     return " AND ".join(terms)
+
+
+# Trial.State (aiplatform v1 discovery document, checked 2026-12-02) in the trial
+# vocabulary of every backend; INFEASIBLE is a trial that failed.
+TRIAL_STATES = {
+    "REQUESTED": "QUEUED",
+    "ACTIVE": "RUNNING",
+    "STOPPING": "RUNNING",
+    "SUCCEEDED": "SUCCEEDED",
+    "INFEASIBLE": "FAILED",
+}
+
+
+class Study(NamedTuple):
+    trials: tuple[LiveTrial, ...] = ()
+    best: str | None = None
+    metrics: Mapping[str, float] = {}
+
+
+def study_of(job: Mapping[str, Any]) -> Study:
+    """A tuning job's trials, its best by the study's goal, and the best one's final
+    measurement (every metric it has); empty for a custom job or a listed one."""
+    spec = (job.get("studySpec") or {}).get("metrics") or []
+    if not spec or "trials" not in job:
+        return Study()
+    metric, goal = spec[0].get("metricId", ""), spec[0].get("goal", "MAXIMIZE")
+    trials: list[LiveTrial] = []
+    finals: dict[str, dict[str, float]] = {}
+    for trial in job.get("trials", []):
+        measured = {
+            str(m.get("metricId")): float(m["value"])
+            for m in (trial.get("finalMeasurement") or {}).get("metrics", [])
+            if "value" in m
+        }
+        finals[str(trial.get("id"))] = measured
+        trials.append(
+            LiveTrial(
+                id=str(trial.get("id")),
+                params={
+                    str(p.get("parameterId")): p.get("value") for p in trial.get("parameters", [])
+                },
+                state=TRIAL_STATES.get(str(trial.get("state")), str(trial.get("state"))),
+                metric=measured.get(metric),
+                start_time=seconds(trial.get("startTime")),
+                end_time=seconds(trial.get("endTime")),
+                error=trial.get("infeasibleReason"),
+            )
+        )
+    top = best([Trial(t.id, t.params, t.state, t.metric) for t in trials], goal)
+    return Study(tuple(trials), top.id if top else None, finals.get(top.id, {}) if top else {})

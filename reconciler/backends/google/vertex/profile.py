@@ -34,6 +34,11 @@ PROFILE = Profile(
             "Vertex AI reports a job's use in Cloud Monitoring, not per job here",
             "open the job in the Google Cloud console",
         ),
+        Capability.JOB_METRICS: Missing(
+            "Vertex AI keeps no metric of a custom job: only the trials of a tuning job "
+            "have measurements (Trial.finalMeasurement)",
+            "gate a version of a tuning job on its metric (the best trial's final measurement)",
+        ),
         Capability.LOCAL_SERVING: Missing(
             "a Vertex AI endpoint serves online prediction itself",
             "send requests to the endpoint (gcloud ai endpoints predict)",

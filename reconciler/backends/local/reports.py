@@ -1,0 +1,77 @@
+"""What a local job's trainer reported: the cloudml-hypertune metric file the runner
+pointed it at (``CLOUD_ML_HP_METRIC_FILE``), and ``metrics.json`` beside its export.
+
+A trainer opts in either way: ``hypertune.HyperTune().report_hyperparameter_
+tuning_metric(tag, value, step)`` (what Cloud ML Engine and Vertex AI read), or
+a JSON object of numbers in ``metrics.json`` in the folder it exports to or its
+output dir (the newest one there wins). Where both name a metric, the hypertune
+report wins: it is what a tuning study ranks trials by.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from reconciler.tuning.study import Measurement, measurements, reported
+
+METRICS_FILE = "metrics.json"
+_LARGEST_METRICS_FILE = 1 << 20
+
+
+def hypertune_file(job_dir: Path, trial: object | None) -> Path:
+    """Where a job's (or a trial's) cloudml-hypertune reports go, inside its folder."""
+    return job_dir / "hypertune" / str(trial or 0) / "output.metrics"
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(errors="replace")
+    except OSError:
+        return ""
+
+
+def hypertune_text(job_dir: Path, request: Mapping[str, Any]) -> str:
+    return _read(hypertune_file(job_dir, request.get("trial")))
+
+
+def trial_measurements(
+    job_dir: Path, request: Mapping[str, Any], tag: str
+) -> tuple[Measurement, ...]:
+    return measurements(hypertune_text(job_dir, request), tag)
+
+
+def metrics_json(folder: str) -> dict[str, float]:
+    """The numbers of the newest ``metrics.json`` under ``folder``."""
+    root = Path(folder)
+    if not root.is_dir():
+        return {}
+    found = [p for p in root.rglob(METRICS_FILE) if p.is_file()]
+    for path in sorted(found, key=lambda p: os.stat(p).st_mtime_ns, reverse=True):
+        if path.stat().st_size > _LARGEST_METRICS_FILE:
+            continue
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict):
+            return {
+                str(k): float(v)
+                for k, v in data.items()
+                if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+            }
+    return {}
+
+
+def job_figures(job_dir: Path, request: Mapping[str, Any]) -> dict[str, float]:
+    """Every figure a finished job reported, by name."""
+    output = str(request.get("output_dir") or request.get("job_dir") or "")
+    figures = metrics_json(output) if output else {}
+    if not figures and request.get("job_dir"):
+        figures = metrics_json(str(request["job_dir"]))
+    figures.update(reported(hypertune_text(job_dir, request)))
+    return figures
