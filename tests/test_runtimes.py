@@ -21,6 +21,7 @@ import pytest
 from click.testing import CliRunner
 
 from reconciler import cli
+from reconciler.backends.local import LocalStore
 from tests.conftest import REPO
 
 pytest.importorskip("tensorflow", reason="predict needs TensorFlow (make test installs it)")
@@ -71,6 +72,10 @@ def test_the_estimator_template_trains_on_parameter_servers_and_serves(tmp_path:
     assert exports, "the LatestExporter writes under OUTPUT/export/exporter/<timestamp>"
     assert not (job / "request.json").exists()  # mlapply's records live apart
     assert (home / "jobs" / job.name / "request.json").exists()
+    # It reports its eval rmse for tuning (cloudml-hypertune) and gates (metrics.json).
+    (recorded,) = LocalStore(home).read_all_jobs()
+    assert set(recorded.metrics) >= {"rmse", "global_step"}
+    assert (home / "jobs" / job.name / "hypertune" / "0" / "output.metrics").is_file()
 
     rides = json.loads((REPO / "manifests" / "sample-request.json").read_text())["instances"]
     predictions, said = _predict(target / "manifests", "fares", rides)

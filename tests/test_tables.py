@@ -78,21 +78,21 @@ def test_a_capability_the_backend_lacks_is_a_validate_error_with_file_and_line(
     tmp_path: Path,
 ) -> None:
     (tmp_path / "s.yaml").write_text(
-        "apiVersion: mlapply/v1\nkind: Stack\nmetadata: {name: s}\n---\n"
+        "apiVersion: mlapply/v1\nkind: Stack\nmetadata: {name: s}\nspec:\n  backend: vertex\n"
+        "  gcp: {project: my-project, region: us-central1, stagingBucket: gs://bucket}\n---\n"
         "apiVersion: mlapply/v1\nkind: Trainer\nmetadata: {name: t}\n"
-        "spec: {packageUris: [gs://b/t.tar.gz]}\n---\n"
-        "apiVersion: mlapply/v1\nkind: TrainingJob\nmetadata: {name: j}\nspec:\n"
-        "  trainer: t\n"
-        "  hyperparameterTuning:\n"
-        "    metric: rmse\n"
-        "    params: [{name: lr, type: DOUBLE, min: 0.001, max: 0.1}]\n"
+        "spec: {container: {image: us-central1-docker.pkg.dev/p/t/t:1}}\n---\n"
+        "apiVersion: mlapply/v1\nkind: TrainingJob\nmetadata: {name: j}\nspec: {trainer: t}\n---\n"
+        "apiVersion: mlapply/v1\nkind: Model\nmetadata: {name: m}\n---\n"
+        "apiVersion: mlapply/v1\nkind: ModelVersion\nmetadata: {name: v}\nspec:\n"
+        "  model: m\n  source: {job: j}\n  servingContainer: {image: us-central1-docker.pkg.dev/p/s/s:1}\n"
+        "  gate: {metric: rmse, goal: MINIMIZE, threshold: 3}\n"
     )
     result = CliRunner().invoke(cli, ["validate", str(tmp_path)])
     assert result.exit_code == 1
-    missing = registry.profile("local").lacks[Capability.TUNING]
+    missing = registry.profile("vertex").lacks[Capability.JOB_METRICS]
     assert result.output.splitlines()[:2] == [
-        f"{tmp_path / 's.yaml'}:15:3: error: backend local cannot run hyperparameter tuning: "
-        f"{missing.why}",
+        f"{tmp_path / 's.yaml'}:29:3: error: backend vertex cannot gate on rmse: {missing.why}",
         f"  hint: {missing.instead}",
     ]
 

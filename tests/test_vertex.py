@@ -349,24 +349,7 @@ def test_gs_datasets_are_fingerprinted_from_object_metadata(fake: FakeGcp, examp
 def test_a_tuning_job_runs_as_a_hyperparameter_tuning_job_and_its_best_trial_serves(
     fake: FakeGcp, example: Path
 ) -> None:
-    training = example / "training.yaml"
-    training.write_text(
-        training.read_text()
-        .replace(
-            "  scaleTier: BASIC",
-            "  scaleTier: BASIC\n"
-            "  hyperparameterTuning:\n"
-            "    goal: MINIMIZE\n"
-            "    metric: rmse\n"
-            "    maxTrials: 3\n"
-            "    maxParallelTrials: 3\n"
-            "    params:\n"
-            "      - {name: learning_rate, type: DOUBLE, min: 0.001, max: 0.1,"
-            " scale: UNIT_LOG_SCALE}\n"
-            "      - {name: optimizer, type: CATEGORICAL, values: [adam, sgd]}",
-        )
-        .replace("    learning_rate: 0.01\n", "")
-    )
+    _tune(example)
     code, output = _run("plan", str(example))
     assert code == 0, output
     assert (
@@ -387,6 +370,58 @@ def test_a_tuning_job_runs_as_a_hyperparameter_tuning_job_and_its_best_trial_ser
     (versions,) = fake.models.values()
     # Trial 2 had the lowest rmse; its child job's base output directory is <base>/2/.
     assert versions[0]["artifactUri"].endswith("/2/model")
+
+
+def test_a_gate_on_a_tuning_job_reads_the_best_trials_final_measurement(
+    fake: FakeGcp, example: Path
+) -> None:
+    _tune(example)
+    serving = example / "serving.yaml"
+    serving.write_text(serving.read_text() + "  gate: {metric: rmse, threshold: 0.4}\n")
+    code, output = _run("apply", str(example), "--auto-approve")
+    assert code == 1, output
+    # The fake's trial 2 measured rmse 0.5, the best of three when minimising.
+    assert "held: rmse 0.5 > threshold 0.4 (reported by trial 2 of taxifare_dnn_" in output
+    assert fake.models == {} or all(not v for v in fake.models.values())
+    code, output = _run("plan", str(example), "--detailed-exitcode")
+    assert code == 2, output
+    assert "! version.taxifare-v1" in output and "held: rmse 0.5 > threshold 0.4" in output
+
+    serving.write_text(serving.read_text().replace("threshold: 0.4", "threshold: 1.0"))
+    code, output = _run("plan", str(example))
+    assert "deploys the best trial of taxifare_dnn_" in output and ": trial 2, rmse 0.5" in output
+    assert "gate holds: rmse 0.5, <= threshold 1 (reported by trial 2 of" in output
+    code, output = _run("apply", str(example), "--auto-approve")
+    assert code == 0, output
+    (versions,) = fake.models.values()
+    assert versions[0]["artifactUri"].endswith("/2/model")
+    code, output = _run("status", str(example), "--format", "json")
+    shown = json.loads(output[output.index("{\n") :])  # after validate's warnings
+    (job,) = shown["jobs"]
+    assert job["best_trial"] == "2" and [t["metric"] for t in job["trials"]] == [10.0, 0.5, 10 / 3]
+    (version,) = shown["models"][0]["versions"]
+    assert version["deployed_with"] == {"rmse": 0.5}
+
+
+def _tune(example: Path) -> None:
+    training = example / "training.yaml"
+    training.write_text(
+        training.read_text()
+        .replace(
+            "  scaleTier: BASIC",
+            "  scaleTier: BASIC\n"
+            "  hyperparameterTuning:\n"
+            "    goal: MINIMIZE\n"
+            "    metric: rmse\n"
+            "    maxTrials: 3\n"
+            "    maxParallelTrials: 3\n"
+            "    params:\n"
+            "      - {name: learning_rate, type: DOUBLE, min: 0.001, max: 0.1,"
+            " scale: UNIT_LOG_SCALE}\n"
+            "      - {name: optimizer, type: CATEGORICAL, values: [adam, sgd]}",
+        )
+        .replace("    learning_rate: 0.01\n", "")
+    )
 
 
 def test_a_running_job_whose_identity_changed_is_cancelled_and_replaced(

@@ -12,6 +12,9 @@ raw features by name.
 Needs tf.estimator: TensorFlow 2.15 or older (runtimeVersion "2.15").
 """
 
+import json
+import os
+
 import numpy as np
 import tensorflow as tf
 
@@ -125,4 +128,22 @@ def train_and_evaluate(args):
         start_delay_secs=args["eval_delay_secs"],
         throttle_secs=args["throttle_secs"],
         exporters=exporter)
-    tf.estimator.train_and_evaluate(estimator, train_spec, eval_spec)
+    result = tf.estimator.train_and_evaluate(estimator, train_spec, eval_spec)
+    # The chief ("master") returns its last evaluation; other tasks return None.
+    metrics = result[0] if isinstance(result, tuple) and result[0] else None
+    if metrics and "rmse" in metrics:
+        report(args["output_dir"], float(metrics["rmse"]), int(metrics.get("global_step", 0)))
+
+
+def report(output_dir, value, step):
+    """The eval rmse for a tuning study (cloudml-hypertune, as the samples did) and for
+    a promotion gate (``metrics.json`` beside the exports)."""
+    tf.io.gfile.makedirs(output_dir)
+    with tf.io.gfile.GFile(os.path.join(output_dir, "metrics.json"), "w") as handle:
+        handle.write(json.dumps({"rmse": value, "global_step": step}))
+    try:
+        import hypertune  # cloudml-hypertune, in the cloud runtimes and mlapply's
+    except ImportError:
+        return
+    hypertune.HyperTune().report_hyperparameter_tuning_metric(
+        hyperparameter_metric_tag="rmse", metric_value=value, global_step=step)

@@ -425,7 +425,8 @@ class VertexBackend:
         found = self._find_job(stack, name)
         if found is None:
             return None
-        return self._live_job(found, {})
+        (whole,) = self._with_trials([found])
+        return self._live_job(whole, {})
 
     def cancel_job(self, name: str) -> None:
         for found in self._jobs(self.stack, name):  # never another stack's job of that name
