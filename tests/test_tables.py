@@ -85,7 +85,8 @@ def test_a_capability_the_backend_lacks_is_a_validate_error_with_file_and_line(
         "apiVersion: mlapply/v1\nkind: TrainingJob\nmetadata: {name: j}\nspec: {trainer: t}\n---\n"
         "apiVersion: mlapply/v1\nkind: Model\nmetadata: {name: m}\n---\n"
         "apiVersion: mlapply/v1\nkind: ModelVersion\nmetadata: {name: v}\nspec:\n"
-        "  model: m\n  source: {job: j}\n  servingContainer: {image: us-central1-docker.pkg.dev/p/s/s:1}\n"
+        "  model: m\n  source: {job: j}\n"
+        "  servingContainer: {image: us-central1-docker.pkg.dev/p/s/s:1}\n"
         "  gate: {metric: rmse, goal: MINIMIZE, threshold: 3}\n"
     )
     result = CliRunner().invoke(cli, ["validate", str(tmp_path)])
