@@ -220,6 +220,25 @@ def test_the_bayesian_stand_in_learns_from_the_trials_it_is_given() -> None:
     assert distance < 1.0  # random over 1e-4..1e-1 averages 1.0 (|U(-4,-1)+2|)
 
 
+def test_the_plan_says_when_the_machine_lowers_the_parallel_trials() -> None:
+    from reconciler.backends import registry
+    from reconciler.kinds.trainingjob import tuning_phrase
+
+    tuning = _tuning(LR, max_trials=8)._replace(max_parallel_trials=4)
+    local = registry.profile("local")
+    text = tuning_phrase(tuning, local.search_phrases, slots=2)
+    assert text.startswith(
+        "tuning job: 8 trials, 2 in parallel (maxParallelTrials 4 lowered: this machine "
+        "runs 2 at once), minimize rmse over learning_rate (log 0.0001..0.1); Bayesian"
+    )
+    early = tuning_phrase(tuning._replace(early_stopping=True), local.search_phrases, slots=4)
+    assert "4 in parallel, " in early and early.endswith("early stopping by the median rule")
+    vertex = registry.profile("vertex")
+    assert tuning_phrase(tuning, vertex.search_phrases, vertex.trial_slots(())).startswith(
+        "tuning job: 8 trials, 4 in parallel, minimize"
+    )
+
+
 # The study's rules ----------------------------------------------------------------------
 
 
@@ -293,8 +312,9 @@ def test_a_local_study_runs_its_trials_with_the_hypertune_protocol_and_deploys_t
     assert code == 0, output
     assert (
         "tuning job: 6 trials, 2 in parallel, minimize rmse over learning_rate "
-        "(log 0.0001..0.1), hidden_units {64,128}; Bayesian optimisation" in output
-    )
+        "(log 0.0001..0.1), hidden_units {64,128}; Bayesian optimisation (the service's "
+        "default; here Optuna's TPE sampler), up to 2 failed trials" in output
+    ) or "lowered: this machine runs 1 at once" in output
     assert "deploys the best trial's export of job.tune once it has trained" in output
     code, output = _run("apply", str(manifests), "--auto-approve")
     assert code == 0, output

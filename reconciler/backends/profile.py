@@ -118,6 +118,15 @@ class Profile(NamedTuple):
     trial_slots: Callable[[Sequence[Pool]], int] = lambda pools: 1_000_000
     """How many trials of a study (each of these pools) run at once here; a larger
     maxParallelTrials is lowered to it, and the plan says so."""
+    search_phrases: Mapping[str, str] = MappingProxyType(
+        {
+            "BAYESIAN": "Bayesian optimisation (the service's default)",
+            "GRID_SEARCH": "grid search",
+            "RANDOM_SEARCH": "random search",
+            "EARLY_STOPPING": "early stopping",
+        }
+    )
+    """What each tuning algorithm (and EARLY_STOPPING) is here, for the plan."""
     unavailable: str | None = None
     """Set when this version of mlapply cannot act on the backend, with why."""
 

@@ -396,9 +396,13 @@ class TrainingJobHandler(LiveHandler):
 
         if action is plans.Action.CREATE:
             reasons.extend(_runtime_reasons(want, view))
-            tuning = compiled_job(want).tuning
-            if tuning is not None:
-                reasons.append(plans.Reason(plans.ReasonCode.TUNING, tuning_phrase(tuning)))
+            job = compiled_job(want)
+            if job.tuning is not None:
+                profile = registry.profile(view.stack.settings.backend)
+                text = tuning_phrase(
+                    job.tuning, profile.search_phrases, profile.trial_slots(job.pools)
+                )
+                reasons.append(plans.Reason(plans.ReasonCode.TUNING, text))
             _check_data(want, view)
         targets = tuple(plans.LiveTarget(j.name, "cancel") for j in stale)
         if stale:
@@ -589,17 +593,14 @@ def _runtime_reasons(want: DesiredResource, view: PlanView) -> list[Reason]:
     return [plans.Reason(plans.ReasonCode.RUNTIME, text)]
 
 
-_ALGORITHM_PHRASES = {
-    "BAYESIAN": "Bayesian optimisation (the service's default)",
-    "GRID_SEARCH": "grid search",
-    "RANDOM_SEARCH": "random search",
-}
 _SCALE_PHRASES = {"UNIT_LOG_SCALE": "log ", "UNIT_REVERSE_LOG_SCALE": "reverse log "}
 
 
-def tuning_phrase(tuning: Tuning) -> str:
+def tuning_phrase(tuning: Tuning, searches: Mapping[str, str], slots: int) -> str:
     """``tuning job: 12 trials, 2 in parallel, maximize auc over learning_rate (log
-    0.0001..0.1), hidden_units {64,128}; random search``."""
+    0.0001..0.1), hidden_units {64,128}; random search``. ``searches``: how the
+    backend names its algorithms and early stopping; ``slots``: how many trials it
+    runs at once (a larger maxParallelTrials is lowered to it)."""
     params = []
     for param in tuning.params:
         if param.type in ("CATEGORICAL", "DISCRETE"):
@@ -608,15 +609,21 @@ def tuning_phrase(tuning: Tuning) -> str:
             scale = _SCALE_PHRASES.get(param.scale or "", "")
             low, high = (f"{v:g}" if v is not None else "?" for v in (param.min, param.max))
             params.append(f"{param.name} ({scale}{low}..{high})")
+    parallel = f"{tuning.max_parallel_trials} in parallel"
+    if slots < tuning.max_parallel_trials:
+        parallel = (
+            f"{slots} in parallel (maxParallelTrials {tuning.max_parallel_trials} lowered: "
+            f"this machine runs {slots} at once)"
+        )
     text = (
-        f"tuning job: {tuning.max_trials} trials, {tuning.max_parallel_trials} in parallel, "
+        f"tuning job: {tuning.max_trials} trials, {parallel}, "
         f"{tuning.goal.lower()} {tuning.metric} over {', '.join(params)}; "
-        + _ALGORITHM_PHRASES.get(tuning.algorithm, tuning.algorithm.lower())
+        + searches.get(tuning.algorithm, tuning.algorithm.lower())
     )
     if tuning.max_failed_trials:
         text += f", up to {tuning.max_failed_trials} failed trials"
     if tuning.early_stopping:
-        text += ", early stopping"
+        text += ", " + searches.get("EARLY_STOPPING", "early stopping")
     return text
 
 

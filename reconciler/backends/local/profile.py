@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from reconciler.backends.local import runtimes
@@ -70,4 +71,13 @@ PROFILE = Profile(
     describe_runtime=describe_runtime,
     default_python=runtimes.this_python(),
     trial_slots=trial_slots,
+    # reconciler.tuning.search and .study say why these stand in for the cloud's.
+    search_phrases=MappingProxyType(
+        {
+            "BAYESIAN": "Bayesian optimisation (the service's default; here Optuna's TPE sampler)",
+            "GRID_SEARCH": "grid search, each combination once in order",
+            "RANDOM_SEARCH": "random search (Optuna's random sampler)",
+            "EARLY_STOPPING": "early stopping by the median rule",
+        }
+    ),
 )

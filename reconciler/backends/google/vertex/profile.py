@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import MappingProxyType
+
 from reconciler.backends.google.tiers import compile_pools
 from reconciler.backends.google.vertex import catalogue
 from reconciler.backends.google.vertex.images import (
@@ -51,4 +53,13 @@ PROFILE = Profile(
     machine_problem=machine_problem,
     runs_images=True,
     describe_image=describe,
+    search_phrases=MappingProxyType(
+        {
+            "BAYESIAN": "Bayesian optimisation (the service's default)",
+            "GRID_SEARCH": "grid search",
+            "RANDOM_SEARCH": "random search",
+            # bodies.study_spec asks for it (StudySpec.decayCurveStoppingSpec).
+            "EARLY_STOPPING": "early stopping by the decay-curve rule",
+        }
+    ),
 )
