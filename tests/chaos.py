@@ -45,6 +45,7 @@ parser.add_argument("--output_dir", required=True)
 parser.add_argument("--job-dir", dest="job_dir", required=True)
 parser.add_argument("--seed", type=int, default=0)
 parser.add_argument("--seconds", type=float, default=2.0)
+parser.add_argument("--width", type=int, default=1)
 args = parser.parse_args()
 
 # A data loader, as a multiprocessing pool or a tf.data service would start one.
@@ -54,6 +55,17 @@ export = os.path.join(args.output_dir, "export", str(int(time.time() * 1000)))
 os.makedirs(export)
 with open(os.path.join(export, "saved_model.pb"), "wb") as model:
     model.write(b"seed %d" % args.seed)
+import hypertune  # a tuning study ranks its trials by this
+hypertune.HyperTune().report_hyperparameter_tuning_metric("loss", float(args.width), 1)
+"""
+
+STUDY = """
+  hyperparameterTuning:
+    metric: loss
+    goal: MINIMIZE
+    maxTrials: 3
+    maxParallelTrials: 2
+    params: [{name: width, type: DISCRETE, values: [1, 2, 3, 4]}]
 """
 
 MANIFESTS = """
@@ -77,7 +89,7 @@ metadata: {{name: fares-job}}
 spec:
   trainer: fares
   dataset: rides
-  hyperparameters: {{seed: {seed}, seconds: {seconds}}}
+  hyperparameters: {{seed: {seed}, seconds: {seconds}}}{study}
 ---
 apiVersion: mlapply/v1
 kind: Model
@@ -109,9 +121,10 @@ class Trial:
 class ChaosStack:
     """A throwaway repository with the stack, and the trials run against it."""
 
-    def __init__(self, root: Path, seconds: float = 2.0) -> None:
+    def __init__(self, root: Path, seconds: float = 2.0, *, study: bool = False) -> None:
         self.root = root
         self.seconds = seconds
+        self.study = study
         self.manifests = root / "manifests"
         self.home = self.manifests / ".mlapply"
         (root / ".git").mkdir(parents=True, exist_ok=True)
@@ -126,7 +139,8 @@ class ChaosStack:
         self.set_seed(0)
 
     def set_seed(self, seed: int) -> None:
-        text = MANIFESTS.format(seed=seed, seconds=self.seconds)
+        study = textwrap.indent(STUDY, "") if self.study else ""
+        text = MANIFESTS.format(seed=seed, seconds=self.seconds, study=study.rstrip())
         (self.manifests / "stack.yaml").write_text(textwrap.dedent(text).lstrip())
 
     def command(self, *args: str) -> list[str]:
@@ -238,6 +252,10 @@ class ChaosStack:
         twice = [h for h, n in succeeded.items() if n > 1]
         if twice:
             problems.append(f"an identity trained twice: {twice}")
+        for job in snapshot.jobs:
+            counted = [t.id for t in job.trials if not t.lost]
+            if self.study and job.state.value == "SUCCEEDED" and len(counted) != 3:
+                problems.append(f"study {job.name} ran trials {counted}, not 3")
         versions = [v.name for v in snapshot.versions]
         defaults = [m.default_version for m in snapshot.models]
         if len(versions) != 1 or defaults != versions:
