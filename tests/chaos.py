@@ -139,7 +139,7 @@ class ChaosStack:
         self.set_seed(0)
 
     def set_seed(self, seed: int) -> None:
-        study = textwrap.indent(STUDY, "") if self.study else ""
+        study = STUDY if self.study else ""
         text = MANIFESTS.format(seed=seed, seconds=self.seconds, study=study.rstrip())
         (self.manifests / "stack.yaml").write_text(textwrap.dedent(text).lstrip())
 

@@ -44,6 +44,12 @@ trial = os.environ.get("CLOUD_ML_TRIAL_ID", "")
 task = json.loads(os.environ.get("TF_CONFIG", "{}")).get("task", {})
 if task.get("trial", "") != trial:
     raise SystemExit("TF_CONFIG task.trial %r is not CLOUD_ML_TRIAL_ID %r" % (task, trial))
+role = task.get("type", "chief")
+cluster = json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {})
+print("%s of trial %s, cluster %s" % (role, trial, sorted(cluster)), flush=True)
+if role != "chief":  # a worker that evaluates too: its report is not the trial's
+    hypertune.HyperTune().report_hyperparameter_tuning_metric("rmse", 999.0, 1)
+    raise SystemExit(0)
 if trial and trial == args.fail_trial:
     raise SystemExit("RuntimeError: trial %s diverged" % trial)
 rmse = args.rmse
@@ -65,6 +71,7 @@ STACK = """
 apiVersion: mlapply/v1
 kind: Stack
 metadata: {name: tuned}
+spec: {local: {replicas: {workers: 1, parameterServers: 1}}}
 ---
 apiVersion: mlapply/v1
 kind: Dataset
@@ -89,6 +96,7 @@ metadata: {{name: tune}}
 spec:
   trainer: tiny
   dataset: d
+  scaleTier: {tier}
   hyperparameters: {{fail_trial: "{fail}", sleep: {sleep}}}
   hyperparameterTuning:
     metric: rmse
@@ -307,7 +315,7 @@ def test_a_gate_holds_or_says_why_not_with_the_figures() -> None:
 def test_a_local_study_runs_its_trials_with_the_hypertune_protocol_and_deploys_the_best(
     tmp_path: Path,
 ) -> None:
-    manifests = _project(tmp_path, STUDY.format(fail="2", sleep=0, trials=6))
+    manifests = _project(tmp_path, STUDY.format(fail="2", sleep=0, trials=6, tier="BASIC"))
     code, output = _run("plan", str(manifests))
     assert code == 0, output
     assert (
@@ -382,7 +390,7 @@ def _wait_for(check: object, timeout: float, what: str) -> None:
 def test_a_study_whose_supervisor_is_killed_goes_on_from_its_trials_when_applied_again(
     tmp_path: Path,
 ) -> None:
-    manifests = _project(tmp_path, STUDY.format(fail="", sleep=3, trials=4))
+    manifests = _project(tmp_path, STUDY.format(fail="", sleep=3, trials=4, tier="BASIC"))
     code, output = _run("apply", str(manifests), "--auto-approve", "--no-wait")
     assert code == 0, output
     store = _store(manifests)
@@ -452,3 +460,34 @@ def test_a_gate_holds_a_bad_model_back_then_lets_a_better_one_through(tmp_path: 
     assert names == [version.name]  # the better one still serves
     code, output = _run("plan", str(manifests), "--detailed-exitcode")
     assert code == 2 and "held: rmse 1.233 does not beat the default's 0.8333" in output
+
+
+@pytest.mark.usefixtures("default_runtime")
+def test_a_distributed_tier_runs_each_trial_distributed_and_the_chiefs_report_counts(
+    tmp_path: Path,
+) -> None:
+    """STANDARD_1 runs each trial as a chief, a worker and a parameter server (the Stack's
+    local shape), each with the trial in TF_CONFIG; each task reports to a metric file of
+    its own, as each cloud replica did to its own disk, and the chief's is the trial's."""
+    manifests = _project(tmp_path, STUDY.format(fail="", sleep=0, trials=2, tier="STANDARD_1"))
+    code, output = _run("plan", str(manifests))
+    assert code == 0, output
+    assert "tuning job: 2 trials, 1 in parallel" in output, output
+    code, output = _run("apply", str(manifests), "--auto-approve")
+    assert code == 0, output
+    (job,) = _store(manifests).read("tuned").jobs
+    assert [t.state for t in job.trials] == ["SUCCEEDED", "SUCCEEDED"]
+    assert all(t.metric is not None and t.metric < 999 for t in job.trials), job.trials
+
+    # Each trial's tasks log apart; `logs` reaches them by trial and task.
+    for trial in ("1", "2"):
+        for task, role in (("chief-0", "chief"), ("worker-0", "worker"), ("ps-0", "ps")):
+            code, output = _run("logs", "tune", str(manifests), "--trial", trial, "--task", task)
+            assert code == 0, output
+            assert f"{role} of trial {trial}, cluster ['chief', 'ps', 'worker']" in output
+    result = CliRunner().invoke(cli.cli, ["logs", "tune", str(manifests)])
+    assert result.exit_code == 0, result.output
+    assert f"chief of trial {job.best_trial}," in result.stdout
+    assert f"trial {job.best_trial} of {job.name} (the best)" in result.stderr
+    code, output = _run("logs", "tune", str(manifests), "--trial", "7")
+    assert code == 1 and f"{job.name} has no trial '7'" in output and "trials are 1, 2" in output

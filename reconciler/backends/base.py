@@ -229,9 +229,10 @@ class ApplyBackend(Backend, Protocol):
         """The last line a job's chief logged, or ""."""
         ...
 
-    def log_file(self, name: str, task: str) -> Path:
-        """The file a job's task (``chief-0``, ``worker-1``) logs to; raises where
-        logs are not files (with where to read them instead)."""
+    def log_file(self, name: str, task: str, trial: str | None = None) -> Path:
+        """The file a job's task (``chief-0``, ``worker-1``), or a task of one of its
+        trials, logs to; raises where logs are not files (with where to read them
+        instead)."""
         ...
 
     def job_usage(self, names: Sequence[str]) -> Mapping[str, Mapping[str, Any]]:

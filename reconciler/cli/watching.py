@@ -64,6 +64,11 @@ def status(
     show_default=True,
     help="Which process's log: chief-0, worker-1, ps-0 ...",
 )
+@click.option(
+    "--trial",
+    default=None,
+    help="A tuning job's trial (its id, as status lists them); default: the best, else the newest.",
+)
 def logs(
     job: str,
     paths: tuple[str, ...],
@@ -71,8 +76,10 @@ def logs(
     var_files: tuple[str, ...],
     follow: bool,
     task: str,
+    trial: str | None,
 ) -> None:
-    """Print a job's log (JOB: the live name, or a TrainingJob's name for its newest job)."""
+    """Print a job's log (JOB: the live name, or a TrainingJob's name for its newest job);
+    for a tuning job, a trial's."""
     stack = load_or_exit(paths, variables, var_files)
     require(stack, "LOGS")
     backend = driver(stack)
@@ -88,9 +95,10 @@ def logs(
             did_you_mean(job, sorted({j.name for j in live})),
         )
     name = matches[-1].name
-    path = backend.log_file(name, task)
+    trial = _which_trial(matches[-1], trial)
+    path = backend.log_file(name, task, trial)
     if not path.exists() and not follow:
-        _never_started(backend, matches[-1], task)
+        _never_started(backend, matches[-1], task, trial)
         return
     offset = 0
     while True:
@@ -104,18 +112,52 @@ def logs(
         if not follow:
             break
         current = next(j for j in backend.read_live(stack.name).jobs if j.name == name)
-        if current.state.finished and path.exists() and path.stat().st_size == offset:
+        if _finished(current, trial) and path.exists() and path.stat().st_size == offset:
             break
         time.sleep(1)
 
 
-def _never_started(backend: ApplyBackend, job: LiveJob, task: str) -> None:
+def _which_trial(job: LiveJob, asked: str | None) -> str | None:
+    """The trial whose log to print: the one asked for, else a tuning job's best trial,
+    else its newest (said on stderr, so that a pipe gets only the log)."""
+    if not job.trials:
+        if asked is not None:
+            raise MlapplyError(
+                f"{job.name} is not a tuning job: it has no trials", "leave out --trial"
+            )
+        return None
+    ids = [t.id for t in job.trials]
+    if asked is not None:
+        if asked not in ids:
+            raise MlapplyError(
+                f"{job.name} has no trial {asked!r}", f"its trials are {', '.join(ids)}"
+            )
+        return asked
+    chosen = job.best_trial if job.best_trial in ids else ids[-1]
+    which = "the best" if chosen == job.best_trial else "the newest"
+    click.echo(f"trial {chosen} of {job.name} ({which}); --trial N for another", err=True)
+    return chosen
+
+
+def _finished(job: LiveJob, trial: str | None) -> bool:
+    from reconciler.tuning.study import FINISHED
+
+    found = next((t for t in job.trials if t.id == trial), None)
+    return job.state.finished or (found is not None and found.state in FINISHED)
+
+
+def _never_started(backend: ApplyBackend, job: LiveJob, task: str, trial: str | None) -> None:
     """What to say of a task with no log: how preparing went, and the job's error."""
-    prepare = backend.log_file(job.name, "prepare")
+    prepare = backend.log_file(job.name, "prepare", trial)
     if prepare.exists():
         click.echo(prepare.read_text(errors="replace"), nl=False)
     state = job.state.value.lower()
     why = f": {job.error}" if job.error else ""
+    if trial is not None:
+        found = next(t for t in job.trials if t.id == trial)
+        state, why = found.state.lower(), f": {found.error}" if found.error else ""
+        click.echo(f"trial {trial} of {job.name} has no {task} log; it is {state}{why}", err=True)
+        return
     click.echo(f"{job.name} has no {task} log; it is {state}{why}", err=True)
 
 

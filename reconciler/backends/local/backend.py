@@ -239,8 +239,17 @@ class LocalBackend:
     def get_job(self, stack: str, name: str) -> LiveJob | None:
         return next((j for j in self.read_live(stack).jobs if j.name == name), None)
 
-    def log_file(self, name: str, task: str) -> Path:
-        return self.job_dir(name) / "logs" / f"{task}.log"
+    def log_file(self, name: str, task: str, trial: str | None = None) -> Path:
+        if trial is None:
+            return self.job_dir(name) / "logs" / f"{task}.log"
+        store = LocalStore(self.home)  # reads only
+        try:
+            row = next((t for t in store.trials_of(name) if t.trial == trial), None)
+        finally:
+            store.close()
+        # An adopted trial keeps the folder of the attempt that started it.
+        folder = Path(row.job_dir) if row and row.job_dir else self.job_dir(name) / "trials" / trial
+        return folder / "logs" / f"{task}.log"
 
     def job_usage(self, names: Sequence[str]) -> Mapping[str, Mapping[str, Any]]:
         store = LocalStore(self.home)  # reads only: a home never applied stays absent

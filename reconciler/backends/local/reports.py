@@ -23,9 +23,20 @@ METRICS_FILE = "metrics.json"
 _LARGEST_METRICS_FILE = 1 << 20
 
 
-def hypertune_file(job_dir: Path, trial: object | None) -> Path:
-    """Where a job's (or a trial's) cloudml-hypertune reports go, inside its folder."""
-    return job_dir / "hypertune" / str(trial or 0) / "output.metrics"
+CHIEF_TASK = "chief-0"
+
+
+def hypertune_file(job_dir: Path, trial: object | None, task: str = CHIEF_TASK) -> Path:
+    """Where a task's cloudml-hypertune reports go, inside its job's (or trial's) folder.
+
+    Each task has a file of its own, as each cloud replica writes to its own disk
+    (the library's default is ``/tmp/hypertune/output.metrics``, cloudml-hypertune
+    ``hypertune.py``, checked 2026-12-05), and the chief's is the one read: the
+    replica that "reports status for the job as a whole" (Vertex AI, Distributed
+    training, cloud.google.com/vertex-ai/docs/training/distributed-training, checked
+    2026-12-05). A worker that reports its own evaluation does not mix it in."""
+    folder = job_dir / "hypertune" / str(trial or 0)
+    return folder / "output.metrics" if task == CHIEF_TASK else folder / task / "output.metrics"
 
 
 def _read(path: Path) -> str:

@@ -144,7 +144,7 @@ def task_env(
     if trial:
         env["CLOUD_ML_TRIAL_ID"] = str(trial)
     # cloudml-hypertune writes here (its default is /tmp); kept inside the job's folder.
-    env["CLOUD_ML_HP_METRIC_FILE"] = str(reports.hypertune_file(job_dir, trial))
+    env["CLOUD_ML_HP_METRIC_FILE"] = str(reports.hypertune_file(job_dir, trial, f"{role}-{index}"))
     return env
 
 

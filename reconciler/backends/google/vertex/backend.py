@@ -450,7 +450,7 @@ class VertexBackend:
     def log_tail(self, name: str) -> str:
         return ""  # job logs are in Cloud Logging
 
-    def log_file(self, name: str, task: str) -> Path:
+    def log_file(self, name: str, task: str, trial: str | None = None) -> Path:
         raise MlapplyError(
             "the logs of Vertex AI jobs are in Cloud Logging",
             "gcloud ai custom-jobs stream-logs JOB_ID --region REGION (the id is in "
