@@ -25,9 +25,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
 
-from bench.job_overhead import runtime_python, timed  # noqa: E402
+from job_overhead import runtime_python, timed  # noqa: E402 (after the path)
 
 MANIFEST = """
 apiVersion: mlapply/v1
