@@ -236,8 +236,18 @@ class ApplyBackend(Backend, Protocol):
         ...
 
     def job_usage(self, names: Sequence[str]) -> Mapping[str, Mapping[str, Any]]:
-        """Measured use by job (``mean_cpu``, ``peak_rss_bytes``) where the backend
-        measures it; jobs it has no figures for are left out."""
+        """Measured use by job where the backend measures it: ``mean_cpu`` and
+        ``peak_rss_bytes``, and while it runs ``cpu`` and ``rss_bytes`` (its tasks'
+        latest samples together) and ``reported`` (the trainer's last hypertune
+        report: its ``step`` and values); jobs it has no figures for are left out."""
+        ...
+
+    def usage_series(
+        self, name: str, trial: str | None = None, since: float | None = None
+    ) -> Mapping[str, Sequence[tuple[float, float, int]]]:
+        """A job's (or one of its trials') CPU and memory over time by task:
+        (time, CPUs used, resident bytes) points, oldest first, after ``since``;
+        empty where the backend measures none."""
         ...
 
     def export_of(self, stack: str, job: str, export_path: str | None) -> str | None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -24,9 +23,9 @@ from reconciler.cli.planning import render
 from reconciler.diagnostics import MlapplyError
 
 if TYPE_CHECKING:
-    from reconciler.apply.executor import Event
     from reconciler.apply.flow import ApplyOptions
     from reconciler.apply.planning import Planned
+    from reconciler.cli.progress import EventPrinter
 
 _APPLY_OPTIONS = [
     click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation."),
@@ -72,16 +71,11 @@ def _confirm(auto_approve: bool, question: str) -> bool:
     return False
 
 
-def _print_event(event: Event) -> None:
-    from reconciler.apply.executor import EventKind
+def _event_printer() -> EventPrinter:
+    from reconciler.cli.progress import EventPrinter
 
-    stamp = time.strftime("%H:%M:%S")
-    text = f"{stamp} {event.address}: {event.kind.value}"
-    if event.message:
-        text += f": {event.message}"
-    colour = {EventKind.FAILED: "red", EventKind.FINISHED: "green", EventKind.SKIPPED: "yellow"}
-    tint = colour.get(event.kind)
-    click.echo(click.style(text, fg=tint) if tint and use_colour(sys.stdout) else text)
+    live = use_colour(sys.stdout)  # a terminal, and no NO_COLOR
+    return EventPrinter(sys.stdout, live=live, colour=live)
 
 
 def _show(planned: Planned) -> None:
@@ -112,7 +106,7 @@ def _converge(
         options,
         show=_show,
         confirm=lambda: _confirm(auto_approve, question),
-        on_event=_print_event,
+        on_event=_event_printer(),
         note=lambda text: click.echo(f"note: {text}", err=True),
     )
     if done.planned.plan.errors:

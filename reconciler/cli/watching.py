@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
+from reconciler.backends.base import JobState
 from reconciler.backends.registry import profile
 from reconciler.cli.common import driver, load_or_exit, require, variable_options
 from reconciler.diagnostics import MlapplyError
 
 if TYPE_CHECKING:
     from reconciler.backends.base import ApplyBackend, LiveJob
+    from reconciler.stack.resources import Stack
+
+CLEAR_SCREEN = "\x1b[H\x1b[2J"
 
 
 @click.command()
@@ -26,20 +31,44 @@ if TYPE_CHECKING:
     default="text",
     show_default=True,
 )
+@click.option(
+    "-w",
+    "--watch",
+    is_flag=True,
+    help="Keep showing the figures until no job runs: redrawn in place on a terminal, "
+    "else a line per running job when it changes (JSON: one object a line).",
+)
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0.2),
+    default=2.0,
+    show_default=True,
+    help="Seconds between refreshes with --watch.",
+)
 def status(
     paths: tuple[str, ...],
     variables: tuple[str, ...],
     var_files: tuple[str, ...],
     output_format: str,
+    watch: bool,
+    interval: float,
 ) -> None:
-    """Live jobs (state, age, duration, CPU, peak memory), models and versions."""
-    from reconciler.render.status import render_status, status_view
-
+    """Live jobs (state, age, duration, CPU and memory: now while they run, else the
+    mean and peak; trials of tuning jobs), models and versions."""
     stack = load_or_exit(paths, variables, var_files)
     backend = driver(stack)
+    if watch:
+        _watch(stack, backend, output_format, interval)
+        return
+    _show(_status(stack, backend), output_format)
+
+
+def _status(stack: Stack, backend: ApplyBackend) -> dict[str, Any]:
+    from reconciler.render.status import status_view
+
     snapshot = backend.read_live(stack.name)
     usage = backend.job_usage([j.name for j in snapshot.jobs])
-    view = status_view(
+    return status_view(
         stack.name,
         stack.settings.backend,
         snapshot,
@@ -47,10 +76,56 @@ def status(
         time.time(),
         profile(stack.settings.backend).describe_runtime,
     )
+
+
+def _show(view: dict[str, Any], output_format: str, *, one_line: bool = False) -> None:
+    from reconciler.render.status import render_status
+
     if output_format == "json":
-        click.echo(json.dumps({k: view[k] for k in ("stack", "jobs", "models")}, indent=2))
+        data = {k: view[k] for k in ("stack", "jobs", "models")}
+        click.echo(json.dumps(data) if one_line else json.dumps(data, indent=2))
     else:
         click.echo(render_status(view), nl=False)
+
+
+def _watch(stack: Stack, backend: ApplyBackend, output_format: str, interval: float) -> None:
+    """Refresh until no job is active (or Ctrl-C): in place on a terminal; elsewhere
+    (CI logs, pipes) the status once, then a plain line per running job whose figures
+    changed (JSON: the whole status, one object a line), then the status at the end."""
+    from reconciler.render.status import job_line
+
+    live = sys.stdout.isatty() and output_format == "text"
+    view = _status(stack, backend)
+    if not live:
+        _show(view, output_format, one_line=True)
+    said = {j["name"]: job_line(j, view["now"]) for j in view["jobs"]}
+    rounds = 0
+    try:
+        while True:
+            running = [j for j in view["jobs"] if not JobState(j["state"]).finished]
+            if live:
+                click.echo(CLEAR_SCREEN, nl=False)
+                _show(view, output_format)
+                if running:
+                    click.echo(f"\nevery {interval:g} s until no job runs; Ctrl-C stops watching")
+            elif rounds and output_format == "json":
+                _show(view, output_format, one_line=True)
+            elif rounds:
+                for job in running:
+                    line = job_line(job, view["now"])
+                    if said.get(job["name"]) != line:
+                        stamp = time.strftime("%H:%M:%S", time.localtime(view["now"]))
+                        click.echo(f"{stamp} {line.strip()}")
+                        said[job["name"]] = line
+            if not running:
+                break
+            rounds += 1
+            time.sleep(interval)
+            view = _status(stack, backend)
+    except KeyboardInterrupt:
+        return
+    if not live and rounds and output_format == "text":
+        _show(view, output_format)
 
 
 @click.command()

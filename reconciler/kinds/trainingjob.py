@@ -26,6 +26,7 @@ from reconciler.backends import registry
 from reconciler.backends.profile import Capability, TrainingCheck, today
 from reconciler.kinds.base import ApplyContext, IdentityContext, LiveHandler, StepFailed
 from reconciler.lazy import LazyModule
+from reconciler.render.status import progress_text
 from reconciler.stack.build import BuildContext, Reference, parse_duration, training_image
 from reconciler.stack.resources import (
     DEFAULT_TIMEOUT_SECONDS,
@@ -71,7 +72,7 @@ else:
     plans = LazyModule("reconciler.plan.model")
     records = LazyModule("reconciler.backends.base")
 
-PROGRESS_SECONDS = 15.0
+PROGRESS_SECONDS = 2.0  # the command line decides what to show (live or plain)
 DEFAULT_MAX_RESUBMITS = 3
 # What the runner (and the cloud) set for every task, which spec.env may not override.
 RESERVED_ENV = frozenset({"TF_CONFIG", "CLUSTER_SPEC"})
@@ -648,12 +649,9 @@ def wait_for_job(ctx: ApplyContext, where: str, name: str, *, quiet: bool = Fals
         now = time.monotonic()
         if not quiet and now - last_progress >= PROGRESS_SECONDS:
             last_progress = now
+            usage = ctx.backend.job_usage([name]).get(name, {})
             tail = ctx.backend.log_tail(name)
-            ctx.progress(
-                where,
-                f"{name} {job.state.value.lower()} for {phrases.duration(now - started)}"
-                + (f": {tail}" if tail else ""),
-            )
+            ctx.progress(where, progress_text(job, usage, now - started, tail))
         time.sleep(ctx.backend.poll_seconds)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from reconciler.backends.base import LiveJob, LiveSnapshot
+from reconciler.backends.base import JobState, LiveJob, LiveSnapshot
 from reconciler.backends.profile import RuntimeNote
 from reconciler.plan.phrases import duration
 
@@ -81,6 +81,9 @@ def status_view(
             "duration_seconds": ((j.end_time or now) - j.start_time) if j.start_time else None,
             "mean_cpu": usage.get(j.name, {}).get("mean_cpu"),
             "peak_memory_bytes": usage.get(j.name, {}).get("peak_rss_bytes"),
+            "cpu_now": usage.get(j.name, {}).get("cpu"),
+            "memory_bytes_now": usage.get(j.name, {}).get("rss_bytes"),
+            "reported": dict(usage.get(j.name, {}).get("reported") or {}),
             "error": j.error,
             "runtime": _runtime(j, describe_runtime),
             "metrics": dict(j.metrics),
@@ -109,21 +112,36 @@ def status_view(
     return {"stack": stack, "backend": backend, "now": now, "jobs": jobs, "models": models}
 
 
+def _mib(value: float | None) -> str:
+    return f"{value / 2**20:.0f} MiB" if value else "- MiB"
+
+
+def usage_text(job: Mapping[str, Any]) -> str:
+    """A job's CPU and memory: now and its report while it runs, else the mean and peak."""
+    if JobState(job["state"]).active:
+        said = job["reported"]
+        step = f"  step {said['step']:.0f}" if "step" in said else ""
+        values = ", ".join(f"{k} {_param(v)}" for k, v in said.items() if k != "step")
+        cpu = f"{job['cpu_now']:.1f}" if job["cpu_now"] is not None else "-"
+        return f"{cpu} CPU  {_mib(job['memory_bytes_now'])} now{step}" + (
+            f" {values}" if values else ""
+        )
+    cpu = f"{job['mean_cpu']:.1f} CPU" if job["mean_cpu"] is not None else "- CPU"
+    return f"{cpu:<9} peak {_mib(job['peak_memory_bytes'])}"
+
+
+def job_line(job: Mapping[str, Any], now: float) -> str:
+    age = duration(now - job["created"]) if job["created"] else "?"
+    took = duration(job["duration_seconds"]) if job["duration_seconds"] is not None else "-"
+    return f"  {job['name']:<40} {job['state']:<10} age {age:<9} ran {took:<9} {usage_text(job)}"
+
+
 def render_status(view: Mapping[str, Any]) -> str:
     now = view["now"]
     lines = [f'Stack "{view["stack"]}" (backend {view["backend"]})']
     lines.append("\nJobs:" if view["jobs"] else "\nJobs: none")
     for job in view["jobs"]:
-        age = duration(now - job["created"]) if job["created"] else "?"
-        took = duration(job["duration_seconds"]) if job["duration_seconds"] is not None else "-"
-        cpu = f"{job['mean_cpu']:.1f} CPU" if job["mean_cpu"] is not None else "- CPU"
-        memory = (
-            f"{job['peak_memory_bytes'] / 2**20:.0f} MiB" if job["peak_memory_bytes"] else "- MiB"
-        )
-        lines.append(
-            f"  {job['name']:<40} {job['state']:<10} age {age:<9} ran {took:<9} "
-            f"{cpu:<9} peak {memory}"
-        )
+        lines.append(job_line(job, now))
         if job.get("runtime"):
             lines.append(f"      {job['runtime']}")
         for trial in job.get("trials", ()):
@@ -145,3 +163,37 @@ def render_status(view: Mapping[str, Any]) -> str:
             shown = f"  deployed with {figures}" if figures else ""
             lines.append(f"    {version['name']} {version['state']}{mark}{shown}")
     return "\n".join(lines) + "\n"
+
+
+def progress_text(job: LiveJob, usage: Mapping[str, Any], elapsed: float, tail: str) -> str:
+    """One line on a running job for apply's progress: its state and time, CPU and
+    memory now, the trainer's last report (or a study's trials and best), its log."""
+    parts = [f"{job.name} {job.state.value.lower()} for {duration(elapsed)}"]
+    if usage.get("cpu") is not None:
+        parts.append(f"{usage['cpu']:.1f} CPU, {_mib(usage.get('rss_bytes'))}")
+    if job.trials:
+        parts.append(_trials_text(job))
+    else:
+        said = dict(usage.get("reported") or {})
+        step = f"step {said.pop('step'):.0f} " if "step" in said else ""
+        values = ", ".join(f"{k} {_param(v)}" for k, v in said.items())
+        if step or values:
+            parts.append((step + values).strip())
+    if tail:
+        parts.append(tail)
+    return " · ".join(parts)
+
+
+def _trials_text(job: LiveJob) -> str:
+    tuning = ((job.spec or {}).get("essence") or {}).get("hyperparameterTuning") or {}
+    counted = [t for t in job.trials if not t.lost]
+    done = [t for t in counted if t.state in ("SUCCEEDED", "FAILED", "STOPPED", "CANCELLED")]
+    running = [t for t in job.trials if t.state in ("QUEUED", "RUNNING")]
+    failed = sum(t.state == "FAILED" for t in done)
+    text = f"trials {len(done)} of {tuning.get('maxTrials', '?')} done"
+    text += f" ({failed} failed)" if failed else ""
+    text += f", {len(running)} running"
+    best = next((t for t in job.trials if t.id == job.best_trial), None)
+    if best is not None and best.metric is not None:
+        text += f"; best {tuning.get('metric', 'metric')} {_param(best.metric)} (trial {best.id})"
+    return text

@@ -31,7 +31,7 @@ from reconciler.backends.base import (
     LiveVersion,
     VersionState,
 )
-from reconciler.backends.local import runtimes, trialrequest
+from reconciler.backends.local import reports, runtimes, trialrequest
 from reconciler.backends.local.lock import break_lock, describe_holder, stack_lock
 from reconciler.backends.local.processes import (
     START_SECONDS,
@@ -41,11 +41,12 @@ from reconciler.backends.local.processes import (
 )
 from reconciler.backends.local.profile import PROFILE as profile
 from reconciler.backends.local.runtime import READY, runtime_cache
-from reconciler.backends.local.store import LocalStore
+from reconciler.backends.local.store import LocalStore, latest_figures
 from reconciler.backends.packaging import BuildError, StagedPackage, build_sdist
 from reconciler.diagnostics import MlapplyError
 from reconciler.identity.content import RemoteLister
 from reconciler.stack.resources import LABEL_STACK, StackSettings
+from reconciler.tuning.study import FINISHED
 
 LOG_LINES_WHEN_NOT_EXPORTED = 10
 
@@ -254,7 +255,34 @@ class LocalBackend:
     def job_usage(self, names: Sequence[str]) -> Mapping[str, Mapping[str, Any]]:
         store = LocalStore(self.home)  # reads only: a home never applied stays absent
         try:
-            return {name: store.job_runtime(name) for name in names}
+            return {name: self._usage(store, name) for name in names}
+        finally:
+            store.close()
+
+    def _usage(self, store: LocalStore, name: str) -> dict[str, Any]:
+        """A job's recorded figures, and while it runs its latest samples (a study's:
+        its running trials') and the trainer's last report."""
+        figures: dict[str, Any] = dict(store.job_runtime(name))
+        if "state" not in figures or not JobState(figures["state"]).active:
+            return figures
+        running = [t for t in store.trials_of(name) if t.state not in FINISHED]
+        keys = [t.name for t in running] if running else [name]
+        latest = [latest_figures(s) for s in map(store.samples_of, keys) if s]
+        if latest:  # none before its first sample
+            figures["cpu"] = sum(cpu for cpu, _ in latest)
+            figures["rss_bytes"] = sum(rss for _, rss in latest)
+        where = [(Path(t.job_dir), t.trial) for t in running if t.job_dir]
+        said = [reports.last_report(folder, trial) for folder, trial in where]
+        said = said or [reports.last_report(self.job_dir(name), None)]
+        figures["reported"] = next((r for r in reversed(said) if r), {})
+        return figures
+
+    def usage_series(
+        self, name: str, trial: str | None = None, since: float | None = None
+    ) -> Mapping[str, Sequence[tuple[float, float, int]]]:
+        store = LocalStore(self.home)
+        try:
+            return store.samples_of(f"{name}-trial-{trial}" if trial else name, since)
         finally:
             store.close()
 

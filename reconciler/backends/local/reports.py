@@ -50,6 +50,20 @@ def hypertune_text(job_dir: Path, request: Mapping[str, Any]) -> str:
     return _read(hypertune_file(job_dir, request.get("trial")))
 
 
+def last_report(job_dir: Path, trial: object | None) -> dict[str, float]:
+    """The chief's last cloudml-hypertune report: its values and ``step``."""
+    lines = [line for line in hypertune_text(job_dir, {"trial": trial}).splitlines() if line]
+    for line in reversed(lines):
+        values = reported(line)
+        if values:
+            try:
+                step = float(json.loads(line).get("global_step") or 0)
+            except (ValueError, AttributeError):
+                step = 0.0
+            return {**values, "step": step}
+    return {}
+
+
 def trial_measurements(
     job_dir: Path, request: Mapping[str, Any], tag: str
 ) -> tuple[Measurement, ...]:

@@ -35,7 +35,7 @@ import psutil
 
 from reconciler import diskspace
 from reconciler.backends import logtext
-from reconciler.backends.local import reports
+from reconciler.backends.local import reports, telemetry
 from reconciler.backends.local.runtime import ensure_env, ensure_runtime, env_python
 from reconciler.backends.local.runtimes import Runtime
 from reconciler.backends.local.store import LocalStore
@@ -43,7 +43,6 @@ from reconciler.diagnostics import MlapplyError
 from reconciler.diskspace import DiskFull
 
 POLL_SECONDS = 0.05
-SAMPLE_SECONDS = 2.0
 LOG_TAIL_LINES = 20
 PREPARE_LOG = "prepare.log"
 # The shell's Keras choice and trial are not the job's: the runtime and the request decide.
@@ -159,8 +158,9 @@ class Supervisor:
         self.home = home
         self.tasks: list[Task] = []
         self.cancelled = False
-        self.cpu_seconds: dict[int, float] = {}
-        self.peak_rss = 0
+        self.sampler = telemetry.Sampler()
+        # Samples are kept under the name the job (or the trial) is recorded by.
+        self.series_name = self.trial or self.name
 
     def run(self) -> int:
         signal.signal(signal.SIGTERM, self._on_term)
@@ -186,6 +186,7 @@ class Supervisor:
         if self.cancelled:
             return self._finish("CANCELLED", None, None)
         self._record(state="RUNNING", start_time=time.time())
+        self.sampler = telemetry.Sampler()
         self._start(env_python(env))
         return self._watch()
 
@@ -236,7 +237,7 @@ class Supervisor:
                 return self._finish("FAILED", f"timed out after {limit:g} s", None)
             if time.time() >= next_sample:
                 self._sample()
-                next_sample = time.time() + SAMPLE_SECONDS
+                next_sample = time.time() + self.sampler.interval
             time.sleep(POLL_SECONDS)
 
     def _failure(self, task: Task, code: int) -> str:
@@ -271,19 +272,17 @@ class Supervisor:
         )
 
     def _sample(self) -> None:
-        """CPU seconds and resident memory of every task process (from /proc)."""
-        page = os.sysconf("SC_PAGE_SIZE")
-        ticks = os.sysconf("SC_CLK_TCK")
-        rss = 0
-        for task in self.tasks:
-            pid = task.process.pid
-            try:
-                stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-                self.cpu_seconds[pid] = (int(stat[11]) + int(stat[12])) / ticks
-                rss += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * page
-            except (OSError, IndexError, ValueError):
-                continue
-        self.peak_rss = max(self.peak_rss, rss)
+        """CPU and memory of every task's process tree, recorded as a point of its series
+        (best effort: a full disk loses a point, never the job)."""
+        running = [(f"{t.role}-{t.index}", t.process.pid) for t in self.tasks]
+        taken = self.sampler.sample(running)
+        try:
+            if taken:
+                self.store.add_samples(self.series_name, taken)
+            for task in self.sampler.over_bound():
+                self.store.thin_samples(self.series_name, task)
+        except DiskFull:
+            pass
 
     def _stop_all(self) -> None:
         for task in self.tasks:
@@ -302,8 +301,6 @@ class Supervisor:
         self, state: str, error: str | None, code: int | None, *, lost: bool = False
     ) -> int:
         self._sample()
-        started = self.request.get("submitted", time.time())
-        elapsed = max(time.time() - started, 1e-6)
         figures = reports.job_figures(self.job_dir, self.request)
         self._record(
             state=state,
@@ -311,8 +308,8 @@ class Supervisor:
             error=error,
             exit_code=code,
             lost=int(lost),
-            peak_rss_bytes=self.peak_rss or None,
-            mean_cpu=sum(self.cpu_seconds.values()) / elapsed if self.cpu_seconds else None,
+            peak_rss_bytes=self.sampler.peak_rss or None,
+            mean_cpu=self.sampler.mean_cpu(),
             metrics=json.dumps(figures) if figures else None,
         )
         self.store.close()

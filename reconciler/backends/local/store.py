@@ -84,9 +84,27 @@ _MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX trials_stack ON trials (stack);
     CREATE INDEX trials_study ON trials (study);
     """,
+    # 4: CPU and memory over time, per task of a job or of a trial (``telemetry``).
+    """
+    CREATE TABLE samples (
+        job TEXT NOT NULL, task TEXT NOT NULL, time REAL NOT NULL, cpu REAL NOT NULL,
+        rss_bytes INTEGER NOT NULL
+    );
+    CREATE INDEX samples_job ON samples (job, task, time);
+    """,
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 _TRIALS_SCHEMA = 3
+_SAMPLES_SCHEMA = 4
+
+Series = dict[str, list[tuple[float, float, int]]]
+"""Samples by task: (time, cpu, rss_bytes), oldest first."""
+
+
+def latest_figures(series: Series) -> tuple[float, int]:
+    """CPUs and resident bytes of a job's tasks together, at their latest samples."""
+    last = [points[-1] for points in series.values() if points]
+    return sum(p[1] for p in last), sum(p[2] for p in last)
 
 
 @dataclass(frozen=True)
@@ -382,7 +400,47 @@ class LocalStore:
         self._write(("INSERT OR REPLACE INTO packages VALUES (?, ?, ?, ?, ?, ?)", row))
 
     def delete_job(self, name: str) -> None:
-        self._write(("DELETE FROM jobs WHERE name = ?", (name,)))
+        statements: list[tuple[str, Sequence[Any]]] = [("DELETE FROM jobs WHERE name = ?", (name,))]
+        if self.schema_version >= _SAMPLES_SCHEMA:
+            statements.append(
+                ("DELETE FROM samples WHERE job = ? OR job LIKE ?", (name, f"{name}-trial-%"))
+            )
+        self._write(*statements)
+
+    # Samples ------------------------------------------------------------------
+
+    def add_samples(self, job: str, samples: Sequence[tuple[str, float, float, int]]) -> None:
+        """Record (task, time, cpu, rss_bytes) samples of a job or trial (by its name)."""
+        self._write(
+            *(("INSERT INTO samples VALUES (?, ?, ?, ?, ?)", (job, *sample)) for sample in samples)
+        )
+
+    def thin_samples(self, job: str, task: str) -> None:
+        """Halve a task's series (``telemetry.thinned``) in one transaction."""
+        from reconciler.backends.local.telemetry import thinned
+
+        series = self.samples_of(job).get(task, [])
+        self._write(
+            ("DELETE FROM samples WHERE job = ? AND task = ?", (job, task)),
+            *(
+                ("INSERT INTO samples VALUES (?, ?, ?, ?, ?)", (job, task, *point))
+                for point in thinned(series)
+            ),
+        )
+
+    def samples_of(self, job: str, since: float | None = None) -> Series:
+        """A job's (or trial's) series by task, after ``since`` when given."""
+        if self._db is None or self.schema_version < _SAMPLES_SCHEMA:
+            return {}
+        rows = self._db.execute(
+            "SELECT task, time, cpu, rss_bytes FROM samples WHERE job = ? AND time > ?"
+            " ORDER BY task, time",
+            (job, since if since is not None else float("-inf")),
+        )
+        series: Series = {}
+        for task, at, cpu, rss in rows.fetchall():
+            series.setdefault(task, []).append((at, cpu, rss))
+        return series
 
     def delete_package(self, name: str) -> None:
         self._write(("DELETE FROM packages WHERE name = ?", (name,)))
@@ -487,7 +545,7 @@ class LocalStore:
         if self._db is None:
             return {}
         row = self._db.execute("SELECT * FROM jobs WHERE name = ?", (name,)).fetchone()
-        return {c: row[c] for c in self._RUNTIME_COLUMNS} if row else {}
+        return {c: row[c] for c in (*self._RUNTIME_COLUMNS, "state")} if row else {}
 
 
 @contextmanager

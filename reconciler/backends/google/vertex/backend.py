@@ -460,6 +460,11 @@ class VertexBackend:
     def job_usage(self, names: Sequence[str]) -> Mapping[str, Mapping[str, Any]]:
         return {}  # Vertex reports use in Cloud Monitoring, not per job here
 
+    def usage_series(
+        self, name: str, trial: str | None = None, since: float | None = None
+    ) -> Mapping[str, Sequence[tuple[float, float, int]]]:
+        return {}  # the same: the job's console page charts it (console_links)
+
     def export_of(self, stack: str, job: str, export_path: str | None) -> str | None:
         records = self.records.read(stack)
         essence = (records.get("jobs", {}).get(job, {}).get("spec") or {}).get("essence") or {}

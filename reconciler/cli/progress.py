@@ -1,0 +1,98 @@
+"""How apply's events reach a person: a line each, and the progress of running jobs.
+
+On a terminal (and without NO_COLOR) the running jobs' progress is a block of
+live lines at the bottom, redrawn in place as figures change, with the
+event lines scrolling above it. Elsewhere (CI logs, pipes, NO_COLOR) there
+are no control characters: a plain progress line per job at most every
+``PLAIN_PROGRESS_SECONDS``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TextIO
+
+import click
+
+if TYPE_CHECKING:
+    from reconciler.apply.executor import Event
+
+PLAIN_PROGRESS_SECONDS = 30.0
+_UP_AND_CLEAR = "\x1b[{}F\x1b[J"  # cursor up N lines to column 1, clear to the end
+
+
+class EventPrinter:
+    def __init__(
+        self,
+        stream: TextIO,
+        *,
+        live: bool,
+        colour: bool,
+        plain_every: float = PLAIN_PROGRESS_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.stream = stream
+        self.live = live
+        self.colour = colour
+        self.plain_every = plain_every
+        self.clock = clock
+        self.running: dict[str, str] = {}
+        self.drawn = 0
+        self.last_plain: dict[str, float] = {}
+        self.lock = threading.Lock()  # events come from the executor's threads
+
+    def __call__(self, event: Event) -> None:
+        from reconciler.apply.executor import EventKind
+
+        with self.lock:
+            if event.kind is EventKind.PROGRESS:
+                self._progress(event.address, event.message)
+                return
+            self.running.pop(event.address, None)
+            self._line(_event_line(event, self.colour))
+
+    def _progress(self, address: str, text: str) -> None:
+        if self.live:
+            self.running[address] = f"{address}: {text}"
+            self._redraw()
+            return
+        now = self.clock()
+        if now - self.last_plain.get(address, -self.plain_every) >= self.plain_every:
+            self.last_plain[address] = now
+            self._line(f"{time.strftime('%H:%M:%S')} {address}: progress: {text}")
+
+    def _line(self, text: str) -> None:
+        self._erase()
+        self.stream.write(text + "\n")
+        self._redraw()
+
+    def _erase(self) -> None:
+        if self.drawn:
+            self.stream.write(_UP_AND_CLEAR.format(self.drawn))
+            self.drawn = 0
+
+    def _redraw(self) -> None:
+        self._erase()
+        width = max(20, shutil.get_terminal_size().columns - 1)
+        for text in self.running.values():
+            self.stream.write(_fit(text, width) + "\n")
+        self.drawn = len(self.running)
+        self.stream.flush()
+
+
+def _fit(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _event_line(event: Event, colour: bool) -> str:
+    from reconciler.apply.executor import EventKind
+
+    text = f"{time.strftime('%H:%M:%S')} {event.address}: {event.kind.value}"
+    if event.message:
+        text += f": {event.message}"
+    tint = {EventKind.FAILED: "red", EventKind.FINISHED: "green", EventKind.SKIPPED: "yellow"}
+    found = tint.get(event.kind)
+    return click.style(text, fg=found) if found and colour else text

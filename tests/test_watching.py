@@ -1,0 +1,194 @@
+"""Watching jobs: CPU and memory series per task (the sampler, the store's bound), live
+figures in `status` and `status --watch`, and apply's progress lines; real jobs in
+real processes where a job is needed."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from reconciler import cli
+from reconciler.apply.executor import Event, EventKind
+from reconciler.backends.local import LocalStore, telemetry
+from reconciler.cli.progress import EventPrinter
+
+# A trainer that keeps a core busy and holds memory, reporting its loss as it goes.
+BURN = """
+import argparse, time
+import hypertune
+
+parser = argparse.ArgumentParser()
+for flag in ("--train_data_paths", "--eval_data_paths", "--output_dir", "--job-dir"):
+    parser.add_argument(flag)
+parser.add_argument("--seconds", type=float, default=3)
+args = parser.parse_args()
+reporter = hypertune.HyperTune()
+held = bytearray(64 * 2**20)  # touched below, so resident
+for at in range(0, len(held), 4096):
+    held[at] = 1
+end, step = time.time() + args.seconds, 0
+while time.time() < end:
+    sum(range(100000))
+    step += 1
+    if step % 50 == 0:
+        reporter.report_hyperparameter_tuning_metric("loss", 1.0 / step, step)
+        print("step", step, flush=True)
+"""
+
+STACK = """
+apiVersion: mlapply/v1
+kind: Stack
+metadata: {{name: watched}}
+---
+apiVersion: mlapply/v1
+kind: Dataset
+metadata: {{name: d}}
+spec: {{train: ../data/t.csv, eval: ../data/t.csv}}
+---
+apiVersion: mlapply/v1
+kind: Trainer
+metadata: {{name: t}}
+spec: {{source: ../trainer}}
+---
+apiVersion: mlapply/v1
+kind: TrainingJob
+metadata: {{name: burn}}
+spec: {{trainer: t, dataset: d, hyperparameters: {{seconds: {seconds}}}}}
+"""
+
+
+def burn_project(root: Path, seconds: float) -> Path:
+    """A repository with the burning trainer and a stack of one job; its manifests."""
+    (root / ".git").mkdir(parents=True, exist_ok=True)
+    package = root / "trainer" / "trainer"
+    package.mkdir(parents=True, exist_ok=True)
+    (package / "__init__.py").write_text("")
+    (package / "task.py").write_text(BURN)
+    (root / "data").mkdir(exist_ok=True)
+    (root / "data" / "t.csv").write_text("a\n1\n")
+    (root / "m").mkdir(exist_ok=True)
+    (root / "m" / "stack.yaml").write_text(textwrap.dedent(STACK.format(seconds=seconds)))
+    return root / "m"
+
+
+def _run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli.cli, list(args))
+    return result.exit_code, result.output
+
+
+# The sampler and the bound -----------------------------------------------------------
+
+
+def test_a_series_is_thinned_to_half_with_mean_cpu_and_peak_memory() -> None:
+    points = [(float(t), float(t % 2), 100 * t) for t in range(1, 6)]
+    assert telemetry.thinned(points) == [(2.0, 0.5, 200), (4.0, 0.5, 400), (5.0, 1.0, 500)]
+    sampler = telemetry.Sampler(started=0.0)
+    sampler.counts = {"chief-0": telemetry.MAX_SAMPLES, "worker-0": 3}
+    assert sampler.over_bound() == ["chief-0"]
+    assert sampler.interval == 2 * telemetry.FIRST_INTERVAL_SECONDS
+    assert sampler.counts["chief-0"] == telemetry.MAX_SAMPLES // 2
+
+
+def test_the_store_keeps_a_bounded_series_per_task(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path, create=True)
+    store.add_samples("j", [("chief-0", float(t), 1.0, t) for t in range(10)])
+    store.add_samples("j", [("worker-0", 1.0, 0.5, 7)])
+    store.thin_samples("j", "chief-0")
+    series = store.samples_of("j")
+    assert len(series["chief-0"]) == 5 and series["worker-0"] == [(1.0, 0.5, 7)]
+    assert store.samples_of("j", since=5.0)["chief-0"] == [(7.0, 1.0, 7), (9.0, 1.0, 9)]
+    store.delete_job("j")
+    assert store.samples_of("j") == {}
+
+
+def test_a_tasks_figures_count_the_processes_it_started() -> None:
+    """A data loader's memory is its task's, as on the task's VM."""
+    code = (
+        "import subprocess, sys, time\n"
+        "child = subprocess.Popen([sys.executable, '-c', "
+        "'b = bytearray(80 * 2**20)\\nfor i in range(0, len(b), 4096): b[i] = 1\\n"
+        "import time; time.sleep(30)'])\n"
+        "time.sleep(30)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", code])
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            used = telemetry.tree_usage(parent.pid)
+            if used and used[1] > 80 * 2**20:
+                break
+            time.sleep(0.2)
+        assert used is not None and used[1] > 80 * 2**20, used
+    finally:
+        subprocess.run(["pkill", "-P", str(parent.pid)], check=False)
+        parent.kill()
+        parent.wait()
+    assert telemetry.tree_usage(parent.pid) is None
+
+
+# Apply's progress ----------------------------------------------------------------------
+
+
+def test_progress_is_redrawn_in_place_on_a_terminal_and_plain_elsewhere() -> None:
+    live = io.StringIO()
+    printer = EventPrinter(live, live=True, colour=False)
+    printer(Event(EventKind.PROGRESS, "job.a", "a running for 2 s"))
+    printer(Event(EventKind.PROGRESS, "job.a", "a running for 4 s"))
+    printer(Event(EventKind.FINISHED, "job.a", "a succeeded"))
+    text = live.getvalue()
+    assert text.count("\x1b[1F\x1b[J") == 2  # the block redrawn, then cleared for the line
+    assert text.endswith("job.a: finished: a succeeded\n")
+
+    plain = io.StringIO()
+    clock = iter([0.0, 10.0, 31.0])
+    printer = EventPrinter(plain, live=False, colour=False, clock=lambda: next(clock))
+    for seconds in (2, 12, 33):
+        printer(Event(EventKind.PROGRESS, "job.a", f"a running for {seconds} s"))
+    lines = plain.getvalue().splitlines()
+    assert [line.split(": ", 1)[1] for line in lines] == [
+        "progress: a running for 2 s",
+        "progress: a running for 33 s",
+    ]
+    assert "\x1b" not in plain.getvalue()
+
+
+# Real jobs ---------------------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("default_runtime")
+def test_a_running_jobs_figures_reach_status_watch_and_apply(tmp_path: Path) -> None:
+    manifests = burn_project(tmp_path, seconds=5)
+    code, output = _run("apply", str(manifests), "--auto-approve")
+    assert code == 0, output
+    # Not a terminal: plain progress lines, no control characters.
+    assert "\x1b" not in output
+    progress = [line for line in output.splitlines() if ": progress: " in line]
+    assert progress and " CPU, " in progress[-1] and "step " in progress[-1], output
+
+    (job,) = LocalStore(manifests / ".mlapply").read("watched").jobs
+    series = LocalStore(manifests / ".mlapply").samples_of(job.name)
+    points = series["chief-0"]
+    assert len(points) >= 2, series
+    assert max(cpu for _, cpu, _ in points) > 0.5  # a core kept busy
+    assert max(rss for _, _, rss in points) > 64 * 2**20  # the memory it holds
+
+    # A second job, watched while it runs.
+    (manifests / "stack.yaml").write_text(
+        (manifests / "stack.yaml").read_text().replace("seconds: 5", "seconds: 6")
+    )
+    code, output = _run("apply", str(manifests), "--auto-approve", "--no-wait")
+    assert code == 0, output
+    code, output = _run("status", str(manifests), "--watch", "--interval", "0.5")
+    assert code == 0, output
+    assert "\x1b" not in output
+    lines = [line for line in output.splitlines() if " RUNNING " in line and " now" in line]
+    assert any(" CPU " in line and "step " in line for line in lines), output
+    assert output.rstrip().endswith("Models: none")
+    assert output.count("SUCCEEDED") >= 2  # the first job, and the second at the end
