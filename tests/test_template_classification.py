@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
+from tests.test_template_regression import summary_tags
 
 pytest.importorskip(
     "tensorflow", reason="the trainer templates need TensorFlow (make test installs it)"
@@ -74,6 +75,7 @@ def test_trains_exports_and_beats_chance(tmp_path: Path) -> None:
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert metrics["auc"] > 0.8, metrics
     assert metrics["accuracy"] > metrics["baseline_accuracy"], metrics
+    assert summary_tags(tmp_path / "out" / "tensorboard") == {"loss", "eval/auc", "eval/accuracy"}
     (export,) = (tmp_path / "out" / "export").iterdir()
     check = (
         "import json, sys, tensorflow as tf\n"

@@ -75,10 +75,33 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def summary_tags(folder: Path) -> set[str]:
+    """The tags of the TensorBoard summaries in a folder's event files."""
+    code = (
+        "import json, sys, tensorflow as tf\n"
+        "files = tf.io.gfile.glob(sys.argv[1] + '/events.out.tfevents.*')\n"
+        "print(json.dumps(sorted({v.tag for f in files"
+        " for e in tf.compat.v1.train.summary_iterator(f) for v in e.summary.value})))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(folder)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    return set(json.loads(done.stdout.splitlines()[-1]))
+
+
 def test_trains_exports_and_beats_the_baseline(data: Path, tmp_path: Path) -> None:
     _finish(_train(data, tmp_path / "out", "--hidden_units=32,16"))
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert metrics["rmse"] < 0.5 * metrics["baseline_rmse"], metrics
+    assert summary_tags(tmp_path / "out" / "tensorboard") == {
+        "loss",
+        "eval/rmse",
+        "eval/baseline_rmse",
+    }
     (export,) = (tmp_path / "out" / "export").iterdir()
     check = (
         "import json, sys, tensorflow as tf\n"

@@ -192,3 +192,97 @@ def test_a_running_jobs_figures_reach_status_watch_and_apply(tmp_path: Path) -> 
     assert any(" CPU " in line and "step " in line for line in lines), output
     assert output.rstrip().endswith("Models: none")
     assert output.count("SUCCEEDED") >= 2  # the first job, and the second at the end
+
+
+# TensorBoard ---------------------------------------------------------------------------
+
+SUMMARIES = """
+import argparse, os
+import hypertune
+import tensorflow as tf
+
+parser = argparse.ArgumentParser()
+for flag in ("--train_data_paths", "--eval_data_paths", "--output_dir", "--job-dir"):
+    parser.add_argument(flag)
+parser.add_argument("--lr", type=float, default=0.1)
+parser.add_argument("--seconds", type=float, default=0)
+args = parser.parse_args()
+writer = tf.summary.create_file_writer(os.path.join(args.output_dir, "tensorboard"))
+with writer.as_default():
+    for step in (1, 2):
+        tf.summary.scalar("loss", args.lr / step, step=step)
+writer.close()
+hypertune.HyperTune().report_hyperparameter_tuning_metric("loss", args.lr / 2, 2)
+"""
+
+STUDY = """
+---
+apiVersion: mlapply/v1
+kind: TrainingJob
+metadata: {name: tune}
+spec:
+  trainer: t
+  dataset: d
+  hyperparameterTuning:
+    metric: loss
+    goal: MINIMIZE
+    maxTrials: 2
+    maxParallelTrials: 2
+    algorithm: GRID_SEARCH
+    params: [{name: lr, type: DISCRETE, values: [0.1, 0.2]}]
+"""
+
+
+@pytest.mark.usefixtures("default_runtime")
+def test_tensorboard_serves_each_job_and_trial_as_a_named_run(tmp_path: Path) -> None:
+    manifests = burn_project(tmp_path, seconds=1)
+    (tmp_path / "trainer" / "trainer" / "task.py").write_text(SUMMARIES)
+    stack = manifests / "stack.yaml"
+    stack.write_text(stack.read_text() + textwrap.dedent(STUDY))
+    code, output = _run("apply", str(manifests), "--auto-approve")
+    assert code == 0, output
+    jobs = {j.manifest_name: j for j in LocalStore(manifests / ".mlapply").read("watched").jobs}
+
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "reconciler", "tensorboard", str(manifests), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        runs = wait_for_json(f"http://127.0.0.1:{port}/data/runs", server, 120)
+    finally:
+        server.terminate()
+        said, _ = server.communicate(timeout=30)
+    burn, tune = jobs["burn"].name, jobs["tune"].name
+    assert sorted(runs) == [
+        f"burn/{burn}/output/tensorboard",
+        f"tune/{tune}/trial-1/output/tensorboard",
+        f"tune/{tune}/trial-2/output/tensorboard",
+    ], said
+    assert "TensorBoard on http://127.0.0.1:" in said and "over 3 run(s)" in said
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_for_json(url: str, server: subprocess.Popen[str], timeout: float) -> object:
+    """GET ``url`` until it answers (the server may take a while to start)."""
+    import json
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert server.poll() is None, "the server ended"
+        try:
+            with urllib.request.urlopen(url, timeout=5) as answer:
+                return json.load(answer)
+        except OSError:
+            time.sleep(0.5)
+    raise AssertionError(f"{url} did not answer in {timeout} s")

@@ -250,6 +250,15 @@ class ApplyBackend(Backend, Protocol):
         empty where the backend measures none."""
         ...
 
+    def tensorboard_runs(self, jobs: Sequence[LiveJob]) -> list[tuple[str, str]]:
+        """TensorBoard runs of these jobs, (name, folder) each: a job's trainer dir as
+        ``manifest/live name``, a tuning job's trials as ``.../trial-N``."""
+        ...
+
+    def tensorboard_argv(self, runs: Sequence[tuple[str, str]], host: str, port: int) -> list[str]:
+        """The command that serves a real TensorBoard over ``runs``."""
+        ...
+
     def export_of(self, stack: str, job: str, export_path: str | None) -> str | None:
         """Where a succeeded job's SavedModel is: ``export_path`` under its output
         dir, or the newest SavedModel there; None if it exported nothing."""

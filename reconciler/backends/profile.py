@@ -35,6 +35,7 @@ class Capability(str, Enum):
     USAGE = "job CPU and memory figures"
     LOCAL_SERVING = "serving from this machine (mlapply serve, predict)"
     JOB_METRICS = "metrics of a job that is not a tuning job (metrics.json, cloudml-hypertune)"
+    TENSORBOARD = "TensorBoard over the jobs' output on this machine"
 
 
 class Missing(NamedTuple):

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import sys
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from reconciler.backends.base import JobState
 from reconciler.backends.registry import profile
 from reconciler.cli.common import driver, load_or_exit, require, variable_options
 from reconciler.diagnostics import MlapplyError
@@ -92,6 +92,7 @@ def _watch(stack: Stack, backend: ApplyBackend, output_format: str, interval: fl
     """Refresh until no job is active (or Ctrl-C): in place on a terminal; elsewhere
     (CI logs, pipes) the status once, then a plain line per running job whose figures
     changed (JSON: the whole status, one object a line), then the status at the end."""
+    from reconciler.backends.base import JobState
     from reconciler.render.status import job_line
 
     live = sys.stdout.isatty() and output_format == "text"
@@ -236,6 +237,61 @@ def _never_started(backend: ApplyBackend, job: LiveJob, task: str, trial: str | 
     click.echo(f"{job.name} has no {task} log; it is {state}{why}", err=True)
 
 
+@click.command()
+@click.argument("arguments", nargs=-1, required=True, metavar="PATH... [JOB]")
+@variable_options
+@click.option("--host", default="127.0.0.1", show_default=True, help="Where it listens.")
+@click.option("--port", default=6006, show_default=True, type=click.IntRange(1, 65535))
+def tensorboard(
+    arguments: tuple[str, ...],
+    variables: tuple[str, ...],
+    var_files: tuple[str, ...],
+    host: str,
+    port: int,
+) -> None:
+    """Serve TensorBoard over the jobs' output and job dirs (JOB: only that job, a
+    TrainingJob's name or a live name), one run each: manifest/live name, and a tuning
+    job's trials as .../trial-N. Runs until Ctrl-C."""
+    import signal
+    import subprocess
+
+    paths = tuple(a for a in arguments if Path(a).exists())
+    named = [a for a in arguments if not Path(a).exists()]
+    if not paths or len(named) > 1:
+        raise MlapplyError(
+            f"{', '.join(map(repr, named))} are not files or folders"
+            if len(named) > 1
+            else "name the manifests (files or folders)",
+            "mlapply tensorboard PATH... [JOB]",
+        )
+    stack = load_or_exit(paths, variables, var_files)
+    require(stack, "TENSORBOARD")
+    backend = driver(stack)
+    jobs = sorted(backend.read_live(stack.name).jobs, key=lambda j: j.create_time or 0)
+    if named:
+        jobs = [j for j in jobs if named[0] in (j.name, j.manifest_name)]
+        if not jobs:
+            raise MlapplyError(
+                f"no job {named[0]!r} in stack {stack.name!r} (nor a file or folder)",
+                "mlapply status PATH lists the jobs",
+            )
+    runs = backend.tensorboard_runs(jobs)
+    if not runs:
+        raise MlapplyError(f"stack {stack.name!r} has no jobs yet", "apply it first")
+    argv = backend.tensorboard_argv(runs, host, port)
+    click.echo(f"TensorBoard on http://{host}:{port}/ over {len(runs)} run(s):")
+    for name, folder in runs:
+        click.echo(f"  {name}  {folder}")
+    process = subprocess.Popen(argv)
+    # Ended from outside (a service manager, a test), TensorBoard ends with it.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        process.wait()
+    except KeyboardInterrupt:
+        process.terminate()
+        process.wait()
+
+
 def register(group: click.Group) -> None:
-    for command in (status, logs):
+    for command in (status, logs, tensorboard):
         group.add_command(command)

@@ -14,6 +14,7 @@ import os
 import shutil
 import signal
 import sqlite3
+import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -40,12 +41,12 @@ from reconciler.backends.local.processes import (
     supervisor_alive,
 )
 from reconciler.backends.local.profile import PROFILE as profile
-from reconciler.backends.local.runtime import READY, runtime_cache
+from reconciler.backends.local.runtime import READY, ensure_runtime, env_python, runtime_cache
 from reconciler.backends.local.store import LocalStore, latest_figures
 from reconciler.backends.packaging import BuildError, StagedPackage, build_sdist
 from reconciler.diagnostics import MlapplyError
 from reconciler.identity.content import RemoteLister
-from reconciler.stack.resources import LABEL_STACK, StackSettings
+from reconciler.stack.resources import DEFAULT_RUNTIME_VERSION, LABEL_STACK, StackSettings
 from reconciler.tuning.study import FINISHED
 
 LOG_LINES_WHEN_NOT_EXPORTED = 10
@@ -297,6 +298,34 @@ class LocalBackend:
             if lines:
                 return lines[-1][:160]
         return ""
+
+    def tensorboard_runs(self, jobs: Sequence[LiveJob]) -> list[tuple[str, str]]:
+        runs: list[tuple[str, str]] = []
+        with self._store() as store:
+            for job in jobs:
+                base = f"{job.manifest_name or job.name}/{job.name}"
+                trials = store.trials_of(job.name)
+                if not trials:
+                    runs.append((base, str(self.trainer_dir(job.name))))
+                for trial in trials:
+                    request = _request(Path(trial.job_dir or ""))
+                    if "job_dir" in request:
+                        runs.append((f"{base}/trial-{trial.trial}", str(request["job_dir"])))
+        return runs
+
+    def tensorboard_argv(self, runs: Sequence[tuple[str, str]], host: str, port: int) -> list[str]:
+        """TensorBoard of the default runtime (built first if need be), as the runtime
+        images carried it."""
+        runtime = runtimes.resolve(DEFAULT_RUNTIME_VERSION, runtimes.this_python())
+        if isinstance(runtime, str):
+            raise MlapplyError(runtime)
+        env = ensure_runtime(runtime, sys.stderr)
+        spec = ",".join(f"{name}:{folder}" for name, folder in runs)
+        return [
+            *(str(env_python(env)), "-m", "tensorboard.main"),
+            *(f"--logdir_spec={spec}", f"--host={host}", f"--port={port}"),
+            "--reload_interval=5",
+        ]
 
     def export_of(self, stack: str, job: str, export_path: str | None) -> str | None:
         """A job's export; a tuning job's is its best trial's (its own job dir)."""

@@ -15,6 +15,7 @@ keras-team/keras#20585). Parameter servers are not supported.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
 import os
 import posixpath
@@ -263,11 +264,14 @@ def train_and_evaluate(config: Config) -> dict[str, float]:
         losses = strategy.run(step, args=(next(iterator),))
         return strategy.reduce(tf.distribute.ReduceOp.SUM, losses, axis=None)
 
+    summaries = _summary_writer(output_dir, cluster.is_chief)
     started = time.time()
     for step in range(1, config.train_steps + 1):
         loss = train_step(iterator)
         if cluster.is_chief and (step % 100 == 0 or step == config.train_steps):
             print(f"step {step}: loss {float(loss):.4f}", flush=True)
+            with summaries.as_default(step=step):
+                tf.summary.scalar("loss", loss)
 
     # Under MultiWorkerMirroredStrategy every worker takes part in saving; only
     # the chief's copy is kept.
@@ -278,6 +282,10 @@ def train_and_evaluate(config: Config) -> dict[str, float]:
     metrics = _evaluate(model, config)
     metrics.update({"train_steps": config.train_steps, "train_seconds": time.time() - started,
                     "workers": cluster.workers})
+    with summaries.as_default(step=config.train_steps):
+        for key in ("auc", "accuracy"):
+            tf.summary.scalar(f"eval/{key}", metrics[key])
+    summaries.close()
     if cluster.is_chief:
         tf.io.gfile.makedirs(output_dir)
         with tf.io.gfile.GFile(os.path.join(output_dir, "metrics.json"), "w") as handle:
@@ -287,6 +295,18 @@ def train_and_evaluate(config: Config) -> dict[str, float]:
               f"{metrics['accuracy']:.3f} (majority class {metrics['baseline_accuracy']:.3f})",
               flush=True)
     return metrics
+
+
+def _summary_writer(output_dir: str, is_chief: bool) -> tf.summary.SummaryWriter:
+    """TensorBoard summaries (the loss as it trains, the eval metrics at the end), from
+    the chief only: to AIP_TENSORBOARD_LOG_DIR on Vertex AI, else OUTPUT_DIR/tensorboard."""
+    if not is_chief:
+        return tf.summary.create_noop_writer()
+    if importlib.util.find_spec("tensorboard") is None:  # tf.summary needs it to write
+        print("tensorboard is not installed: no summaries", flush=True)
+        return tf.summary.create_noop_writer()
+    logdir = os.environ.get("AIP_TENSORBOARD_LOG_DIR") or os.path.join(output_dir, "tensorboard")
+    return tf.summary.create_file_writer(logdir)
 
 
 def _report_to_hypertune(tag: str, value: float, step: int) -> None:

@@ -16,6 +16,7 @@ inside a ``tf.function``, Keras 3 layers and optimizer); Keras 3's
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
 import os
 import posixpath
@@ -267,11 +268,14 @@ def train_and_evaluate(config: Config) -> dict[str, float]:
         losses = strategy.run(step, args=(next(iterator),))
         return strategy.reduce(tf.distribute.ReduceOp.SUM, losses, axis=None)
 
+    summaries = _summary_writer(output_dir, cluster.is_chief)
     started = time.time()
     for step in range(1, config.train_steps + 1):
         loss = train_step(iterator)
         if cluster.is_chief and (step % 100 == 0 or step == config.train_steps):
             print(f"step {step}: loss {float(loss):.4f}", flush=True)
+            with summaries.as_default(step=step):
+                tf.summary.scalar("loss", loss)
 
     # Under MultiWorkerMirroredStrategy every worker takes part in saving; only
     # the chief's copy is kept.
@@ -282,6 +286,10 @@ def train_and_evaluate(config: Config) -> dict[str, float]:
     metrics = _evaluate(model, config, baseline=float(sample[LABEL].mean()))
     metrics.update({"train_steps": config.train_steps, "train_seconds": time.time() - started,
                     "workers": cluster.workers})
+    with summaries.as_default(step=config.train_steps):
+        for key in ("rmse", "baseline_rmse"):
+            tf.summary.scalar(f"eval/{key}", metrics[key])
+    summaries.close()
     if cluster.is_chief:
         tf.io.gfile.makedirs(output_dir)
         with tf.io.gfile.GFile(os.path.join(output_dir, "metrics.json"), "w") as handle:
@@ -290,6 +298,18 @@ def train_and_evaluate(config: Config) -> dict[str, float]:
         print(f"exported {target}; eval rmse {metrics['rmse']:.3f} "
               f"(constant baseline {metrics['baseline_rmse']:.3f})", flush=True)
     return metrics
+
+
+def _summary_writer(output_dir: str, is_chief: bool) -> tf.summary.SummaryWriter:
+    """TensorBoard summaries (the loss as it trains, the eval metrics at the end), from
+    the chief only: to AIP_TENSORBOARD_LOG_DIR on Vertex AI, else OUTPUT_DIR/tensorboard."""
+    if not is_chief:
+        return tf.summary.create_noop_writer()
+    if importlib.util.find_spec("tensorboard") is None:  # tf.summary needs it to write
+        print("tensorboard is not installed: no summaries", flush=True)
+        return tf.summary.create_noop_writer()
+    logdir = os.environ.get("AIP_TENSORBOARD_LOG_DIR") or os.path.join(output_dir, "tensorboard")
+    return tf.summary.create_file_writer(logdir)
 
 
 def _report_to_hypertune(tag: str, value: float, step: int) -> None:

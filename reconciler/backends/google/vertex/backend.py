@@ -49,7 +49,8 @@ from reconciler.backends.google.records import Records
 from reconciler.backends.google.staging import Staging
 from reconciler.backends.google.storage import Bucket, split_uri
 from reconciler.backends.google.vertex import bodies, catalogue, images
-from reconciler.backends.google.vertex.profile import settings_problem
+from reconciler.backends.google.vertex.profile import PROFILE, settings_problem
+from reconciler.backends.profile import Capability
 from reconciler.diagnostics import MlapplyError
 from reconciler.identity.content import RemoteLister
 from reconciler.stack.resources import (
@@ -459,6 +460,12 @@ class VertexBackend:
 
     def job_usage(self, names: Sequence[str]) -> Mapping[str, Mapping[str, Any]]:
         return {}  # Vertex reports use in Cloud Monitoring, not per job here
+
+    def tensorboard_runs(self, jobs: Sequence[LiveJob]) -> list[tuple[str, str]]:
+        raise _lacking(Capability.TENSORBOARD)
+
+    def tensorboard_argv(self, runs: Sequence[tuple[str, str]], host: str, port: int) -> list[str]:
+        raise _lacking(Capability.TENSORBOARD)
 
     def usage_series(
         self, name: str, trial: str | None = None, since: float | None = None
@@ -943,3 +950,9 @@ def _version_resource(version: Mapping[str, Any]) -> str:
 
 def _job_state(job: Mapping[str, Any]) -> JobState:
     return bodies.STATES.get(str(job.get("state")), JobState.QUEUED)
+
+
+def _lacking(capability: Capability) -> MlapplyError:
+    """What this backend cannot do, as the profile says it (validate says it first)."""
+    missing = PROFILE.lacks[capability]
+    return MlapplyError(missing.why, missing.instead)

@@ -36,6 +36,11 @@ PROFILE = Profile(
             "Vertex AI reports a job's use in Cloud Monitoring, not per job here",
             "open the job in the Google Cloud console",
         ),
+        Capability.TENSORBOARD: Missing(
+            "a Vertex AI job's summaries are in Cloud Storage (AIP_TENSORBOARD_LOG_DIR)",
+            "open them in a Vertex AI TensorBoard instance, or run tensorboard --logdir "
+            "gs://BUCKET/PATH with your own credentials",
+        ),
         Capability.JOB_METRICS: Missing(
             "Vertex AI keeps no metric of a custom job: only the trials of a tuning job "
             "have measurements (Trial.finalMeasurement)",
