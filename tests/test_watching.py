@@ -256,6 +256,7 @@ def test_tensorboard_serves_each_job_and_trial_as_a_named_run(tmp_path: Path) ->
         server.terminate()
         said, _ = server.communicate(timeout=30)
     burn, tune = jobs["burn"].name, jobs["tune"].name
+    assert isinstance(runs, list)
     assert sorted(runs) == [
         f"burn/{burn}/output/tensorboard",
         f"tune/{tune}/trial-1/output/tensorboard",
