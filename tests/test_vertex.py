@@ -112,6 +112,17 @@ def test_the_example_stack_applies_reapplies_changes_and_destroys(
     assert code == 0, output
     assert f"{job['displayName']:<40} SUCCEEDED" in output
     assert "(default)" in output
+    # Each job and endpoint links to its Google Cloud console page.
+    job_id = job["name"].rsplit("/", 1)[1]
+    assert (
+        "https://console.cloud.google.com/ai/platform/locations/us-central1/training/"
+        f"{job_id}?project=demo-project"
+    ) in output, output
+    endpoint_id = endpoint["name"].rsplit("/", 1)[1]
+    assert (
+        "https://console.cloud.google.com/vertex-ai/locations/us-central1/endpoints/"
+        f"{endpoint_id}?project=demo-project"
+    ) in output, output
     code, output = _run("logs", "taxifare-dnn", str(example))
     assert code == 1 and "the logs of Vertex AI jobs are in Cloud Logging" in output
 

@@ -105,6 +105,8 @@ class LiveJob(Labelled):
     """The final figures it reported (a tuning job: its best trial's), by metric name."""
     trials: tuple[LiveTrial, ...] = ()
     best_trial: str | None = None
+    console_url: str | None = None
+    """The job's page in its cloud's console, where the backend has one."""
     """A tuning job's best trial by the study's goal, once one succeeded."""
 
 
@@ -115,6 +117,8 @@ class LiveModel(Labelled):
     online_prediction_logging: bool = False
     default_version: str | None = None
     create_time: float | None = None
+    console_url: str | None = None
+    """Where its cloud's console shows it (a Vertex AI endpoint's page)."""
 
 
 @dataclass(frozen=True)

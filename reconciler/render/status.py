@@ -87,6 +87,7 @@ def status_view(
             "error": j.error,
             "runtime": _runtime(j, describe_runtime),
             "metrics": dict(j.metrics),
+            "console_url": j.console_url,
             **_study(j, now),
         }
         for j in sorted(snapshot.jobs, key=lambda j: j.create_time or 0)
@@ -95,6 +96,7 @@ def status_view(
         {
             "name": m.name,
             "description": m.description,
+            "console_url": m.console_url,
             "versions": [
                 {
                     "name": v.name,
@@ -144,6 +146,8 @@ def render_status(view: Mapping[str, Any]) -> str:
         lines.append(job_line(job, now))
         if job.get("runtime"):
             lines.append(f"      {job['runtime']}")
+        if job.get("console_url"):
+            lines.append(f"      {job['console_url']}")
         for trial in job.get("trials", ()):
             lines.append(_trial_line(trial, job.get("metric")))
             if trial["error"] and trial["state"] == "FAILED":
@@ -157,6 +161,8 @@ def render_status(view: Mapping[str, Any]) -> str:
     lines.append("\nModels:" if view["models"] else "\nModels: none")
     for model in view["models"]:
         lines.append(f"  {model['name']}")
+        if model.get("console_url"):
+            lines.append(f"    {model['console_url']}")
         for version in model["versions"]:
             mark = " (default)" if version["default"] else ""
             figures = ", ".join(f"{k} {_param(v)}" for k, v in version["deployed_with"].items())

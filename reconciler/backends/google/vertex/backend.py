@@ -237,6 +237,7 @@ class VertexBackend:
             metrics=study.metrics,
             trials=study.trials,
             best_trial=study.best,
+            console_url=bodies.console_url(str(found.get("name", ""))),
         )
 
     def read_live(self, stack: str) -> LiveSnapshot:
@@ -320,6 +321,7 @@ class VertexBackend:
                     online_prediction_logging=logging,
                     default_version=default,
                     create_time=bodies.seconds(endpoint.get("createTime")),
+                    console_url=bodies.console_url(str(endpoint.get("name", ""))),
                 )
             )
         packages = tuple(

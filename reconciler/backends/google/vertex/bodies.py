@@ -243,3 +243,28 @@ def study_of(job: Mapping[str, Any]) -> Study:
         )
     top = best([Trial(t.id, t.params, t.state, t.metric) for t in trials], goal)
     return Study(tuple(trials), top.id if top else None, finals.get(top.id, {}) if top else {})
+
+
+_CONSOLE = "https://console.cloud.google.com"
+_CONSOLE_PAGES = {
+    # google-cloud-aiplatform, jobs.py: _Job._dashboard_uri with _job_type "training"
+    # for CustomJob and HyperparameterTuningJob (checked 2026-12-05).
+    "customJobs": "ai/platform/locations/{location}/training/{id}",
+    "hyperparameterTuningJobs": "ai/platform/locations/{location}/training/{id}",
+    # The Vertex AI console's endpoint page, in the vertex-ai/locations/... form the
+    # SDK's pipeline links use (PipelineJob._dashboard_uri, checked 2026-12-05).
+    "endpoints": "vertex-ai/locations/{location}/endpoints/{id}",
+}
+
+
+def console_url(resource: str) -> str | None:
+    """A resource's page in the Google Cloud console, from its resource name
+    (``projects/P/locations/L/customJobs/ID``); None for others."""
+    parts = resource.split("/")
+    if len(parts) != 6 or parts[0] != "projects" or parts[2] != "locations":
+        return None
+    page = _CONSOLE_PAGES.get(parts[4])
+    if page is None:
+        return None
+    path = page.format(location=parts[3], id=parts[5])
+    return f"{_CONSOLE}/{path}?project={parts[1]}"
