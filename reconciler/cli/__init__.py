@@ -8,12 +8,12 @@ imported inside the commands that need them, so ``mlapply --help`` starts fast.
 
 from __future__ import annotations
 
-from reconciler.cli import applying, planning, scaffolding, serving, watching
+from reconciler.cli import applying, console, planning, scaffolding, serving, watching
 from reconciler.cli.common import cli
 
 __all__ = ["cli", "main"]
 
-for _module in (planning, applying, watching, serving, scaffolding):
+for _module in (planning, applying, watching, console, serving, scaffolding):
     _module.register(cli)
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -23,9 +25,11 @@ from reconciler.cli.planning import render
 from reconciler.diagnostics import MlapplyError
 
 if TYPE_CHECKING:
+    from reconciler.apply.executor import Outcome
     from reconciler.apply.flow import ApplyOptions
     from reconciler.apply.planning import Planned
     from reconciler.cli.progress import EventPrinter
+    from reconciler.stack.resources import Stack
 
 _APPLY_OPTIONS = [
     click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation."),
@@ -100,6 +104,7 @@ def _converge(
         if options.destroy
         else "Apply these changes?"
     )
+    started = time.time()
     done = converge(
         stack,
         driver(stack),
@@ -113,6 +118,8 @@ def _converge(
         sys.exit(EXIT_ERROR)
     outcome = done.outcome
     blocked = 0 if options.destroy else done.planned.plan.blocked
+    if outcome is not None:
+        _note_apply(stack, started, outcome, blocked, options.destroy)
     if outcome is None:
         if blocked:
             _not_converged(blocked)
@@ -144,6 +151,30 @@ def _converge(
     _next_steps(done.planned, outcome.finished, paths)
     if blocked:
         _not_converged(blocked)
+
+
+def _note_apply(
+    stack: Stack, started: float, outcome: Outcome, blocked: int, destroy: bool
+) -> None:
+    """How this apply ended, in the stack home for the console (best effort)."""
+    from reconciler.cli.console import last_apply_path
+
+    if outcome.interrupted:
+        said = "interrupted"
+    elif outcome.failed:
+        said = f"failed ({len(outcome.failed)} failed, {len(outcome.finished)} done)"
+    elif blocked:
+        said = f"not converged ({blocked} blocked)"
+    else:
+        count = len(outcome.finished)
+        said = f"{'destroy' if destroy else 'apply'} complete ({count} change{'s' * (count != 1)})"
+    note = {"started": started, "ended": time.time(), "outcome": said}
+    path = last_apply_path(stack)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(note), encoding="utf-8")
+    except OSError:
+        pass
 
 
 def _not_converged(blocked: int) -> None:

@@ -86,6 +86,7 @@ def status_view(
             "reported": dict(usage.get(j.name, {}).get("reported") or {}),
             "error": j.error,
             "runtime": _runtime(j, describe_runtime),
+            "scale_tier": ((j.spec or {}).get("essence") or {}).get("scaleTier"),
             "metrics": dict(j.metrics),
             "console_url": j.console_url,
             **_study(j, now),

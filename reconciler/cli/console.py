@@ -1,0 +1,235 @@
+"""`mlapply console`: the web page that watches a stack (``reconciler.console``), and
+what it reads: the live state, usage, logs and a read-only plan, through the
+stack's backend."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from reconciler.cli.common import driver, load_or_exit, variable_options
+from reconciler.diagnostics import MlapplyError
+
+if TYPE_CHECKING:
+    from reconciler.backends.base import ApplyBackend, LiveSnapshot
+    from reconciler.stack.resources import Stack
+
+PLAN_SECONDS = 15.0
+"""How old a plan may be before the page's next read makes another (in the background)."""
+LOG_BYTES = 256 * 1024
+"""The most of a log read for its tail."""
+LAST_APPLY = "last-apply.json"
+
+
+def last_apply_path(stack: Stack) -> Path:
+    """Where apply notes how it last ended, in the stack home (any backend has one)."""
+    return stack.settings.local.home / LAST_APPLY
+
+
+class StackSource:
+    """What the console reads: the stack's live state (read again at most every
+    ``refresh`` seconds, however many pages are open), usage and logs, and a plan
+    made in the background."""
+
+    def __init__(
+        self, stack: Stack, backend: ApplyBackend, refresh: float, tensorboard: str | None
+    ) -> None:
+        self.stack_ = stack
+        self.backend = backend
+        self.refresh = refresh
+        self.tensorboard = tensorboard
+        self.lock = threading.Lock()
+        self.snapshot: tuple[float, LiveSnapshot, dict[str, Any]] | None = None
+        self.plan: dict[str, Any] | None = None
+        self.planned_at: float | None = None
+        self.plan_error: str | None = None
+        self.planning = False
+
+    # Reads -----------------------------------------------------------------------
+
+    def _status(self) -> tuple[LiveSnapshot, dict[str, Any]]:
+        from reconciler.backends.registry import profile
+        from reconciler.render.status import status_view
+
+        with self.lock:
+            if self.snapshot is None or time.monotonic() - self.snapshot[0] >= self.refresh:
+                snapshot = self.backend.read_live(self.stack_.name)
+                usage = self.backend.job_usage([j.name for j in snapshot.jobs])
+                view = status_view(
+                    self.stack_.name,
+                    self.stack_.settings.backend,
+                    snapshot,
+                    usage,
+                    time.time(),
+                    profile(self.stack_.settings.backend).describe_runtime,
+                )
+                self.snapshot = (time.monotonic(), snapshot, view)
+            return self.snapshot[1], self.snapshot[2]
+
+    def _job(self, name: str, trial: str | None) -> None:
+        """Refuses (LookupError) a job this stack does not have, or a trial it lacks."""
+        snapshot, _ = self._status()
+        job = next((j for j in snapshot.jobs if j.name == name), None)
+        if job is None:
+            raise LookupError(f"no job {name!r} in stack {self.stack_.name!r}")
+        if trial is not None and not any(t.id == trial for t in job.trials):
+            raise LookupError(f"job {name!r} has no trial {trial!r}")
+
+    def stack(self) -> dict[str, Any]:
+        from reconciler.render.console import stack_view
+
+        stale = self.planned_at is None or time.time() - self.planned_at >= PLAN_SECONDS
+        if stale and not self.planning:
+            self.planning = True
+            threading.Thread(target=self._plan, daemon=True).start()
+        try:
+            last = json.loads(last_apply_path(self.stack_).read_text())
+        except (OSError, ValueError):
+            last = None
+        return stack_view(
+            self.stack_.name,
+            self.stack_.settings.backend,
+            self.plan,
+            self.planned_at,
+            self.plan_error,
+            last,
+        )
+
+    def _plan(self) -> None:
+        from reconciler.apply.planning import make_plan
+        from reconciler.render.jsonplan import plan_to_json
+
+        try:
+            self.plan = plan_to_json(make_plan(self.stack_, self.backend).plan)
+            self.plan_error = None
+        except MlapplyError as failed:
+            self.plan_error = failed.message
+        except Exception as failed:  # the page says the plan failed; the console goes on
+            self.plan_error = f"{type(failed).__name__}: {failed}"
+        finally:
+            self.planned_at = time.time()
+            self.planning = False
+
+    def jobs(self) -> dict[str, Any]:
+        from reconciler.backends.profile import Capability
+        from reconciler.backends.registry import profile
+        from reconciler.render.console import jobs_view
+
+        snapshot, view = self._status()
+        runs: dict[str, str] = {}
+        if self.tensorboard and profile(self.stack_.settings.backend).supports(
+            Capability.TENSORBOARD
+        ):
+            for run, _ in self.backend.tensorboard_runs(snapshot.jobs):
+                manifest, live = run.split("/")[:2]
+                runs[live] = f"{manifest}/{live}"
+        return jobs_view(view, self.tensorboard, runs)
+
+    def usage(self, job: str, trial: str | None, since: float | None) -> dict[str, Any]:
+        from reconciler.render.console import usage_view
+
+        self._job(job, trial)
+        return usage_view(self.backend.usage_series(job, trial, since), since)
+
+    def log(self, job: str, trial: str | None, task: str, lines: int) -> dict[str, Any]:
+        from reconciler.render.console import log_view
+
+        self._job(job, trial)
+        path = self.backend.log_file(job, task, trial)
+        try:
+            with path.open("rb") as handle:
+                handle.seek(max(0, path.stat().st_size - LOG_BYTES))
+                text = handle.read().decode(errors="replace")
+        except OSError:
+            return {**log_view("", lines), "error": f"no {task} log yet"}
+        return log_view(text, lines)
+
+    def models(self) -> dict[str, Any]:
+        from reconciler.render.console import models_view
+
+        _, view = self._status()
+        return models_view(view, self.plan)
+
+
+@click.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@variable_options
+@click.option("--host", default="127.0.0.1", show_default=True, help="Where it listens.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--tensorboard-port",
+    default=6006,
+    show_default=True,
+    type=click.IntRange(1, 65535),
+    help="Where the jobs' TensorBoard links point (mlapply tensorboard's port).",
+)
+@click.option(
+    "--with-tensorboard",
+    is_flag=True,
+    help="Also start TensorBoard over the stack's jobs on --tensorboard-port.",
+)
+def console(
+    paths: tuple[str, ...],
+    variables: tuple[str, ...],
+    var_files: tuple[str, ...],
+    host: str,
+    port: int,
+    tensorboard_port: int,
+    with_tensorboard: bool,
+) -> None:
+    """Serve a web page that watches the stack: converged or not, jobs with CPU and
+    memory charts per task, logs, trials, models and held versions. Read-only."""
+    import asyncio
+    import subprocess
+
+    from reconciler.backends.profile import Capability
+    from reconciler.backends.registry import profile
+
+    try:
+        from reconciler.console.server import run_console
+    except ImportError as exc:
+        raise MlapplyError(
+            f"`mlapply console` needs the local extra ({exc.name} is missing)",
+            "pip install 'mlapply[local]'",
+        ) from exc
+    stack = load_or_exit(paths, variables, var_files)
+    backend = driver(stack)
+    boards = profile(stack.settings.backend).supports(Capability.TENSORBOARD)
+    tensorboard = f"http://{host}:{tensorboard_port}" if boards else None
+    refresh = max(1.0, backend.poll_seconds)
+    source = StackSource(stack, backend, refresh, tensorboard)
+    board: subprocess.Popen[bytes] | None = None
+    if with_tensorboard and boards:
+        runs = backend.tensorboard_runs(backend.read_live(stack.name).jobs)
+        if runs:
+            board = subprocess.Popen(backend.tensorboard_argv(runs, host, tensorboard_port))
+
+    def ready(url: str) -> None:
+        click.echo(f"Console of stack {stack.name!r} on {url}/ (Ctrl-C stops)")
+        if tensorboard:
+            started = "started" if board else "start it with `mlapply tensorboard PATH`"
+            click.echo(f"  TensorBoard links point to {tensorboard}/ ({started})")
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            click.echo(f"warning: listening on {host}; the page has no authentication", err=True)
+        sys.stdout.flush()
+
+    try:
+        asyncio.run(run_console(source, host, port, ready))
+    except KeyboardInterrupt:
+        click.echo("stopped", err=True)
+    except OSError as exc:
+        raise MlapplyError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    finally:
+        if board is not None:
+            board.terminate()
+            board.wait()
+
+
+def register(group: click.Group) -> None:
+    group.add_command(console)

@@ -1,0 +1,1 @@
+"""The web console: a read-only page that watches a stack (``server``)."""

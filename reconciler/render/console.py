@@ -1,0 +1,92 @@
+"""The console's view models: what its JSON endpoints answer, from what was read.
+
+Pure: the stack's plan (as the JSON plan format has it), the status view, usage
+series and log text go in; plain JSON-ready dictionaries come out, with the
+bounds the page relies on (points per task, lines of log).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+from urllib.parse import quote
+
+MAX_POINTS = 600
+"""Points per task answered at most (the newest); the local store keeps no more."""
+MAX_LOG_LINES = 1000
+
+
+def stack_view(
+    name: str,
+    backend: str,
+    plan: Mapping[str, Any] | None,
+    planned_at: float | None,
+    plan_error: str | None,
+    last_apply: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    """The stack: whether it is converged (a read-only plan: what would change, why)."""
+    changes = [
+        {
+            "address": c["address"],
+            "action": c["action"],
+            "reasons": [r["text"] for r in c.get("reasons", ())],
+        }
+        for c in (plan or {}).get("changes", ())
+        if c["action"] != "no-op"
+    ]
+    return {
+        "stack": name,
+        "backend": backend,
+        "converged": None if plan is None else bool(plan["summary"]["converged"]),
+        "changes": changes,
+        "planned_at": planned_at,
+        "plan_error": plan_error,
+        "last_apply": dict(last_apply) if last_apply else None,
+    }
+
+
+def jobs_view(
+    status: Mapping[str, Any], tensorboard: str | None, runs: Mapping[str, str]
+) -> dict[str, Any]:
+    """The status view's jobs, each with its TensorBoard link (``runs``: job name to
+    run name) where TensorBoard serves the stack."""
+    jobs = []
+    for job in reversed(status["jobs"]):  # newest first
+        run = runs.get(job["name"])
+        link = f"{tensorboard}/?runFilter={quote(run, safe='')}#timeseries" if run else None
+        jobs.append({**job, "tensorboard_url": link if tensorboard else None})
+    return {"now": status["now"], "jobs": jobs}
+
+
+def models_view(status: Mapping[str, Any], plan: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Models and their versions (the default, the figures each was deployed with),
+    and the versions whose gate holds them back, with the plan's words."""
+    held = [
+        {"address": c["address"], "reasons": [r["text"] for r in c.get("reasons", ())]}
+        for c in (plan or {}).get("changes", ())
+        if c["action"] == "blocked" and any(r["code"] == "gate" for r in c.get("reasons", ()))
+    ]
+    return {"models": status["models"], "held": held}
+
+
+def usage_view(
+    series: Mapping[str, Sequence[tuple[float, float, int]]], since: float | None
+) -> dict[str, Any]:
+    """Each task's series as columns (time, CPUs, memory bytes), the newest
+    ``MAX_POINTS`` after ``since``."""
+    tasks = {}
+    for task, points in sorted(series.items()):
+        shown = [p for p in points if since is None or p[0] > since][-MAX_POINTS:]
+        tasks[task] = {
+            "time": [p[0] for p in shown],
+            "cpu": [p[1] for p in shown],
+            "memory_bytes": [p[2] for p in shown],
+        }
+    return {"tasks": tasks}
+
+
+def log_view(text: str, lines: int) -> dict[str, Any]:
+    """The last ``lines`` lines of a log (at most ``MAX_LOG_LINES``)."""
+    every = text.splitlines()
+    wanted = max(1, min(lines, MAX_LOG_LINES))
+    return {"lines": every[-wanted:], "truncated": len(every) > wanted}

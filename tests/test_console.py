@@ -1,0 +1,238 @@
+"""The console: its JSON endpoints on their own (shape, bounds, a job with no samples
+yet, refusals), then the page in a real browser (Debian's Chromium, driven by
+Playwright) watching a real job: it appears, its CPU and memory charts have points
+and gain points while it runs, and the log tail shows what the trainer printed."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reconciler.backends.base import JobState, LiveJob
+from reconciler.backends.local import LocalStore
+from reconciler.render import console as views
+from reconciler.stack.resources import LABEL_HASH, LABEL_NAME, LABEL_STACK
+from tests.conftest import REPO
+from tests.test_watching import burn_project
+
+ARTIFACTS = Path(os.environ.get("MLAPPLY_TEST_ARTIFACTS", REPO / "test-artifacts"))
+
+
+class Console:
+    """`mlapply console` in its own process, on a port of its choosing."""
+
+    def __init__(self, manifests: Path) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "reconciler", "console", str(manifests), "--port", "0"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        assert self.process.stdout is not None
+        first = self.process.stdout.readline()
+        assert " on http://" in first, first + self.process.stdout.read()
+        self.url = first.split(" on ", 1)[1].split("/ ", 1)[0]
+
+    def get(self, path: str) -> tuple[int, Any]:
+        try:
+            with urllib.request.urlopen(self.url + path, timeout=30) as answer:
+                return answer.status, json.load(answer)
+        except urllib.error.HTTPError as refused:
+            return refused.code, json.load(refused)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+
+@pytest.fixture
+def console_of() -> Iterator[Any]:
+    started: list[Console] = []
+
+    def start(manifests: Path) -> Console:
+        started.append(Console(manifests))
+        return started[-1]
+
+    yield start
+    for console in started:
+        console.stop()
+
+
+def _record(manifests: Path, name: str, state: JobState, **figures: Any) -> LocalStore:
+    """A job as the local backend records it (the real store), without running one."""
+    store = LocalStore(manifests / ".mlapply", create=True)
+    labels = {LABEL_STACK: "watched", LABEL_NAME: "burn", LABEL_HASH: name[-8:]}
+    store.put_job(LiveJob(name, labels, state, create_time=time.time()), **figures)
+    return store
+
+
+# The views, pure ----------------------------------------------------------------------
+
+
+def test_usage_is_answered_as_columns_bounded_to_the_newest_points() -> None:
+    points = [(float(t), 0.5, 100 + t) for t in range(views.MAX_POINTS + 50)]
+    shown = views.usage_view({"chief-0": points}, since=None)["tasks"]["chief-0"]
+    assert len(shown["time"]) == views.MAX_POINTS and shown["time"][-1] == points[-1][0]
+    later = views.usage_view({"chief-0": points}, since=points[-3][0])["tasks"]["chief-0"]
+    assert later == {"time": [p[0] for p in points[-2:]], "cpu": [0.5, 0.5],
+                     "memory_bytes": [p[2] for p in points[-2:]]}  # fmt: skip
+    assert views.log_view("a\nb\nc", 2) == {"lines": ["b", "c"], "truncated": True}
+    assert len(views.log_view("x\n" * 5000, 10**6)["lines"]) == views.MAX_LOG_LINES
+
+
+def test_the_stack_view_says_what_would_change_and_the_models_view_what_is_held() -> None:
+    plan = {
+        "summary": {"converged": False},
+        "changes": [
+            {"address": "job.a", "kind": "TrainingJob", "action": "no-op", "reasons": []},
+            {
+                "address": "version.v",
+                "kind": "ModelVersion",
+                "action": "blocked",
+                "reasons": [{"code": "gate", "text": "held: rmse 3.41 > threshold 3"}],
+            },
+        ],
+    }
+    stack = views.stack_view("s", "local", plan, 1.0, None, {"outcome": "apply complete"})
+    assert stack["converged"] is False
+    assert stack["changes"] == [
+        {"address": "version.v", "action": "blocked", "reasons": ["held: rmse 3.41 > threshold 3"]}
+    ]
+    assert views.stack_view("s", "local", None, None, None, None)["converged"] is None
+    held = views.models_view({"models": []}, plan)["held"]
+    assert held == [{"address": "version.v", "reasons": ["held: rmse 3.41 > threshold 3"]}]
+
+
+# The endpoints ------------------------------------------------------------------------
+
+
+def test_the_endpoints_answer_a_job_with_no_samples_yet_and_refuse_what_is_not_asked(
+    tmp_path: Path, console_of: Any
+) -> None:
+    manifests = burn_project(tmp_path, seconds=1)
+    _record(manifests, "burn_0000aaaa", JobState.QUEUED)
+    console = console_of(manifests)
+
+    status, jobs = console.get("/api/jobs")
+    assert status == 200
+    (job,) = jobs["jobs"]
+    assert job["name"] == "burn_0000aaaa" and job["state"] == "QUEUED"
+    assert job["cpu_now"] is None and job["scale_tier"] is None
+    assert job["tensorboard_url"].endswith("?runFilter=burn%2Fburn_0000aaaa#timeseries")
+    assert console.get("/api/jobs/burn_0000aaaa/usage") == (200, {"tasks": {}})
+    status, log = console.get("/api/jobs/burn_0000aaaa/log")
+    assert status == 200 and log["lines"] == [] and log["error"] == "no chief-0 log yet"
+
+    assert console.get("/api/jobs/nope/usage")[0] == 404
+    assert console.get("/api/jobs/burn_0000aaaa/usage?trial=1")[0] == 404  # not a study
+    for bad in ("task=../../state.db", "task=chief", "lines=many", "trial=a/b"):
+        status, answer = console.get(f"/api/jobs/burn_0000aaaa/log?{bad}")
+        assert status == 400, (bad, answer)
+
+    status, models = console.get("/api/models")
+    assert (status, models) == (200, {"models": [], "held": []})
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        status, stack = console.get("/api/stack")
+        if stack["converged"] is not None or stack["plan_error"]:
+            break
+        time.sleep(0.5)
+    # A job queued at this identity is being waited for: not converged, and why.
+    assert stack["backend"] == "local" and stack["converged"] is False, stack
+    assert stack["changes"][0]["address"] == "job.burn"
+
+
+def test_usage_answers_each_task_bounded_and_after_since(tmp_path: Path, console_of: Any) -> None:
+    manifests = burn_project(tmp_path, seconds=1)
+    store = _record(manifests, "burn_0000bbbb", JobState.SUCCEEDED, mean_cpu=0.5)
+    many = 3 * views.MAX_POINTS  # more than a supervisor keeps, written past its bound
+    store.add_samples("burn_0000bbbb", [("chief-0", float(t), 1.0, 2**20) for t in range(many)])
+    store.add_samples("burn_0000bbbb", [("worker-0", 5.0, 0.25, 2**21)])
+    console = console_of(manifests)
+    status, usage = console.get("/api/jobs/burn_0000bbbb/usage")
+    assert status == 200
+    assert len(usage["tasks"]["chief-0"]["time"]) == views.MAX_POINTS
+    assert usage["tasks"]["worker-0"] == {"time": [5.0], "cpu": [0.25], "memory_bytes": [2**21]}
+    status, usage = console.get(f"/api/jobs/burn_0000bbbb/usage?since={many - 3}")
+    assert usage["tasks"]["chief-0"]["time"] == [many - 2.0, many - 1.0]
+    assert "worker-0" not in usage["tasks"]
+
+
+# The page, in a real browser ----------------------------------------------------------
+
+
+def _chromium() -> str:
+    found = shutil.which("chromium")
+    if found is None:
+        message = "Debian's chromium is not installed (.ci/run installs it)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return found
+
+
+@pytest.mark.usefixtures("default_runtime")
+def test_the_page_shows_a_running_job_with_growing_charts_and_its_log(
+    tmp_path: Path, console_of: Any
+) -> None:
+    from playwright.sync_api import sync_playwright
+
+    chromium = _chromium()
+    manifests = burn_project(tmp_path, seconds=20)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "reconciler",
+            "apply",
+            str(manifests),
+            "--auto-approve",
+            "--no-wait",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    console = console_of(manifests)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        try:
+            # The page's CSP forbids eval; the test's own probes are let through.
+            page = browser.new_page(viewport={"width": 1280, "height": 1000}, bypass_csp=True)
+            errors: list[str] = []
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            page.goto(console.url + "/")
+            page.wait_for_selector("#jobs tbody tr[data-job^='burn_']", timeout=30_000)
+            assert "burn" in page.inner_text("#jobs tbody")
+            page.wait_for_function(
+                "Number(document.querySelector('#cpu-chart').dataset.points) > 0"
+                " && Number(document.querySelector('#memory-chart').dataset.points) > 0",
+                timeout=60_000,
+            )
+            before = int(page.get_attribute("#cpu-chart", "data-points") or 0)
+            page.wait_for_function(
+                f"Number(document.querySelector('#cpu-chart').dataset.points) > {before}",
+                timeout=30_000,
+            )
+            assert page.locator("#cpu-chart canvas").count() == 1  # uPlot drew it
+            page.wait_for_function(
+                "document.querySelector('#log').textContent.includes('step ')", timeout=30_000
+            )
+            assert "RUNNING" in page.inner_text("#job-state")
+            page.screenshot(path=str(ARTIFACTS / "console.png"), full_page=True)
+            assert errors == []
+        finally:
+            browser.close()
