@@ -13,6 +13,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 from click.testing import CliRunner
 
@@ -377,6 +378,13 @@ def test_a_local_study_runs_its_trials_with_the_hypertune_protocol_and_deploys_t
     assert "No changes" in output
 
 
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
 def _wait_for(check: object, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -402,6 +410,8 @@ def test_a_study_whose_supervisor_is_killed_goes_on_from_its_trials_when_applied
     _wait_for(lambda: sum(t.state == "RUNNING" for t in trials().values()) == 2, 60, "2 trials")
     pid = store.job_runtime(job.name)["pid"]
     os.kill(int(pid), signal.SIGKILL)  # the study's supervisor, mid-study
+    # The kill is delivered when the kernel gets to it: the next apply comes after.
+    _wait_for(lambda: not _alive(int(pid)), 10, "the killed supervisor to be gone")
     started = {t.id: t.start_time for t in store.read("tuned").jobs[0].trials}
 
     # The next apply finds it lost, resubmits it, and the new attempt adopts its trials:

@@ -129,10 +129,19 @@ def train_and_evaluate(args):
         throttle_secs=args["throttle_secs"],
         exporters=exporter)
     result = tf.estimator.train_and_evaluate(estimator, train_spec, eval_spec)
-    # The chief ("master") returns its last evaluation; other tasks return None.
+    # Alone, or as a "master", it returns its last evaluation; a chief of a cluster
+    # only trains (evaluating is an evaluator task's), so it evaluates the final
+    # checkpoint itself; workers and parameter servers report nothing.
     metrics = result[0] if isinstance(result, tuple) and result[0] else None
+    if metrics is None and _is_chief():
+        metrics = estimator.evaluate(eval_spec.input_fn, steps=eval_spec.steps)
     if metrics and "rmse" in metrics:
         report(args["output_dir"], float(metrics["rmse"]), int(metrics.get("global_step", 0)))
+
+
+def _is_chief():
+    task = json.loads(os.environ.get("TF_CONFIG") or "{}").get("task") or {}
+    return task.get("type", "chief") in ("chief", "master")
 
 
 def report(output_dir, value, step):
