@@ -232,6 +232,11 @@ def test_the_page_shows_a_running_job_with_growing_charts_and_its_log(
                 "document.querySelector('#log').textContent.includes('step ')", timeout=30_000
             )
             assert "RUNNING" in page.inner_text("#job-state")
+            assert "chief-0" in page.inner_text("#job-tasks")
+            page.wait_for_function(
+                "Number(document.querySelector('#cpu-chart').dataset.points) >= 4",
+                timeout=30_000,
+            )
             page.screenshot(path=str(ARTIFACTS / "console.png"), full_page=True)
             assert errors == []
         finally:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from reconciler.cli.common import driver, load_or_exit, variable_options
+from reconciler.cli.watching import read_status
 from reconciler.diagnostics import MlapplyError
 
 if TYPE_CHECKING:
@@ -54,22 +55,9 @@ class StackSource:
     # Reads -----------------------------------------------------------------------
 
     def _status(self) -> tuple[LiveSnapshot, dict[str, Any]]:
-        from reconciler.backends.registry import profile
-        from reconciler.render.status import status_view
-
         with self.lock:
             if self.snapshot is None or time.monotonic() - self.snapshot[0] >= self.refresh:
-                snapshot = self.backend.read_live(self.stack_.name)
-                usage = self.backend.job_usage([j.name for j in snapshot.jobs])
-                view = status_view(
-                    self.stack_.name,
-                    self.stack_.settings.backend,
-                    snapshot,
-                    usage,
-                    time.time(),
-                    profile(self.stack_.settings.backend).describe_runtime,
-                )
-                self.snapshot = (time.monotonic(), snapshot, view)
+                self.snapshot = (time.monotonic(), *read_status(self.stack_, self.backend))
             return self.snapshot[1], self.snapshot[2]
 
     def _job(self, name: str, trial: str | None) -> None:

@@ -15,7 +15,7 @@ from reconciler.cli.common import driver, load_or_exit, require, variable_option
 from reconciler.diagnostics import MlapplyError
 
 if TYPE_CHECKING:
-    from reconciler.backends.base import ApplyBackend, LiveJob
+    from reconciler.backends.base import ApplyBackend, LiveJob, LiveSnapshot
     from reconciler.stack.resources import Stack
 
 CLEAR_SCREEN = "\x1b[H\x1b[2J"
@@ -63,19 +63,19 @@ def status(
     _show(_status(stack, backend), output_format)
 
 
-def _status(stack: Stack, backend: ApplyBackend) -> dict[str, Any]:
+def read_status(stack: Stack, backend: ApplyBackend) -> tuple[LiveSnapshot, dict[str, Any]]:
+    """The live state and the status view of it (``status``, the console)."""
     from reconciler.render.status import status_view
 
     snapshot = backend.read_live(stack.name)
     usage = backend.job_usage([j.name for j in snapshot.jobs])
-    return status_view(
-        stack.name,
-        stack.settings.backend,
-        snapshot,
-        usage,
-        time.time(),
-        profile(stack.settings.backend).describe_runtime,
-    )
+    describe = profile(stack.settings.backend).describe_runtime
+    view = status_view(stack.name, stack.settings.backend, snapshot, usage, time.time(), describe)
+    return snapshot, view
+
+
+def _status(stack: Stack, backend: ApplyBackend) -> dict[str, Any]:
+    return read_status(stack, backend)[1]
 
 
 def _show(view: dict[str, Any], output_format: str, *, one_line: bool = False) -> None:

@@ -42,7 +42,7 @@ from reconciler.backends.local.processes import (
 )
 from reconciler.backends.local.profile import PROFILE as profile
 from reconciler.backends.local.runtime import READY, ensure_runtime, env_python, runtime_cache
-from reconciler.backends.local.store import LocalStore, latest_figures
+from reconciler.backends.local.store import LocalStore, TrialRow, latest_figures
 from reconciler.backends.packaging import BuildError, StagedPackage, build_sdist
 from reconciler.diagnostics import MlapplyError
 from reconciler.identity.content import RemoteLister
@@ -244,14 +244,18 @@ class LocalBackend:
     def log_file(self, name: str, task: str, trial: str | None = None) -> Path:
         if trial is None:
             return self.job_dir(name) / "logs" / f"{task}.log"
-        store = LocalStore(self.home)  # reads only
-        try:
-            row = next((t for t in store.trials_of(name) if t.trial == trial), None)
-        finally:
-            store.close()
-        # An adopted trial keeps the folder of the attempt that started it.
+        row = self._trial(name, trial)
         folder = Path(row.job_dir) if row and row.job_dir else self.job_dir(name) / "trials" / trial
         return folder / "logs" / f"{task}.log"
+
+    def _trial(self, name: str, trial: str) -> TrialRow | None:
+        """A trial's record: an adopted trial keeps the name and folder it was started
+        with, under the attempt that started it."""
+        store = LocalStore(self.home)  # reads only
+        try:
+            return next((t for t in store.trials_of(name) if t.trial == trial), None)
+        finally:
+            store.close()
 
     def job_usage(self, names: Sequence[str]) -> Mapping[str, Mapping[str, Any]]:
         store = LocalStore(self.home)  # reads only: a home never applied stays absent
@@ -281,9 +285,12 @@ class LocalBackend:
     def usage_series(
         self, name: str, trial: str | None = None, since: float | None = None
     ) -> Mapping[str, Sequence[tuple[float, float, int]]]:
+        row = self._trial(name, trial) if trial else None
+        if trial and row is None:
+            return {}
         store = LocalStore(self.home)
         try:
-            return store.samples_of(f"{name}-trial-{trial}" if trial else name, since)
+            return store.samples_of(row.name if row else name, since)
         finally:
             store.close()
 

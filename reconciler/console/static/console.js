@@ -79,6 +79,8 @@ async function refreshStack() {
     return item;
   }));
   document.getElementById("changes-panel").hidden = stack.changes.length === 0;
+  document.getElementById("planned-at").textContent = stack.planned_at ?
+    `(planned ${new Date(stack.planned_at * 1000).toLocaleTimeString()})` : "";
 }
 
 // Jobs ------------------------------------------------------------------------------
@@ -220,6 +222,7 @@ async function refreshUsage(job) {
     into.memory_bytes.push(...points.memory_bytes);
   }
   const tasks = Object.keys(known).sort();
+  document.getElementById("job-tasks").textContent = tasks.length ? `· ${tasks.join(", ")}` : "";
   const select = document.getElementById("log-task");
   const wanted = tasks.length ? tasks : ["chief-0"];
   if ([...select.options].map((o) => o.value).join() !== wanted.join()) {
