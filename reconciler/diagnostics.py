@@ -112,6 +112,9 @@ def did_you_mean(word: str, candidates: Sequence[str]) -> str | None:
 class MlapplyError(Exception):
     """An error meant for the user: printed as one clear message, never a traceback."""
 
+    exit_code = 1
+    """The command's exit status when this ends it (a few kinds have their own)."""
+
     def __init__(self, message: str, hint: str | None = None) -> None:
         super().__init__(message)
         self.message = message

@@ -249,12 +249,12 @@ def test_a_saved_plan_applies_only_while_it_is_not_stale(tmp_path: Path) -> None
     assert made.exit_code == 0, made.output
     _stack(tmp_path, rate=0.3)  # the manifests change after the plan was made
     code, output = _apply(saved)
-    assert code == 1 and "the saved plan is stale: the manifests" in output
+    assert code == 3 and "the saved plan is stale: the manifests" in output
     _stack(tmp_path)
     code, output = _apply(saved)
     assert code == 0 and "Apply complete" in output, output
     code, output = _apply(saved)  # the live world has changed since
-    assert code == 1 and "the saved plan is stale: the live resources changed" in output
+    assert code == 3 and "the saved plan is stale: the live resources changed" in output
 
 
 def test_a_job_that_exports_nothing_fails_its_version_clearly(tmp_path: Path) -> None:

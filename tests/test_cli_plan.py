@@ -50,7 +50,7 @@ def test_saved_plan_is_json_and_show_renders_it(tmp_path: Path) -> None:
     code, shown = _invoke("show", str(saved))
     assert (code, shown) == (0, text)
     code, markdown = _invoke("show", str(saved), "--format", "markdown")
-    assert code == 0 and markdown.startswith("### mlapply plan: stack `demo`")
+    assert code == 0 and markdown.startswith("<!-- mlapply-plan stack=demo -->\n### mlapply plan:")
     saved.write_text(json.dumps({**document, "format_version": "1.0"}))
     for command in ("show", "apply"):
         code, output = _invoke(command, str(saved))

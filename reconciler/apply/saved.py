@@ -35,17 +35,24 @@ def read_saved(path: str) -> SavedPlan:
     )
 
 
+class StalePlan(MlapplyError):
+    """A saved plan that no longer describes what apply would do: its own exit status
+    (3), so that CI tells "re-plan" from "failed"."""
+
+    exit_code = 3
+
+
 def refuse_stale(saved: SavedPlan, plan: Plan) -> None:
     """Raise when the plan made now differs from the saved one in what it saw."""
     if saved.document["manifests_digest"] != plan.manifests_digest:
-        raise MlapplyError(
+        raise StalePlan(
             "the saved plan is stale: the manifests (or the trainer files or data they point "
             "at) changed since it was made",
             "make the plan again with `mlapply plan -o FILE`; a plan made with --var or "
             "--var-file needs the same ones at apply",
         )
     if saved.document["snapshot_digest"] != plan.snapshot_digest:
-        raise MlapplyError(
+        raise StalePlan(
             "the saved plan is stale: the live resources changed since it was made",
             "make the plan again with `mlapply plan -o FILE`",
         )

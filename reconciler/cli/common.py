@@ -69,7 +69,7 @@ class _Group(click.Group):
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
         except MlapplyError as exc:
-            self._fail(ctx, exc.message, exc.hint, exc)
+            self._fail(ctx, exc.message, exc.hint, exc, exc.exit_code)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             ctx.exit(130)
@@ -86,11 +86,17 @@ class _Group(click.Group):
             )
 
     @staticmethod
-    def _fail(ctx: click.Context, message: str, hint: str | None, exc: BaseException) -> NoReturn:
+    def _fail(
+        ctx: click.Context,
+        message: str,
+        hint: str | None,
+        exc: BaseException,
+        code: int = EXIT_ERROR,
+    ) -> NoReturn:
         if ctx.find_root().params.get("debug"):
             traceback.print_exception(exc)
         print_diagnostics([Diagnostic(message, hint=hint)])
-        ctx.exit(EXIT_ERROR)
+        ctx.exit(code)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

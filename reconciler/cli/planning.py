@@ -27,16 +27,21 @@ from reconciler.cli.common import (
 FORMAT = click.option(
     "--format",
     "output_format",
-    type=click.Choice(["text", "json", "markdown"]),
+    type=click.Choice(["text", "json", "markdown", "labels"]),
     default="text",
     show_default=True,
-    help="text for a terminal, markdown for a pull-request comment, json for programs.",
+    help="text for a terminal, markdown for a pull-request comment, json for programs, "
+    "labels for the pull request's labels (a line each: add or remove LABEL).",
 )
 
 
 def render(document: dict[str, Any], output_format: str) -> str:
     if output_format == "json":
         return json.dumps(document, indent=2, sort_keys=False) + "\n"
+    if output_format == "labels":
+        from reconciler.render.annotations import labels
+
+        return labels(document)
     if output_format == "markdown":
         from reconciler.render.markdown import render_markdown
 
@@ -52,10 +57,11 @@ def render(document: dict[str, Any], output_format: str) -> str:
 @click.option(
     "--format",
     "output_format",
-    type=click.Choice(["text", "json"]),
+    type=click.Choice(["text", "json", "github", "gitlab"]),
     default="text",
     show_default=True,
-    help="json: a list of diagnostic objects (for CI annotations).",
+    help="json: a list of diagnostic objects; github: GitHub Actions annotations; "
+    "gitlab: a GitLab Code Quality report.",
 )
 def validate(
     paths: tuple[str, ...],
@@ -72,8 +78,14 @@ def validate(
     from reconciler.kinds import load_stack
 
     result = load_stack(paths, inputs(variables, var_files))
+    found = [d.to_json() for d in result.diagnostics]
     if output_format == "json":
-        click.echo(json.dumps([d.to_json() for d in result.diagnostics], indent=2))
+        click.echo(json.dumps(found, indent=2))
+    elif output_format in ("github", "gitlab"):
+        from reconciler.render import annotations
+
+        write = {"github": annotations.github, "gitlab": annotations.gitlab}[output_format]
+        click.echo(write([_from_here(d) for d in found]), nl=False)
     else:
         print_diagnostics(result.diagnostics)
         if result.ok and result.stack is not None:
@@ -88,6 +100,17 @@ def validate(
         else:
             click.echo(f"Invalid: {summary(result.diagnostics)}.", err=True)
     sys.exit(EXIT_OK if result.ok else EXIT_ERROR)
+
+
+def _from_here(diagnostic: dict[str, Any]) -> dict[str, Any]:
+    """A diagnostic whose file is relative to the working directory, as CI systems place
+    annotations (by repository path, the job running at the repository's root)."""
+    path = diagnostic.get("file")
+    if path and os.path.isabs(path):
+        relative = os.path.relpath(path)
+        if not relative.startswith(".."):
+            return {**diagnostic, "file": relative}
+    return diagnostic
 
 
 @click.command()

@@ -89,8 +89,17 @@ def _capped(lines: list[str], budget: int, more: str) -> list[str]:
     return kept
 
 
+MARKER = "<!-- mlapply-plan stack={stack} -->"
+"""The first line: hidden on GitHub and GitLab, it lets CI find its own comment of a
+stack's plan and edit it in place (one comment per pull request and stack)."""
+
+
 def render_markdown(document: dict[str, Any]) -> str:
-    head = [f"### mlapply plan: stack `{document['stack']}` (backend `{document['backend']}`)", ""]
+    head = [
+        MARKER.format(stack=document["stack"]),
+        f"### mlapply plan: stack `{document['stack']}` (backend `{document['backend']}`)",
+        "",
+    ]
     pending = [c for c in document["changes"] if c["action"] != "no-op"]
     if document["errors"]:
         head.append("> [!CAUTION]")
