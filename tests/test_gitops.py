@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -23,7 +24,9 @@ from click.testing import CliRunner
 from reconciler import cli
 from reconciler.backends.local import LocalStore
 from reconciler.render.annotations import github as github_annotations
-from tests.conftest import REPO
+from tests.conftest import REPO, copy_example
+from tests.fake_gcp.server import FakeGcp
+from tests.test_vertex import fake  # noqa: F401 (the fake Google Cloud, a fixture)
 from tests.test_watching import burn_project
 
 GITHUB = REPO / "examples" / "github-actions" / "mlapply.yml"
@@ -68,6 +71,26 @@ def test_no_run_step_expands_an_expression_and_every_action_is_pinned() -> None:
             assert "${{" not in step.get("run", ""), step
             if "uses" in step:
                 assert re.fullmatch(r"[\w./-]+@[0-9a-f]{40}", step["uses"]), step["uses"]
+
+
+def test_the_gitops_example_is_a_vertex_stack_that_validates_and_plans(
+    tmp_path: Path,
+    fake: FakeGcp,  # noqa: F811
+) -> None:
+    """The workflows' example: the taxifare stack on Vertex AI (state that outlives
+    the runner), planned against the fake Google Cloud as the read-only planner would."""
+    copy_example(tmp_path / "repo", rows=200)
+    shutil.copytree(REPO / "examples" / "gitops", tmp_path / "repo" / "examples" / "gitops")
+    manifests = str(tmp_path / "repo" / "examples" / "gitops" / "manifests")
+    done = CliRunner().invoke(cli.cli, ["validate", manifests])
+    assert done.exit_code == 0 and "warning" not in done.output, done.output
+    done = CliRunner().invoke(
+        cli.cli, ["plan", manifests, "--var", "project=demo-project", "--detailed-exitcode"]
+    )
+    assert done.exit_code == 2, done.output
+    assert "(backend vertex)" in done.output and "Plan: 3 to create" in done.output
+    assert "runs container us-central1-docker.pkg.dev/my-project/trainers/taxifare:1" in done.output
+    assert not [c for c in fake.calls if not c.endswith((".list", ".get"))]  # read only
 
 
 # What mlapply offers the workflows ---------------------------------------------------
