@@ -1,43 +1,61 @@
-"""The GitHub Actions example parses, and every mlapply command in it is a real
-command with real options."""
+"""The CI examples parse, and every mlapply command in them is a real command with
+real options and values (tests/test_gitops.py runs the GitHub workflow's steps)."""
 
 from __future__ import annotations
 
+import re
 import shlex
 from pathlib import Path
 from typing import Any
 
 import click
+import pytest
 import yaml
 
 from reconciler import cli
 from tests.conftest import REPO
 
-WORKFLOW = REPO / "examples" / "github-actions" / "mlapply.yml"
+GITHUB = REPO / "examples" / "github-actions" / "mlapply.yml"
+GITLAB = REPO / "examples" / "gitlab-ci" / "mlapply.gitlab-ci.yml"
 
 
-def _commands(workflow: dict[str, Any]) -> list[list[str]]:
+class _GitLab(yaml.SafeLoader):
+    """YAML with GitLab's ``!reference`` tag."""
+
+
+_GitLab.add_constructor("!reference", lambda loader, node: loader.construct_sequence(node))
+
+
+def _scripts(path: Path) -> list[str]:
+    document: dict[str, Any] = yaml.load(path.read_text(encoding="utf-8"), Loader=_GitLab)
+    if path == GITHUB:
+        return [s.get("run", "") for job in document["jobs"].values() for s in job["steps"]]
+    jobs = [v for v in document.values() if isinstance(v, dict) and "script" in v]
+    return [line for job in jobs for line in job["script"] if isinstance(line, str)]
+
+
+def _commands(path: Path) -> list[list[str]]:
+    """Each ``mlapply ...`` command line of the scripts, as words, up to a redirection
+    or pipe (lines joined where they continue)."""
     found = []
-    for job in workflow["jobs"].values():
-        for step in job["steps"]:
-            for line in str(step.get("run", "")).splitlines():
-                words = shlex.split(line, comments=True)
-                if words[:1] == ["mlapply"]:
-                    found.append(words[1 : words.index(">")] if ">" in words else words[1:])
+    for script in _scripts(path):
+        for line in script.replace("\\\n", " ").splitlines():
+            for part in re.findall(r"(?:^|[(|;]\s*)mlapply (.+?)(?:[|)>]|$)", line.strip()):
+                found.append(shlex.split(part))
     return found
 
 
-def test_the_workflow_plans_pull_requests_and_applies_on_merge() -> None:
-    workflow = yaml.safe_load(Path(WORKFLOW).read_text(encoding="utf-8"))
-    triggers = workflow[True] if True in workflow else workflow["on"]  # YAML 1.1 reads on: as true
-    assert {"pull_request", "push"} <= set(triggers)
-    commands = _commands(workflow)
-    assert [c[0] for c in commands] == ["validate", "plan", "apply", "status"]
-    assert "--format" in commands[1] and "markdown" in commands[1]
-    assert "--auto-approve" in commands[2]
+@pytest.mark.parametrize("path", [GITHUB, GITLAB], ids=["github", "gitlab"])
+def test_every_mlapply_command_in_the_ci_examples_is_real(path: Path) -> None:
+    commands = _commands(path)
+    assert {c[0] for c in commands} >= {"validate", "plan", "show", "apply"}
     for words in commands:
         command = cli.cli.commands[words[0]]
-        options = {o for p in command.params if isinstance(p, click.Option) for o in p.opts}
-        for word in words[1:]:
-            if word.startswith("-"):
-                assert word in options, f"mlapply {words[0]} has no option {word}"
+        options = {o: p for p in command.params if isinstance(p, click.Option) for o in p.opts}
+        for word, after in zip(words[1:], [*words[2:], ""], strict=True):
+            if not word.startswith("-"):
+                continue
+            assert word in options, f"mlapply {words[0]} has no option {word}"
+            choices = options[word].type
+            if isinstance(choices, click.Choice):
+                assert after in choices.choices, f"mlapply {words[0]} {word} {after}"
