@@ -23,7 +23,12 @@ class _GitLab(yaml.SafeLoader):
     """YAML with GitLab's ``!reference`` tag."""
 
 
-_GitLab.add_constructor("!reference", lambda loader, node: loader.construct_sequence(node))
+def _reference(loader: yaml.SafeLoader, node: yaml.Node) -> list[Any]:
+    assert isinstance(node, yaml.SequenceNode)
+    return loader.construct_sequence(node)
+
+
+_GitLab.add_constructor("!reference", _reference)
 
 
 def _scripts(path: Path) -> list[str]:
