@@ -26,7 +26,6 @@ from reconciler.backends import registry
 from reconciler.backends.profile import Capability, TrainingCheck, today
 from reconciler.kinds.base import ApplyContext, IdentityContext, LiveHandler, StepFailed
 from reconciler.lazy import LazyModule
-from reconciler.render.status import progress_text
 from reconciler.stack.build import BuildContext, Reference, parse_duration, training_image
 from reconciler.stack.resources import (
     DEFAULT_TIMEOUT_SECONDS,
@@ -635,6 +634,7 @@ def live_jobs(view: PlanView) -> dict[str, list[LiveJob]]:
 
 def wait_for_job(ctx: ApplyContext, where: str, name: str, *, quiet: bool = False) -> LiveJob:
     """Poll a job at the backend's pace until it has finished."""
+    from reconciler.render.status import progress_text  # apply only: validate stays light
 
     started = time.monotonic()
     last_progress = started

@@ -32,7 +32,7 @@ from reconciler.backends.base import (
     LiveVersion,
     VersionState,
 )
-from reconciler.backends.local import reports, runtimes, trialrequest
+from reconciler.backends.local import runtimes, trialrequest
 from reconciler.backends.local.lock import break_lock, describe_holder, stack_lock
 from reconciler.backends.local.processes import (
     START_SECONDS,
@@ -47,7 +47,6 @@ from reconciler.backends.packaging import BuildError, StagedPackage, build_sdist
 from reconciler.diagnostics import MlapplyError
 from reconciler.identity.content import RemoteLister
 from reconciler.stack.resources import DEFAULT_RUNTIME_VERSION, LABEL_STACK, StackSettings
-from reconciler.tuning.study import FINISHED
 
 LOG_LINES_WHEN_NOT_EXPORTED = 10
 
@@ -267,6 +266,9 @@ class LocalBackend:
     def _usage(self, store: LocalStore, name: str) -> dict[str, Any]:
         """A job's recorded figures, and while it runs its latest samples (a study's:
         its running trials') and the trainer's last report."""
+        from reconciler.backends.local import reports  # status and apply only: plan stays light
+        from reconciler.tuning.study import FINISHED
+
         figures: dict[str, Any] = dict(store.job_runtime(name))
         if "state" not in figures or not JobState(figures["state"]).active:
             return figures
