@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.chaos import TARGETS, ChaosStack
+from tests.chaos import TARGETS, ChaosStack, Trial
 
 pytestmark = pytest.mark.usefixtures("default_runtime")
 
@@ -28,14 +28,7 @@ def test_kills_of_apply_supervisor_and_trainer_are_healed_by_the_next_apply(
         ]
     finally:
         stack.cleanup()
-    report = "\n\n".join(
-        f"trial {t.number}: {t.target} at {t.delay:.2f} s, killed {t.killed}:\n"
-        + "\n".join(t.problems)
-        for t in trials
-        if not t.passed
-    )
-    assert not report, report
-    assert all(t.killed for t in trials), [(t.target, t.killed) for t in trials]
+    _assert_healed(trials)
 
 
 def test_kills_during_a_study_are_healed_and_no_trial_runs_twice(tmp_path: Path) -> None:
@@ -52,6 +45,11 @@ def test_kills_during_a_study_are_healed_and_no_trial_runs_twice(tmp_path: Path)
         ]
     finally:
         stack.cleanup()
+    _assert_healed(trials)
+
+
+def _assert_healed(trials: list[Trial]) -> None:
+    """Every trial's kill landed, and the next apply healed each."""
     report = "\n\n".join(
         f"trial {t.number}: {t.target} at {t.delay:.2f} s, killed {t.killed}:\n"
         + "\n".join(t.problems)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
@@ -203,3 +203,24 @@ def check_names(stack: Stack, targets: Sequence[str], retrain: Sequence[str]) ->
                 f"--retrain {name}: no TrainingJob of that name",
                 did_you_mean(name, retrainable),
             )
+
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def warn_if_exposed(host: str, what: str) -> None:
+    """A server off loopback says that it has no authentication."""
+    if host not in LOOPBACK:
+        click.echo(f"warning: listening on {host}; {what} has no authentication", err=True)
+
+
+def serve_until_stopped(server: Coroutine[Any, Any, None], host: str, port: int) -> None:
+    """Run a server's coroutine until Ctrl-C; a port that cannot be had is one error."""
+    import asyncio
+
+    try:
+        asyncio.run(server)
+    except KeyboardInterrupt:
+        click.echo("stopped", err=True)
+    except OSError as exc:
+        raise MlapplyError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc

@@ -13,7 +13,13 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from reconciler.cli.common import driver, load_or_exit, variable_options
+from reconciler.cli.common import (
+    driver,
+    load_or_exit,
+    serve_until_stopped,
+    variable_options,
+    warn_if_exposed,
+)
 from reconciler.cli.watching import read_status
 from reconciler.diagnostics import MlapplyError
 
@@ -173,7 +179,6 @@ def console(
 ) -> None:
     """Serve a web page that watches the stack: converged or not, jobs with CPU and
     memory charts per task, logs, trials, models and held versions. Read-only."""
-    import asyncio
     import subprocess
 
     from reconciler.backends.profile import Capability
@@ -203,16 +208,11 @@ def console(
         if tensorboard:
             started = "started" if board else "start it with `mlapply tensorboard PATH`"
             click.echo(f"  TensorBoard links point to {tensorboard}/ ({started})")
-        if host not in ("127.0.0.1", "localhost", "::1"):
-            click.echo(f"warning: listening on {host}; the page has no authentication", err=True)
+        warn_if_exposed(host, "the page")
         sys.stdout.flush()
 
     try:
-        asyncio.run(run_console(source, host, port, ready))
-    except KeyboardInterrupt:
-        click.echo("stopped", err=True)
-    except OSError as exc:
-        raise MlapplyError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+        serve_until_stopped(run_console(source, host, port, ready), host, port)
     finally:
         if board is not None:
             board.terminate()

@@ -9,7 +9,14 @@ from typing import TYPE_CHECKING
 
 import click
 
-from reconciler.cli.common import driver, load_or_exit, require, variable_options
+from reconciler.cli.common import (
+    driver,
+    load_or_exit,
+    require,
+    serve_until_stopped,
+    variable_options,
+    warn_if_exposed,
+)
 from reconciler.diagnostics import MlapplyError
 
 if TYPE_CHECKING:
@@ -157,7 +164,6 @@ def serve(
     idle_timeout: float,
 ) -> None:
     """Serve a stack's deployed model versions over HTTP (ML Engine and TF Serving paths)."""
-    import asyncio
     import logging
 
     try:
@@ -191,16 +197,12 @@ def serve(
             )
             click.echo(f"    POST {url}/v1/models/{model.name}:predict")
             click.echo(f"    POST {url}/v1/projects/PROJECT/models/{model.name}:predict")
-        if host not in ("127.0.0.1", "localhost", "::1"):
-            click.echo(f"warning: listening on {host}; the server has no authentication", err=True)
+        warn_if_exposed(host, "the server")
         sys.stdout.flush()
 
-    try:
-        asyncio.run(run_server(lambda: _read_catalog(stack), host, port, options, ready))
-    except KeyboardInterrupt:
-        click.echo("stopped", err=True)
-    except OSError as exc:
-        raise MlapplyError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    serve_until_stopped(
+        run_server(lambda: _read_catalog(stack), host, port, options, ready), host, port
+    )
 
 
 def register(group: click.Group) -> None:
