@@ -241,3 +241,21 @@ def test_the_page_shows_a_running_job_with_growing_charts_and_its_log(
             assert errors == []
         finally:
             browser.close()
+
+
+def test_each_plan_of_the_console_reads_the_manifests_as_they_are_now(tmp_path: Path) -> None:
+    from reconciler.cli.common import driver
+    from reconciler.cli.console import StackSource, _load
+
+    manifests = burn_project(tmp_path, seconds=1)
+    stack = _load([str(manifests)], [], [])
+    source = StackSource(stack, driver(stack), 1.0, None, lambda: _load([str(manifests)], [], []))
+    source._plan()
+    assert source.plan is not None and source.plan_error is None
+    assert [c["address"] for c in source.plan["changes"]] == ["job.burn"]
+    (manifests / "stack.yaml").write_text(
+        (manifests / "stack.yaml").read_text().replace("trainer: t,", "trainer: tt,")
+    )
+    source._plan()
+    assert source.plan_error == "the manifests do not validate (1 error)"
+    assert source.stack()["plan_error"] == source.plan_error

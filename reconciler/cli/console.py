@@ -8,6 +8,7 @@ import json
 import sys
 import threading
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,8 +16,10 @@ import click
 
 from reconciler.cli.common import (
     driver,
+    inputs,
     load_or_exit,
     serve_until_stopped,
+    summary,
     variable_options,
     warn_if_exposed,
 )
@@ -45,9 +48,15 @@ class StackSource:
     made in the background."""
 
     def __init__(
-        self, stack: Stack, backend: ApplyBackend, refresh: float, tensorboard: str | None
+        self,
+        stack: Stack,
+        backend: ApplyBackend,
+        refresh: float,
+        tensorboard: str | None,
+        reload: Callable[[], Stack],
     ) -> None:
         self.stack_ = stack
+        self.reload = reload  # each plan reads the manifests as they are now
         self.backend = backend
         self.refresh = refresh
         self.tensorboard = tensorboard
@@ -100,7 +109,7 @@ class StackSource:
         from reconciler.render.jsonplan import plan_to_json
 
         try:
-            self.plan = plan_to_json(make_plan(self.stack_, self.backend).plan)
+            self.plan = plan_to_json(make_plan(self.reload(), self.backend).plan)
             self.plan_error = None
         except MlapplyError as failed:
             self.plan_error = failed.message
@@ -151,6 +160,19 @@ class StackSource:
         return models_view(view, self.plan)
 
 
+def _load(paths: Sequence[str], variables: Sequence[str], var_files: Sequence[str]) -> Stack:
+    """The stack as its manifests say now; invalid ones are the page's plan error."""
+    from reconciler.kinds import load_stack
+
+    result = load_stack(paths, inputs(variables, var_files))
+    if not result.ok or result.stack is None:
+        raise MlapplyError(
+            f"the manifests do not validate ({summary(result.diagnostics)})",
+            "mlapply validate PATH says where",
+        )
+    return result.stack
+
+
 @click.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @variable_options
@@ -196,7 +218,9 @@ def console(
     boards = profile(stack.settings.backend).supports(Capability.TENSORBOARD)
     tensorboard = f"http://{host}:{tensorboard_port}" if boards else None
     refresh = max(1.0, backend.poll_seconds)
-    source = StackSource(stack, backend, refresh, tensorboard)
+    source = StackSource(
+        stack, backend, refresh, tensorboard, lambda: _load(paths, variables, var_files)
+    )
     board: subprocess.Popen[bytes] | None = None
     if with_tensorboard and boards:
         runs = backend.tensorboard_runs(backend.read_live(stack.name).jobs)
