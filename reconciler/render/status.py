@@ -12,6 +12,7 @@ from typing import Any
 from reconciler.backends.base import JobState, LiveJob, LiveSnapshot
 from reconciler.backends.profile import RuntimeNote
 from reconciler.plan.phrases import duration
+from reconciler.tuning.study import FINISHED
 
 DescribeRuntime = Callable[[str, str], RuntimeNote | None]
 
@@ -194,8 +195,8 @@ def progress_text(job: LiveJob, usage: Mapping[str, Any], elapsed: float, tail: 
 def _trials_text(job: LiveJob) -> str:
     tuning = ((job.spec or {}).get("essence") or {}).get("hyperparameterTuning") or {}
     counted = [t for t in job.trials if not t.lost]
-    done = [t for t in counted if t.state in ("SUCCEEDED", "FAILED", "STOPPED", "CANCELLED")]
-    running = [t for t in job.trials if t.state in ("QUEUED", "RUNNING")]
+    done = [t for t in counted if t.state in FINISHED]
+    running = [t for t in job.trials if t.state not in FINISHED]
     failed = sum(t.state == "FAILED" for t in done)
     text = f"trials {len(done)} of {tuning.get('maxTrials', '?')} done"
     text += f" ({failed} failed)" if failed else ""
