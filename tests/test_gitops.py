@@ -241,6 +241,7 @@ def test_the_github_workflow_reviews_applies_what_was_reviewed_and_tracks_drift(
     assert "the saved plan is stale: the manifests" in stale.stderr
     said = flow.gh["comments"]["7"][-1]["body"]
     assert said.startswith("The plan reviewed here is stale") and "nothing was applied" in said
+    assert "The plan now:" in said and "hyperparameters.seconds: 2" in said  # the plan now
     assert flow.jobs() == []
 
     # Reviewed again, then merged: exactly that plan is applied.
