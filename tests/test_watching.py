@@ -173,6 +173,8 @@ def test_a_running_jobs_figures_reach_status_watch_and_apply(tmp_path: Path) -> 
     assert progress and " CPU, " in progress[-1] and "step " in progress[-1], output
 
     (job,) = LocalStore(manifests / ".mlapply").read("watched").jobs
+    # A core busy all along: the whole run counts, not only up to the last sample.
+    assert LocalStore(manifests / ".mlapply").job_runtime(job.name)["mean_cpu"] > 0.6
     series = LocalStore(manifests / ".mlapply").samples_of(job.name)
     points = series["chief-0"]
     assert len(points) >= 2, series

@@ -14,6 +14,7 @@ so a week-long job keeps a chart of the whole run in a few hundred points.
 
 from __future__ import annotations
 
+import resource
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -53,11 +54,20 @@ def tree_usage(pid: int) -> tuple[float, int] | None:
     return cpu, rss
 
 
+def reaped_cpu_seconds() -> float:
+    """CPU seconds of this process's children that have ended and been waited for (the
+    tasks, and the orphans a subreaper collects)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 @dataclass
 class Sampler:
     """The running figures of a job's tasks: the series, the mean CPU and the peak."""
 
     started: float = field(default_factory=time.time)
+    reaped_before: float = field(default_factory=reaped_cpu_seconds)
+    """What this process's earlier children used (preparing the environment, say)."""
     interval: float = FIRST_INTERVAL_SECONDS
     cpu_seconds: dict[str, float] = field(default_factory=dict)
     last: dict[str, float] = field(default_factory=dict)
@@ -92,10 +102,13 @@ class Sampler:
         return full
 
     def mean_cpu(self, now: float | None = None) -> float | None:
-        if not self.cpu_seconds:
+        """CPUs used on average since the tasks started. Once they have ended and been
+        waited for, their whole use is known (rusage), not only up to the last sample."""
+        used = max(sum(self.cpu_seconds.values()), reaped_cpu_seconds() - self.reaped_before)
+        if not self.cpu_seconds and used <= 0:
             return None
         elapsed = max((time.time() if now is None else now) - self.started, 1e-6)
-        return sum(self.cpu_seconds.values()) / elapsed
+        return used / elapsed
 
 
 def thinned(points: list[tuple[float, float, int]]) -> list[tuple[float, float, int]]:
