@@ -18,12 +18,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
+from reconciler import cli
 from reconciler.backends.base import JobState, LiveJob
 from reconciler.backends.local import LocalStore
 from reconciler.render import console as views
 from reconciler.stack.resources import LABEL_HASH, LABEL_NAME, LABEL_STACK
 from tests.conftest import REPO
+from tests.fake_gcp.server import FakeGcp
+from tests.test_vertex import example, fake  # noqa: F401 (fixtures: Vertex, faked)
 from tests.test_watching import burn_project
 
 ARTIFACTS = Path(os.environ.get("MLAPPLY_TEST_ARTIFACTS", REPO / "test-artifacts"))
@@ -40,9 +44,11 @@ class Console:
             text=True,
         )
         assert self.process.stdout is not None
-        first = self.process.stdout.readline()
-        assert " on http://" in first, first + self.process.stdout.read()
-        self.url = first.split(" on ", 1)[1].split("/ ", 1)[0]
+        said: list[str] = []  # validate's warnings may come first
+        while not said or " on http://" not in said[-1]:
+            said.append(self.process.stdout.readline())
+            assert said[-1] and len(said) < 50, "".join(said)
+        self.url = said[-1].split(" on ", 1)[1].split("/ ", 1)[0]
 
     def get(self, path: str) -> tuple[int, Any]:
         try:
@@ -259,3 +265,29 @@ def test_each_plan_of_the_console_reads_the_manifests_as_they_are_now(tmp_path: 
     source._plan()
     assert source.plan_error == "the manifests do not validate (1 error)"
     assert source.stack()["plan_error"] == source.plan_error
+
+
+def test_on_vertex_the_console_links_the_cloud_console_and_invents_no_usage(
+    fake: FakeGcp,  # noqa: F811
+    example: Path,  # noqa: F811
+    console_of: Any,
+) -> None:
+    """Usage and logs are where Vertex keeps them (Cloud Monitoring and Logging): the
+    console shows none, says where, and links each job and endpoint to its page."""
+    done = CliRunner().invoke(cli.cli, ["apply", str(example), "--auto-approve"])
+    assert done.exit_code == 0, done.output
+    console = console_of(example)
+    status, jobs = console.get("/api/jobs")
+    (job,) = jobs["jobs"]
+    assert job["console_url"].startswith(
+        "https://console.cloud.google.com/ai/platform/locations/us-central1/training/"
+    )
+    assert job["tensorboard_url"] is None and job["cpu_now"] is None
+    assert console.get(f"/api/jobs/{job['name']}/usage") == (200, {"tasks": {}})
+    status, log = console.get(f"/api/jobs/{job['name']}/log")
+    assert status == 200 and log["error"] == "the logs of Vertex AI jobs are in Cloud Logging"
+    status, models = console.get("/api/models")
+    (model,) = models["models"]
+    assert model["console_url"].startswith(
+        "https://console.cloud.google.com/vertex-ai/locations/us-central1/endpoints/"
+    )
