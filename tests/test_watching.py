@@ -17,6 +17,7 @@ from click.testing import CliRunner
 from reconciler import cli
 from reconciler.apply.executor import Event, EventKind
 from reconciler.backends.local import LocalStore, telemetry
+from reconciler.backends.local.store import TrialRow
 from reconciler.cli.progress import EventPrinter
 
 # A trainer that keeps a core busy and holds memory, reporting its loss as it goes.
@@ -104,8 +105,12 @@ def test_the_store_keeps_a_bounded_series_per_task(tmp_path: Path) -> None:
     series = store.samples_of("j")
     assert len(series["chief-0"]) == 5 and series["worker-0"] == [(1.0, 0.5, 7)]
     assert store.samples_of("j", since=5.0)["chief-0"] == [(7.0, 1.0, 7), (9.0, 1.0, 9)]
+    store.put_trial(TrialRow("j1-trial-1", "j", "s", "1", {}))  # a trial it adopted
+    store.add_samples("j1-trial-1", [("chief-0", 1.0, 1.0, 1)])
+    store.add_samples("j_x", [("chief-0", 1.0, 1.0, 1)])  # another job's
     store.delete_job("j")
-    assert store.samples_of("j") == {}
+    assert store.samples_of("j") == {} and store.samples_of("j1-trial-1") == {}
+    assert store.samples_of("j_x") != {}
 
 
 def test_a_tasks_figures_count_the_processes_it_started() -> None:

@@ -402,8 +402,14 @@ class LocalStore:
     def delete_job(self, name: str) -> None:
         statements: list[tuple[str, Sequence[Any]]] = [("DELETE FROM jobs WHERE name = ?", (name,))]
         if self.schema_version >= _SAMPLES_SCHEMA:
+            # Its own samples and its trials' (by their recorded names: an adopted trial
+            # keeps the name of the attempt that started it).
             statements.append(
-                ("DELETE FROM samples WHERE job = ? OR job LIKE ?", (name, f"{name}-trial-%"))
+                (
+                    "DELETE FROM samples WHERE job = ? OR job IN"
+                    " (SELECT name FROM trials WHERE study = ?)",
+                    (name, name),
+                )
             )
         self._write(*statements)
 
