@@ -82,20 +82,6 @@ def test_unknown_target_and_retrain_names_are_clear_errors(tmp_path: Path) -> No
     assert code == 1 and "--retrain nope: no TrainingJob of that name" in output
 
 
-def test_the_mlengine_backend_says_it_is_not_available_yet(tmp_path: Path) -> None:
-    (tmp_path / "s.yaml").write_text(
-        "apiVersion: mlapply/v1\nkind: Stack\nmetadata: {name: s}\nspec:\n  backend: mlengine\n"
-        "  gcp: {project: my-project, region: us-central1, stagingBucket: gs://bucket}\n"
-    )
-    code, output = _invoke("validate", str(tmp_path))
-    assert code == 0
-    assert "s.yaml:5:12: warning: backend mlengine: the Cloud ML Engine backend is not " in output
-    code, output = _invoke("plan", str(tmp_path))
-    assert code == 1
-    assert "error: backend mlengine: the Cloud ML Engine backend is not available" in output
-    assert "Traceback" not in output
-
-
 def test_graph_prints_dot(tmp_path: Path) -> None:
     s = Scenario(tmp_path)
     code, output = _invoke("graph", str(s.root / "m"))

@@ -2,9 +2,10 @@
 assertions, through the ApplyBackend protocol; a fixture per backend.
 
 The local backend runs for real (a tiny trainer package, built, installed and
-run by the detached supervisor); Vertex runs against the fake Vertex + Cloud
-Storage server, which checks every request. Submissions and records come from
-real manifests through the kinds table, as apply makes them.
+run by the detached supervisor); Vertex and Cloud ML Engine run against the
+fake Google server (Vertex, ml v1 and Cloud Storage), which checks every request.
+Submissions and records come from real manifests through the kinds table, as
+apply makes them.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from reconciler.identity.hashcache import HashCache
 from reconciler.kinds import compute_desired, load_stack
 from reconciler.kinds.trainingjob import compiled_job
 from tests.conftest import dead_pid
-from tests.fake_gcp.scale import GCP
+from tests.fake_gcp.scale import GCP, ML_ENGINE
 from tests.fake_gcp.server import FakeGcp, pointed_at
 
 # Jobs here wait with deadlines: the runtime is built first.
@@ -148,7 +149,7 @@ def _write(root: Path, stack: str, image: str = "") -> DesiredState:
         cache.close()
 
 
-@pytest.fixture(scope="module", params=["local", "vertex"])
+@pytest.fixture(scope="module", params=["local", "vertex", "mlengine"])
 def world(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[World]:
@@ -171,21 +172,25 @@ def world(
                 backend.cancel_job(job.name)
         return
     fake = FakeGcp(job_seconds=0.5)
+    vertex = request.param == "vertex"
     with pointed_at(fake, poll_seconds=0.1):
-        # As a 2026 user must: the trainer in an image of its own (the prebuilt
-        # TensorFlow training images have all ended).
+        # On Vertex, as a 2026 user must: the trainer in an image of its own (the
+        # prebuilt TensorFlow training images have all ended). ML Engine runs packages.
         image = ", container: {image: us-central1-docker.pkg.dev/demo-project/t/conform:1}"
-        desired = _write(root, header + "spec:" + GCP + "---", image)
+        settings = GCP if vertex else ML_ENGINE
+        desired = _write(root, header + "spec:" + settings + "---", image if vertex else "")
         backend = driver(desired.stack.settings)
 
-        def plant_vertex(holder: str, pid: int) -> None:
+        def plant_in_bucket(holder: str, pid: int) -> None:
             info = {"id": holder, "pid": pid, "host": socket.gethostname(), "time": 1.0}
             fake.put_object("gs://demo-staging/mlapply/conform/lock", json.dumps(info).encode())
 
         def lose_next_create() -> None:
             fake.faults.lose_create_answers = 1
 
-        world = World(backend, desired, plant_vertex, lose_next_create, stages_packages=False)
+        world = World(
+            backend, desired, plant_in_bucket, lose_next_create, stages_packages=not vertex
+        )
         fake.slow_jobs.add(world.submission("cancel").record.name)  # the fake trains no code
         yield world
     assert fake.violations == [], fake.violations

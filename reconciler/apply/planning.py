@@ -8,8 +8,9 @@ backend's live state, once. It builds nothing and runs no user code.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from reconciler.backends import registry
 from reconciler.backends.base import Backend, LiveSnapshot
 from reconciler.gcpause import paused_gc
 from reconciler.identity import DesiredState
@@ -50,4 +51,6 @@ def make_plan(
         live = backend.read_live(stack.name)
         when = time.time() if now is None else now
         options = PlanOptions(targets=targets, retrain=retrain, now=when, paths=paths)
-        return Planned(diff_stack(desired, live, options), desired, live)
+        plan = diff_stack(desired, live, options)
+        notice = registry.profile(stack.settings.backend).notice
+        return Planned(replace(plan, notice=notice) if notice else plan, desired, live)

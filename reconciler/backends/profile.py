@@ -128,8 +128,8 @@ class Profile(NamedTuple):
         }
     )
     """What each tuning algorithm (and EARLY_STOPPING) is here, for the plan."""
-    unavailable: str | None = None
-    """Set when this version of mlapply cannot act on the backend, with why."""
+    notice: str | None = None
+    """What validate and plan say of every stack on this backend (a shut-down API)."""
 
     def supports(self, capability: Capability) -> bool:
         return capability not in self.lacks

@@ -37,7 +37,7 @@ BACKENDS: dict[str, Row] = {
     ),
     "mlengine": Row(
         "reconciler.backends.google.mlengine.profile:PROFILE",
-        "",
+        "reconciler.backends.google.mlengine.backend:MlEngineBackend",
     ),
 }
 DEFAULT = "local"
@@ -60,8 +60,6 @@ def profile(name: str) -> Profile:
 
 def driver(settings: StackSettings) -> ApplyBackend:
     """The driver of the stack's backend (importing it, and its client, now)."""
-    found = profile(settings.backend)
-    if found.unavailable:
-        raise MlapplyError(f"backend {settings.backend}: {found.unavailable}")
+    profile(settings.backend)  # an unknown backend is one error
     factory = _load(BACKENDS[settings.backend].driver)
     return cast("ApplyBackend", factory(settings))  # type: ignore[operator]

@@ -142,8 +142,8 @@ class StackHandler:
             if "backend" in loaded.doc.data.get("spec", {})
             else loaded.doc.location
         )
-        if profile.unavailable:
-            ctx.warn(f"backend {settings.backend}: {profile.unavailable}", where)
+        if profile.notice:
+            ctx.warn(f"backend {settings.backend}: {profile.notice}", where)
         problem = profile.settings_problem(settings)
         if problem:
             spec = loaded.doc.data.get("spec", {})

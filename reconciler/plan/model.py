@@ -182,6 +182,8 @@ class Plan:
     manifests_digest: str = ""
     snapshot_digest: str = ""
     options: PlanOptions = field(default_factory=PlanOptions)
+    notice: str | None = None
+    """What the backend's profile says of every plan on it (a shut-down API)."""
 
     def counts(self) -> dict[Action, int]:
         found = dict.fromkeys(Action, 0)

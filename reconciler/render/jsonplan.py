@@ -35,6 +35,7 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
         },
         "changes": [_change(c) for c in plan.changes],
         "errors": [{"message": e.message, "address": e.address} for e in plan.errors],
+        **({"backend_notice": plan.notice} if plan.notice else {}),
     }
 
 

@@ -101,6 +101,8 @@ def render_markdown(document: dict[str, Any]) -> str:
         "",
     ]
     pending = [c for c in document["changes"] if c["action"] != "no-op"]
+    if document.get("backend_notice"):
+        head.extend(["> [!NOTE]", f"> {_cell(document['backend_notice'])}.", ""])
     if document["errors"]:
         head.append("> [!CAUTION]")
         errors = [f"> **Error:** {_cell(e['message'])}" for e in document["errors"]]

@@ -41,6 +41,8 @@ def _value(value: Any) -> str:
 
 def render_text(document: dict[str, Any], *, colour: bool = False) -> str:
     lines = [f'mlapply plan for stack "{document["stack"]}" (backend {document["backend"]})', ""]
+    if document.get("backend_notice"):
+        lines[1:1] = [f"Note: {document['backend_notice']}."]
     pending = [c for c in document["changes"] if c["action"] != "no-op"]
     notes = [c for c in document["changes"] if c["action"] == "no-op" and c["reasons"]]
     for change in pending:

@@ -19,6 +19,7 @@ GCP = """
     region: us-central1
     stagingBucket: gs://demo-staging
 """
+ML_ENGINE = GCP.replace("backend: vertex", "backend: mlengine")
 
 
 def write_stack(root: Path, jobs: int) -> Path:

@@ -1,6 +1,6 @@
-"""A fake Vertex AI + Cloud Storage on 127.0.0.1, strict about requests.
+"""A fake Vertex AI + Cloud ML Engine + Cloud Storage on 127.0.0.1, strict about requests.
 
-Every request is matched to a method of the aiplatform v1 or storage v1
+Every request is matched to a method of the aiplatform v1, ml v1 or storage v1
 discovery document (unknown paths and query parameters are refused), its
 body is validated against the method's schema (:mod:`tests.fake_gcp.discovery`),
 and then against the API's own rules that discovery cannot say
@@ -41,7 +41,9 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from tests.fake_gcp import rules
+from tests.fake_gcp.common import ApiError, now
 from tests.fake_gcp.discovery import STANDARD_QUERY, Api, Method, load
+from tests.fake_gcp.mlengine import MlEngine
 
 LABEL_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 LABEL_VALUE = re.compile(r"^[a-z0-9_-]{0,63}$")
@@ -51,21 +53,6 @@ ALIAS = re.compile(r"^[a-z][a-zA-Z0-9-]{0,126}[a-z0-9]$")
 DEPLOYED_ID = re.compile(r"^[0-9]{1,10}$")  # DeployedModel.id (aiplatform v1 discovery)
 FILTER_TERM = re.compile(r'^(labels\.([a-z0-9_-]+)|display_name)="([^"]*)"$')
 PAGE = 10  # the fake's largest page, small so that pagination is exercised
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, message: str, reason: str = "INVALID_ARGUMENT") -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.reason = reason
-
-
-def _now() -> str:
-    return (
-        time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
-        + f".{int(time.time() * 1e6) % 10**6:06d}Z"
-    )
 
 
 @dataclass
@@ -124,6 +111,8 @@ class FakeGcp:
         self._sessions: dict[str, tuple[str, str, bytearray]] = {}
         self.ai = load("aiplatform")
         self.storage = load("storage")
+        self.ml = load("ml")
+        self.mlengine = MlEngine(self)
         self._server: ThreadingHTTPServer | None = None
         self._pending: dict[str, Pending] = {}
         self.op_polls = 3  # polls an operation runs for
@@ -208,6 +197,11 @@ class FakeGcp:
             except ValueError:
                 return self._refuse(400, f"{method.id}: the body is not JSON")
             errors = api.body_errors(method, payload)
+            if api is self.ml and method.id.endswith(".patch"):
+                # An ml v1 patch sends the fields its updateMask names (gcloud's jobs,
+                # models and versions update send labels and etag alone), so "Required."
+                # fields are required of creates only.
+                errors = [e for e in errors if "is a required property" not in e]
             if errors:
                 return self._refuse(400, f"{method.id}: " + "; ".join(errors[:5]))
         try:
@@ -237,7 +231,10 @@ class FakeGcp:
         return 200, "application/json", json.dumps(result).encode()
 
     def _method(self, verb: str, path: str) -> tuple[Api, tuple[Method, dict[str, str]] | None]:
-        api = self.storage if "/storage/v1/" in path else self.ai
+        if "/storage/v1/" in path:
+            return self.storage, self.storage.find(verb, path)
+        # Vertex AI's paths all have locations/; ml v1's none (their discovery documents).
+        api = self.ai if "/locations/" in path else self.ml
         return api, api.find(verb, path)
 
     def _refuse(self, status: int, message: str) -> tuple[int, str, bytes]:
@@ -253,7 +250,8 @@ class FakeGcp:
         raw: bytes,
     ) -> Any:
         name = method.id.split(".", 1)[1].removeprefix("projects.locations.")
-        handler: Callable[..., Any] | None = getattr(self, "_" + name.replace(".", "_"), None)
+        owner = self.mlengine if method.id.startswith("ml.") else self
+        handler: Callable[..., Any] | None = getattr(owner, "_" + name.replace(".", "_"), None)
         if handler is None:
             raise ApiError(501, f"the fake does not implement {method.id}", "UNIMPLEMENTED")
         if method.media_upload:
@@ -392,8 +390,8 @@ class FakeGcp:
             **body,
             "name": name,
             "state": "JOB_STATE_QUEUED",
-            "createTime": _now(),
-            "updateTime": _now(),
+            "createTime": now(),
+            "updateTime": now(),
         }
         seconds = 600.0 if body["displayName"] in self.slow_jobs else self.job_seconds
         self.jobs[name] = Job(
@@ -408,20 +406,20 @@ class FakeGcp:
         if state == "JOB_STATE_CANCELLING":
             resource.update(
                 state="JOB_STATE_CANCELLED",
-                endTime=_now(),
+                endTime=now(),
                 error={"code": 1, "message": "CANCELED"},
             )
         elif state == "JOB_STATE_QUEUED" and age > min(job.seconds / 3, 1.0):
-            resource.update(state="JOB_STATE_RUNNING", startTime=_now())
+            resource.update(state="JOB_STATE_RUNNING", startTime=now())
         elif state == "JOB_STATE_RUNNING" and age > job.seconds:
             if job.fail:
                 message = "The replica workerpool0-0 exited with a non-zero status of 1."
                 resource.update(
-                    state="JOB_STATE_FAILED", endTime=_now(), error={"code": 3, "message": message}
+                    state="JOB_STATE_FAILED", endTime=now(), error={"code": 3, "message": message}
                 )
             else:
                 self._train(job)
-                resource.update(state="JOB_STATE_SUCCEEDED", endTime=_now())
+                resource.update(state="JOB_STATE_SUCCEEDED", endTime=now())
         return resource
 
     def _train(self, job: Job) -> None:
@@ -470,8 +468,8 @@ class FakeGcp:
             "displayName": display_name,
             "labels": labels,
             "state": "JOB_STATE_SUCCEEDED",
-            "createTime": _now(),
-            "endTime": _now(),
+            "createTime": now(),
+            "endTime": now(),
         }
         self.jobs[name] = Job(resource, "customJobs")
 
@@ -607,8 +605,8 @@ class FakeGcp:
                     "versionAliases": aliases,
                     "name": name,
                     "versionId": version_id,
-                    "versionCreateTime": _now(),
-                    "createTime": _now(),
+                    "versionCreateTime": now(),
+                    "createTime": now(),
                 }
             )
 
@@ -726,7 +724,7 @@ class FakeGcp:
         self.endpoints[name] = {
             **body,
             "name": name,
-            "createTime": _now(),
+            "createTime": now(),
             "deployedModels": [],
             "trafficSplit": {},
         }
@@ -855,8 +853,8 @@ class FakeGcp:
             "size": str(len(data)),
             "md5Hash": base64.b64encode(hashlib.md5(data).digest()).decode(),
             "generation": str(next(self._generations)),
-            "timeCreated": _now(),
-            "updated": _now(),
+            "timeCreated": now(),
+            "updated": now(),
         }
         self.objects[(bucket, name)] = {"meta": meta, "data": data}
         return meta
@@ -1014,10 +1012,12 @@ def pointed_at(fake: FakeGcp, poll_seconds: float = 0.05) -> Iterator[str]:
     with fake.running() as url:
         os.environ.update(
             MLAPPLY_AIPLATFORM_ENDPOINT=url,
+            MLAPPLY_ML_ENDPOINT=url,
             MLAPPLY_STORAGE_ENDPOINT=url,
             MLAPPLY_GCP_ANONYMOUS="1",
             MLAPPLY_GCP_RETRY_BASE_SECONDS="0.01",
             MLAPPLY_VERTEX_POLL_SECONDS=str(poll_seconds),
+            MLAPPLY_MLENGINE_POLL_SECONDS=str(poll_seconds),
         )
         try:
             yield url

@@ -7,8 +7,10 @@ only), listings are paginated, and missing objects read as None.
 from __future__ import annotations
 
 import base64
+import fnmatch
 import hashlib
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -104,3 +106,31 @@ class Bucket:
         except NotFound:
             return False
         return True
+
+
+def remote_lister(
+    caller: Caller, service: Callable[[], Any]
+) -> Callable[[str], dict[str, tuple[int, str]]]:
+    """gs:// data fingerprinted from object metadata: one paginated list per prefix
+    (the pattern up to its first wildcard), then matched locally. Each file is
+    (size, checksum@generation)."""
+    listed: dict[tuple[str, str], list[dict[str, Any]]] = {}
+
+    def files(pattern: str) -> dict[str, tuple[int, str]]:
+        bucket, name = split_uri(pattern)
+        prefix = re.split(r"[*?\[]", name, maxsplit=1)[0]
+        key = (bucket, prefix)
+        if key not in listed:
+            listed[key] = list(Bucket(caller, service(), bucket).list(prefix))
+        folder = name.rstrip("/") + "/"
+        found = {}
+        for item in listed[key]:
+            if fnmatch.fnmatchcase(item["name"], name) or item["name"].startswith(folder):
+                checksum = item.get("md5Hash") or item.get("crc32c") or ""
+                found[f"gs://{bucket}/{item['name']}"] = (
+                    int(item.get("size", 0)),
+                    f"{checksum}@{item.get('generation', '')}",
+                )
+        return found
+
+    return files

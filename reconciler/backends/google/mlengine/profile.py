@@ -1,21 +1,148 @@
-"""Cloud ML Engine (``ml`` v1): shut down by Google on 2025-01-31; no driver yet.
+"""Cloud ML Engine's profile (``ml`` v1): its tiers, runtime versions and machines.
 
-The profile lets validate and plan read a migrating stack (its tiers are the
-ML Engine tiers the table in ``google/tiers.py`` spells out); apply refuses it.
+Google shut the ``ml`` v1 API down on 2025-01-31. The backend speaks it
+request-exact for what it is still good for: emulators that serve it,
+migrating runbooks (``mlapply import``), and as the reference of the
+workflow the manifests describe. Validate and plan say so on every stack
+that names it.
 """
 
 from __future__ import annotations
 
-from reconciler.backends.google.tiers import compile_pools
-from reconciler.backends.profile import Profile
+from datetime import date
+from types import MappingProxyType
+
+from reconciler.backends.compiled import Pool, declared_roles
+from reconciler.backends.google.mlengine import catalogue
+from reconciler.backends.profile import (
+    Capability,
+    Missing,
+    Profile,
+    RuntimeNote,
+    Verdict,
+)
+from reconciler.stack.resources import LocalSettings, Machines, ServingContainer, StackSettings
+
+NOTICE = (
+    f"Google shut the Cloud ML Engine API (ml v1) down on {catalogue.SHUTDOWN.isoformat()} "
+    f"({catalogue.SHUTDOWN_SOURCE}): this backend speaks it request-exact for emulators "
+    "and migrations only; to train on Google Cloud today, use backend: vertex"
+)
+
+
+def compile_pools(tier: str, machines: Machines | None, local: LocalSettings) -> tuple[Pool, ...]:
+    if tier == "CUSTOM" and machines is not None:
+        return tuple(
+            Pool(role, group.count, group.type, group.accelerator)
+            for role, group in declared_roles(machines)
+        )
+    return catalogue.TIERS[tier]
+
+
+def settings_problem(settings: StackSettings) -> str | None:
+    gcp = settings.gcp
+    if gcp is None or not (gcp.project and gcp.region and gcp.staging_bucket):
+        return "backend: mlengine needs spec.gcp with project, region and stagingBucket"
+    return None
+
+
+def _runtimes() -> str:
+    return ", ".join(catalogue.RUNTIMES)
+
+
+def training_problem(runtime: str, python: str) -> str | None:
+    pythons = catalogue.RUNTIMES.get(runtime)
+    if pythons is None:
+        return (
+            f"Cloud ML Engine has no runtime version {runtime} (its runtime versions: "
+            f"{_runtimes()}; {catalogue.RUNTIMES_SOURCE}, checked {catalogue.CHECKED})"
+        )
+    if python not in pythons:
+        return f"Cloud ML Engine runtime {runtime} runs Python {', '.join(pythons)}, not {python}"
+    return None
+
+
+def describe_runtime(runtime: str, python: str) -> RuntimeNote | None:
+    if runtime not in catalogue.RUNTIMES:
+        return None
+    return RuntimeNote(f"Cloud ML Engine runtime {runtime}, Python {python}")
+
+
+def serving_check(runtime: str, container: ServingContainer | None, today: date) -> Verdict | None:
+    if container is not None:
+        return Verdict(
+            "on backend mlengine a version serves its SavedModel on an ML Engine runtime "
+            "version; mlapply sends no custom serving container there",
+            "remove spec.servingContainer (or use backend: vertex)",
+        )
+    if runtime not in catalogue.RUNTIMES:
+        return Verdict(
+            f"Cloud ML Engine prediction has no runtime version {runtime}",
+            f"set spec.runtimeVersion to one of {_runtimes()}",
+        )
+    return None
+
+
+def machine_problem(pool: Pool) -> str | None:
+    """Why ML Engine training cannot give a pool its machines, or None."""
+    if pool.machine_type is None:
+        return None
+    if pool.machine_type not in catalogue.TRAINING_MACHINES:
+        return (
+            f"Cloud ML Engine training has no machine type {pool.machine_type} "
+            f"({catalogue.MACHINES_SOURCE}, checked {catalogue.CHECKED})"
+        )
+    accelerator = pool.accelerator
+    if accelerator is not None and accelerator.type not in catalogue.ACCELERATORS:
+        return (
+            f"Cloud ML Engine training has no accelerator {accelerator.type} "
+            f"(one of: {', '.join(sorted(catalogue.ACCELERATORS))})"
+        )
+    return None
+
 
 PROFILE = Profile(
     name="mlengine",
-    title="Cloud ML Engine (ml v1)",
+    title="Cloud ML Engine (ml v1, shut down 2025-01-31)",
     compile_pools=compile_pools,
-    unavailable=(
-        "the Cloud ML Engine backend is not available in this version of mlapply "
-        "(Google shut the ml v1 API down on 2025-01-31); use backend: vertex (Vertex AI, "
-        "its live successor) or local"
+    lacks={
+        Capability.LOGS: Missing(
+            "the logs of Cloud ML Engine jobs were in Cloud Logging",
+            "gcloud ai-platform jobs stream-logs JOB_ID",
+        ),
+        Capability.USAGE: Missing(
+            "Cloud ML Engine reported a job's use in Cloud Monitoring, not per job here",
+            "open the job in the Google Cloud console",
+        ),
+        Capability.TENSORBOARD: Missing(
+            "a Cloud ML Engine job's summaries are in Cloud Storage (its job dir)",
+            "run tensorboard --logdir gs://BUCKET/PATH with your own credentials",
+        ),
+        Capability.JOB_METRICS: Missing(
+            "Cloud ML Engine keeps no metric of a job that is not a tuning job: only "
+            "trials have one (trainingOutput.trials[].finalMetric)",
+            "gate a version of a tuning job on its metric (the best trial's final metric)",
+        ),
+        Capability.LOCAL_SERVING: Missing(
+            "a Cloud ML Engine model version serves online prediction itself",
+            "send requests to the model (gcloud ai-platform predict)",
+        ),
+    },
+    training_problem=training_problem,
+    training_hint=f"Cloud ML Engine runtime versions: {_runtimes()}, each with Python 3.7",
+    describe_runtime=describe_runtime,
+    default_python=catalogue.DEFAULT_PYTHON,
+    settings_problem=settings_problem,
+    default_runtime=catalogue.DEFAULT_RUNTIME,
+    serving_check=serving_check,
+    machine_problem=machine_problem,
+    search_phrases=MappingProxyType(
+        {
+            "BAYESIAN": "Bayesian optimisation (the service's default)",
+            "GRID_SEARCH": "grid search",
+            "RANDOM_SEARCH": "random search",
+            "EARLY_STOPPING": "automated early stopping (enableTrialEarlyStopping)",
+        }
     ),
+    notice=NOTICE,
 )

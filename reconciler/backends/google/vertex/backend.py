@@ -12,10 +12,8 @@ is looked up, never blindly sent again.
 
 from __future__ import annotations
 
-import fnmatch
 import functools
 import os
-import re
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -47,7 +45,8 @@ from reconciler.backends.google.once import at_most_once
 from reconciler.backends.google.paging import list_all
 from reconciler.backends.google.records import Records
 from reconciler.backends.google.staging import Staging
-from reconciler.backends.google.storage import Bucket, split_uri
+from reconciler.backends.google.storage import Bucket, remote_lister
+from reconciler.backends.google.times import seconds
 from reconciler.backends.google.vertex import bodies, catalogue, images
 from reconciler.backends.google.vertex.profile import PROFILE, settings_problem
 from reconciler.backends.profile import Capability
@@ -148,29 +147,7 @@ class VertexBackend:
     # Reading ---------------------------------------------------------------------------
 
     def remote_lister(self) -> RemoteLister:
-        """gs:// data fingerprinted from object metadata: one paginated list per
-        prefix (the pattern up to its first wildcard), then matched locally."""
-        listed: dict[tuple[str, str], list[dict[str, Any]]] = {}
-
-        def files(pattern: str) -> dict[str, tuple[int, str]]:
-            bucket, name = split_uri(pattern)
-            prefix = re.split(r"[*?\[]", name, maxsplit=1)[0]
-            key = (bucket, prefix)
-            if key not in listed:
-                store = Bucket(self.caller, self._service("storage"), bucket)
-                listed[key] = list(store.list(prefix))
-            folder = name.rstrip("/") + "/"
-            found = {}
-            for item in listed[key]:
-                if fnmatch.fnmatchcase(item["name"], name) or item["name"].startswith(folder):
-                    checksum = item.get("md5Hash") or item.get("crc32c") or ""
-                    found[f"gs://{bucket}/{item['name']}"] = (
-                        int(item.get("size", 0)),
-                        f"{checksum}@{item.get('generation', '')}",
-                    )
-            return found
-
-        return files
+        return remote_lister(self.caller, lambda: self._service("storage"))
 
     def _stack_filter(self, stack: str, display_name: str | None = None) -> str:
         return bodies.filter_labels({LABEL_STACK: stack}, display_name)
@@ -229,9 +206,9 @@ class VertexBackend:
             name,
             dict(recorded.get("labels") or found.get("labels", {})),
             _job_state(found),
-            bodies.seconds(found.get("createTime")),
-            bodies.seconds(found.get("startTime")),
-            bodies.seconds(found.get("endTime")),
+            seconds(found.get("createTime")),
+            seconds(found.get("startTime")),
+            seconds(found.get("endTime")),
             error,
             recorded.get("spec"),
             metrics=study.metrics,
@@ -293,7 +270,7 @@ class VertexBackend:
                         ),
                         description=version.get("versionDescription", ""),
                         deployment_uri=version.get("artifactUri"),
-                        create_time=bodies.seconds(version.get("versionCreateTime")),
+                        create_time=seconds(version.get("versionCreateTime")),
                         spec=recorded or None,
                     )
                 )
@@ -320,7 +297,7 @@ class VertexBackend:
                     region=self.region,
                     online_prediction_logging=logging,
                     default_version=default,
-                    create_time=bodies.seconds(endpoint.get("createTime")),
+                    create_time=seconds(endpoint.get("createTime")),
                     console_url=bodies.console_url(str(endpoint.get("name", ""))),
                 )
             )
@@ -330,7 +307,7 @@ class VertexBackend:
                 {LABEL_STACK: stack},
                 item["name"].rsplit("-", 1)[-1].removesuffix(".tar.gz"),
                 self.bucket.uri(item["name"]),
-                bodies.seconds(item.get("timeCreated")),
+                seconds(item.get("timeCreated")),
             )
             for item in self.bucket.list(self.staging.prefix(stack) + "packages/")
         )

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 from typing import Any, NamedTuple
 
 from reconciler.backends.base import JobState, LiveTrial
 from reconciler.backends.compiled import Pool, Role
+from reconciler.backends.google.times import seconds
 from reconciler.stack.resources import Tuning
 from reconciler.tuning.study import Trial, best
 
@@ -180,12 +180,6 @@ def without(split: Mapping[str, int], gone: str, others: Sequence[str]) -> dict[
 
 def endpoint_id(model: str) -> str:
     return model.replace("_", "-")
-
-
-def seconds(timestamp: str | None) -> float | None:
-    if not timestamp:
-        return None
-    return datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()
 
 
 def filter_labels(labels: Mapping[str, str], display_name: str | None = None) -> str:
