@@ -8,12 +8,20 @@ imported inside the commands that need them, so ``mlapply --help`` starts fast.
 
 from __future__ import annotations
 
-from reconciler.cli import applying, console, planning, scaffolding, serving, watching
+from reconciler.cli import (
+    applying,
+    console,
+    importing,
+    planning,
+    scaffolding,
+    serving,
+    watching,
+)
 from reconciler.cli.common import cli
 
 __all__ = ["cli", "main"]
 
-for _module in (planning, applying, watching, console, serving, scaffolding):
+for _module in (planning, applying, watching, console, serving, scaffolding, importing):
     _module.register(cli)
 
 

@@ -1,0 +1,117 @@
+"""``mlapply import``: gcloud ML Engine scripts and configs as manifests."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from reconciler.diagnostics import MlapplyError
+
+FILES = {"stack.yaml", "training.yaml", "serving.yaml"}
+HEADER = (
+    "# Imported by `mlapply import` from {sources}.\n"
+    "# Review the notes it printed; `mlapply validate` and `mlapply plan` check it.\n"
+)
+
+
+@click.command("import")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    help="Write stack.yaml, training.yaml and serving.yaml into this folder (refusing to "
+    "overwrite them) and validate them; without it, print the manifests.",
+)
+def import_(files: tuple[str, ...], out_dir: str | None) -> None:
+    """Turn gcloud ML Engine runbooks into manifests.
+
+    FILES are shell scripts or pasted command lines (- reads standard input) with
+    `gcloud ml-engine|ai-platform jobs submit training`, `models create`,
+    `versions create` and `versions set-default`, and YAML or JSON configs holding a
+    trainingInput (an hptuning_config.yaml). They are read, never run. Each flag
+    mlapply cannot translate is named, with its file and line, on standard error.
+    """
+    import yaml
+
+    from reconciler.importing import gcloud, manifests, script, trainingspec
+
+    found = gcloud.Found()
+    out = Path(out_dir) if out_dir else Path.cwd()
+    for name in files:
+        path = Path("<stdin>") if name == "-" else Path(name)
+        text = sys.stdin.read() if name == "-" else _read(path)
+        if path.suffix in (".yaml", ".yml", ".json"):
+            config = trainingspec.read_config(path, found, (str(path), 1))
+            if "trainingInput" not in config:
+                raise MlapplyError(f"{path}: no trainingInput in it", "give a gcloud --config file")
+            found.configs.append((str(path), config))
+            continue
+        gcloud.translate(path, script.read_commands(text), found)
+    if not (found.jobs or found.models or found.versions):
+        raise MlapplyError(
+            f"no gcloud ml-engine or ai-platform command to import in {', '.join(files)}",
+            "give the script (or a file with the command line) that runs `gcloud ai-platform "
+            "jobs submit training`, `models create` or `versions create`",
+        )
+    documents = manifests.documents(found, out)
+    for note in sorted(found.notes, key=lambda n: (n.file, n.line)):
+        click.echo(note.render(), err=True)
+    sources = ", ".join(files)
+    rendered = {
+        file: HEADER.format(sources=sources)
+        + yaml.safe_dump_all(docs, sort_keys=False, default_flow_style=False)
+        for file, docs in documents.items()
+    }
+    counts = (
+        f"{len(found.jobs)} job(s), {len(found.models)} model(s), "
+        f"{len(found.versions)} version(s), {len(found.notes)} note(s)"
+    )
+    if out_dir is None:
+        click.echo("---\n".join(rendered.values()), nl=False)
+        click.echo(f"Imported {counts}.", err=True)
+        return
+    _write(out, rendered)
+    click.echo(f"Imported {counts} into {out_dir}: {', '.join(sorted(rendered))}.", err=True)
+    _validate(out)
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise MlapplyError(f"cannot read {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise MlapplyError(f"{path} is not text (UTF-8)") from exc
+
+
+def _write(out: Path, rendered: dict[str, str]) -> None:
+    taken = sorted(name for name in rendered if (out / name).exists())
+    if taken:
+        raise MlapplyError(
+            f"{out} already has {', '.join(taken)}",
+            "import into an empty folder (--out), or remove those files",
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    for name, text in rendered.items():
+        (out / name).write_text(text, encoding="utf-8")
+
+
+def _validate(out: Path) -> None:
+    from reconciler.cli.common import print_diagnostics, summary
+    from reconciler.kinds import load_stack
+
+    result = load_stack([str(out)])
+    print_diagnostics(result.diagnostics)
+    if not result.ok:
+        raise MlapplyError(
+            f"the imported manifests do not validate yet: {summary(result.diagnostics)}",
+            "fix what the errors above name, then run mlapply validate " + str(out),
+        )
+    click.echo(f"Valid. Next: mlapply plan {out}", err=True)
+
+
+def register(group: click.Group) -> None:
+    group.add_command(import_)
