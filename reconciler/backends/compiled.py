@@ -105,6 +105,9 @@ class OutputLayout(NamedTuple):
     output: str = DEFAULT_OUTPUT
 
     def output_dir(self, job_dir: str) -> str:
+        """The output folder: a gs:// URI as written, else under the job dir."""
+        if self.output.startswith("gs://"):
+            return self.output
         return f"{job_dir.rstrip('/')}/{self.output}"
 
     def trial_dir(self, job_dir: str, trial: str) -> str:
