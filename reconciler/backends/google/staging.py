@@ -9,13 +9,18 @@ Everything of a stack lives under ``<bucket path>/mlapply/<stack>/``:
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 
+from reconciler.backends.base import LivePackage
 from reconciler.backends.compiled import CompiledJob, Inputs
+from reconciler.backends.google.lock import break_lock, bucket_lock
 from reconciler.backends.google.storage import Bucket, split_uri
+from reconciler.backends.google.times import seconds
 from reconciler.backends.packaging import build_sdist
 from reconciler.diagnostics import MlapplyError
 from reconciler.identity.hashcache import hash_file
+from reconciler.stack.resources import LABEL_STACK
 
 LOCK = "lock"
 
@@ -34,6 +39,38 @@ class Staging:
 
     def lock_name(self, stack: str) -> str:
         return self.prefix(stack) + LOCK
+
+    def lock(
+        self, stack: str, timeout: float, note: Callable[[str], None]
+    ) -> AbstractContextManager[str]:
+        """The stack's apply lock: an object in the bucket (google/lock.py)."""
+        return bucket_lock(self._bucket(), self.lock_name(stack), stack, timeout, note)
+
+    def unlock(self, stack: str, lock_id: str) -> str:
+        return break_lock(self._bucket(), self.lock_name(stack), stack, lock_id)
+
+    def packages(self, stack: str) -> tuple[LivePackage, ...]:
+        """The stack's staged packages (``<name>-<digest>.tar.gz``)."""
+        bucket = self._bucket()
+        return tuple(
+            LivePackage(
+                item["name"].rsplit("/", 1)[1],
+                {LABEL_STACK: stack},
+                item["name"].rsplit("-", 1)[-1].removesuffix(".tar.gz"),
+                bucket.uri(item["name"]),
+                seconds(item.get("timeCreated")),
+            )
+            for item in bucket.list(self.prefix(stack) + "packages/")
+        )
+
+    def saved_models(self, folder: str) -> list[tuple[str, str]]:
+        """Folders under ``folder`` (an object prefix) holding saved_model.pb, with
+        when each was written (exports.Lister)."""
+        return [
+            (item["name"].rsplit("/", 1)[0], item.get("updated", ""))
+            for item in self._bucket().list(folder + "/")
+            if item["name"].endswith("/saved_model.pb")
+        ]
 
     def job_dir(self, stack: str, job: str) -> str:
         return f"gs://{self.bucket_name}/{self.prefix(stack)}jobs/{job}"

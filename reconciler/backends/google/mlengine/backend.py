@@ -29,7 +29,6 @@ from reconciler.backends.base import (
     JobSubmission,
     LiveJob,
     LiveModel,
-    LivePackage,
     LiveSnapshot,
     LiveVersion,
     VersionState,
@@ -38,7 +37,6 @@ from reconciler.backends.compiled import DEFAULT_OUTPUT, OutputLayout
 from reconciler.backends.google import operations
 from reconciler.backends.google.client import Caller, build_service, credentials
 from reconciler.backends.google.errors import AlreadyExists, GoogleApiError, NotFound
-from reconciler.backends.google.lock import break_lock, bucket_lock
 from reconciler.backends.google.mlengine import bodies
 from reconciler.backends.google.mlengine.profile import PROFILE, settings_problem
 from reconciler.backends.google.once import at_most_once
@@ -221,16 +219,7 @@ class MlEngineBackend:
                         spec=records.get("versions", {}).get(f"{model_id}/{name}") or None,
                     )
                 )
-        packages = tuple(
-            LivePackage(
-                item["name"].rsplit("/", 1)[1],
-                {LABEL_STACK: stack},
-                item["name"].rsplit("-", 1)[-1].removesuffix(".tar.gz"),
-                self.bucket.uri(item["name"]),
-                seconds(item.get("timeCreated")),
-            )
-            for item in self.bucket.list(self.staging.prefix(stack) + "packages/")
-        )
+        packages = self.staging.packages(stack)
         return LiveSnapshot(stack, jobs, tuple(live_models), tuple(versions), packages)
 
     # Lock ------------------------------------------------------------------------------
@@ -238,10 +227,10 @@ class MlEngineBackend:
     def lock(
         self, stack: str, timeout: float, note: Callable[[str], None] = lambda _: None
     ) -> AbstractContextManager[str]:
-        return bucket_lock(self.bucket, self.staging.lock_name(stack), stack, timeout, note)
+        return self.staging.lock(stack, timeout, note)
 
     def unlock(self, stack: str, lock_id: str) -> str:
-        return break_lock(self.bucket, self.staging.lock_name(stack), stack, lock_id)
+        return self.staging.unlock(stack, lock_id)
 
     # Jobs ------------------------------------------------------------------------------
 
@@ -357,15 +346,10 @@ class MlEngineBackend:
                 raise MlapplyError(f"tuning job {job} has no succeeded trial with a metric")
             out = f"{out}/{best}"
 
-        def saved_models(folder: str) -> list[tuple[str, str]]:
-            return [
-                (item["name"].rsplit("/", 1)[0], item.get("updated", ""))
-                for item in self.bucket.list(folder + "/")
-                if item["name"].endswith("/saved_model.pb")
-            ]
-
         try:
-            found_export = exports.find_export(job, out, job_dir, export_path, saved_models)
+            found_export = exports.find_export(
+                job, out, job_dir, export_path, self.staging.saved_models
+            )
         except exports.NoExport as exc:
             if not tuning:
                 raise

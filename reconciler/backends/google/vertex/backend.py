@@ -27,7 +27,6 @@ from reconciler.backends.base import (
     JobSubmission,
     LiveJob,
     LiveModel,
-    LivePackage,
     LiveSnapshot,
     LiveVersion,
     VersionState,
@@ -40,7 +39,6 @@ from reconciler.backends.google.errors import (
     GoogleApiError,
     NotFound,
 )
-from reconciler.backends.google.lock import break_lock, bucket_lock
 from reconciler.backends.google.once import at_most_once
 from reconciler.backends.google.paging import list_all
 from reconciler.backends.google.records import Records
@@ -301,16 +299,7 @@ class VertexBackend:
                     console_url=bodies.console_url(str(endpoint.get("name", ""))),
                 )
             )
-        packages = tuple(
-            LivePackage(
-                item["name"].rsplit("/", 1)[1],
-                {LABEL_STACK: stack},
-                item["name"].rsplit("-", 1)[-1].removesuffix(".tar.gz"),
-                self.bucket.uri(item["name"]),
-                seconds(item.get("timeCreated")),
-            )
-            for item in self.bucket.list(self.staging.prefix(stack) + "packages/")
-        )
+        packages = self.staging.packages(stack)
         return LiveSnapshot(stack, jobs, tuple(live_models), tuple(versions), packages)
 
     # Lock ------------------------------------------------------------------------------
@@ -318,10 +307,10 @@ class VertexBackend:
     def lock(
         self, stack: str, timeout: float, note: Callable[[str], None] = lambda _: None
     ) -> AbstractContextManager[str]:
-        return bucket_lock(self.bucket, self.staging.lock_name(stack), stack, timeout, note)
+        return self.staging.lock(stack, timeout, note)
 
     def unlock(self, stack: str, lock_id: str) -> str:
-        return break_lock(self.bucket, self.staging.lock_name(stack), stack, lock_id)
+        return self.staging.unlock(stack, lock_id)
 
     # Jobs ------------------------------------------------------------------------------
 
@@ -463,15 +452,8 @@ class VertexBackend:
             job_dir = layout.trial_dir(job_dir, self._best_trial(stack, job, tuning))
             out = job_dir
 
-        def saved_models(folder: str) -> list[tuple[str, str]]:
-            return [
-                (item["name"].rsplit("/", 1)[0], item.get("updated", ""))
-                for item in self.bucket.list(folder + "/")
-                if item["name"].endswith("/saved_model.pb")
-            ]
-
         try:
-            found = exports.find_export(job, out, job_dir, export_path, saved_models)
+            found = exports.find_export(job, out, job_dir, export_path, self.staging.saved_models)
         except exports.NoExport as exc:
             if not tuning:
                 raise
