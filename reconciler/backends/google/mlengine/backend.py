@@ -266,7 +266,7 @@ class MlEngineBackend:
         found = self._job(name)
         if found is None or found.get("labels", {}).get(LABEL_STACK) != stack:
             return None
-        return self._live_job(found, self.records.read(stack))
+        return self._live_job(found, {})  # polled often: no records read (as on Vertex)
 
     def cancel_job(self, name: str) -> None:
         found = self._job(name)
