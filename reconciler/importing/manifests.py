@@ -288,7 +288,7 @@ def _output_dir(found: Found, where: tuple[str, int], value: str, job: Job) -> d
 
 def _serving(found: Found, outputs: dict[str, str]) -> list[dict[str, Any]]:
     made: list[dict[str, Any]] = []
-    models = {**{m: found.models[m] for m in found.models}}
+    models = dict(found.models)
     for version in found.versions:
         models.setdefault(version.model, {"spec": {}, "labels": {}, "where": version.where})
     for model, declared in models.items():

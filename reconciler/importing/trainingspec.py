@@ -17,8 +17,7 @@ import yaml
 if TYPE_CHECKING:
     from reconciler.importing.gcloud import Found
 
-_ROLES = {"master": "master", "worker": "worker", "parameterServer": "parameterServer"}
-_ROLES["evaluator"] = "evaluator"
+_ROLES = ("master", "worker", "parameterServer", "evaluator")
 _HANDLED = frozenset(
     {
         "scaleTier",
@@ -64,7 +63,7 @@ def read_config(path: Path, found: Found, where: tuple[str, int]) -> dict[str, A
 def machines(spec: dict[str, Any], found: Found, where: tuple[str, int]) -> dict[str, Any]:
     """CUSTOM's machines (``spec.machines``) from masterType, workerType/Count..."""
     declared: dict[str, Any] = {}
-    for role, name in _ROLES.items():
+    for role in _ROLES:
         machine = spec.get(f"{role}Type")
         if not machine:
             continue
@@ -84,7 +83,7 @@ def machines(spec: dict[str, Any], found: Found, where: tuple[str, int]) -> dict
                 f"{role}Config.{key}: not translated: mlapply sets machine "
                 "types and accelerators only",
             )
-        declared[name] = group
+        declared[role] = group
     return declared
 
 
