@@ -1,5 +1,8 @@
 # One entry point for people and CI. `make test` sets up .venv from the
-# project's own files and runs every check; `make example` generates the
+# project's own files and runs every check (what CI runs); `make test-fast`
+# runs the checks and every test that needs no TensorFlow, no browser, no Ray
+# cluster and no long run (the pytest markers in pyproject.toml), for every
+# change; `make example` generates the
 # example's data, then trains and deploys the example stack on the local
 # backend, shows its status and a prediction.
 
@@ -8,7 +11,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test lint example bench clean
+.PHONY: setup test test-fast lint example bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +29,11 @@ lint: $(STAMP)
 
 test: lint
 	$(BIN)/python -m pytest -q
+
+FAST := not (tensorflow or browser or ray or slow)
+
+test-fast: lint
+	$(BIN)/python -m pytest -q -m "$(FAST)"
 
 example: $(STAMP)
 	test -f manifests/data/taxi-train.csv || $(BIN)/python manifests/data/generate.py

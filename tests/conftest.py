@@ -25,6 +25,14 @@ os.environ.setdefault("MLAPPLY_TODAY", "2026-12-02")
 WriteFiles = Callable[[dict[str, str]], Path]
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that asks for a runtime environment runs TensorFlow or a local job: it
+    carries the ``tensorflow`` marker (``make test-fast`` leaves it out)."""
+    for item in items:
+        if "default_runtime" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.tensorflow)
+
+
 @pytest.fixture
 def write_files(tmp_path: Path) -> WriteFiles:
     """Write ``{relative path: text}`` under a temporary folder; returns the folder."""

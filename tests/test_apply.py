@@ -25,6 +25,8 @@ from reconciler.backends.local import LocalStore
 from reconciler.backends.local.lock import stack_lock
 from tests.conftest import REPO, WriteFiles, copy_example
 
+pytestmark = pytest.mark.tensorflow
+
 TASK = """
 import argparse, json, os, sys, time
 parser = argparse.ArgumentParser()

@@ -39,8 +39,6 @@ from tests.conftest import dead_pid
 from tests.fake_gcp.scale import GCP, ML_ENGINE
 from tests.fake_gcp.server import FakeGcp, pointed_at
 
-# Jobs here wait with deadlines: the runtime is built first.
-pytestmark = pytest.mark.usefixtures("default_runtime")
 TASK = """
 import argparse, os, time
 
@@ -149,13 +147,17 @@ def _write(root: Path, stack: str, image: str = "") -> DesiredState:
         cache.close()
 
 
-@pytest.fixture(scope="module", params=["local", "vertex", "mlengine"])
+@pytest.fixture(
+    scope="module",
+    params=[pytest.param("local", marks=pytest.mark.tensorflow), "vertex", "mlengine"],
+)
 def world(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[World]:
     root = tmp_path_factory.mktemp(request.param)
     header = "apiVersion: mlapply/v1\nkind: Stack\nmetadata: {name: conform}\n"
     if request.param == "local":
+        request.getfixturevalue("default_runtime")  # jobs wait with deadlines: built first
         desired = _write(root, header + "---")
         backend = driver(desired.stack.settings)
 

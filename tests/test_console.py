@@ -188,6 +188,7 @@ def _chromium() -> str:
     return found
 
 
+@pytest.mark.browser
 @pytest.mark.usefixtures("default_runtime")
 def test_the_page_shows_a_running_job_with_growing_charts_and_its_log(
     tmp_path: Path, console_of: Any
@@ -267,6 +268,7 @@ def test_each_plan_of_the_console_reads_the_manifests_as_they_are_now(tmp_path: 
     assert source.stack()["plan_error"] == source.plan_error
 
 
+@pytest.mark.slow
 def test_on_vertex_the_console_links_the_cloud_console_and_invents_no_usage(
     fake: FakeGcp,  # noqa: F811
     example: Path,  # noqa: F811

@@ -25,7 +25,6 @@ from tests.fake_gcp.scale import GCP
 from tests.fake_gcp.server import FakeGcp, pointed_at
 
 # Jobs here wait with deadlines: the runtime is built first.
-pytestmark = pytest.mark.usefixtures("default_runtime")
 VERTEX = (
     "apiVersion: mlapply/v1\nkind: Stack\nmetadata: {name: prop}\nspec:"
     + GCP
@@ -111,6 +110,7 @@ def _history(root: Path, history: list[str]) -> None:
         _destroy(root)  # each example starts from an empty world
 
 
+@pytest.mark.slow
 @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.lists(stacks(VERTEX), min_size=1, max_size=3))
 def test_applying_a_plan_converges_on_vertex(fake: FakeGcp, history: list[str]) -> None:
@@ -130,6 +130,7 @@ def local_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+@pytest.mark.usefixtures("default_runtime")
 @settings(max_examples=4, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.lists(stacks(LOCAL), min_size=1, max_size=2))
 def test_applying_a_plan_converges_on_local(local_root: Path, history: list[str]) -> None:

@@ -57,6 +57,7 @@ def test_validate_and_plan_say_the_api_is_shut_down(fake: FakeGcp, example: Path
     assert f"> [!NOTE]\n> {SHUT_DOWN}" in output
 
 
+@pytest.mark.slow
 def test_the_example_stack_trains_deploys_replans_and_destroys(
     fake: FakeGcp, example: Path
 ) -> None:
@@ -123,6 +124,7 @@ def test_the_example_stack_trains_deploys_replans_and_destroys(
     assert not [name for _, name in fake.objects if name.startswith("mlapply/taxifare/")]
 
 
+@pytest.mark.slow
 def test_custom_machines_and_tuning_are_sent_as_ml_engine_reads_them(
     fake: FakeGcp, example: Path
 ) -> None:

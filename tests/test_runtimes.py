@@ -25,6 +25,7 @@ from reconciler.backends.local import LocalStore
 from tests.conftest import REPO
 
 pytest.importorskip("tensorflow", reason="predict needs TensorFlow (make test installs it)")
+pytestmark = pytest.mark.tensorflow
 
 GENERATOR = REPO / "manifests" / "data" / "generate.py"
 

@@ -23,6 +23,8 @@ from click.testing import CliRunner
 from reconciler import cli
 from tests.conftest import copy_example
 
+pytestmark = pytest.mark.tensorflow
+
 SECOND_VERSION = """
 ---
 apiVersion: mlapply/v1

@@ -108,6 +108,7 @@ def _closed_by_server(sock: socket.socket) -> bytes:
     return received
 
 
+@pytest.mark.slow
 def test_slow_and_idle_clients_past_the_limit_do_not_starve_a_healthy_one() -> None:
     with _server(LIMITS) as (url, server, lines):
         slow = [_connect(url) for _ in range(30)]
@@ -223,6 +224,7 @@ def test_the_connection_limit_leaves_headroom_below_the_file_limit() -> None:
 @pytest.mark.skipif(
     resource.getrlimit(resource.RLIMIT_NOFILE)[0] < 1024, reason="needs 1024 files here"
 )
+@pytest.mark.slow
 def test_more_half_open_connections_than_files_and_the_server_still_answers(
     tmp_path: Path,
 ) -> None:

@@ -17,6 +17,8 @@ import pytest
 from tests.conftest import REPO
 from tests.test_template_regression import summary_tags
 
+pytestmark = pytest.mark.tensorflow
+
 pytest.importorskip(
     "tensorflow", reason="the trainer templates need TensorFlow (make test installs it)"
 )

@@ -15,6 +15,8 @@ import pytest
 
 from tests.conftest import REPO
 
+pytestmark = pytest.mark.tensorflow
+
 pytest.importorskip(
     "tensorflow", reason="the trainer templates need TensorFlow (make test installs it)"
 )

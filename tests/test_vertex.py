@@ -77,6 +77,7 @@ def _run(*args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
+@pytest.mark.slow
 def test_the_example_stack_applies_reapplies_changes_and_destroys(
     fake: FakeGcp, example: Path
 ) -> None:
@@ -147,6 +148,7 @@ def test_the_example_stack_applies_reapplies_changes_and_destroys(
     assert not [name for _, name in fake.objects if name.startswith("mlapply/taxifare/")]
 
 
+@pytest.mark.slow
 def test_a_create_whose_answer_is_lost_submits_no_duplicate(fake: FakeGcp, example: Path) -> None:
     fake.faults.lose_create_answers = 1
     code, output = _run("apply", str(example), "--auto-approve")
@@ -154,6 +156,7 @@ def test_a_create_whose_answer_is_lost_submits_no_duplicate(fake: FakeGcp, examp
     assert len(fake.jobs) == 1
 
 
+@pytest.mark.slow
 def test_the_whole_cycle_converges_with_a_fifth_of_requests_failing(
     fake: FakeGcp, example: Path
 ) -> None:
@@ -262,6 +265,7 @@ def _bad(path: str, value: object) -> dict[str, object]:
         ),
     ],
 )
+@pytest.mark.slow
 def test_the_fake_refuses_what_the_api_would(
     fake: FakeGcp, body: dict[str, object], refusal: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -286,6 +290,7 @@ def test_the_fake_refuses_what_the_api_would(
     fake.violations.clear()  # this test sent it on purpose
 
 
+@pytest.mark.slow
 def test_a_crash_after_create_then_apply_again_submits_no_duplicate(
     fake: FakeGcp, example: Path
 ) -> None:
@@ -329,6 +334,7 @@ def test_a_plan_of_500_jobs_lists_by_pages_and_gets_nothing_per_job(
     assert not [c for c in calls if c.endswith(".get") and "objects" not in c]
 
 
+@pytest.mark.slow
 def test_gs_datasets_are_fingerprinted_from_object_metadata(fake: FakeGcp, example: Path) -> None:
     for name in ("train-1.csv", "train-2.csv", "valid-1.csv"):
         fake._put_object(f"gs://demo-data/taxi/{name}", f"rows of {name}".encode())
@@ -357,6 +363,7 @@ def test_gs_datasets_are_fingerprinted_from_object_metadata(fake: FakeGcp, examp
     assert "train data changed: 1 file added, 1 file modified" in output
 
 
+@pytest.mark.slow
 def test_a_tuning_job_runs_as_a_hyperparameter_tuning_job_and_its_best_trial_serves(
     fake: FakeGcp, example: Path
 ) -> None:
@@ -383,6 +390,7 @@ def test_a_tuning_job_runs_as_a_hyperparameter_tuning_job_and_its_best_trial_ser
     assert versions[0]["artifactUri"].endswith("/2/model")
 
 
+@pytest.mark.slow
 def test_a_gate_on_a_tuning_job_reads_the_best_trials_final_measurement(
     fake: FakeGcp, example: Path
 ) -> None:
@@ -435,6 +443,7 @@ def _tune(example: Path) -> None:
     )
 
 
+@pytest.mark.slow
 def test_a_running_job_whose_identity_changed_is_cancelled_and_replaced(
     fake: FakeGcp, example: Path
 ) -> None:
@@ -473,6 +482,7 @@ def test_permission_denied_names_the_call_and_the_fix(fake: FakeGcp, example: Pa
     assert "Traceback" not in output
 
 
+@pytest.mark.slow
 def test_an_error_inside_a_finished_operation_fails_the_change(
     fake: FakeGcp, example: Path
 ) -> None:
@@ -523,6 +533,7 @@ def test_large_files_upload_in_resumable_chunks(fake: FakeGcp, tmp_path: Path) -
     assert bucket.get("data/big.csv")["md5Hash"] == md5_base64(big)  # type: ignore[index]
 
 
+@pytest.mark.slow
 def test_a_jobs_env_reaches_every_pool_as_env_vars(fake: FakeGcp, example: Path) -> None:
     training = example / "training.yaml"
     text = training.read_text()
@@ -542,6 +553,7 @@ def test_a_jobs_env_reaches_every_pool_as_env_vars(fake: FakeGcp, example: Path)
     ]
 
 
+@pytest.mark.slow
 def test_a_python_package_runs_on_the_prebuilt_image_while_vertex_offers_it(
     fake: FakeGcp, package_example: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -567,6 +579,7 @@ def test_a_python_package_runs_on_the_prebuilt_image_while_vertex_offers_it(
     assert "warning" in output and len(fake.calls) == calls
 
 
+@pytest.mark.slow
 def test_a_tpu_tier_is_one_tpu_vm_pool(fake: FakeGcp, example: Path) -> None:
     training = example / "training.yaml"
     training.write_text(training.read_text().replace("scaleTier: BASIC", "scaleTier: BASIC_TPU"))
@@ -595,6 +608,7 @@ def test_custom_machines_vertex_does_not_offer_are_refused_at_validate(example: 
     assert "training.yaml:" in output
 
 
+@pytest.mark.slow
 def test_a_tuning_trainer_that_ignores_aip_model_dir_gets_a_clear_error(
     fake: FakeGcp, example: Path
 ) -> None:
@@ -623,6 +637,7 @@ def test_a_tuning_trainer_that_ignores_aip_model_dir_gets_a_clear_error(
     assert fake.models == {}
 
 
+@pytest.mark.slow
 def test_a_deploy_whose_answer_is_lost_while_it_runs_is_not_sent_twice(
     fake: FakeGcp, example: Path
 ) -> None:
@@ -637,6 +652,7 @@ def test_a_deploy_whose_answer_is_lost_while_it_runs_is_not_sent_twice(
     assert fake.calls.count(deploy) == 2
 
 
+@pytest.mark.slow
 def test_an_operation_that_outlives_its_wait_is_not_a_lost_answer(
     fake: FakeGcp, example: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -669,6 +685,7 @@ def test_an_operation_that_outlives_its_wait_is_not_a_lost_answer(
     assert code == 0 and "No changes." in output, output
 
 
+@pytest.mark.slow
 def test_access_logging_and_a_serving_container_reach_the_deployment(
     fake: FakeGcp, example: Path
 ) -> None:
@@ -707,6 +724,7 @@ def test_access_logging_and_a_serving_container_reach_the_deployment(
     assert code == 0 and "No changes." in output, output
 
 
+@pytest.mark.slow
 def test_the_fake_refuses_an_undeploy_that_leaves_traffic_on_the_model(
     fake: FakeGcp, example: Path
 ) -> None:
@@ -738,6 +756,7 @@ def test_the_fake_refuses_an_undeploy_that_leaves_traffic_on_the_model(
     assert fake.endpoints == {}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("first", [True, False], ids=["new-model", "new-version"])
 def test_an_upload_whose_answer_is_lost_while_it_runs_leaves_one_version(
     fake: FakeGcp, example: Path, first: bool
