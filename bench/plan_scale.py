@@ -66,7 +66,7 @@ def write_stack(root: Path, jobs: int) -> None:
 
 def measure(jobs: int) -> dict[str, float]:
     from reconciler.apply.planning import make_plan
-    from reconciler.backends.local import LocalBackend, LocalStore
+    from reconciler.backends.local import LocalDriver, LocalStore
     from reconciler.kinds import load_stack
     from reconciler.render.jsonplan import plan_to_json
     from reconciler.render.text import render_text
@@ -78,7 +78,7 @@ def measure(jobs: int) -> dict[str, float]:
         setup = load_stack([str(root / "m")])
         assert setup.stack is not None, [d.render() for d in setup.diagnostics[:5]]
         home = setup.stack.settings.local.home
-        planned = make_plan(setup.stack, LocalBackend(home), now=NOW)
+        planned = make_plan(setup.stack, LocalDriver(home), now=NOW)
         store = LocalStore(home, create=True)
         record_converged(store, planned.desired, now=NOW)
         store.close()
@@ -89,7 +89,7 @@ def measure(jobs: int) -> dict[str, float]:
         loaded = load_stack([str(root / "m")])
         assert loaded.stack is not None
         loaded_at = time.perf_counter()
-        again = make_plan(loaded.stack, LocalBackend(home), now=NOW + 60)
+        again = make_plan(loaded.stack, LocalDriver(home), now=NOW + 60)
         planned_at = time.perf_counter()
         text = render_text(plan_to_json(again.plan))
         end = time.perf_counter()

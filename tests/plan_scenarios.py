@@ -9,7 +9,7 @@ from typing import Any
 
 from reconciler.apply.planning import Planned, make_plan
 from reconciler.backends.base import JobState
-from reconciler.backends.local import LocalBackend, LocalStore
+from reconciler.backends.local import LocalDriver, LocalStore
 from reconciler.kinds import load_stack
 from tests.live_world import record_converged
 
@@ -127,7 +127,7 @@ class Scenario:
     def plan(self, *, now: float = NOW, **options: Any) -> Planned:
         result = load_stack([str(self.root / "m")])
         assert result.stack is not None, [d.render() for d in result.diagnostics]
-        backend = LocalBackend(result.stack.settings.local.home)
+        backend = LocalDriver(result.stack.settings.local.home)
         # A machine with no runtime built yet, whatever this one has: plans stay golden.
         saved = os.environ.get("MLAPPLY_RUNTIMES")
         os.environ["MLAPPLY_RUNTIMES"] = str(self.root / "no-runtimes")

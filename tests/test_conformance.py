@@ -17,24 +17,27 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol, cast
 
 import pytest
 
 from reconciler.backends.base import (
-    ApplyBackend,
     JobState,
     JobSubmission,
     LiveJob,
     LiveModel,
     LiveVersion,
+    VersionDeployment,
     VersionState,
 )
+from reconciler.backends.facets import Driver, Jobs, Serving, StackLock, Studies
 from reconciler.backends.registry import driver
 from reconciler.diagnostics import MlapplyError
 from reconciler.identity import DesiredState
 from reconciler.identity.hashcache import HashCache
 from reconciler.kinds import compute_desired, load_stack
 from reconciler.kinds.trainingjob import compiled_job
+from reconciler.stack.resources import StackSettings
 from tests.conftest import dead_pid
 from tests.fake_gcp.scale import GCP, ML_ENGINE
 from tests.fake_gcp.server import FakeGcp, pointed_at
@@ -83,11 +86,23 @@ spec: {{trainer: t, hyperparameters: {{sleep: {sleep}}}}}
 """
 
 
+class Conforming(Driver, Jobs, Studies, Serving, StackLock, Protocol):
+    """The facets every backend here provides, and the suite exercises."""
+
+
+def conforming(settings: StackSettings) -> Conforming:
+    backend = driver(settings)
+    assert isinstance(backend, Jobs | Studies | Serving | StackLock)
+    for facet in (Jobs, Studies, Serving, StackLock):
+        assert isinstance(backend, facet), (backend.name, facet)
+    return cast("Conforming", backend)
+
+
 @dataclass
 class World:
     """A stack on one backend, and the few things only its fixture can do."""
 
-    backend: ApplyBackend
+    backend: Conforming
     desired: DesiredState
     plant_lock: Callable[[str, int], None]
     """Record a lock held by (id, pid) on this host, as a crashed apply leaves it."""
@@ -159,7 +174,7 @@ def world(
     if request.param == "local":
         request.getfixturevalue("default_runtime")  # jobs wait with deadlines: built first
         desired = _write(root, header + "---")
-        backend = driver(desired.stack.settings)
+        backend = conforming(desired.stack.settings)
 
         def plant_local(holder: str, pid: int) -> None:
             from reconciler.backends.local import LocalStore
@@ -181,7 +196,7 @@ def world(
         image = ", container: {image: us-central1-docker.pkg.dev/demo-project/t/conform:1}"
         settings = GCP if vertex else ML_ENGINE
         desired = _write(root, header + "spec:" + settings + "---", image if vertex else "")
-        backend = driver(desired.stack.settings)
+        backend = conforming(desired.stack.settings)
 
         def plant_in_bucket(holder: str, pid: int) -> None:
             info = {"id": holder, "pid": pid, "host": socket.gethostname(), "time": 1.0}
@@ -206,7 +221,7 @@ def test_a_submitted_job_runs_to_success_and_has_an_export(world: World) -> None
     live = next(j for j in world.backend.read_live(world.stack).jobs if j.name == job.name)
     assert live.stack == world.stack and live.hash == submission.record.hash
     assert live.manifest_name == "job-run"
-    assert world.backend.export_of(world.stack, job.name, None) is not None
+    assert world.backend.export_of(world.stack, job, None) is not None
 
 
 def test_a_job_submitted_again_after_a_lost_answer_runs_once(world: World) -> None:
@@ -234,16 +249,16 @@ def test_versions_deploy_switch_default_and_delete_default_last(world: World) ->
     backend, stack = world.backend, world.stack
     submission = world.submission("deploy")
     backend.submit_job(submission)
-    assert (
-        world.wait(submission.record.name, lambda j: j.state.finished).state is JobState.SUCCEEDED
-    )
-    export = backend.export_of(stack, submission.record.name, None)
+    trained = world.wait(submission.record.name, lambda j: j.state.finished)
+    assert trained.state is JobState.SUCCEEDED
+    export = backend.export_of(stack, trained, None)
     assert export is not None
     backend.put_model(world.model())
     first, second = world.version("v1"), world.version("v2")
-    backend.deploy_version(first, export)
-    backend.deploy_version(second, export)
-    backend.deploy_version(second, export)  # again, after a lost answer: no second copy
+    backend.deploy_version(VersionDeployment(first, export))
+    backend.deploy_version(VersionDeployment(second, export))
+    # again, after a lost answer: no second copy
+    backend.deploy_version(VersionDeployment(second, export))
     backend.set_default(first.model, second.name)
     live = backend.read_live(stack)
     assert sorted(v.name for v in live.versions) == sorted([first.name, second.name])

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from reconciler.backends.base import JobState, LiveJob
-from reconciler.backends.local import LocalBackend, LocalStore, runtimes
+from reconciler.backends.local import LocalDriver, LocalStore, runtimes
 from reconciler.backends.packaging import build_sdist
 
 # Jobs here wait with deadlines: the runtime is built first.
@@ -71,8 +71,8 @@ def _submit(
     processes: dict[str, int] | None = None,
     env: dict[str, str] | None = None,
     timeout: float = 120,
-) -> LocalBackend:
-    backend = LocalBackend(home)
+) -> LocalDriver:
+    backend = LocalDriver(home)
     labels = {"mlapply-stack": STACK, "mlapply-name": name, "mlapply-hash": "x"}
     request: dict[str, Any] = {
         "module": "trainer.task",
@@ -88,7 +88,7 @@ def _submit(
     return backend
 
 
-def _wait(backend: LocalBackend, name: str, until: float = 90) -> LiveJob:
+def _wait(backend: LocalDriver, name: str, until: float = 90) -> LiveJob:
     deadline = time.time() + until
     while time.time() < deadline:
         job = next(j for j in backend.read_live(STACK).jobs if j.name == name)
@@ -230,7 +230,7 @@ def test_runtime_2_15_is_real_tensorflow_2_15_with_keras_2(
     (source / "trainer" / "__init__.py").write_text("")
     (source / "trainer" / "task.py").write_text(KERAS_2_TASK)
     staged = build_sdist(source, "keras2", tmp_path / "staging")
-    backend = LocalBackend(tmp_path / "home")
+    backend = LocalDriver(tmp_path / "home")
     labels = {"mlapply-stack": STACK, "mlapply-name": "k2", "mlapply-hash": "x"}
     request = {
         "module": "trainer.task",
@@ -276,6 +276,6 @@ def test_a_job_recorded_before_its_supervisor_started_is_starting_not_lost(
     store.put_job(LiveJob("new_1", labels, JobState.QUEUED, create_time=now), job_dir="/x/1")
     store.put_job(LiveJob("old_1", labels, JobState.QUEUED, create_time=now - 3600), job_dir="/x/2")
     store.close()
-    jobs = {j.name: j for j in LocalBackend(home).read_live(STACK).jobs}
+    jobs = {j.name: j for j in LocalDriver(home).read_live(STACK).jobs}
     assert jobs["new_1"].state is JobState.QUEUED and not jobs["new_1"].lost
     assert jobs["old_1"].state is JobState.FAILED and jobs["old_1"].lost  # an apply died there

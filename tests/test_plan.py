@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.backends.base import JobState, LiveJob
-from reconciler.backends.local import LocalBackend, LocalStore
+from reconciler.backends.local import LocalDriver, LocalStore
 from reconciler.backends.local.store import STATE_FILE
 from reconciler.diagnostics import MlapplyError
 from reconciler.plan import Action, ReasonCode, ReplaceOrder
@@ -136,7 +136,7 @@ def test_file_digests_are_cached_by_size_and_mtime(tmp_path: Path) -> None:
 
 def test_reading_a_stack_that_was_never_applied_creates_nothing(tmp_path: Path) -> None:
     home = tmp_path / "home"
-    snapshot = LocalBackend(home).read_live("demo")
+    snapshot = LocalDriver(home).read_live("demo")
     assert snapshot.jobs == () and not home.exists()
 
 

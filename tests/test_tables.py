@@ -4,8 +4,11 @@ time, and generic code names neither a kind nor a backend."""
 
 from __future__ import annotations
 
+import ast
+import inspect
 import json
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,7 +16,7 @@ from click.testing import CliRunner
 
 from reconciler.backends import registry
 from reconciler.backends.compiled import Pool, Role
-from reconciler.backends.profile import Capability
+from reconciler.backends.facets import Facet
 from reconciler.cli import cli
 from reconciler.kinds.base import LiveHandler
 from reconciler.kinds.table import BY_KIND, KINDS, LIVE, STACK, VOCABULARY
@@ -91,7 +94,8 @@ def test_a_capability_the_backend_lacks_is_a_validate_error_with_file_and_line(
     )
     result = CliRunner().invoke(cli, ["validate", str(tmp_path)])
     assert result.exit_code == 1
-    missing = registry.profile("vertex").lacks[Capability.JOB_METRICS]
+    missing = registry.profile("vertex").job_metrics
+    assert missing is not None
     assert result.output.splitlines()[:2] == [
         f"{tmp_path / 's.yaml'}:29:3: error: backend vertex cannot gate on rmse: {missing.why}",
         f"  hint: {missing.instead}",
@@ -104,7 +108,7 @@ def test_a_command_the_backend_cannot_serve_names_the_capability(tmp_path: Path)
         "  gcp: {project: my-project, region: us-central1, stagingBucket: gs://bucket}\n"
     )
     result = CliRunner().invoke(cli, ["predict", "m", str(tmp_path), "--instances", "[]"])
-    missing = registry.profile("vertex").lacks[Capability.LOCAL_SERVING]
+    missing = registry.profile("vertex").explains[Facet.LOCAL_MODELS]
     assert result.exit_code == 1
     assert f"is on backend vertex: {missing.why}" in result.output
     assert f"hint: {missing.instead}" in result.output
@@ -139,3 +143,35 @@ def test_generic_modules_name_no_kind_and_no_backend(path: str) -> None:
     code = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
     assert not KIND_WORDS.search(code), KIND_WORDS.search(code)
     assert not BACKEND_WORDS.search(code), BACKEND_WORDS.search(code)
+
+
+@pytest.mark.parametrize("name", list(registry.BACKENDS))
+def test_a_backend_explains_exactly_the_facets_its_driver_lacks(name: str) -> None:
+    """What a backend can do is the facets its driver class provides; its profile says
+    why for each it lacks (what a refusal prints), and nothing more."""
+    provided = registry.facets(name)
+    assert Facet.JOBS in provided, f"{name}: every backend runs jobs"
+    assert set(registry.profile(name).explains) == set(Facet) - provided
+
+
+def _only_raises(function: ast.FunctionDef) -> bool:
+    body = [s for s in function.body if not isinstance(s, ast.Expr | ast.Pass)]
+    return len(body) == 1 and isinstance(body[0], ast.Raise)
+
+
+@pytest.mark.parametrize("name", list(registry.BACKENDS))
+def test_no_driver_method_exists_only_to_raise(name: str) -> None:
+    """A backend lacks a capability by not providing its facet, never by a stub."""
+    for klass in registry.driver_class(name).__mro__:
+        module = sys.modules[klass.__module__]
+        if not module.__name__.startswith("reconciler.backends.") or klass.__name__ not in dir(
+            module
+        ):
+            continue
+        if module.__name__ == "reconciler.backends.facets":
+            continue
+        tree = ast.parse(inspect.getsource(klass))
+        stubs = [
+            f.name for f in ast.walk(tree) if isinstance(f, ast.FunctionDef) and _only_raises(f)
+        ]
+        assert stubs == [], f"{klass.__name__}: {stubs}"

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from reconciler.apply.planning import Planned
-from reconciler.backends.base import ApplyBackend
+from reconciler.backends.facets import Driver
 from reconciler.diagnostics import MlapplyError
 from reconciler.kinds.base import ApplyContext
 from reconciler.kinds.table import live_handler
@@ -57,7 +57,7 @@ class Executor:
     def __init__(
         self,
         planned: Planned,
-        backend: ApplyBackend,
+        backend: Driver,
         *,
         parallelism: int = 4,
         wait_for_jobs: bool = True,

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from reconciler.apply.executor import Event, Executor, Outcome
 from reconciler.apply.planning import Planned, make_plan
 from reconciler.apply.saved import SavedPlan, refuse_stale
-from reconciler.backends.base import ApplyBackend
+from reconciler.backends import registry
+from reconciler.backends.facets import Driver, StackLock
 from reconciler.stack.resources import Stack
 
 
@@ -39,7 +40,7 @@ class Converged:
 
 def converge(
     stack: Stack,
-    backend: ApplyBackend,
+    backend: Driver,
     options: ApplyOptions,
     *,
     show: Callable[[Planned], None],
@@ -48,7 +49,8 @@ def converge(
     note: Callable[[str], None],
 ) -> Converged:
     """Plan under the stack's lock, then make the changes if confirmed."""
-    with backend.lock(stack.name, options.lock_timeout, note):
+    lock = registry.facet(backend, StackLock)
+    with lock.lock(stack.name, options.lock_timeout, note):
         planned = make_plan(
             stack,
             backend,

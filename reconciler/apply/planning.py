@@ -11,7 +11,8 @@ import time
 from dataclasses import dataclass, replace
 
 from reconciler.backends import registry
-from reconciler.backends.base import Backend, LiveSnapshot
+from reconciler.backends.base import LiveSnapshot
+from reconciler.backends.facets import Driver
 from reconciler.gcpause import paused_gc
 from reconciler.identity import DesiredState
 from reconciler.identity.hashcache import HashCache
@@ -30,7 +31,7 @@ class Planned:
 
 def make_plan(
     stack: Stack,
-    backend: Backend,
+    backend: Driver,
     *,
     targets: tuple[str, ...] = (),
     retrain: tuple[str, ...] = (),

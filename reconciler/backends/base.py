@@ -1,22 +1,20 @@
-"""The Backend protocol and the live records every backend reports.
+"""The live records every backend reports, and what apply hands a driver.
 
-The plan layer imports only this module. Live records are lenient (unknown
-states are kept, labels may be anything) because they come from a server;
-they carry only what planning needs.
+The plan layer imports only this module (and ``facets`` for what a driver
+can do). Live records are lenient (unknown states are kept, labels may be
+anything) because they come from a server; they carry only what planning
+needs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple
 
 from reconciler.backends.compiled import CompiledJob
 from reconciler.identity.canonical import canonical_json, digest
-from reconciler.identity.content import RemoteLister
 from reconciler.stack.resources import LABEL_HASH, LABEL_NAME, LABEL_PROTECTED, LABEL_STACK
 
 
@@ -179,20 +177,6 @@ class LiveSnapshot:
         )
 
 
-class Backend(Protocol):
-    """What the planner needs from a backend; apply adds the verbs that change things."""
-
-    name: str
-
-    def read_live(self, stack: str) -> LiveSnapshot:
-        """Every live resource labelled with ``stack``, in bulk (never one call per resource)."""
-        ...
-
-    def remote_lister(self) -> RemoteLister | None:
-        """How this backend lists gs:// data for fingerprints (None: it cannot)."""
-        ...
-
-
 @dataclass(frozen=True)
 class JobSubmission:
     """Everything a backend needs to start one job."""
@@ -202,86 +186,10 @@ class JobSubmission:
     job: CompiledJob
 
 
-class ApplyBackend(Backend, Protocol):
-    """The verbs apply uses. Each is idempotent where the API allows it and
-    raises :class:`~reconciler.diagnostics.MlapplyError` with the reason."""
+class VersionDeployment(NamedTuple):
+    """Everything a backend needs to make one version serve."""
 
-    poll_seconds: float  # how often apply looks at a running job
-
-    def lock(
-        self, stack: str, timeout: float, note: Callable[[str], None] = ...
-    ) -> AbstractContextManager[str]:
-        """Hold the stack's apply lock; waits ``timeout`` seconds, then names the holder.
-        A lock whose holder is provably gone is taken over, and ``note`` says so."""
-        ...
-
-    def unlock(self, stack: str, lock_id: str) -> str:
-        """Break the lock ``lock_id``; describes the holder it had."""
-        ...
-
-    def submit_job(self, submission: JobSubmission) -> None: ...
-
-    def get_job(self, stack: str, name: str) -> LiveJob | None: ...
-
-    def cancel_job(self, name: str) -> None: ...
-
-    def relabel_job(self, job: LiveJob) -> None:
-        """Rewrite a finished job's labels (and recorded spec)."""
-        ...
-
-    def log_tail(self, name: str) -> str:
-        """The last line a job's chief logged, or ""."""
-        ...
-
-    def log_file(self, name: str, task: str, trial: str | None = None) -> Path:
-        """The file a job's task (``chief-0``, ``worker-1``), or a task of one of its
-        trials, logs to; raises where logs are not files (with where to read them
-        instead)."""
-        ...
-
-    def job_usage(self, names: Sequence[str]) -> Mapping[str, Mapping[str, Any]]:
-        """Measured use by job where the backend measures it: ``mean_cpu`` and
-        ``peak_rss_bytes``, and while it runs ``cpu`` and ``rss_bytes`` (its tasks'
-        latest samples together) and ``reported`` (the trainer's last hypertune
-        report: its ``step`` and values); jobs it has no figures for are left out."""
-        ...
-
-    def usage_series(
-        self, name: str, trial: str | None = None, since: float | None = None
-    ) -> Mapping[str, Sequence[tuple[float, float, int]]]:
-        """A job's (or one of its trials') CPU and memory over time by task:
-        (time, CPUs used, resident bytes) points, oldest first, after ``since``;
-        empty where the backend measures none."""
-        ...
-
-    def tensorboard_runs(self, jobs: Sequence[LiveJob]) -> list[tuple[str, str]]:
-        """TensorBoard runs of these jobs, (name, folder) each: a job's trainer dir as
-        ``manifest/live name``, a tuning job's trials as ``.../trial-N``."""
-        ...
-
-    def tensorboard_argv(self, runs: Sequence[tuple[str, str]], host: str, port: int) -> list[str]:
-        """The command that serves a real TensorBoard over ``runs``."""
-        ...
-
-    def export_of(self, stack: str, job: str, export_path: str | None) -> str | None:
-        """Where a succeeded job's SavedModel is: ``export_path`` under its output
-        dir, or the newest SavedModel there; None if it exported nothing."""
-        ...
-
-    def put_model(self, model: LiveModel) -> None: ...
-
-    def delete_model(self, name: str) -> None: ...
-
-    def deploy_version(self, version: LiveVersion, export: str) -> None:
-        """Create a version serving the SavedModel at ``export`` (a folder or gs:// URI)."""
-        ...
-
-    def update_version(self, version: LiveVersion) -> None: ...
-
-    def set_default(self, model: str, version: str) -> None: ...
-
-    def delete_version(self, model: str, name: str) -> None: ...
-
-    def purge(self, stack: str) -> int:
-        """Remove what destroy leaves (finished job records, staged packages)."""
-        ...
+    record: LiveVersion
+    """The live name, the model, the labels, and the record of the plan's spec."""
+    export: str
+    """The SavedModel: a folder on this machine or a URI the backend reads."""

@@ -1,9 +1,11 @@
 """A backend's profile: what it is, as data (no I/O, no client imports).
 
 How a scale tier compiles to pools, which runtime and Python versions it can
-run and serve, what its settings need, and the capabilities it lacks with
-the reason and the way out (SkyPilot's unsupported-feature tables). Validate
-and plan read profiles; only apply and the commands that act load a driver.
+run and serve, what its settings need, and, for each facet its driver does
+not provide, the reason and the way out (SkyPilot's unsupported-feature
+tables; whether a facet is provided is the driver's class, ``facets``).
+Validate and plan read profiles; only apply and the commands that act load a
+driver.
 """
 
 from __future__ import annotations
@@ -11,12 +13,12 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date
-from enum import Enum
 from types import MappingProxyType
 from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     from reconciler.backends.compiled import CompiledJob, Pool
+    from reconciler.backends.facets import Facet
     from reconciler.stack.resources import (
         LocalSettings,
         Machines,
@@ -29,17 +31,8 @@ if TYPE_CHECKING:
     VersionProblem = Callable[[str, str], str | None]
 
 
-class Capability(str, Enum):
-    TUNING = "hyperparameter tuning"
-    LOGS = "job logs as files"
-    USAGE = "job CPU and memory figures"
-    LOCAL_SERVING = "serving from this machine (mlapply serve, predict)"
-    JOB_METRICS = "metrics of a job that is not a tuning job (metrics.json, cloudml-hypertune)"
-    TENSORBOARD = "TensorBoard over the jobs' output on this machine"
-
-
 class Missing(NamedTuple):
-    """Why a backend lacks a capability, and what to do instead."""
+    """Why a backend lacks something, and what to do instead."""
 
     why: str
     instead: str
@@ -92,7 +85,12 @@ class Profile(NamedTuple):
     """For people: ``Vertex AI (aiplatform v1)``."""
     compile_pools: CompilePools
     """A scale tier (and CUSTOM machines) as the pools a job gets here."""
-    lacks: Mapping[Capability, Missing] = MappingProxyType({})
+    explains: Mapping[Facet, Missing] = MappingProxyType({})
+    """Why the driver does not provide a facet, and what to do instead, for each it
+    lacks (what a refusal says; tests/test_tables.py checks these against the driver)."""
+    job_metrics: Missing | None = None
+    """Why a job that is not a tuning job reports no metrics here (None: it does, from
+    metrics.json or cloudml-hypertune), so that a gate cannot read one."""
     training_problem: VersionProblem = lambda runtime, python: None
     """Why a (runtimeVersion, pythonVersion) cannot train here, or None."""
     training_hint: str = ""
@@ -130,6 +128,3 @@ class Profile(NamedTuple):
     """What each tuning algorithm (and EARLY_STOPPING) is here, for the plan."""
     notice: str | None = None
     """What validate and plan say of every stack on this backend (a shut-down API)."""
-
-    def supports(self, capability: Capability) -> bool:
-        return capability not in self.lacks

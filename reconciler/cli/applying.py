@@ -17,6 +17,7 @@ from reconciler.cli.common import (
     check_names,
     driver,
     load_or_exit,
+    require,
     selection_options,
     use_colour,
     variable_options,
@@ -268,8 +269,12 @@ def unlock(
     lock_id: str, paths: tuple[str, ...], variables: tuple[str, ...], var_files: tuple[str, ...]
 ) -> None:
     """Break the stack's apply lock LOCK_ID (when its holder is gone)."""
+    from reconciler.backends.facets import Facet, StackLock
+    from reconciler.backends.registry import facet
+
     stack = load_or_exit(paths, variables, var_files)
-    held = driver(stack).unlock(stack.name, lock_id)
+    require(stack, Facet.LOCK)
+    held = facet(driver(stack), StackLock).unlock(stack.name, lock_id)
     click.echo(f'Removed the lock of stack "{stack.name}" held by {held}.')
 
 

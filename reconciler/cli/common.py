@@ -14,7 +14,7 @@ from reconciler import __version__, diskspace
 from reconciler.diagnostics import Diagnostic, MlapplyError, Severity
 
 if TYPE_CHECKING:
-    from reconciler.backends.base import ApplyBackend
+    from reconciler.backends.facets import Driver, Facet
     from reconciler.manifests import VariableInputs
     from reconciler.stack import Stack
 
@@ -162,25 +162,18 @@ def load_or_exit(paths: Sequence[str], variables: Sequence[str], var_files: Sequ
     return result.stack
 
 
-def driver(stack: Stack) -> ApplyBackend:
+def driver(stack: Stack) -> Driver:
     from reconciler.backends import registry
 
     return registry.driver(stack.settings)
 
 
-def require(stack: Stack, capability: str) -> None:
+def require(stack: Stack, facet: Facet) -> None:
     """Refuse, with the reason and the way out, what the stack's backend cannot do
-    (``capability``: a :class:`~reconciler.backends.profile.Capability` name)."""
+    (before a driver is made: no credentials are needed to be told)."""
     from reconciler.backends import registry
-    from reconciler.backends.profile import Capability
 
-    wanted = Capability[capability]
-    missing = registry.profile(stack.settings.backend).lacks.get(wanted)
-    if missing is not None:
-        raise MlapplyError(
-            f"stack {stack.name!r} is on backend {stack.settings.backend}: {missing.why}",
-            missing.instead,
-        )
+    registry.require(stack.settings.backend, facet, stack.name)
 
 
 def check_names(stack: Stack, targets: Sequence[str], retrain: Sequence[str]) -> None:

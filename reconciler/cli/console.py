@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from reconciler.backends.facets import Logs, TensorBoard, Usage
+from reconciler.backends.registry import facet
 from reconciler.cli.common import (
     driver,
     inputs,
@@ -27,7 +29,8 @@ from reconciler.cli.watching import read_status
 from reconciler.diagnostics import MlapplyError
 
 if TYPE_CHECKING:
-    from reconciler.backends.base import ApplyBackend, LiveSnapshot
+    from reconciler.backends.base import LiveSnapshot
+    from reconciler.backends.facets import Driver
     from reconciler.stack.resources import Stack
 
 PLAN_SECONDS = 15.0
@@ -50,7 +53,7 @@ class StackSource:
     def __init__(
         self,
         stack: Stack,
-        backend: ApplyBackend,
+        backend: Driver,
         refresh: float,
         tensorboard: str | None,
         reload: Callable[[], Stack],
@@ -120,15 +123,11 @@ class StackSource:
             self.planning = False
 
     def jobs(self) -> dict[str, Any]:
-        from reconciler.backends.profile import Capability
-        from reconciler.backends.registry import profile
         from reconciler.render.console import jobs_view
 
         snapshot, view = self._status()
         runs: dict[str, str] = {}
-        if self.tensorboard and profile(self.stack_.settings.backend).supports(
-            Capability.TENSORBOARD
-        ):
+        if self.tensorboard and isinstance(self.backend, TensorBoard):
             for run, _ in self.backend.tensorboard_runs(snapshot.jobs):
                 manifest, live = run.split("/")[:2]
                 runs[live] = f"{manifest}/{live}"
@@ -138,20 +137,18 @@ class StackSource:
         from reconciler.render.console import usage_view
 
         self._job(job, trial)
+        if not isinstance(self.backend, Usage):
+            return usage_view({}, since)  # the job's page in its cloud's console charts it
         return usage_view(self.backend.usage_series(job, trial, since), since)
 
     def log(self, job: str, trial: str | None, task: str, lines: int) -> dict[str, Any]:
         from reconciler.render.console import log_view
 
         self._job(job, trial)
-        path = self.backend.log_file(job, task, trial)
-        try:
-            with path.open("rb") as handle:
-                handle.seek(max(0, path.stat().st_size - LOG_BYTES))
-                text = handle.read().decode(errors="replace")
-        except OSError:
+        chunk = facet(self.backend, Logs).read_log(job, task, trial, -LOG_BYTES)
+        if not chunk.exists:
             return {**log_view("", lines), "error": f"no {task} log yet"}
-        return log_view(text, lines)
+        return log_view(chunk.data.decode(errors="replace"), lines)
 
     def models(self) -> dict[str, Any]:
         from reconciler.render.console import models_view
@@ -203,9 +200,6 @@ def console(
     memory charts per task, logs, trials, models and held versions. Read-only."""
     import subprocess
 
-    from reconciler.backends.profile import Capability
-    from reconciler.backends.registry import profile
-
     try:
         from reconciler.console.server import run_console
     except ImportError as exc:
@@ -215,7 +209,7 @@ def console(
         ) from exc
     stack = load_or_exit(paths, variables, var_files)
     backend = driver(stack)
-    boards = profile(stack.settings.backend).supports(Capability.TENSORBOARD)
+    boards = backend if isinstance(backend, TensorBoard) else None
     tensorboard = f"http://{host}:{tensorboard_port}" if boards else None
     refresh = max(1.0, backend.poll_seconds)
     source = StackSource(
@@ -223,9 +217,9 @@ def console(
     )
     board: subprocess.Popen[bytes] | None = None
     if with_tensorboard and boards:
-        runs = backend.tensorboard_runs(backend.read_live(stack.name).jobs)
+        runs = boards.tensorboard_runs(backend.read_live(stack.name).jobs)
         if runs:
-            board = subprocess.Popen(backend.tensorboard_argv(runs, host, tensorboard_port))
+            board = subprocess.Popen(boards.tensorboard_argv(runs, host, tensorboard_port))
 
     def ready(url: str) -> None:
         click.echo(f"Console of stack {stack.name!r} on {url}/ (Ctrl-C stops)")

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from reconciler.backends.facets import Facet, LocalModels, Predictions
+from reconciler.backends.registry import facet, provides
 from reconciler.cli.common import (
     driver,
     load_or_exit,
@@ -51,6 +53,20 @@ def predict(
     if (json_instances is None) == (instances_text is None):
         raise MlapplyError("give exactly one of --json-instances FILE or --instances JSON")
     stack = load_or_exit(paths, variables, var_files)
+    answers = provides(stack.settings.backend, Facet.PREDICTIONS)
+    if not answers:
+        require(stack, Facet.LOCAL_MODELS)  # in-process, from the versions' folders
+    if json_instances is not None:
+        with open(json_instances, encoding="utf-8") as handle:
+            instances = read_instances(handle.read(), json_instances)
+    else:
+        instances = read_instances(instances_text or "", "--instances")
+    if answers:
+        answered = facet(driver(stack), Predictions).predict(
+            stack.name, model, version_name, instances
+        )
+        click.echo(json.dumps({"predictions": answered}, indent=2))
+        return
     catalog = _read_catalog(stack)
     found = catalog.find(model)
     if found is None:
@@ -63,11 +79,6 @@ def predict(
         known = ", ".join(sorted(found.versions)) or "none"
         what = f"no version {chosen!r}" if chosen else "no default version"
         raise MlapplyError(f"model {found.name} has {what} (versions: {known})")
-    if json_instances is not None:
-        with open(json_instances, encoding="utf-8") as handle:
-            instances = read_instances(handle.read(), json_instances)
-    else:
-        instances = read_instances(instances_text or "", "--instances")
     predictions = run_prediction(
         Path(found.versions[chosen]),
         instances,
@@ -79,8 +90,10 @@ def predict(
 def _read_catalog(stack: Stack) -> Catalog:
     from reconciler.serving.catalog import Catalog
 
-    require(stack, "LOCAL_SERVING")
-    return Catalog.from_snapshot(driver(stack).read_live(stack.name))
+    require(stack, Facet.LOCAL_MODELS)
+    backend = driver(stack)
+    snapshot = backend.read_live(stack.name)
+    return Catalog.from_snapshot(snapshot, facet(backend, LocalModels).model_folders(snapshot))
 
 
 @click.command()

@@ -10,12 +10,14 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from reconciler.backends.registry import profile
+from reconciler.backends.facets import Facet, Logs, TensorBoard, Usage
+from reconciler.backends.registry import facet, profile
 from reconciler.cli.common import driver, load_or_exit, require, variable_options
 from reconciler.diagnostics import MlapplyError
 
 if TYPE_CHECKING:
-    from reconciler.backends.base import ApplyBackend, LiveJob, LiveSnapshot
+    from reconciler.backends.base import LiveJob, LiveSnapshot
+    from reconciler.backends.facets import Driver
     from reconciler.stack.resources import Stack
 
 CLEAR_SCREEN = "\x1b[H\x1b[2J"
@@ -63,18 +65,18 @@ def status(
     _show(_status(stack, backend), output_format)
 
 
-def read_status(stack: Stack, backend: ApplyBackend) -> tuple[LiveSnapshot, dict[str, Any]]:
+def read_status(stack: Stack, backend: Driver) -> tuple[LiveSnapshot, dict[str, Any]]:
     """The live state and the status view of it (``status``, the console)."""
     from reconciler.render.status import status_view
 
     snapshot = backend.read_live(stack.name)
-    usage = backend.job_usage([j.name for j in snapshot.jobs])
+    usage = backend.job_usage([j.name for j in snapshot.jobs]) if isinstance(backend, Usage) else {}
     describe = profile(stack.settings.backend).describe_runtime
     view = status_view(stack.name, stack.settings.backend, snapshot, usage, time.time(), describe)
     return snapshot, view
 
 
-def _status(stack: Stack, backend: ApplyBackend) -> dict[str, Any]:
+def _status(stack: Stack, backend: Driver) -> dict[str, Any]:
     return read_status(stack, backend)[1]
 
 
@@ -88,7 +90,7 @@ def _show(view: dict[str, Any], output_format: str, *, one_line: bool = False) -
         click.echo(render_status(view), nl=False)
 
 
-def _watch(stack: Stack, backend: ApplyBackend, output_format: str, interval: float) -> None:
+def _watch(stack: Stack, backend: Driver, output_format: str, interval: float) -> None:
     """Refresh until no job is active (or Ctrl-C): in place on a terminal; elsewhere
     (CI logs, pipes) the status once, then a plain line per running job whose figures
     changed (JSON: the whole status, one object a line), then the status at the end."""
@@ -157,8 +159,9 @@ def logs(
     """Print a job's log (JOB: the live name, or a TrainingJob's name for its newest job);
     for a tuning job, a trial's."""
     stack = load_or_exit(paths, variables, var_files)
-    require(stack, "LOGS")
+    require(stack, Facet.LOGS)
     backend = driver(stack)
+    logs = facet(backend, Logs)
     live = backend.read_live(stack.name).jobs
     matches = [j for j in live if j.name == job] or sorted(
         (j for j in live if j.manifest_name == job), key=lambda j: j.create_time or 0
@@ -172,25 +175,24 @@ def logs(
         )
     name = matches[-1].name
     trial = _which_trial(matches[-1], trial)
-    path = backend.log_file(name, task, trial)
-    if not path.exists() and not follow:
-        _never_started(backend, matches[-1], task, trial)
+    chunk = logs.read_log(name, task, trial)
+    if not chunk.exists and not follow:
+        _never_started(logs, matches[-1], task, trial)
         return
-    offset = 0
     while True:
-        if path.exists():
-            with path.open("rb") as handle:
-                handle.seek(offset)
-                chunk = handle.read()
-                offset += len(chunk)
-            if chunk:
-                click.echo(chunk.decode(errors="replace"), nl=False)
+        if chunk.data:
+            click.echo(chunk.data.decode(errors="replace"), nl=False)
         if not follow:
             break
         current = next(j for j in backend.read_live(stack.name).jobs if j.name == name)
-        if _finished(current, trial) and path.exists() and path.stat().st_size == offset:
+        done = _finished(current, trial)
+        chunk = logs.read_log(name, task, trial, chunk.offset)
+        if done and not chunk.data:
+            if not chunk.exists:
+                _never_started(logs, current, task, trial)
             break
-        time.sleep(1)
+        if not chunk.data:
+            time.sleep(1)
 
 
 def _which_trial(job: LiveJob, asked: str | None) -> str | None:
@@ -222,11 +224,11 @@ def _finished(job: LiveJob, trial: str | None) -> bool:
     return job.state.finished or (found is not None and found.state in FINISHED)
 
 
-def _never_started(backend: ApplyBackend, job: LiveJob, task: str, trial: str | None) -> None:
+def _never_started(logs: Logs, job: LiveJob, task: str, trial: str | None) -> None:
     """What to say of a task with no log: how preparing went, and the job's error."""
-    prepare = backend.log_file(job.name, "prepare", trial)
-    if prepare.exists():
-        click.echo(prepare.read_text(errors="replace"), nl=False)
+    prepare = logs.read_log(job.name, "prepare", trial)
+    if prepare.data:
+        click.echo(prepare.data.decode(errors="replace"), nl=False)
     state = job.state.value.lower()
     why = f": {job.error}" if job.error else ""
     if trial is not None:
@@ -265,8 +267,9 @@ def tensorboard(
             "mlapply tensorboard PATH... [JOB]",
         )
     stack = load_or_exit(paths, variables, var_files)
-    require(stack, "TENSORBOARD")
+    require(stack, Facet.TENSORBOARD)
     backend = driver(stack)
+    boards = facet(backend, TensorBoard)
     jobs = sorted(backend.read_live(stack.name).jobs, key=lambda j: j.create_time or 0)
     if named:
         jobs = [j for j in jobs if named[0] in (j.name, j.manifest_name)]
@@ -275,10 +278,10 @@ def tensorboard(
                 f"no job {named[0]!r} in stack {stack.name!r} (nor a file or folder)",
                 "mlapply status PATH lists the jobs",
             )
-    runs = backend.tensorboard_runs(jobs)
+    runs = boards.tensorboard_runs(jobs)
     if not runs:
         raise MlapplyError(f"stack {stack.name!r} has no jobs yet", "apply it first")
-    argv = backend.tensorboard_argv(runs, host, port)
+    argv = boards.tensorboard_argv(runs, host, port)
     click.echo(f"TensorBoard on http://{host}:{port}/ over {len(runs)} run(s):")
     for name, folder in runs:
         click.echo(f"  {name}  {folder}")

@@ -20,8 +20,9 @@ from reconciler.diagnostics import MlapplyError
 if TYPE_CHECKING:
     import threading
 
-    from reconciler.backends.base import ApplyBackend, LiveSnapshot
+    from reconciler.backends.base import LiveSnapshot
     from reconciler.backends.compiled import Pool
+    from reconciler.backends.facets import Driver
     from reconciler.backends.profile import Profile
     from reconciler.identity.content import RemoteLister
     from reconciler.identity.desired import DesiredResource
@@ -67,7 +68,7 @@ class ApplyContext(NamedTuple):
     changes, and the live state the plan read (read once, never again)."""
 
     stack: Stack
-    backend: ApplyBackend
+    backend: Driver
     desired: Mapping[str, DesiredResource]
     changes: Mapping[str, Change]
     live: LiveSnapshot

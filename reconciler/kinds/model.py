@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from reconciler.backends import facets, registry
 from reconciler.kinds.base import ApplyContext, IdentityContext, LiveHandler
 from reconciler.lazy import LazyModule
 from reconciler.stack.build import BuildContext
@@ -147,11 +148,12 @@ class ModelHandler(LiveHandler):
         return changes
 
     def apply(self, change: Change, ctx: ApplyContext) -> str:
+        serving = registry.facet(ctx.backend, facets.Serving)
         for target in change.live_targets:
             if target.model is None:
-                ctx.backend.delete_model(target.live_name)
+                serving.delete_model(target.live_name)
             else:
-                ctx.backend.delete_version(target.model, target.live_name)
+                serving.delete_version(target.model, target.live_name)
         if change.action is plans.Action.DELETE:
             return "deleted"
         want = ctx.desired[change.address]
@@ -159,7 +161,7 @@ class ModelHandler(LiveHandler):
         current = None
         if change.action is not plans.Action.REPLACE:
             current = next((m for m in ctx.live.models if m.name == change.live_name), None)
-        ctx.backend.put_model(
+        serving.put_model(
             records.LiveModel(
                 change.live_name,
                 want.live_labels(ctx.stack.name),

@@ -14,7 +14,7 @@ import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from reconciler.backends import registry
+from reconciler.backends import facets, registry
 from reconciler.kinds.base import ApplyContext, IdentityContext, LiveHandler, StepFailed
 from reconciler.kinds.model import live_models
 from reconciler.kinds.trainingjob import live_jobs
@@ -425,12 +425,13 @@ class ModelVersionHandler(LiveHandler):
             description=want.mutable["description"],
             spec=want.record(),
         )
+        serving = registry.facet(ctx.backend, facets.Serving)
         # A version waiting for its job is created once the job has trained.
         if change.action in (plans.Action.CREATE, plans.Action.REPLACE, plans.Action.WAIT):
-            export = _export(want, ctx)
+            job = _trained_job(want, ctx)
+            export = _export(want, ctx, job)
             if export is None:
                 return "not deployed yet: its job is still running (a later apply deploys it)"
-            job = _trained_job(want, ctx)
             judged = _judge_at_apply(want, ctx, job)
             if judged is not None and not judged.holds:
                 raise StepFailed(
@@ -442,11 +443,11 @@ class ModelVersionHandler(LiveHandler):
                 if job.best_trial is not None:
                     deployed["trial"] = job.best_trial
                 record = dataclasses.replace(record, spec={**want.record(), "deployed": deployed})
-            ctx.backend.deploy_version(record, export)
+            serving.deploy_version(records.VersionDeployment(record, export))
         elif change.action is plans.Action.UPDATE:
-            ctx.backend.update_version(record)
+            serving.update_version(record)
         if want.mutable["default"]:
-            ctx.backend.set_default(model, change.live_name)
+            serving.set_default(model, change.live_name)
         _delete(change, ctx)  # older versions go only now that the new one serves
         return f"{change.live_name} serves" + (" (default)" if want.mutable["default"] else "")
 
@@ -456,7 +457,11 @@ class ModelVersionHandler(LiveHandler):
             return None
         if change.action not in (plans.Action.CREATE, plans.Action.REPLACE, plans.Action.UPDATE):
             return None
-        if not registry.profile(stack.settings.backend).supports(profiles.Capability.LOCAL_SERVING):
+        backend = stack.settings.backend
+        if not (
+            registry.provides(backend, facets.Facet.LOCAL_MODELS)
+            or registry.provides(backend, facets.Facet.PREDICTIONS)
+        ):
             return None
         return (
             f"Predict with version {change.name}: mlapply predict {version.model} {paths} "
@@ -490,7 +495,7 @@ def _gate(
             f"gate on {tuning.metric}",
         )
         return None
-    missing = profile.lacks.get(profiles.Capability.JOB_METRICS)
+    missing = profile.job_metrics
     if tuning is None and job is not None and missing is not None:
         ctx.report(
             f"backend {profile.name} cannot gate on {metric}: {missing.why}",
@@ -551,8 +556,9 @@ def _default_last(versions: Iterable[LiveVersion], model: LiveModel | None) -> l
 
 
 def _delete(change: Change, ctx: ApplyContext) -> None:
+    serving = registry.facet(ctx.backend, facets.Serving)
     for target in change.live_targets:
-        ctx.backend.delete_version(target.model or "", target.live_name)
+        serving.delete_version(target.model or "", target.live_name)
 
 
 def _source_job(want: DesiredResource, stack: Stack) -> str | None:
@@ -673,14 +679,22 @@ def _gate_reason(
     return (None if judged.holds else reason), reason
 
 
-def _trained_job(want: DesiredResource, ctx: ApplyContext) -> LiveJob | None:
+def _source_live_name(want: DesiredResource, ctx: ApplyContext) -> str | None:
+    """The live name of the job a version deploys (this apply's run of it), if any."""
     source = want.essence["source"]
     if "job" not in source:
         return None
     job_address = _source_job(want, ctx.stack)
     job_change = ctx.changes.get(job_address) if job_address else None
-    name = str(job_change.live_name if job_change and job_change.live_name else source["job"])
-    return ctx.backend.get_job(ctx.stack.name, name)
+    return str(job_change.live_name if job_change and job_change.live_name else source["job"])
+
+
+def _trained_job(want: DesiredResource, ctx: ApplyContext) -> LiveJob | None:
+    """The job a version deploys, read now (once): it may have trained in this apply."""
+    name = _source_live_name(want, ctx)
+    if name is None:
+        return None
+    return registry.facet(ctx.backend, facets.Jobs).get_job(ctx.stack.name, name)
 
 
 def _judge_at_apply(
@@ -689,13 +703,13 @@ def _judge_at_apply(
     gate = ctx.stack.versions[want.name].gate
     if gate is None or job is None:
         return None
-    live = ctx.backend.read_live(ctx.stack.name)
-    model = next((m for m in live.models if m.name == want.essence["model"]), None)
-    default = _default_figure(gate, model, live.versions)
+    # The model's default as the plan read it (what the reviewed plan compared with).
+    model = next((m for m in ctx.live.models if m.name == want.essence["model"]), None)
+    default = _default_figure(gate, model, ctx.live.versions)
     return gates.judge(gate, job.metrics, _source_label(job, ctx.stack), default)
 
 
-def _export(want: DesiredResource, ctx: ApplyContext) -> str | None:
+def _export(want: DesiredResource, ctx: ApplyContext, job: LiveJob | None) -> str | None:
     """Where the SavedModel to deploy is: the URI, or the source job's export
     (None while that job still runs under --no-wait)."""
 
@@ -706,17 +720,11 @@ def _export(want: DesiredResource, ctx: ApplyContext) -> str | None:
             return uri
         version = ctx.stack.versions[want.name]
         return str((version.source.base_dir or ctx.stack.settings.root) / uri)
-    job_address = _source_job(want, ctx.stack)
-    job_change = ctx.changes.get(job_address) if job_address else None
-    name = str(job_change.live_name if job_change and job_change.live_name else source["job"])
-    job = ctx.backend.get_job(ctx.stack.name, name)
     if job is None or job.state is not records.JobState.SUCCEEDED:
         if job is not None and job.state.active and not ctx.wait_for_jobs:
             return None
         state = job.state.value.lower() if job else "missing"
-        raise StepFailed(f"cannot deploy: job {name} is {state}")
+        raise StepFailed(f"cannot deploy: job {_source_live_name(want, ctx)} is {state}")
     export_path = source.get("exportPath")
-    found = ctx.backend.export_of(ctx.stack.name, name, str(export_path) if export_path else None)
-    if found is None:
-        raise StepFailed(f"no SavedModel in the output of {name}")
-    return found
+    jobs = registry.facet(ctx.backend, facets.Jobs)
+    return jobs.export_of(ctx.stack.name, job, str(export_path) if export_path else None)

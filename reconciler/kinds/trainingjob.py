@@ -22,8 +22,8 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from reconciler.backends import registry
-from reconciler.backends.profile import Capability, TrainingCheck, today
+from reconciler.backends import facets, registry
+from reconciler.backends.profile import TrainingCheck, today
 from reconciler.kinds.base import ApplyContext, IdentityContext, LiveHandler, StepFailed
 from reconciler.lazy import LazyModule
 from reconciler.stack.build import BuildContext, Reference, parse_duration, training_image
@@ -123,13 +123,13 @@ class TrainingJobHandler(LiveHandler):
             tuning = _tuning(
                 ctx, loaded, spec["hyperparameterTuning"], spec.get("hyperparameters", {})
             )
-            missing = profile.lacks.get(Capability.TUNING)
-            if missing is not None:
+            if not registry.provides(settings.backend, facets.Facet.STUDIES):
+                refused = registry.refusal(settings.backend, facets.Facet.STUDIES)
                 ctx.report(
-                    f"backend {settings.backend} cannot run {Capability.TUNING.value}: "
-                    f"{missing.why}",
+                    f"backend {settings.backend} cannot run {facets.Facet.STUDIES.title}: "
+                    f"{refused.message}",
                     doc.key_at(("spec", "hyperparameterTuning")),
-                    missing.instead,
+                    refused.hint,
                 )
         runtime = spec.get("runtimeVersion", settings.runtime_version)
         python = spec.get("pythonVersion", settings.python_version)
@@ -522,8 +522,9 @@ class TrainingJobHandler(LiveHandler):
     # Apply ---------------------------------------------------------------------------
 
     def apply(self, change: Change, ctx: ApplyContext) -> str:
+        jobs = registry.facet(ctx.backend, facets.Jobs)
         for target in change.live_targets:
-            ctx.backend.cancel_job(target.live_name)
+            jobs.cancel_job(target.live_name)
         want = ctx.desired.get(change.address)
         if change.action is plans.Action.CANCEL or want is None:
             for target in change.live_targets:
@@ -537,10 +538,14 @@ class TrainingJobHandler(LiveHandler):
             spec=want.record(),
         )
         if change.action is plans.Action.UPDATE:
-            ctx.backend.relabel_job(record)
+            jobs.relabel_job(record)
             return "labels updated"
         if change.action in (plans.Action.CREATE, plans.Action.REPLACE):
-            ctx.backend.submit_job(records.JobSubmission(record, compiled_job(want)))
+            submission = records.JobSubmission(record, compiled_job(want))
+            if submission.job.tuning is not None:
+                registry.facet(ctx.backend, facets.Studies).submit_study(submission)
+            else:
+                jobs.submit_job(submission)
             if not ctx.wait_for_jobs:
                 return f"submitted {change.live_name}"
         job = wait_for_job(ctx, change.address, change.live_name)
@@ -636,10 +641,13 @@ def wait_for_job(ctx: ApplyContext, where: str, name: str, *, quiet: bool = Fals
     """Poll a job at the backend's pace until it has finished."""
     from reconciler.render.status import progress_text  # apply only: validate stays light
 
+    jobs = registry.facet(ctx.backend, facets.Jobs)
+    usage = ctx.backend if isinstance(ctx.backend, facets.Usage) else None
+    logs = ctx.backend if isinstance(ctx.backend, facets.Logs) else None
     started = time.monotonic()
     last_progress = started
     while True:
-        job = ctx.backend.get_job(ctx.stack.name, name)
+        job = jobs.get_job(ctx.stack.name, name)
         if job is None:
             raise StepFailed(f"{name} is not a job of this stack")
         if job.state.finished:
@@ -649,9 +657,9 @@ def wait_for_job(ctx: ApplyContext, where: str, name: str, *, quiet: bool = Fals
         now = time.monotonic()
         if not quiet and now - last_progress >= PROGRESS_SECONDS:
             last_progress = now
-            usage = ctx.backend.job_usage([name]).get(name, {})
-            tail = ctx.backend.log_tail(name)
-            ctx.progress(where, progress_text(job, usage, now - started, tail))
+            figures = usage.job_usage([name]).get(name, {}) if usage else {}
+            tail = logs.log_tail(name) if logs else ""
+            ctx.progress(where, progress_text(job, figures, now - started, tail))
         time.sleep(ctx.backend.poll_seconds)
 
 

@@ -11,9 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from reconciler.backends.base import LiveSnapshot, VersionState
-
-_SERVING = (VersionState.READY,)
+from reconciler.backends.base import LiveSnapshot
 
 
 @dataclass(frozen=True)
@@ -29,11 +27,11 @@ class Catalog:
     models: Mapping[str, DeployedModel]
 
     @classmethod
-    def from_snapshot(cls, snapshot: LiveSnapshot) -> Catalog:
-        versions: dict[str, dict[str, str]] = {}
-        for version in snapshot.versions:
-            if version.state in _SERVING and version.deployment_uri:
-                versions.setdefault(version.model, {})[version.name] = version.deployment_uri
+    def from_snapshot(
+        cls, snapshot: LiveSnapshot, versions: Mapping[str, Mapping[str, str]]
+    ) -> Catalog:
+        """The snapshot's models, with ``versions`` (model -> version -> SavedModel folder:
+        the ``LocalModels`` facet's reading of the snapshot)."""
         models = {
             model.name: DeployedModel(
                 model.name,

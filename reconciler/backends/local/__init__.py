@@ -1,6 +1,6 @@
 """The embedded local backend: state in SQLite under the stack home.
 
-``LocalBackend`` and ``LocalStore`` load on first use, so reading the
+``LocalDriver`` and ``LocalStore`` load on first use, so reading the
 profile (validate, plan) does not import the driver.
 """
 
@@ -9,17 +9,17 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from reconciler.backends.local.backend import LocalBackend
+    from reconciler.backends.local.driver import LocalDriver
     from reconciler.backends.local.store import LocalStore
 
-__all__ = ["LocalBackend", "LocalStore"]
+__all__ = ["LocalDriver", "LocalStore"]
 
 
 def __getattr__(name: str) -> Any:
-    if name == "LocalBackend":
-        from reconciler.backends.local.backend import LocalBackend
+    if name == "LocalDriver":
+        from reconciler.backends.local.driver import LocalDriver
 
-        return LocalBackend
+        return LocalDriver
     if name == "LocalStore":
         from reconciler.backends.local.store import LocalStore
 

@@ -9,8 +9,9 @@ from collections.abc import Sequence
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
+from reconciler.backends.facets import Facet
 from reconciler.backends.local import runtimes
-from reconciler.backends.profile import Profile, RuntimeNote
+from reconciler.backends.profile import Missing, Profile, RuntimeNote
 from reconciler.lazy import LazyModule
 
 if TYPE_CHECKING:
@@ -71,6 +72,13 @@ PROFILE = Profile(
     describe_runtime=describe_runtime,
     default_python=runtimes.this_python(),
     trial_slots=trial_slots,
+    explains={
+        Facet.PREDICTIONS: Missing(
+            "the local backend's versions are SavedModels on this machine: mlapply predict "
+            "runs them in-process, and mlapply serve serves them",
+            "mlapply serve PATH, then send requests to it",
+        ),
+    },
     # reconciler.tuning.search and .study say why these stand in for the cloud's.
     search_phrases=MappingProxyType(
         {

@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, suppress
 from pathlib import Path
 from typing import Any
@@ -31,21 +31,22 @@ from reconciler.backends.base import (
     LiveModel,
     LiveSnapshot,
     LiveVersion,
+    VersionDeployment,
     VersionState,
 )
 from reconciler.backends.compiled import DEFAULT_OUTPUT, OutputLayout
+from reconciler.backends.facets import Driver, Jobs, Serving, StackLock, Studies
 from reconciler.backends.google import operations
 from reconciler.backends.google.client import Caller, build_service, credentials
 from reconciler.backends.google.errors import AlreadyExists, GoogleApiError, NotFound
 from reconciler.backends.google.mlengine import bodies
-from reconciler.backends.google.mlengine.profile import PROFILE, settings_problem
+from reconciler.backends.google.mlengine.profile import settings_problem
 from reconciler.backends.google.once import at_most_once
 from reconciler.backends.google.paging import list_all
 from reconciler.backends.google.records import Records
 from reconciler.backends.google.staging import Staging
 from reconciler.backends.google.storage import Bucket, remote_lister
 from reconciler.backends.google.times import seconds
-from reconciler.backends.profile import Capability
 from reconciler.diagnostics import MlapplyError
 from reconciler.identity.content import RemoteLister
 from reconciler.stack.resources import LABEL_STACK, RESERVED_LABELS, StackSettings
@@ -58,8 +59,12 @@ ML_ROLES = (
 )
 
 
-class MlEngineBackend:
+class MlEngineBackend(Driver, Jobs, Studies, Serving, StackLock):
     name = "mlengine"
+
+    @classmethod
+    def for_stack(cls, settings: StackSettings) -> MlEngineBackend:
+        return cls(settings)
 
     def __init__(self, settings: StackSettings, caller: Caller | None = None) -> None:
         gcp = settings.gcp
@@ -234,6 +239,10 @@ class MlEngineBackend:
 
     # Jobs ------------------------------------------------------------------------------
 
+    def submit_study(self, submission: JobSubmission) -> None:
+        """A job whose trainingInput has hyperparameters: ML Engine runs the trials."""
+        self.submit_job(submission)
+
     def submit_job(self, submission: JobSubmission) -> None:
         record, job = submission.record, submission.job
         stack = record.stack or ""
@@ -307,48 +316,25 @@ class MlEngineBackend:
                     raise  # not a lost race with another writer
         raise MlapplyError(f"job {name}'s labels kept changing under {ETAG_ATTEMPTS} writes")
 
-    def log_tail(self, name: str) -> str:
-        return ""  # job logs are in Cloud Logging
-
-    def log_file(self, name: str, task: str, trial: str | None = None) -> Path:
-        missing = PROFILE.lacks[Capability.LOGS]
-        raise MlapplyError(missing.why, missing.instead.replace("JOB_ID", name))
-
-    def job_usage(self, names: Sequence[str]) -> Mapping[str, Mapping[str, Any]]:
-        return {}  # ML Engine reported use in Cloud Monitoring
-
-    def usage_series(
-        self, name: str, trial: str | None = None, since: float | None = None
-    ) -> Mapping[str, Sequence[tuple[float, float, int]]]:
-        return {}
-
-    def tensorboard_runs(self, jobs: Sequence[LiveJob]) -> list[tuple[str, str]]:
-        raise _lacking(Capability.TENSORBOARD)
-
-    def tensorboard_argv(self, runs: Sequence[tuple[str, str]], host: str, port: int) -> list[str]:
-        raise _lacking(Capability.TENSORBOARD)
-
-    def export_of(self, stack: str, job: str, export_path: str | None) -> str | None:
-        essence = (self.records.read(stack).get("jobs", {}).get(job, {}).get("spec") or {}).get(
-            "essence"
-        ) or {}
+    def export_of(self, stack: str, job: LiveJob, export_path: str | None) -> str:
+        essence = (
+            self.records.read(stack).get("jobs", {}).get(job.name, {}).get("spec") or {}
+        ).get("essence") or {}
         layout = OutputLayout(essence.get("outputDir") or DEFAULT_OUTPUT)
-        job_dir = f"{self.staging.prefix(stack)}jobs/{job}"
+        job_dir = f"{self.staging.prefix(stack)}jobs/{job.name}"
         out = layout.output_dir(job_dir)
         tuning = essence.get("hyperparameterTuning")
         if tuning:
             # ML Engine gives every trial the same --job-dir and arguments; a trainer
             # keeps its trials apart by joining TF_CONFIG's task.trial to its output
             # dir (gcp-api.md section 3.2), as the ML Engine samples did.
-            found = self._job(job)
-            best = bodies.study_of(found or {}).best
-            if best is None:
-                raise MlapplyError(f"tuning job {job} has no succeeded trial with a metric")
-            out = f"{out}/{best}"
+            if job.best_trial is None:
+                raise MlapplyError(f"tuning job {job.name} has no succeeded trial with a metric")
+            out = f"{out}/{job.best_trial}"
 
         try:
             found_export = exports.find_export(
-                job, out, job_dir, export_path, self.staging.saved_models
+                job.name, out, job_dir, export_path, self.staging.saved_models
             )
         except exports.NoExport as exc:
             if not tuning:
@@ -451,9 +437,9 @@ class MlEngineBackend:
         with suppress(NotFound):
             self._wait(self._call(request, what), what)
 
-    def deploy_version(self, version: LiveVersion, export: str) -> None:
-        with self.model_lock(version.model):
-            self._deploy_version(version, export)
+    def deploy_version(self, deployment: VersionDeployment) -> None:
+        with self.model_lock(deployment.record.model):
+            self._deploy_version(*deployment)
 
     def _deploy_version(self, version: LiveVersion, export: str) -> None:
         stack = version.stack or ""
@@ -583,8 +569,3 @@ def _job_name(parent: str, job: str) -> str:
 
 def _version_name(parent: str, model: str, version: str) -> str:
     return f"{parent}/models/{model}/versions/{version}"
-
-
-def _lacking(capability: Capability) -> MlapplyError:
-    missing = PROFILE.lacks[capability]
-    return MlapplyError(missing.why, missing.instead)

@@ -13,9 +13,9 @@ from datetime import date
 from types import MappingProxyType
 
 from reconciler.backends.compiled import Pool, declared_roles
+from reconciler.backends.facets import Facet
 from reconciler.backends.google.mlengine import catalogue
 from reconciler.backends.profile import (
-    Capability,
     Missing,
     Profile,
     RuntimeNote,
@@ -105,29 +105,34 @@ PROFILE = Profile(
     name="mlengine",
     title="Cloud ML Engine (ml v1, shut down 2025-01-31)",
     compile_pools=compile_pools,
-    lacks={
-        Capability.LOGS: Missing(
+    explains={
+        Facet.LOGS: Missing(
             "the logs of Cloud ML Engine jobs were in Cloud Logging",
             "gcloud ai-platform jobs stream-logs JOB_ID",
         ),
-        Capability.USAGE: Missing(
+        Facet.USAGE: Missing(
             "Cloud ML Engine reported a job's use in Cloud Monitoring, not per job here",
             "open the job in the Google Cloud console",
         ),
-        Capability.TENSORBOARD: Missing(
+        Facet.TENSORBOARD: Missing(
             "a Cloud ML Engine job's summaries are in Cloud Storage (its job dir)",
             "run tensorboard --logdir gs://BUCKET/PATH with your own credentials",
         ),
-        Capability.JOB_METRICS: Missing(
-            "Cloud ML Engine keeps no metric of a job that is not a tuning job: only "
-            "trials have one (trainingOutput.trials[].finalMetric)",
-            "gate a version of a tuning job on its metric (the best trial's final metric)",
-        ),
-        Capability.LOCAL_SERVING: Missing(
+        Facet.LOCAL_MODELS: Missing(
             "a Cloud ML Engine model version serves online prediction itself",
             "send requests to the model (gcloud ai-platform predict)",
         ),
+        Facet.PREDICTIONS: Missing(
+            "mlapply predict does not call Cloud ML Engine; a model version served "
+            "online prediction itself",
+            "send requests to the model (gcloud ai-platform predict)",
+        ),
     },
+    job_metrics=Missing(
+        "Cloud ML Engine keeps no metric of a job that is not a tuning job: only "
+        "trials have one (trainingOutput.trials[].finalMetric)",
+        "gate a version of a tuning job on its metric (the best trial's final metric)",
+    ),
     training_problem=training_problem,
     training_hint=f"Cloud ML Engine runtime versions: {_runtimes()}, each with Python 3.7",
     describe_runtime=describe_runtime,

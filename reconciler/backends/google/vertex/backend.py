@@ -16,7 +16,7 @@ import functools
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, suppress
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -29,9 +29,11 @@ from reconciler.backends.base import (
     LiveModel,
     LiveSnapshot,
     LiveVersion,
+    VersionDeployment,
     VersionState,
 )
 from reconciler.backends.compiled import DEFAULT_OUTPUT, CompiledJob, OutputLayout
+from reconciler.backends.facets import Driver, Jobs, Serving, StackLock, Studies
 from reconciler.backends.google import operations
 from reconciler.backends.google.client import Caller, build_service, credentials
 from reconciler.backends.google.errors import (
@@ -46,8 +48,7 @@ from reconciler.backends.google.staging import Staging
 from reconciler.backends.google.storage import Bucket, remote_lister
 from reconciler.backends.google.times import seconds
 from reconciler.backends.google.vertex import bodies, catalogue, images
-from reconciler.backends.google.vertex.profile import PROFILE, settings_problem
-from reconciler.backends.profile import Capability
+from reconciler.backends.google.vertex.profile import settings_problem
 from reconciler.diagnostics import MlapplyError
 from reconciler.identity.content import RemoteLister
 from reconciler.stack.resources import (
@@ -82,8 +83,12 @@ def _one_model_at_a_time(model_of: Callable[..., str]) -> Callable[[Method], Met
     return wrap
 
 
-class VertexBackend:
+class VertexBackend(Driver, Jobs, Studies, Serving, StackLock):
     name = "vertex"
+
+    @classmethod
+    def for_stack(cls, settings: StackSettings) -> VertexBackend:
+        return cls(settings)
 
     def __init__(self, settings: StackSettings, caller: Caller | None = None) -> None:
         gcp = settings.gcp
@@ -314,6 +319,10 @@ class VertexBackend:
 
     # Jobs ------------------------------------------------------------------------------
 
+    def submit_study(self, submission: JobSubmission) -> None:
+        """A HyperparameterTuningJob: its trials are CustomJobs of the same spec."""
+        self.submit_job(submission)
+
     def submit_job(self, submission: JobSubmission) -> None:
         record, job = submission.record, submission.job
         stack = record.stack or ""
@@ -416,44 +425,27 @@ class VertexBackend:
             job.stack or "", "jobs", job.name, {"spec": job.spec, "labels": dict(job.labels)}
         )
 
-    def log_tail(self, name: str) -> str:
-        return ""  # job logs are in Cloud Logging
-
-    def log_file(self, name: str, task: str, trial: str | None = None) -> Path:
-        raise MlapplyError(
-            "the logs of Vertex AI jobs are in Cloud Logging",
-            "gcloud ai custom-jobs stream-logs JOB_ID --region REGION (the id is in "
-            f"`gcloud ai custom-jobs list --region {self.region} --filter=display_name={name}`)",
-        )
-
-    def job_usage(self, names: Sequence[str]) -> Mapping[str, Mapping[str, Any]]:
-        return {}  # Vertex reports use in Cloud Monitoring, not per job here
-
-    def tensorboard_runs(self, jobs: Sequence[LiveJob]) -> list[tuple[str, str]]:
-        raise _lacking(Capability.TENSORBOARD)
-
-    def tensorboard_argv(self, runs: Sequence[tuple[str, str]], host: str, port: int) -> list[str]:
-        raise _lacking(Capability.TENSORBOARD)
-
-    def usage_series(
-        self, name: str, trial: str | None = None, since: float | None = None
-    ) -> Mapping[str, Sequence[tuple[float, float, int]]]:
-        return {}  # the same: the job's console page charts it (console_links)
-
-    def export_of(self, stack: str, job: str, export_path: str | None) -> str | None:
+    def export_of(self, stack: str, job: LiveJob, export_path: str | None) -> str:
         records = self.records.read(stack)
-        essence = (records.get("jobs", {}).get(job, {}).get("spec") or {}).get("essence") or {}
+        recorded = records.get("jobs", {}).get(job.name, {}).get("spec") or {}
+        essence = recorded.get("essence") or {}
         layout = OutputLayout(essence.get("outputDir") or DEFAULT_OUTPUT)
-        job_dir = f"{self.staging.prefix(stack)}jobs/{job}"
+        job_dir = f"{self.staging.prefix(stack)}jobs/{job.name}"
         tuning = essence.get("hyperparameterTuning")
         out = layout.output_dir(job_dir)
         if tuning:
+            if job.best_trial is None:
+                raise MlapplyError(
+                    f"tuning job {job.name} has no succeeded trial reporting {tuning['metric']}"
+                )
             # The best trial's own job dir: its AIP_MODEL_DIR is <trial dir>/model/.
-            job_dir = layout.trial_dir(job_dir, self._best_trial(stack, job, tuning))
+            job_dir = layout.trial_dir(job_dir, job.best_trial)
             out = job_dir
 
         try:
-            found = exports.find_export(job, out, job_dir, export_path, self.staging.saved_models)
+            found = exports.find_export(
+                job.name, out, job_dir, export_path, self.staging.saved_models
+            )
         except exports.NoExport as exc:
             if not tuning:
                 raise
@@ -465,20 +457,6 @@ class VertexBackend:
                 "--output_dir writes every trial to one folder",
             ) from exc
         return self.bucket.uri(found)
-
-    def _best_trial(self, stack: str, job: str, tuning: dict[str, Any]) -> str:
-        found = self._find_job(stack, job)
-        if found is None:
-            raise MlapplyError(f"tuning job {job} is gone")
-        full = self._call(
-            self.ai.hyperparameterTuningJobs().get(name=found["name"]), f"get tuning job {job}"
-        )
-        best = bodies.study_of(full).best
-        if best is None:
-            raise MlapplyError(
-                f"tuning job {job} has no succeeded trial reporting {tuning['metric']}"
-            )
-        return best
 
     # Models: one Endpoint each -------------------------------------------------------
 
@@ -579,8 +557,9 @@ class VertexBackend:
         recorded = self.records.read(stack).get("models", {}).get(model, {})
         return bool(recorded.get("onlinePredictionLogging"))
 
-    @_one_model_at_a_time(lambda version, export: version.model)
-    def deploy_version(self, version: LiveVersion, export: str) -> None:
+    @_one_model_at_a_time(lambda deployment: deployment.record.model)
+    def deploy_version(self, deployment: VersionDeployment) -> None:
+        version, export = deployment
         stack = version.stack or ""
         essence = (version.spec or {}).get("essence", {})
         if not export.startswith("gs://"):
@@ -911,9 +890,3 @@ def _version_resource(version: Mapping[str, Any]) -> str:
 
 def _job_state(job: Mapping[str, Any]) -> JobState:
     return bodies.STATES.get(str(job.get("state")), JobState.QUEUED)
-
-
-def _lacking(capability: Capability) -> MlapplyError:
-    """What this backend cannot do, as the profile says it (validate says it first)."""
-    missing = PROFILE.lacks[capability]
-    return MlapplyError(missing.why, missing.instead)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
+from reconciler.backends.facets import Facet
 from reconciler.backends.google.tiers import compile_pools
 from reconciler.backends.google.vertex import catalogue
 from reconciler.backends.google.vertex.images import (
@@ -12,7 +13,7 @@ from reconciler.backends.google.vertex.images import (
     serving_verdict,
     training_verdict,
 )
-from reconciler.backends.profile import Capability, Missing, Profile
+from reconciler.backends.profile import Missing, Profile
 from reconciler.stack.resources import StackSettings
 
 
@@ -27,30 +28,35 @@ PROFILE = Profile(
     name="vertex",
     title="Vertex AI (aiplatform v1)",
     compile_pools=compile_pools,
-    lacks={
-        Capability.LOGS: Missing(
+    explains={
+        Facet.LOGS: Missing(
             "the logs of Vertex AI jobs are in Cloud Logging",
             "gcloud ai custom-jobs stream-logs JOB_ID --region REGION",
         ),
-        Capability.USAGE: Missing(
+        Facet.USAGE: Missing(
             "Vertex AI reports a job's use in Cloud Monitoring, not per job here",
             "open the job in the Google Cloud console",
         ),
-        Capability.TENSORBOARD: Missing(
+        Facet.TENSORBOARD: Missing(
             "a Vertex AI job's summaries are in Cloud Storage (AIP_TENSORBOARD_LOG_DIR)",
             "open them in a Vertex AI TensorBoard instance, or run tensorboard --logdir "
             "gs://BUCKET/PATH with your own credentials",
         ),
-        Capability.JOB_METRICS: Missing(
-            "Vertex AI keeps no metric of a custom job: only the trials of a tuning job "
-            "have measurements (Trial.finalMeasurement)",
-            "gate a version of a tuning job on its metric (the best trial's final measurement)",
-        ),
-        Capability.LOCAL_SERVING: Missing(
+        Facet.LOCAL_MODELS: Missing(
             "a Vertex AI endpoint serves online prediction itself",
             "send requests to the endpoint (gcloud ai endpoints predict)",
         ),
+        Facet.PREDICTIONS: Missing(
+            "mlapply predict does not call Vertex AI endpoints; the endpoint answers "
+            "online prediction itself",
+            "send requests to the endpoint (gcloud ai endpoints predict)",
+        ),
     },
+    job_metrics=Missing(
+        "Vertex AI keeps no metric of a custom job: only the trials of a tuning job "
+        "have measurements (Trial.finalMeasurement)",
+        "gate a version of a tuning job on its metric (the best trial's final measurement)",
+    ),
     settings_problem=settings_problem,
     default_runtime=catalogue.DEFAULT_RUNTIME,
     training_check=training_verdict,

@@ -1,4 +1,6 @@
-"""The local backend: live state from the SQLite store; jobs as detached supervisors.
+"""The local backend's driver: live state from the SQLite store; jobs as detached
+supervisors; versions as SavedModel folders in the stack home. It provides every
+facet but ``Predictions`` (``mlapply predict`` runs its versions in-process).
 
 Reading writes one thing only, inside the stack home: a job whose supervisor
 has died (a reboot, kill -9) is recorded FAILED and lost, with that reason,
@@ -30,7 +32,20 @@ from reconciler.backends.base import (
     LivePackage,
     LiveSnapshot,
     LiveVersion,
+    VersionDeployment,
     VersionState,
+)
+from reconciler.backends.facets import (
+    Driver,
+    Jobs,
+    LocalModels,
+    LogChunk,
+    Logs,
+    Serving,
+    StackLock,
+    Studies,
+    TensorBoard,
+    Usage,
 )
 from reconciler.backends.local import runtimes, trialrequest
 from reconciler.backends.local.lock import break_lock, describe_holder, stack_lock
@@ -78,7 +93,7 @@ def built_runtimes() -> frozenset[str]:
         return frozenset()
 
 
-class LocalBackend:
+class LocalDriver(Driver, Jobs, Studies, Serving, StackLock, Logs, Usage, TensorBoard, LocalModels):
     name = "local"
     poll_seconds = 0.1  # a read of the local store costs milliseconds
 
@@ -86,7 +101,7 @@ class LocalBackend:
         self.home = home
 
     @classmethod
-    def for_stack(cls, settings: StackSettings) -> LocalBackend:
+    def for_stack(cls, settings: StackSettings) -> LocalDriver:
         return cls(settings.local.home)
 
     def remote_lister(self) -> RemoteLister | None:
@@ -151,6 +166,13 @@ class LocalBackend:
         return describe_holder(break_lock(self.home, stack, lock_id))
 
     def submit_job(self, submission: JobSubmission) -> None:
+        self._submit(submission)
+
+    def submit_study(self, submission: JobSubmission) -> None:
+        """A study runs under one supervisor too, which starts each trial as a job."""
+        self._submit(submission)
+
+    def _submit(self, submission: JobSubmission) -> None:
         """Stage the trainer's package and start the job under a detached supervisor.
         A job already recorded under this name and identity was submitted before
         (an earlier apply stopped before it saw the answer): it is not started again."""
@@ -240,7 +262,19 @@ class LocalBackend:
     def get_job(self, stack: str, name: str) -> LiveJob | None:
         return next((j for j in self.read_live(stack).jobs if j.name == name), None)
 
-    def log_file(self, name: str, task: str, trial: str | None = None) -> Path:
+    def read_log(self, name: str, task: str, trial: str | None = None, offset: int = 0) -> LogChunk:
+        path = self._log_file(name, task, trial)
+        try:
+            with path.open("rb") as handle:
+                size = os.fstat(handle.fileno()).st_size
+                start = max(0, size + offset) if offset < 0 else min(offset, size)
+                handle.seek(start)
+                data = handle.read()
+        except OSError:
+            return LogChunk(b"", max(offset, 0), False)
+        return LogChunk(data, start + len(data), True)
+
+    def _log_file(self, name: str, task: str, trial: str | None = None) -> Path:
         if trial is None:
             return self.job_dir(name) / "logs" / f"{task}.log"
         row = self._trial(name, trial)
@@ -300,7 +334,7 @@ class LocalBackend:
         """The last meaningful line of the chief's log, or of the preparation's."""
         for task in ("chief-0", "prepare"):
             try:
-                text = self.log_file(name, task).read_text(errors="replace")
+                text = self._log_file(name, task).read_text(errors="replace")
             except OSError:
                 continue
             lines = logtext.meaningful(text)
@@ -336,17 +370,17 @@ class LocalBackend:
             "--reload_interval=5",
         ]
 
-    def export_of(self, stack: str, job: str, export_path: str | None) -> str | None:
+    def export_of(self, stack: str, job: LiveJob, export_path: str | None) -> str:
         """A job's export; a tuning job's is its best trial's (its own job dir)."""
-        folder = self.job_dir(job)
+        folder = self.job_dir(job.name)
         request = _request(folder)
         if "study" in request:
-            folder = self._best_trial_folder(stack, job, request["study"]["tuning"]["metric"])
+            folder = self._best_trial_folder(job, request["study"]["tuning"]["metric"])
             request = _request(folder)
-        job_dir = str(request.get("job_dir", self.trainer_dir(job)))
+        job_dir = str(request.get("job_dir", self.trainer_dir(job.name)))
         out = str(request.get("output_dir", Path(job_dir) / "output"))
         try:
-            return exports.find_export(job, out, job_dir, export_path, saved_models)
+            return exports.find_export(job.name, out, job_dir, export_path, saved_models)
         except exports.NoExport as missing:
             # A trainer that catches its own errors exits 0 without exporting.
             said = self._chief_says(folder)
@@ -355,14 +389,12 @@ class LocalBackend:
             hint = f"{missing.hint}\nthe chief's log ends:\n{said}"
             raise exports.NoExport(missing.message, hint) from None
 
-    def _best_trial_folder(self, stack: str, job: str, metric: str) -> Path:
-        found = self.get_job(stack, job)
-        best = found.best_trial if found else None
+    def _best_trial_folder(self, job: LiveJob, metric: str) -> Path:
         with self._store() as store:
-            row = next((t for t in store.trials_of(job) if t.trial == best), None)
+            row = next((t for t in store.trials_of(job.name) if t.trial == job.best_trial), None)
         if row is None or not row.job_dir:
             raise exports.NoExport(
-                f"tuning job {job} has no succeeded trial that reported {metric}",
+                f"tuning job {job.name} has no succeeded trial that reported {metric}",
                 "see its trials with mlapply status, and their logs with mlapply logs",
             )
         return Path(row.job_dir)
@@ -484,8 +516,9 @@ class LocalBackend:
         with self._store() as store:
             store.delete_model(name)
 
-    def deploy_version(self, version: LiveVersion, export: str) -> None:
+    def deploy_version(self, deployment: VersionDeployment) -> None:
         """Copy a SavedModel into the model's folder and record the version READY."""
+        version, export = deployment.record, deployment.export
         if export.startswith("gs://"):
             raise MlapplyError(
                 f"the local backend deploys local SavedModels, not {export}",
@@ -532,6 +565,14 @@ class LocalBackend:
         shutil.rmtree(self.home / "models" / model / name, ignore_errors=True)
         with self._store() as store:
             store.delete_version(model, name)
+
+    def model_folders(self, snapshot: LiveSnapshot) -> Mapping[str, Mapping[str, str]]:
+        """Each model's versions that serve, by the folder they were copied to."""
+        found: dict[str, dict[str, str]] = {}
+        for version in snapshot.versions:
+            if version.state is VersionState.READY and version.deployment_uri:
+                found.setdefault(version.model, {})[version.name] = version.deployment_uri
+        return found
 
     def set_default(self, model: str, version: str) -> None:
         with self._store() as store:
