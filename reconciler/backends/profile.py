@@ -79,6 +79,18 @@ def today() -> date:
     return date.fromisoformat(given) if given else date.today()
 
 
+def searches(early_stopping: str, **algorithms: str) -> dict[str, str]:
+    """What each tuning algorithm and early stopping is on a backend, for the plan: the
+    cloud's own words, unless ``algorithms`` says what stands in for one."""
+    return {
+        "BAYESIAN": "Bayesian optimisation (the service's default)",
+        "GRID_SEARCH": "grid search",
+        "RANDOM_SEARCH": "random search",
+        **algorithms,
+        "EARLY_STOPPING": early_stopping,
+    }
+
+
 class Profile(NamedTuple):
     name: str
     title: str
@@ -117,14 +129,7 @@ class Profile(NamedTuple):
     trial_slots: Callable[[Sequence[Pool]], int] = lambda pools: 1_000_000
     """How many trials of a study (each of these pools) run at once here; a larger
     maxParallelTrials is lowered to it, and the plan says so."""
-    search_phrases: Mapping[str, str] = MappingProxyType(
-        {
-            "BAYESIAN": "Bayesian optimisation (the service's default)",
-            "GRID_SEARCH": "grid search",
-            "RANDOM_SEARCH": "random search",
-            "EARLY_STOPPING": "early stopping",
-        }
-    )
+    search_phrases: Mapping[str, str] = MappingProxyType(searches("early stopping"))
     """What each tuning algorithm (and EARLY_STOPPING) is here, for the plan."""
     notice: str | None = None
     """What validate and plan say of every stack on this backend (a shut-down API)."""

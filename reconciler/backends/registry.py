@@ -39,11 +39,11 @@ BACKENDS: dict[str, Row] = {
     ),
     "vertex": Row(
         "reconciler.backends.google.vertex.profile:PROFILE",
-        "reconciler.backends.google.vertex.backend:VertexBackend",
+        "reconciler.backends.google.vertex.driver:VertexDriver",
     ),
     "mlengine": Row(
         "reconciler.backends.google.mlengine.profile:PROFILE",
-        "reconciler.backends.google.mlengine.backend:MlEngineBackend",
+        "reconciler.backends.google.mlengine.driver:MlEngineDriver",
     ),
 }
 DEFAULT = "local"

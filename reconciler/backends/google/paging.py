@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from reconciler.backends.google.client import Caller
+from reconciler.backends.google.errors import NotFound
 
 
 def list_all(
@@ -20,3 +21,13 @@ def list_all(
         token = page.get("nextPageToken")
         if not token:
             return found
+
+
+def list_if_found(
+    caller: Caller, collection: Any, what: str, key: str, method: str = "list", **params: Any
+) -> list[dict[str, Any]]:
+    """``list_all``, or nothing when what is listed under (a model) does not exist."""
+    try:
+        return list_all(caller, collection, what, key, method, **params)
+    except NotFound:
+        return []

@@ -13,13 +13,15 @@ from datetime import date
 from types import MappingProxyType
 
 from reconciler.backends.compiled import Pool, declared_roles
-from reconciler.backends.facets import Facet
+from reconciler.backends.google.explains import TENSORBOARD_LOGDIR, kept_elsewhere
+from reconciler.backends.google.machines import machine_check
 from reconciler.backends.google.mlengine import catalogue
 from reconciler.backends.profile import (
     Missing,
     Profile,
     RuntimeNote,
     Verdict,
+    searches,
 )
 from reconciler.stack.resources import LocalSettings, Machines, ServingContainer, StackSettings
 
@@ -83,51 +85,25 @@ def serving_check(runtime: str, container: ServingContainer | None, today: date)
     return None
 
 
-def machine_problem(pool: Pool) -> str | None:
-    """Why ML Engine training cannot give a pool its machines, or None."""
-    if pool.machine_type is None:
-        return None
-    if pool.machine_type not in catalogue.TRAINING_MACHINES:
-        return (
-            f"Cloud ML Engine training has no machine type {pool.machine_type} "
-            f"({catalogue.MACHINES_SOURCE}, checked {catalogue.CHECKED})"
-        )
-    accelerator = pool.accelerator
-    if accelerator is not None and accelerator.type not in catalogue.ACCELERATORS:
-        return (
-            f"Cloud ML Engine training has no accelerator {accelerator.type} "
-            f"(one of: {', '.join(sorted(catalogue.ACCELERATORS))})"
-        )
-    return None
-
+machine_problem = machine_check(
+    "Cloud ML Engine",
+    catalogue.TRAINING_MACHINES,
+    catalogue.ACCELERATORS,
+    f"{catalogue.MACHINES_SOURCE}, checked {catalogue.CHECKED}",
+)
 
 PROFILE = Profile(
     name="mlengine",
     title="Cloud ML Engine (ml v1, shut down 2025-01-31)",
     compile_pools=compile_pools,
-    explains={
-        Facet.LOGS: Missing(
-            "the logs of Cloud ML Engine jobs were in Cloud Logging",
-            "gcloud ai-platform jobs stream-logs JOB_ID",
-        ),
-        Facet.USAGE: Missing(
-            "Cloud ML Engine reported a job's use in Cloud Monitoring, not per job here",
-            "open the job in the Google Cloud console",
-        ),
-        Facet.TENSORBOARD: Missing(
-            "a Cloud ML Engine job's summaries are in Cloud Storage (its job dir)",
-            "run tensorboard --logdir gs://BUCKET/PATH with your own credentials",
-        ),
-        Facet.LOCAL_MODELS: Missing(
-            "a Cloud ML Engine model version serves online prediction itself",
-            "send requests to the model (gcloud ai-platform predict)",
-        ),
-        Facet.PREDICTIONS: Missing(
-            "mlapply predict does not call Cloud ML Engine; a model version served "
-            "online prediction itself",
-            "send requests to the model (gcloud ai-platform predict)",
-        ),
-    },
+    explains=kept_elsewhere(
+        "Cloud ML Engine",
+        logs="gcloud ai-platform jobs stream-logs JOB_ID",
+        summaries="its job dir",
+        tensorboard=TENSORBOARD_LOGDIR,
+        serves="model version",
+        predict="send requests to the model (gcloud ai-platform predict)",
+    ),
     job_metrics=Missing(
         "Cloud ML Engine keeps no metric of a job that is not a tuning job: only "
         "trials have one (trainingOutput.trials[].finalMetric)",
@@ -142,12 +118,7 @@ PROFILE = Profile(
     serving_check=serving_check,
     machine_problem=machine_problem,
     search_phrases=MappingProxyType(
-        {
-            "BAYESIAN": "Bayesian optimisation (the service's default)",
-            "GRID_SEARCH": "grid search",
-            "RANDOM_SEARCH": "random search",
-            "EARLY_STOPPING": "automated early stopping (enableTrialEarlyStopping)",
-        }
+        searches("automated early stopping (enableTrialEarlyStopping)")
     ),
     notice=NOTICE,
 )

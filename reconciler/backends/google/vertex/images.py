@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from datetime import date, timedelta
 
 from reconciler.backends.compiled import CompiledJob, Pool
+from reconciler.backends.google.machines import machine_check
 from reconciler.backends.google.vertex import catalogue
 from reconciler.backends.google.vertex.catalogue import Image
 from reconciler.backends.profile import TrainingCheck, Verdict, today
@@ -139,21 +140,20 @@ def serving_verdict(runtime: str, container: ServingContainer | None, day: date)
     )
 
 
+_offered = machine_check(
+    "Vertex AI",
+    catalogue.TRAINING_MACHINES,
+    catalogue.ACCELERATORS,
+    f"machine types: {catalogue.MACHINES_SOURCE}, checked {catalogue.CHECKED}",
+)
+
+
 def machine_problem(pool: Pool) -> str | None:
     """Why Vertex AI training cannot give a pool its machines, or None."""
-    if pool.machine_type is None:
-        return None
-    if pool.machine_type not in catalogue.TRAINING_MACHINES:
-        return (
-            f"Vertex AI training has no machine type {pool.machine_type} "
-            f"(machine types: {catalogue.MACHINES_SOURCE}, checked {catalogue.CHECKED})"
-        )
+    problem = _offered(pool)
+    if problem is not None or pool.machine_type is None:
+        return problem
     accelerator = pool.accelerator
-    if accelerator is not None and accelerator.type not in catalogue.ACCELERATORS:
-        return (
-            f"Vertex AI training has no accelerator {accelerator.type} "
-            f"(one of: {', '.join(sorted(catalogue.ACCELERATORS))})"
-        )
     tpu = accelerator is not None and accelerator.type.startswith("TPU")
     if tpu != (pool.machine_type == catalogue.TPU_MACHINE):
         return (

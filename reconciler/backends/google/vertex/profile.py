@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
-from reconciler.backends.facets import Facet
+from reconciler.backends.google.explains import TENSORBOARD_LOGDIR, kept_elsewhere
 from reconciler.backends.google.tiers import compile_pools
 from reconciler.backends.google.vertex import catalogue
 from reconciler.backends.google.vertex.images import (
@@ -13,7 +13,7 @@ from reconciler.backends.google.vertex.images import (
     serving_verdict,
     training_verdict,
 )
-from reconciler.backends.profile import Missing, Profile
+from reconciler.backends.profile import Missing, Profile, searches
 from reconciler.stack.resources import StackSettings
 
 
@@ -28,30 +28,14 @@ PROFILE = Profile(
     name="vertex",
     title="Vertex AI (aiplatform v1)",
     compile_pools=compile_pools,
-    explains={
-        Facet.LOGS: Missing(
-            "the logs of Vertex AI jobs are in Cloud Logging",
-            "gcloud ai custom-jobs stream-logs JOB_ID --region REGION",
-        ),
-        Facet.USAGE: Missing(
-            "Vertex AI reports a job's use in Cloud Monitoring, not per job here",
-            "open the job in the Google Cloud console",
-        ),
-        Facet.TENSORBOARD: Missing(
-            "a Vertex AI job's summaries are in Cloud Storage (AIP_TENSORBOARD_LOG_DIR)",
-            "open them in a Vertex AI TensorBoard instance, or run tensorboard --logdir "
-            "gs://BUCKET/PATH with your own credentials",
-        ),
-        Facet.LOCAL_MODELS: Missing(
-            "a Vertex AI endpoint serves online prediction itself",
-            "send requests to the endpoint (gcloud ai endpoints predict)",
-        ),
-        Facet.PREDICTIONS: Missing(
-            "mlapply predict does not call Vertex AI endpoints; the endpoint answers "
-            "online prediction itself",
-            "send requests to the endpoint (gcloud ai endpoints predict)",
-        ),
-    },
+    explains=kept_elsewhere(
+        "Vertex AI",
+        logs="gcloud ai custom-jobs stream-logs JOB_ID --region REGION",
+        summaries="AIP_TENSORBOARD_LOG_DIR",
+        tensorboard=f"open them in a Vertex AI TensorBoard instance, or {TENSORBOARD_LOGDIR}",
+        serves="endpoint",
+        predict="send requests to the endpoint (gcloud ai endpoints predict)",
+    ),
     job_metrics=Missing(
         "Vertex AI keeps no metric of a custom job: only the trials of a tuning job "
         "have measurements (Trial.finalMeasurement)",
@@ -64,13 +48,6 @@ PROFILE = Profile(
     machine_problem=machine_problem,
     runs_images=True,
     describe_image=describe,
-    search_phrases=MappingProxyType(
-        {
-            "BAYESIAN": "Bayesian optimisation (the service's default)",
-            "GRID_SEARCH": "grid search",
-            "RANDOM_SEARCH": "random search",
-            # bodies.study_spec asks for it (StudySpec.decayCurveStoppingSpec).
-            "EARLY_STOPPING": "early stopping by the decay-curve rule",
-        }
-    ),
+    # bodies.study_spec asks for it (StudySpec.decayCurveStoppingSpec).
+    search_phrases=MappingProxyType(searches("early stopping by the decay-curve rule")),
 )
