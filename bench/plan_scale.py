@@ -77,7 +77,7 @@ def measure(jobs: int) -> dict[str, float]:
         write_stack(root, jobs)
         setup = load_stack([str(root / "m")])
         assert setup.stack is not None, [d.render() for d in setup.diagnostics[:5]]
-        home = setup.stack.settings.local.home
+        home = setup.stack.settings.home
         planned = make_plan(setup.stack, LocalDriver(home), now=NOW)
         store = LocalStore(home, create=True)
         record_converged(store, planned.desired, now=NOW)

@@ -127,7 +127,7 @@ class Scenario:
     def plan(self, *, now: float = NOW, **options: Any) -> Planned:
         result = load_stack([str(self.root / "m")])
         assert result.stack is not None, [d.render() for d in result.diagnostics]
-        backend = LocalDriver(result.stack.settings.local.home)
+        backend = LocalDriver(result.stack.settings.home)
         # A machine with no runtime built yet, whatever this one has: plans stay golden.
         saved = os.environ.get("MLAPPLY_RUNTIMES")
         os.environ["MLAPPLY_RUNTIMES"] = str(self.root / "no-runtimes")

@@ -155,7 +155,7 @@ def _write(root: Path, stack: str, image: str = "") -> DesiredState:
     (root / "m" / "stack.yaml").write_text(stack + MANIFESTS.format(jobs=jobs, image=image))
     loaded = load_stack([str(root / "m")])
     assert loaded.stack is not None, [d.render() for d in loaded.diagnostics]
-    cache = HashCache(loaded.stack.settings.local.home)
+    cache = HashCache(loaded.stack.settings.home)
     try:
         return compute_desired(loaded.stack, cache)
     finally:
@@ -179,7 +179,7 @@ def world(
         def plant_local(holder: str, pid: int) -> None:
             from reconciler.backends.local import LocalStore
 
-            store = LocalStore(desired.stack.settings.local.home, create=True)
+            store = LocalStore(desired.stack.settings.home, create=True)
             store.try_lock("conform", holder, pid, socket.gethostname())
             store.close()
 

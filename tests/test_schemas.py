@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
+from reconciler.backends.local.settings import LocalSettings
+from reconciler.backends.settings import own
 from reconciler.kinds import load_stack
 from reconciler.manifests import schema
 from reconciler.manifests.yaml_reader import read_yaml_file
@@ -157,13 +159,12 @@ def test_schema_defaults_are_the_defaults_the_code_fills_in(write_files: WriteFi
     minimal = load_stack([str(root / "minimal")]).stack
     assert minimal is not None
     assert minimal.settings.backend == _default("stack.schema.json", *spec, "backend")
-    assert stack.settings.local.home == root / _default("stack.schema.json", *local, "home")
+    assert stack.settings.home == root / _default("stack.schema.json", *local, "home")
     replicas = (*local, "replicas", "properties")
-    assert stack.settings.local.workers == _default("stack.schema.json", *replicas, "workers")
-    assert stack.settings.local.parameter_servers == _default(
-        "stack.schema.json", *replicas, "parameterServers"
-    )
-    assert stack.settings.local.evaluators == _default("stack.schema.json", *replicas, "evaluators")
+    shape = own(minimal.settings, LocalSettings)  # the stack above is on vertex
+    assert shape.workers == _default("stack.schema.json", *replicas, "workers")
+    assert shape.parameter_servers == _default("stack.schema.json", *replicas, "parameterServers")
+    assert shape.evaluators == _default("stack.schema.json", *replicas, "evaluators")
     assert stack.datasets["d"].fingerprint == _default("dataset.schema.json", *spec, "fingerprint")
     trainer = stack.trainers["t"]
     assert trainer.module == _default("trainer.schema.json", *spec, "module")

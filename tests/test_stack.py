@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from reconciler.backends.google.settings import GcpSettings
 from reconciler.kinds import load_stack
 from reconciler.stack.build import parse_duration
 from reconciler.stack.graph import find_cycle, topological_order
@@ -22,8 +23,9 @@ def test_full_example_builds_typed_resources_with_defaults_filled() -> None:
     stack = result.stack
     assert stack.name == "full"
     assert stack.settings.backend == "vertex"
-    assert stack.settings.gcp is not None and stack.settings.gcp.project == "my-project-123"
-    assert stack.settings.local.home == (CASES / "good" / ".state").resolve()
+    assert isinstance(stack.settings.backend_settings, GcpSettings)
+    assert stack.settings.backend_settings.project == "my-project-123"
+    assert stack.settings.home == (CASES / "good" / ".state").resolve()
 
     job = stack.jobs["taxifare-dnn"]
     assert job.meta.labels == {"cost-center": "ml", "env": "dev", "owner": "alice"}

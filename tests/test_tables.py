@@ -14,15 +14,16 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from reconciler.backends import registry
+from reconciler.backends import registry, settings
 from reconciler.backends.compiled import Pool, Role
 from reconciler.backends.facets import Facet
+from reconciler.backends.local.settings import LocalSettings
 from reconciler.cli import cli
 from reconciler.kinds.base import LiveHandler
 from reconciler.kinds.table import BY_KIND, KINDS, LIVE, STACK, VOCABULARY
 from reconciler.manifests import schema
 from reconciler.plan.model import ReasonCode
-from reconciler.stack.resources import LocalSettings, MachineGroup, Machines
+from reconciler.stack.resources import MachineGroup, Machines
 from tests.conftest import REPO
 
 PLAN_SCHEMA = json.loads((REPO / "schemas" / "plan.schema.json").read_text())
@@ -59,7 +60,7 @@ def test_the_stack_schema_offers_exactly_the_registered_backends() -> None:
 
 
 def test_tiers_compile_in_one_role_vocabulary() -> None:
-    local = LocalSettings(home=Path("."), workers=3, parameter_servers=1)
+    local = LocalSettings(workers=3, parameter_servers=1)
     machines = Machines(
         master=MachineGroup("n1-standard-8"),
         parameter_server=MachineGroup("n1-highmem-8", 2),
@@ -175,3 +176,16 @@ def test_no_driver_method_exists_only_to_raise(name: str) -> None:
             f.name for f in ast.walk(tree) if isinstance(f, ast.FunctionDef) and _only_raises(f)
         ]
         assert stubs == [], f"{klass.__name__}: {stubs}"
+
+
+def test_the_stack_schema_composes_each_backends_own_settings() -> None:
+    """Each backend declares its block of Stack.spec in its folder; the committed
+    schema is those blocks composed (python -m reconciler.backends.settings)."""
+    committed = json.loads((REPO / "schemas" / "stack.schema.json").read_text())
+    blocks = {name: registry.profile(name).settings for name in registry.BACKENDS}
+    assert committed == settings.compose(committed, blocks), (
+        "schemas/stack.schema.json is stale: run .venv/bin/python -m reconciler.backends.settings"
+    )
+    spec = committed["properties"]["spec"]["properties"]
+    for block in blocks.values():
+        assert spec[block.key] == block.schema

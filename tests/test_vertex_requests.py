@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import date
-from pathlib import Path
 
 import pytest
 
@@ -11,11 +10,11 @@ from reconciler.backends.compiled import Pool, Role
 from reconciler.backends.google.tiers import TIERS
 from reconciler.backends.google.vertex import bodies, images
 from reconciler.backends.google.vertex.profile import PROFILE
+from reconciler.backends.local.settings import LocalSettings
 from reconciler.backends.profile import TrainingCheck, Verdict
 from reconciler.diagnostics import MlapplyError
 from reconciler.stack.resources import (
     Accelerator,
-    LocalSettings,
     ServingContainer,
     TrainingImage,
     Tuning,
@@ -24,7 +23,7 @@ from reconciler.stack.resources import (
 
 PACKAGE = {"executorImageUri": "image", "packageUris": ["gs://b/p.tar.gz"], "pythonModule": "m"}
 PROGRAM = {"pythonPackageSpec": PACKAGE}
-LOCAL = LocalSettings(home=Path("."))
+LOCAL = LocalSettings()
 DAY = date(2026, 12, 2)
 
 

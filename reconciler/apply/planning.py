@@ -44,7 +44,7 @@ def make_plan(
         settings = stack.settings
         stack = Stack(settings, dependencies={settings.address: ()}, order=(settings.address,))
     with paused_gc():
-        cache = HashCache(stack.settings.local.home)
+        cache = HashCache(stack.settings.home)
         try:
             desired = compute_desired(stack, cache, backend.remote_lister())
         finally:

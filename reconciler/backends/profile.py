@@ -14,20 +14,21 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 from types import MappingProxyType
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     from reconciler.backends.compiled import CompiledJob, Pool
     from reconciler.backends.facets import Facet
+    from reconciler.backends.settings import SettingsBlock
     from reconciler.stack.resources import (
-        LocalSettings,
         Machines,
         ServingContainer,
         StackSettings,
         TrainingImage,
     )
 
-    CompilePools = Callable[[str, Machines | None, LocalSettings], tuple[Pool, ...]]
+    # The last argument is the backend's own settings (``Profile.settings``).
+    CompilePools = Callable[[str, Machines | None, Any], tuple[Pool, ...]]
     VersionProblem = Callable[[str, str], str | None]
 
 
@@ -95,8 +96,11 @@ class Profile(NamedTuple):
     name: str
     title: str
     """For people: ``Vertex AI (aiplatform v1)``."""
+    settings: SettingsBlock
+    """Its block of ``Stack.spec``: schema, parse, what it requires (its folder's)."""
     compile_pools: CompilePools
-    """A scale tier (and CUSTOM machines) as the pools a job gets here."""
+    """A scale tier (and CUSTOM machines), with the backend's settings, as the pools a
+    job gets here."""
     explains: Mapping[Facet, Missing] = MappingProxyType({})
     """Why the driver does not provide a facet, and what to do instead, for each it
     lacks (what a refusal says; tests/test_tables.py checks these against the driver)."""

@@ -42,7 +42,7 @@ LAST_APPLY = "last-apply.json"
 
 def last_apply_path(stack: Stack) -> Path:
     """Where apply notes how it last ended, in the stack home (any backend has one)."""
-    return stack.settings.local.home / LAST_APPLY
+    return stack.settings.home / LAST_APPLY
 
 
 class StackSource:

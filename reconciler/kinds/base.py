@@ -58,8 +58,8 @@ class IdentityContext:
         once per pass: every job of a tier shares the result."""
         key = (tier, machines)
         if key not in self._pools:
-            local = self.stack.settings.local
-            self._pools[key] = self.profile.compile_pools(tier, machines, local)
+            own = self.stack.settings.backend_settings
+            self._pools[key] = self.profile.compile_pools(tier, machines, own)
         return self._pools[key]
 
 

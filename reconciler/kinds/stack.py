@@ -8,8 +8,9 @@ read the stack).
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from reconciler.backends import registry
 from reconciler.diagnostics import Location, MlapplyError
@@ -19,17 +20,20 @@ from reconciler.stack.resources import (
     DEFAULT_REGION,
     DEFAULT_RUNTIME_VERSION,
     DEFAULT_SCALE_TIER,
-    GcpSettings,
-    LocalSettings,
     Meta,
     StackSettings,
 )
 
 if TYPE_CHECKING:
+    from reconciler.backends.profile import Profile
     from reconciler.manifests import LoadedDocument
 
 _MINIMAL_STACK = "apiVersion: mlapply/v1 / kind: Stack / metadata: {name: my-stack}"
 
+
+HOME_BLOCK, HOME = "local", ".mlapply"
+"""Where the stack home is written (``spec.local.home``, beside the local backend's
+settings, where it always was) and its default: every backend keeps caches there."""
 
 HOME_OUTSIDE_VARIABLE = "MLAPPLY_ALLOW_HOME_OUTSIDE_REPO"
 """Set to 1 on the command line to let a trusted stack keep its home outside the repository."""
@@ -64,34 +68,20 @@ class StackHandler:
             )
         spec = loaded.doc.data.get("spec", {}) if loaded else {}
         defaults = spec.get("defaults", {})
-        gcp_spec = spec.get("gcp")
-        gcp = None
-        if gcp_spec is not None:
-            gcp = GcpSettings(
-                gcp_spec.get("project"),
-                gcp_spec.get("region"),
-                gcp_spec.get("stagingBucket"),
-                gcp_spec.get("serviceAccount"),
-            )
-        local_spec = spec.get("local", {})
-        replicas = local_spec.get("replicas", {})
         root = loaded.file.path.parent if loaded else Path.cwd()
-        local = LocalSettings(
-            home=(root / local_spec.get("home", ".mlapply")).resolve(),
-            workers=replicas.get("workers", 2),
-            parameter_servers=replicas.get("parameterServers", 2),
-            evaluators=replicas.get("evaluators", 0),
-        )
-        region = defaults.get("region") or (gcp.region if gcp else None) or DEFAULT_REGION
+        backend = spec.get("backend", registry.DEFAULT)
+        # The backend's own block, parsed by its folder (an unknown backend: its default's).
+        block = self._profile(backend).settings
+        backend_settings = block.parse(spec.get(block.key, {}), root)
+        region = defaults.get("region") or self._region(spec, root) or DEFAULT_REGION
         meta = ctx.meta(loaded, with_defaults=False) if loaded else _placeholder()
         ctx.default_labels = defaults.get("labels", {})
-        backend = spec.get("backend", registry.DEFAULT)
         settings = StackSettings(
             meta=meta,
             backend=backend,
             root=root,
-            local=local,
-            gcp=gcp,
+            home=(root / spec.get(HOME_BLOCK, {}).get("home", HOME)).resolve(),
+            backend_settings=backend_settings,
             region=region,
             runtime_version=defaults.get("runtimeVersion") or self._default_runtime(backend),
             python_version=defaults.get("pythonVersion") or self._default_python(backend),
@@ -99,7 +89,7 @@ class StackHandler:
         )
         if loaded is not None:
             self._check_backend(ctx, loaded, settings)
-            self._check_home(ctx, loaded, settings.local.home)
+            self._check_home(ctx, loaded, settings.home)
         return settings
 
     @staticmethod
@@ -111,23 +101,39 @@ class StackHandler:
             return
         spec = loaded.doc.data.get("spec", {})
         ctx.report(
-            f"spec.local.home {home} is outside the repository ({root})",
-            loaded.doc.at(("spec", "local", "home"))
-            if "home" in spec.get("local", {})
+            f"spec.{HOME_BLOCK}.home {home} is outside the repository ({root})",
+            loaded.doc.at(("spec", HOME_BLOCK, "home"))
+            if "home" in spec.get(HOME_BLOCK, {})
             else loaded.doc.location,
             "keep the stack home inside the repository (the default is .mlapply beside the "
             f"Stack), or, for a checkout you trust, run with {HOME_OUTSIDE_VARIABLE}=1",
         )
 
     @staticmethod
-    def _default_runtime(backend: str) -> str:
+    def _profile(backend: str) -> Profile:
+        """The backend's profile; an unknown backend (reported by the schema) reads as the
+        default's, so that every other document can still be checked."""
         try:
-            return registry.profile(backend).default_runtime or DEFAULT_RUNTIME_VERSION
+            return registry.profile(backend)
         except MlapplyError:
-            return DEFAULT_RUNTIME_VERSION
+            return registry.profile(registry.DEFAULT)
 
     @staticmethod
-    def _default_python(backend: str) -> str:
+    def _region(spec: Mapping[str, Any], root: Path) -> str | None:
+        """The region a backend's block gives (``spec.gcp.region``), whichever the stack's
+        backend: a stack moved between backends keeps its jobs' region, and identity."""
+        for name in registry.BACKENDS:
+            block = registry.profile(name).settings
+            if block.key in spec:
+                found = block.region(block.parse(spec[block.key], root))
+                if found:
+                    return found
+        return None
+
+    def _default_runtime(self, backend: str) -> str:
+        return self._profile(backend).default_runtime or DEFAULT_RUNTIME_VERSION
+
+    def _default_python(self, backend: str) -> str:
         try:
             return registry.profile(backend).default_python
         except MlapplyError:
@@ -146,8 +152,9 @@ class StackHandler:
             ctx.warn(f"backend {settings.backend}: {profile.notice}", where)
         problem = profile.settings_problem(settings)
         if problem:
+            key = profile.settings.key
             spec = loaded.doc.data.get("spec", {})
-            ctx.report(problem, loaded.doc.at(("spec", "gcp")) if "gcp" in spec else where)
+            ctx.report(problem, loaded.doc.at(("spec", key)) if key in spec else where)
 
 
 def _placeholder() -> Meta:

@@ -70,7 +70,7 @@ def _stack_files(ctx: IdentityContext) -> Iterator[str]:
     for resource in stack.everything().values():
         if resource.meta.location.file:
             yield os.path.abspath(resource.meta.location.file)
-    yield str(stack.settings.local.home)
+    yield str(stack.settings.home)
     for dataset in stack.datasets.values():
         sides: Mapping[str, Fingerprint] = ctx.facts.get(dataset.address, {})
         for side in sides.values():

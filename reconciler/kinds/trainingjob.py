@@ -189,7 +189,7 @@ class TrainingJobHandler(LiveHandler):
             trainer = trainers.get(job.trainer)
             if trainer is None:
                 continue
-            pools = compile_pools(job.scale_tier, job.machines, settings.local)
+            pools = compile_pools(job.scale_tier, job.machines, settings.backend_settings)
             self._check_roles(ctx, name, job, trainer, pools)
             self._check_machines(ctx, name, job, trainer, pools)
             taken = {f.lstrip("-") for f in trainer.flags if f}

@@ -68,20 +68,6 @@ class Meta(NamedTuple):
     """Where the document starts."""
 
 
-class LocalSettings(NamedTuple):
-    home: Path
-    workers: int = 2
-    parameter_servers: int = 2
-    evaluators: int = 0
-
-
-class GcpSettings(NamedTuple):
-    project: str | None
-    region: str | None
-    staging_bucket: str | None
-    service_account: str | None
-
-
 @dataclass(frozen=True)
 class StackSettings(_Addressed):
     kind = "Stack"
@@ -90,8 +76,10 @@ class StackSettings(_Addressed):
     backend: str
     root: Path
     """The folder of the Stack document."""
-    local: LocalSettings
-    gcp: GcpSettings | None
+    home: Path
+    """The stack home: state, staged packages and caches, whatever the backend."""
+    backend_settings: object
+    """The backend's own settings, parsed by its folder (``backends.settings.own``)."""
     region: str
     runtime_version: str
     python_version: str

@@ -29,9 +29,11 @@ from reconciler.backends.google import operations
 from reconciler.backends.google.client import Caller, build_service, credentials
 from reconciler.backends.google.errors import NotFound
 from reconciler.backends.google.records import Records
+from reconciler.backends.google.settings import GcpSettings
 from reconciler.backends.google.staging import Staging
 from reconciler.backends.google.storage import Bucket, remote_lister
 from reconciler.backends.profile import Profile
+from reconciler.backends.settings import own
 from reconciler.diagnostics import MlapplyError
 from reconciler.identity.content import RemoteLister
 from reconciler.stack.resources import StackSettings
@@ -73,13 +75,13 @@ class GoogleDriver(Driver, StackLock):
     """What to do when the best trial of a study exported nothing where it should."""
 
     def __init__(self, settings: StackSettings, caller: Caller | None = None) -> None:
-        gcp = settings.gcp
         problem = self.profile.settings_problem(settings)
-        if problem or gcp is None or not (gcp.project and gcp.region and gcp.staging_bucket):
+        gcp = own(settings, GcpSettings)
+        if problem or not (gcp.project and gcp.region and gcp.staging_bucket):
             raise MlapplyError(problem or "incomplete spec.gcp")
         self.stack = settings.meta.name
-        self.project = gcp.project
-        self.region = gcp.region
+        self.project: str = gcp.project
+        self.region: str = gcp.region
         self.service_account = gcp.service_account
         pace = f"MLAPPLY_{self.variable}"
         self.poll_seconds = float(
@@ -89,7 +91,7 @@ class GoogleDriver(Driver, StackLock):
             os.environ.get(f"{pace}_OPERATION_SECONDS") or OPERATION_TIMEOUT
         )
         self.caller = caller or (Caller(roles=self.roles) if self.roles else Caller())
-        self.staging = Staging(lambda: self.bucket, gcp.staging_bucket, settings.local.home)
+        self.staging = Staging(lambda: self.bucket, gcp.staging_bucket, settings.home)
         self.records = Records(lambda: self.bucket, self.staging.prefix)
         self._local = threading.local()
         self._credentials: Any = None

@@ -13,8 +13,10 @@ chief and workers are n1-highcpu-16.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+
 from reconciler.backends.compiled import Pool, Role, declared_roles
-from reconciler.stack.resources import Accelerator, LocalSettings, MachineGroup, Machines
+from reconciler.stack.resources import Accelerator, MachineGroup, Machines
 
 _T4 = Accelerator("NVIDIA_TESLA_T4", 1)
 TIERS: dict[str, tuple[Pool, ...]] = {
@@ -38,7 +40,18 @@ def _pool(role: Role, group: MachineGroup) -> Pool:
     return Pool(role, group.count, group.type, group.accelerator)
 
 
-def compile_pools(tier: str, machines: Machines | None, local: LocalSettings) -> tuple[Pool, ...]:
-    if tier == "CUSTOM" and machines is not None:
-        return tuple(_pool(role, group) for role, group in declared_roles(machines))
-    return TIERS[tier]
+def tier_compiler(
+    tiers: Mapping[str, tuple[Pool, ...]],
+) -> Callable[[str, Machines | None, object], tuple[Pool, ...]]:
+    """How a product compiles a tier: CUSTOM machines as declared, any other tier from
+    its table (the settings do not change a cloud's tiers)."""
+
+    def compile_pools(tier: str, machines: Machines | None, settings: object) -> tuple[Pool, ...]:
+        if tier == "CUSTOM" and machines is not None:
+            return tuple(_pool(role, group) for role, group in declared_roles(machines))
+        return tiers[tier]
+
+    return compile_pools
+
+
+compile_pools = tier_compiler(TIERS)

@@ -102,7 +102,7 @@ class LocalDriver(Driver, Jobs, Studies, Serving, StackLock, Logs, Usage, Tensor
 
     @classmethod
     def for_stack(cls, settings: StackSettings) -> LocalDriver:
-        return cls(settings.local.home)
+        return cls(settings.home)
 
     def remote_lister(self) -> RemoteLister | None:
         return None  # gs:// data is fingerprinted by its patterns here

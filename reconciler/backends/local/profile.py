@@ -11,13 +11,14 @@ from typing import TYPE_CHECKING
 
 from reconciler.backends.facets import Facet
 from reconciler.backends.local import runtimes
+from reconciler.backends.local.settings import BLOCK, LocalSettings
 from reconciler.backends.profile import Missing, Profile, RuntimeNote
 from reconciler.lazy import LazyModule
 
 if TYPE_CHECKING:
     from reconciler.backends import compiled
     from reconciler.backends.compiled import Pool
-    from reconciler.stack.resources import LocalSettings, Machines
+    from reconciler.stack.resources import Machines
 else:
     compiled = LazyModule("reconciler.backends.compiled")
 
@@ -62,6 +63,7 @@ def describe_runtime(runtime: str, python: str) -> RuntimeNote | None:
 PROFILE = Profile(
     name="local",
     title="the local backend",
+    settings=BLOCK,
     compile_pools=compile_pools,
     training_problem=training_problem,
     training_hint=(

@@ -12,10 +12,11 @@ from __future__ import annotations
 from datetime import date
 from types import MappingProxyType
 
-from reconciler.backends.compiled import Pool, declared_roles
+from reconciler.backends.google import settings as google_settings
 from reconciler.backends.google.explains import TENSORBOARD_LOGDIR, kept_elsewhere
 from reconciler.backends.google.machines import machine_check
 from reconciler.backends.google.mlengine import catalogue
+from reconciler.backends.google.tiers import tier_compiler
 from reconciler.backends.profile import (
     Missing,
     Profile,
@@ -23,7 +24,7 @@ from reconciler.backends.profile import (
     Verdict,
     searches,
 )
-from reconciler.stack.resources import LocalSettings, Machines, ServingContainer, StackSettings
+from reconciler.stack.resources import ServingContainer, StackSettings
 
 NOTICE = (
     f"Google shut the Cloud ML Engine API (ml v1) down on {catalogue.SHUTDOWN.isoformat()} "
@@ -32,20 +33,11 @@ NOTICE = (
 )
 
 
-def compile_pools(tier: str, machines: Machines | None, local: LocalSettings) -> tuple[Pool, ...]:
-    if tier == "CUSTOM" and machines is not None:
-        return tuple(
-            Pool(role, group.count, group.type, group.accelerator)
-            for role, group in declared_roles(machines)
-        )
-    return catalogue.TIERS[tier]
+compile_pools = tier_compiler(catalogue.TIERS)
 
 
 def settings_problem(settings: StackSettings) -> str | None:
-    gcp = settings.gcp
-    if gcp is None or not (gcp.project and gcp.region and gcp.staging_bucket):
-        return "backend: mlengine needs spec.gcp with project, region and stagingBucket"
-    return None
+    return google_settings.problem("mlengine", settings.backend_settings)
 
 
 def _runtimes() -> str:
@@ -95,6 +87,7 @@ machine_problem = machine_check(
 PROFILE = Profile(
     name="mlengine",
     title="Cloud ML Engine (ml v1, shut down 2025-01-31)",
+    settings=google_settings.BLOCK,
     compile_pools=compile_pools,
     explains=kept_elsewhere(
         "Cloud ML Engine",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
+from reconciler.backends.google import settings as google_settings
 from reconciler.backends.google.explains import TENSORBOARD_LOGDIR, kept_elsewhere
 from reconciler.backends.google.tiers import compile_pools
 from reconciler.backends.google.vertex import catalogue
@@ -18,15 +19,13 @@ from reconciler.stack.resources import StackSettings
 
 
 def settings_problem(settings: StackSettings) -> str | None:
-    gcp = settings.gcp
-    if gcp is None or not (gcp.project and gcp.region and gcp.staging_bucket):
-        return "backend: vertex needs spec.gcp with project, region and stagingBucket"
-    return None
+    return google_settings.problem("vertex", settings.backend_settings)
 
 
 PROFILE = Profile(
     name="vertex",
     title="Vertex AI (aiplatform v1)",
+    settings=google_settings.BLOCK,
     compile_pools=compile_pools,
     explains=kept_elsewhere(
         "Vertex AI",
