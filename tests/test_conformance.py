@@ -36,6 +36,7 @@ from reconciler.diagnostics import MlapplyError
 from reconciler.identity import DesiredState
 from reconciler.identity.hashcache import HashCache
 from reconciler.kinds import compute_desired, load_stack
+from reconciler.kinds.modelversion.identity import compiled_version
 from reconciler.kinds.trainingjob import compiled_job
 from reconciler.stack.resources import StackSettings
 from tests.conftest import dead_pid
@@ -117,18 +118,22 @@ class World:
 
     def submission(self, job: str) -> JobSubmission:
         want = self.desired.resources[f"job.job-{job}"]
-        record = LiveJob(want.live_name, want.live_labels(self.stack), JobState.QUEUED)
+        record = LiveJob(
+            want.live_name, want.live_labels(self.stack), JobState.QUEUED, spec=want.record()
+        )
         return JobSubmission(record, compiled_job(want))
 
-    def version(self, name: str) -> LiveVersion:
+    def version(self, name: str, export: str) -> VersionDeployment:
         want = self.desired.resources[f"version.{name}"]
-        return LiveVersion(
+        version = compiled_version(want)
+        record = LiveVersion(
             want.live_name,
             want.live_labels(self.stack),
-            model=str(want.essence["model"]),
+            model=version.model,
             state=VersionState.READY,
             spec=want.record(),
         )
+        return VersionDeployment(record, version, export)
 
     def model(self) -> LiveModel:
         want = self.desired.resources["model.m"]
@@ -254,11 +259,11 @@ def test_versions_deploy_switch_default_and_delete_default_last(world: World) ->
     export = backend.export_of(stack, trained, None)
     assert export is not None
     backend.put_model(world.model())
-    first, second = world.version("v1"), world.version("v2")
-    backend.deploy_version(VersionDeployment(first, export))
-    backend.deploy_version(VersionDeployment(second, export))
-    # again, after a lost answer: no second copy
-    backend.deploy_version(VersionDeployment(second, export))
+    deploy_first, deploy_second = world.version("v1", export), world.version("v2", export)
+    first, second = deploy_first.record, deploy_second.record
+    backend.deploy_version(deploy_first)
+    backend.deploy_version(deploy_second)
+    backend.deploy_version(deploy_second)  # again, after a lost answer: no second copy
     backend.set_default(first.model, second.name)
     live = backend.read_live(stack)
     assert sorted(v.name for v in live.versions) == sorted([first.name, second.name])

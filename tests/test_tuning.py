@@ -231,7 +231,7 @@ def test_the_bayesian_stand_in_learns_from_the_trials_it_is_given() -> None:
 
 def test_the_plan_says_when_the_machine_lowers_the_parallel_trials() -> None:
     from reconciler.backends import registry
-    from reconciler.kinds.trainingjob import tuning_phrase
+    from reconciler.tuning.spec import phrase as tuning_phrase
 
     tuning = _tuning(LR, max_trials=8)._replace(max_parallel_trials=4)
     local = registry.profile("local")

@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from reconciler.backends.compiled import Pool, Role
+from reconciler.backends.compiled import CompiledVersion, Pool, Role
 from reconciler.backends.google.tiers import TIERS
 from reconciler.backends.google.vertex import bodies, images
 from reconciler.backends.google.vertex.profile import PROFILE
@@ -15,6 +15,7 @@ from reconciler.backends.profile import TrainingCheck, Verdict
 from reconciler.diagnostics import MlapplyError
 from reconciler.stack.resources import (
     Accelerator,
+    Scaling,
     ServingContainer,
     TrainingImage,
     Tuning,
@@ -164,13 +165,16 @@ def test_a_tuning_spec_becomes_a_study_spec() -> None:
 
 
 def test_prediction_resources_never_scale_to_zero_and_legacy_machines_map() -> None:
-    essence = {"machineType": "mls1-c1-m2", "scaling": {"minNodes": 0, "maxNodes": 3}}
-    assert bodies.prediction_resources(essence) == {
+    version = CompiledVersion(
+        "m", "j", None, None, "2.15", "3.10", "TENSORFLOW", "mls1-c1-m2", Scaling(0, 3)
+    )
+    assert bodies.prediction_resources(version) == {
         "machineSpec": {"machineType": "n1-standard-2"},
         "minReplicaCount": 1,
         "maxReplicaCount": 3,
     }
-    assert bodies.prediction_resources({"scaling": {"nodes": 2}})["minReplicaCount"] == 2
+    two = version._replace(machine_type="n1-standard-2", scaling=Scaling(None, None, 2))
+    assert bodies.prediction_resources(two)["minReplicaCount"] == 2
 
 
 def test_names_round_trip_through_aliases_and_endpoint_ids() -> None:

@@ -16,9 +16,11 @@ from click.testing import CliRunner
 
 from reconciler import cli
 from reconciler.apply.executor import Event, EventKind
+from reconciler.backends.base import JobState, LiveJob
 from reconciler.backends.local import LocalStore, telemetry
 from reconciler.backends.local.store import TrialRow
 from reconciler.cli.progress import EventPrinter
+from reconciler.kinds.base import JobProgress
 
 # A trainer that keeps a core busy and holds memory, reporting its loss as it goes.
 BURN = """
@@ -141,11 +143,17 @@ def test_a_tasks_figures_count_the_processes_it_started() -> None:
 # Apply's progress ----------------------------------------------------------------------
 
 
+def _running(seconds: float) -> Event:
+    job = LiveJob("a", {}, JobState.RUNNING)
+    return Event(EventKind.PROGRESS, "job.a", progress=JobProgress(job, {}, seconds, ""))
+
+
 def test_progress_is_redrawn_in_place_on_a_terminal_and_plain_elsewhere() -> None:
+    """Apply's steps report progress as events; the command line renders them."""
     live = io.StringIO()
     printer = EventPrinter(live, live=True, colour=False)
-    printer(Event(EventKind.PROGRESS, "job.a", "a running for 2 s"))
-    printer(Event(EventKind.PROGRESS, "job.a", "a running for 4 s"))
+    printer(_running(2))
+    printer(_running(4))
     printer(Event(EventKind.FINISHED, "job.a", "a succeeded"))
     text = live.getvalue()
     assert text.count("\x1b[1F\x1b[J") == 2  # the block redrawn, then cleared for the line
@@ -155,7 +163,7 @@ def test_progress_is_redrawn_in_place_on_a_terminal_and_plain_elsewhere() -> Non
     clock = iter([0.0, 10.0, 31.0])
     printer = EventPrinter(plain, live=False, colour=False, clock=lambda: next(clock))
     for seconds in (2, 12, 33):
-        printer(Event(EventKind.PROGRESS, "job.a", f"a running for {seconds} s"))
+        printer(_running(seconds))
     lines = plain.getvalue().splitlines()
     assert [line.split(": ", 1)[1] for line in lines] == [
         "progress: a running for 2 s",

@@ -21,7 +21,7 @@ from enum import Enum
 from reconciler.apply.planning import Planned
 from reconciler.backends.facets import Driver
 from reconciler.diagnostics import MlapplyError
-from reconciler.kinds.base import ApplyContext
+from reconciler.kinds.base import ApplyContext, JobProgress
 from reconciler.kinds.table import live_handler
 from reconciler.plan.model import Change
 
@@ -39,6 +39,8 @@ class Event:
     kind: EventKind
     address: str
     message: str = ""
+    progress: JobProgress | None = None
+    """How a job apply waits for gets on (PROGRESS events): the command line renders it."""
 
 
 @dataclass
@@ -79,7 +81,7 @@ class Executor:
             live=planned.live,
             wait_for_jobs=wait_for_jobs,
             stop=self.stop,
-            progress=lambda where, text: self.emit(Event(EventKind.PROGRESS, where, text)),
+            progress=lambda where, now: self.emit(Event(EventKind.PROGRESS, where, progress=now)),
         )
 
     def run(self) -> Outcome:

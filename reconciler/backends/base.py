@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, NamedTuple
 
-from reconciler.backends.compiled import CompiledJob
+from reconciler.backends.compiled import CompiledJob, CompiledVersion
+from reconciler.backends.recorded import JobRecord, VersionRecord
 from reconciler.identity.canonical import canonical_json, digest
 from reconciler.stack.resources import LABEL_HASH, LABEL_NAME, LABEL_PROTECTED, LABEL_STACK
 
@@ -95,7 +96,7 @@ class LiveJob(Labelled):
     end_time: float | None = None
     error: str | None = None
     spec: Mapping[str, Any] | None = None
-    """The identity record stored when the job was submitted (essence and details)."""
+    """The record kept when the job was submitted (``record`` reads it)."""
     lost: bool = False
     """It failed for the machinery (its supervisor or machine was lost), not for its
     trainer: resubmitted within ``retry.maxResubmits``, not counted in maxAttempts."""
@@ -103,9 +104,14 @@ class LiveJob(Labelled):
     """The final figures it reported (a tuning job: its best trial's), by metric name."""
     trials: tuple[LiveTrial, ...] = ()
     best_trial: str | None = None
+    """A tuning job's best trial by the study's goal, once one succeeded."""
     console_url: str | None = None
     """The job's page in its cloud's console, where the backend has one."""
-    """A tuning job's best trial by the study's goal, once one succeeded."""
+
+    @property
+    def record(self) -> JobRecord | None:
+        """Its ``spec``, read as a job's record (None: none, or of another shape)."""
+        return JobRecord.read(self.spec)
 
 
 @dataclass(frozen=True)
@@ -128,6 +134,11 @@ class LiveVersion(Labelled):
     create_time: float | None = None
     error: str | None = None
     spec: Mapping[str, Any] | None = None
+    """The record kept when the version was made (``record`` reads it)."""
+
+    @property
+    def record(self) -> VersionRecord | None:
+        return VersionRecord.read(self.spec)
 
 
 @dataclass(frozen=True)
@@ -191,5 +202,7 @@ class VersionDeployment(NamedTuple):
 
     record: LiveVersion
     """The live name, the model, the labels, and the record of the plan's spec."""
+    version: CompiledVersion
+    """What it serves and how (machines, scaling, runtime, its serving container)."""
     export: str
     """The SavedModel: a folder on this machine or a URI the backend reads."""

@@ -1,13 +1,16 @@
-"""The compiled job: a TrainingJob as every backend runs it, compiled once.
+"""The compiled forms: a TrainingJob, a ModelVersion and a Model as every backend
+takes them, compiled once.
 
 A TrainingJob, its Trainer and its Dataset are compiled (by the TrainingJob
 kind, with the backend's profile) into one backend-neutral value: the
 module and package, the trainer contract's inputs and flags, the roles of the
 cluster in one vocabulary with their replicas and machines (or local
-processes), and the output layout, trials included. Identity hashes it, the
-plan records it, and each driver only translates it into its own request.
-This module is the one place that formats the trainer's flags and the one
-that knows where a job's output goes.
+processes), the output layout, trials included, and the fingerprints of its
+source and data. Its ``essence()`` is what identity hashes, the plan records
+it, and each driver only translates it into its own request. This module is
+the one place that formats the trainer's flags and the one that knows where a
+job's output goes. A version and a model compile the same way
+(``CompiledVersion``, ``CompiledModel``).
 """
 
 from __future__ import annotations
@@ -15,17 +18,23 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from enum import Enum
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, TypedDict
 
 from reconciler.stack.resources import (
     Accelerator,
     MachineGroup,
     Machines,
     Scalar,
+    Scaling,
+    ServingContainer,
     TrainerFlags,
     TrainingImage,
     Tuning,
 )
+
+if TYPE_CHECKING:
+    from reconciler.identity.content import Fingerprint
+    from reconciler.tuning.spec import TuningEssence
 
 
 class Role(str, Enum):
@@ -96,13 +105,30 @@ class Pool(NamedTuple):
 DEFAULT_OUTPUT = "output"
 
 
-class OutputLayout(NamedTuple):
-    """Where a job writes, relative to its job dir: ``JOB_DIR/<output>``; each tuning
-    trial is a job of its own with ``JOB_DIR/<trial id>`` as its job dir, as Vertex AI
-    gives each trial's child job ``baseOutputDirectory = <base>/<trialId>/`` (aiplatform
-    v1 discovery document, CustomJobSpec.baseOutputDirectory, checked 2026-12-02)."""
+class TrialOutput(str, Enum):
+    """Where a tuning trial writes, as each backend runs trials."""
 
-    output: str = DEFAULT_OUTPUT
+    JOB_DIR = "job dir"
+    """A trial is a job of its own with ``JOB_DIR/<trial id>`` as its job dir, as Vertex
+    AI gives each trial's child job ``baseOutputDirectory = <base>/<trialId>/``
+    (aiplatform v1 discovery document, CustomJobSpec.baseOutputDirectory, checked
+    2026-12-02); its model goes to its own AIP_MODEL_DIR there."""
+    OUTPUT_DIR = "output dir"
+    """Every trial gets the same job dir and arguments, and a trainer joins TF_CONFIG's
+    task.trial to its output dir, as Cloud ML Engine's samples did (gcp-api.md 3.2)."""
+
+
+class OutputLayout(NamedTuple):
+    """Where a job writes, relative to its job dir: ``JOB_DIR/<output>``, and where each
+    of its trials writes (``trials``)."""
+
+    declared: str | None = None
+    """``spec.outputDir`` as written (identity hashes it); None: ``output``."""
+    trials: TrialOutput = TrialOutput.JOB_DIR
+
+    @property
+    def output(self) -> str:
+        return self.declared or DEFAULT_OUTPUT
 
     def output_dir(self, job_dir: str) -> str:
         """The output folder: a gs:// URI as written, else under the job dir."""
@@ -111,7 +137,15 @@ class OutputLayout(NamedTuple):
         return f"{job_dir.rstrip('/')}/{self.output}"
 
     def trial_dir(self, job_dir: str, trial: str) -> str:
+        """A trial's own job dir (``TrialOutput.JOB_DIR``)."""
         return f"{job_dir.rstrip('/')}/{trial}"
+
+    def trial_folders(self, job_dir: str, trial: str) -> tuple[str, str]:
+        """Where a trial's export is searched: (its output dir, its job dir)."""
+        if self.trials is TrialOutput.OUTPUT_DIR:
+            return f"{self.output_dir(job_dir)}/{trial}", job_dir
+        own = self.trial_dir(job_dir, trial)
+        return self.output_dir(own), own
 
 
 class Inputs(NamedTuple):
@@ -125,6 +159,42 @@ class Inputs(NamedTuple):
     def local_path(self, pattern: str) -> str:
         """A pattern as a local process reads it: made absolute, gs:// as written."""
         return pattern if pattern.startswith("gs://") else str(self.base_dir / pattern)
+
+
+class TrainerEssence(TypedDict):
+    source: str | None
+    packageUris: list[str]
+    module: str
+    flags: dict[str, str | None]
+
+
+class DataEssence(TypedDict):
+    fingerprint: str
+    digest: str
+    patterns: list[str]
+
+
+class _JobEssence(TypedDict):
+    trainer: TrainerEssence
+    data: dict[str, DataEssence]
+    hyperparameters: dict[str, Scalar]
+    args: list[str]
+    scaleTier: str
+    machines: dict[str, Any]
+    region: str
+    runtimeVersion: str
+    pythonVersion: str
+    outputDir: str | None
+    hyperparameterTuning: TuningEssence | None
+
+
+class JobEssence(_JobEssence, total=False):
+    """What a TrainingJob's identity hashes (its keys are the manifests' names; a
+    change of any of them is a new job: keep them). ``env`` and ``image`` only when
+    set, so that the identity of a job without them stays what it was."""
+
+    env: dict[str, str]
+    image: dict[str, Any]
 
 
 class CompiledJob(NamedTuple):
@@ -154,6 +224,49 @@ class CompiledJob(NamedTuple):
     layout: OutputLayout
     image: TrainingImage | None = None
     """The image it runs on a cloud backend (None: the backend's prebuilt one)."""
+    source_digest: str | None = None
+    """The fingerprint of the trainer's source (None: prebuilt packages)."""
+    data: Mapping[str, Fingerprint] = {}
+    """The dataset's fingerprints by side (``train``, ``eval``)."""
+
+    def essence(self) -> JobEssence:
+        """What identity hashes: the job as compiled, and its source's and data's
+        fingerprints."""
+        from reconciler.tuning.spec import essence as tuning_essence
+
+        flags = self.flags
+        found: JobEssence = {
+            "trainer": {
+                "source": self.source_digest,
+                "packageUris": list(self.package_uris),
+                "module": self.module,
+                "flags": {
+                    "train": flags.train,
+                    "eval": flags.eval,
+                    "output": flags.output,
+                    "jobDir": flags.job_dir,
+                },
+            },
+            "data": {
+                side: {"fingerprint": p.mode, "digest": p.digest, "patterns": list(p.patterns)}
+                for side, p in self.data.items()
+            },
+            "hyperparameters": dict(self.hyperparameters),
+            "args": list(self.args),
+            "scaleTier": self.scale_tier,
+            "machines": self.machines(),
+            "region": self.region,
+            "runtimeVersion": self.runtime_version,
+            "pythonVersion": self.python_version,
+            "outputDir": self.layout.declared,
+            "hyperparameterTuning": tuning_essence(self.tuning),
+        }
+        # Only when set, so the identity of a job without them stays what it was.
+        if self.env:
+            found["env"] = dict(self.env)
+        if self.image:
+            found["image"] = self.image.essence()
+        return found
 
     def pool(self, role: Role) -> Pool | None:
         return next((p for p in self.pools if p.role is role), None)
@@ -193,3 +306,78 @@ def flag_text(value: Scalar) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
+
+
+class _VersionEssence(TypedDict):
+    model: str
+    source: dict[str, str | None]
+    runtimeVersion: str
+    pythonVersion: str
+    framework: str
+    machineType: str
+    scaling: dict[str, int | None]
+
+
+class VersionEssence(_VersionEssence, total=False):
+    """What a ModelVersion's identity hashes (the manifests' names: keep them);
+    ``servingContainer`` only when set."""
+
+    servingContainer: dict[str, Any]
+
+
+class CompiledVersion(NamedTuple):
+    """A ModelVersion as every backend serves it."""
+
+    model: str
+    """The live name of its model."""
+    job: str | None
+    """The live name of the job whose export it serves (None: ``uri``)."""
+    export_path: str | None
+    uri: str | None
+    runtime_version: str
+    python_version: str
+    framework: str
+    machine_type: str
+    scaling: Scaling
+    serving_container: ServingContainer | None = None
+
+    def essence(self) -> VersionEssence:
+        source: dict[str, str | None] = (
+            {"job": self.job, "exportPath": self.export_path} if self.job else {"uri": self.uri}
+        )
+        found: VersionEssence = {
+            "model": self.model,
+            "source": source,
+            "runtimeVersion": self.runtime_version,
+            "pythonVersion": self.python_version,
+            "framework": self.framework,
+            "machineType": self.machine_type,
+            "scaling": {
+                "minNodes": self.scaling.min_nodes,
+                "maxNodes": self.scaling.max_nodes,
+                "nodes": self.scaling.nodes,
+            },
+        }
+        # Only when set, so the identity of a version without one stays what it was.
+        if self.serving_container:
+            found["servingContainer"] = self.serving_container.essence()
+        return found
+
+
+class ModelEssence(TypedDict):
+    region: str
+    onlinePredictionLogging: bool
+
+
+class CompiledModel(NamedTuple):
+    """A Model: what cannot change in place (a change replaces it)."""
+
+    region: str
+    online_prediction_logging: bool
+
+    def essence(self) -> ModelEssence:
+        return {"region": self.region, "onlinePredictionLogging": self.online_prediction_logging}
+
+
+Compiled = CompiledJob | CompiledVersion | CompiledModel
+"""What a kind with a live counterpart compiles to (``DesiredResource.compiled``)."""

@@ -12,7 +12,7 @@ each folder searched and the settings that would fix it.
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from reconciler.diagnostics import MlapplyError
@@ -63,13 +63,3 @@ def find_export(
         "output flag (spec.flags.output) names, or point the ModelVersion's "
         "source.exportPath at the folder it writes (relative to the output dir or the job dir)",
     )
-
-
-def keep_deployed(
-    spec: Mapping[str, Any] | None, before: Mapping[str, Any] | None
-) -> Mapping[str, Any] | None:
-    """A version's new spec, keeping what it was deployed with (``deployed``: its job,
-    trial and figures, which gates compare against) when an update does not say."""
-    if spec is None or before is None or "deployed" in spec or "deployed" not in before:
-        return spec
-    return {**spec, "deployed": before["deployed"]}

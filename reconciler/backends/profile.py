@@ -16,6 +16,8 @@ from datetime import date
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from reconciler.backends.compiled import TrialOutput
+
 if TYPE_CHECKING:
     from reconciler.backends.compiled import CompiledJob, Pool
     from reconciler.backends.facets import Facet
@@ -137,3 +139,5 @@ class Profile(NamedTuple):
     """What each tuning algorithm (and EARLY_STOPPING) is here, for the plan."""
     notice: str | None = None
     """What validate and plan say of every stack on this backend (a shut-down API)."""
+    trial_output: TrialOutput = TrialOutput.JOB_DIR
+    """Where a tuning trial writes here (each its own job dir, or a folder of the output)."""

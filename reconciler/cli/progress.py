@@ -49,7 +49,8 @@ class EventPrinter:
 
         with self.lock:
             if event.kind is EventKind.PROGRESS:
-                self._progress(event.address, event.message)
+                if event.progress is not None:
+                    self._progress(event.address, _progress_line(event))
                 return
             self.running.pop(event.address, None)
             self._line(_event_line(event, self.colour))
@@ -85,6 +86,14 @@ class EventPrinter:
 
 def _fit(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _progress_line(event: Event) -> str:
+    from reconciler.render.status import progress_text
+
+    assert event.progress is not None
+    job, usage, elapsed, tail, tuning = event.progress
+    return progress_text(job, usage, elapsed, tail, tuning)
 
 
 def _event_line(event: Event, colour: bool) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 from reconciler.identity.canonical import digest
 from reconciler.stack.resources import (
@@ -26,8 +26,17 @@ from reconciler.stack.resources import (
 )
 
 
+class Compiled(Protocol):
+    """A kind's compiled form (``backends.compiled``): what its identity hashes."""
+
+    def essence(self) -> Mapping[str, Any]: ...
+
+
+C_co = TypeVar("C_co", bound=Compiled, covariant=True)
+
+
 @dataclass(frozen=True)
-class DesiredResource:
+class DesiredResource(Generic[C_co]):
     address: str
     kind: str
     name: str
@@ -36,13 +45,14 @@ class DesiredResource:
     """The name of the live resource: ``taxifare_dnn_1a2b3c4d`` for a job."""
     hash: str
     """The short identity hash."""
+    compiled: C_co
+    """The kind's compiled form (a TrainingJob's CompiledJob), compiled once."""
     essence: Mapping[str, Any]
+    """``compiled.essence()``, kept: what the hash is of, and what plans compare."""
     mutable: Mapping[str, Any]
     details: Mapping[str, Any] = field(default_factory=dict)
     depends_on: tuple[str, ...] = ()
     prevent_destroy: bool = False
-    compiled: object = None
-    """The kind's compiled form, when it has one (a TrainingJob's CompiledJob)."""
 
     def live_labels(self, stack: str) -> dict[str, str]:
         """Every label the live resource carries: the user's and mlapply's own."""
@@ -60,9 +70,11 @@ class DesiredResource:
         return labels
 
     def record(self) -> dict[str, Any]:
-        """What a backend keeps with the live resource so a later plan can explain
-        a change: the essence, the details and the mutable fields."""
+        """What a backend keeps with the live resource so a later plan can explain a
+        change: the essence, the details and the mutable fields
+        (``backends.recorded`` reads it back, typed)."""
         return {
+            "format": RECORD_FORMAT,
             "essence": dict(self.essence),
             "details": dict(self.details),
             "mutable": dict(self.mutable),
@@ -72,9 +84,13 @@ class DesiredResource:
 @dataclass(frozen=True)
 class DesiredState:
     stack: Stack
-    resources: Mapping[str, DesiredResource]
+    resources: Mapping[str, DesiredResource[Any]]
     digest: str
     """Digest of everything declared: a saved plan is stale when it changes."""
+
+
+RECORD_FORMAT = 1
+"""The shape of ``DesiredResource.record()`` (``backends.recorded`` reads it)."""
 
 
 def id_name(name: str) -> str:
@@ -82,7 +98,7 @@ def id_name(name: str) -> str:
     return name.replace("-", "_")
 
 
-def declared_digest(stack: Stack, resources: Mapping[str, DesiredResource]) -> str:
+def declared_digest(stack: Stack, resources: Mapping[str, DesiredResource[Any]]) -> str:
     return digest(
         {
             "stack": stack.name,

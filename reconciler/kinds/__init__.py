@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from reconciler.backends import registry
 from reconciler.kinds.table import BY_KIND, KINDS, LIVE, STACK, VOCABULARY
@@ -51,7 +51,7 @@ def compute_desired(
     the data fingerprints (a cloud backend's)."""
 
     ctx = kinds_base.IdentityContext(stack, registry.profile(stack.settings.backend), cache, remote)
-    resources: dict[str, DesiredResource] = {}
+    resources: dict[str, DesiredResource[Any]] = {}
     for where in stack.order:
         resource = stack.resources.get(where)
         if resource is None:

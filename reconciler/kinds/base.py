@@ -20,7 +20,7 @@ from reconciler.diagnostics import MlapplyError
 if TYPE_CHECKING:
     import threading
 
-    from reconciler.backends.base import LiveSnapshot
+    from reconciler.backends.base import LiveJob, LiveSnapshot
     from reconciler.backends.compiled import Pool
     from reconciler.backends.facets import Driver
     from reconciler.backends.profile import Profile
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from reconciler.plan.diff import PlanView
     from reconciler.plan.model import Change
     from reconciler.stack.build import BuildContext, Reference
-    from reconciler.stack.resources import Machines, Meta, Stack
+    from reconciler.stack.resources import Machines, Meta, Stack, Tuning
 
 
 class StepFailed(MlapplyError):
@@ -63,19 +63,34 @@ class IdentityContext:
         return self._pools[key]
 
 
+class JobProgress(NamedTuple):
+    """How a job apply waits for is getting on: a structured event, which the command
+    line renders (``render.status.progress_text``)."""
+
+    job: LiveJob
+    usage: Mapping[str, Any]
+    """Its CPU, memory and the trainer's last report, where the backend measures them."""
+    elapsed: float
+    """Seconds apply has waited for it."""
+    tail: str
+    """The last meaningful line its chief logged, where the backend has logs."""
+    tuning: Tuning | None = None
+    """Its tuning spec: a study's progress counts its trials against it."""
+
+
 class ApplyContext(NamedTuple):
     """What an apply step may use: the backend, the plan's desired state and
     changes, and the live state the plan read (read once, never again)."""
 
     stack: Stack
     backend: Driver
-    desired: Mapping[str, DesiredResource]
+    desired: Mapping[str, DesiredResource[Any]]
     changes: Mapping[str, Change]
     live: LiveSnapshot
     wait_for_jobs: bool
     stop: threading.Event
-    progress: Callable[[str, str], None]
-    """``progress(address, message)``: a line for the person watching."""
+    progress: Callable[[str, JobProgress], None]
+    """``progress(address, how it is getting on)`` for the person watching."""
 
 
 class Handler(ABC):
@@ -122,10 +137,10 @@ class LiveHandler(Handler):
     """A kind with a live counterpart: it is planned and applied."""
 
     @abstractmethod
-    def identify(self, resource: Any, ctx: IdentityContext) -> DesiredResource: ...
+    def identify(self, resource: Any, ctx: IdentityContext) -> DesiredResource[Any]: ...
 
     @abstractmethod
-    def plan(self, want: DesiredResource, view: PlanView) -> Change:
+    def plan(self, want: DesiredResource[Any], view: PlanView) -> Change:
         """The change that brings the live resource to ``want`` (pure)."""
 
     def removed(self, view: PlanView) -> list[Change]:

@@ -36,7 +36,7 @@ class PlanRule(Protocol):
     @property
     def kind(self) -> str: ...
 
-    def plan(self, want: DesiredResource, view: PlanView) -> Change: ...
+    def plan(self, want: DesiredResource[Any], view: PlanView) -> Change: ...
 
     def removed(self, view: PlanView) -> list[Change]: ...
 
@@ -114,7 +114,9 @@ class PlanView:
 
         return self.memo(key, index)
 
-    def protect(self, want: DesiredResource, action: Action, targets: Iterable[LiveTarget]) -> None:
+    def protect(
+        self, want: DesiredResource[Any], action: Action, targets: Iterable[LiveTarget]
+    ) -> None:
         """A plan error when a destructive change touches a preventDestroy resource."""
         if want.prevent_destroy and action.destructive:
             verb = "cancel" if action is Action.CANCEL else "delete"
@@ -142,7 +144,7 @@ class PlanView:
 
     def change(
         self,
-        want: DesiredResource,
+        want: DesiredResource[Any],
         action: Action,
         *,
         live_name: str | None = None,

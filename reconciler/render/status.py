@@ -9,9 +9,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from reconciler.backends.base import JobState, LiveJob, LiveSnapshot
+from reconciler.backends.base import JobState, LiveJob, LiveSnapshot, LiveVersion
 from reconciler.backends.profile import RuntimeNote
+from reconciler.backends.recorded import deployed_with
 from reconciler.plan.phrases import duration
+from reconciler.stack.resources import Tuning
 from reconciler.tuning.study import FINISHED
 
 DescribeRuntime = Callable[[str, str], RuntimeNote | None]
@@ -19,11 +21,11 @@ DescribeRuntime = Callable[[str, str], RuntimeNote | None]
 
 def _runtime(job: LiveJob, describe: DescribeRuntime) -> str | None:
     """What the job runs on, when that is not the runtime it asked for."""
-    essence = (job.spec or {}).get("essence") or {}
-    runtime, python = essence.get("runtimeVersion"), essence.get("pythonVersion")
-    if not isinstance(runtime, str) or not isinstance(python, str):
+    record = job.record
+    asked = record.runtime if record is not None else None
+    if asked is None:
         return None
-    note = describe(runtime, python)
+    note = describe(*asked)
     return note.text if note is not None and note.mapped else None
 
 
@@ -31,9 +33,10 @@ def _study(job: LiveJob, now: float) -> dict[str, Any]:
     """A tuning job's metric, trials and best trial (nothing for other jobs)."""
     if not job.trials:
         return {}
-    tuning = ((job.spec or {}).get("essence") or {}).get("hyperparameterTuning") or {}
+    record = job.record
+    tuning = record.tuning if record is not None else None
     return {
-        "metric": tuning.get("metric"),
+        "metric": tuning["metric"] if tuning else None,
         "best_trial": job.best_trial,
         "trials": [
             {
@@ -87,7 +90,7 @@ def status_view(
             "reported": dict(usage.get(j.name, {}).get("reported") or {}),
             "error": j.error,
             "runtime": _runtime(j, describe_runtime),
-            "scale_tier": ((j.spec or {}).get("essence") or {}).get("scaleTier"),
+            "scale_tier": record.essence.get("scaleTier") if (record := j.record) else None,
             "metrics": dict(j.metrics),
             "console_url": j.console_url,
             **_study(j, now),
@@ -105,7 +108,7 @@ def status_view(
                     "state": v.state.value,
                     "default": m.default_version == v.name,
                     "path": v.deployment_uri,
-                    "deployed_with": ((v.spec or {}).get("deployed") or {}).get("metrics") or {},
+                    "deployed_with": _deployed_figures(v),
                 }
                 for v in snapshot.versions
                 if v.model == m.name
@@ -114,6 +117,11 @@ def status_view(
         for m in snapshot.models
     ]
     return {"stack": stack, "backend": backend, "now": now, "jobs": jobs, "models": models}
+
+
+def _deployed_figures(version: LiveVersion) -> dict[str, float]:
+    deployed = deployed_with(version.spec)
+    return deployed.metrics if deployed is not None else {}
 
 
 def _mib(value: float | None) -> str:
@@ -173,14 +181,20 @@ def render_status(view: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def progress_text(job: LiveJob, usage: Mapping[str, Any], elapsed: float, tail: str) -> str:
+def progress_text(
+    job: LiveJob,
+    usage: Mapping[str, Any],
+    elapsed: float,
+    tail: str,
+    tuning: Tuning | None = None,
+) -> str:
     """One line on a running job for apply's progress: its state and time, CPU and
     memory now, the trainer's last report (or a study's trials and best), its log."""
     parts = [f"{job.name} {job.state.value.lower()} for {duration(elapsed)}"]
     if usage.get("cpu") is not None:
         parts.append(f"{usage['cpu']:.1f} CPU, {_mib(usage.get('rss_bytes'))}")
     if job.trials:
-        parts.append(_trials_text(job))
+        parts.append(_trials_text(job, tuning))
     else:
         said = dict(usage.get("reported") or {})
         step = f"step {said.pop('step'):.0f} " if "step" in said else ""
@@ -192,16 +206,21 @@ def progress_text(job: LiveJob, usage: Mapping[str, Any], elapsed: float, tail: 
     return " · ".join(parts)
 
 
-def _trials_text(job: LiveJob) -> str:
-    tuning = ((job.spec or {}).get("essence") or {}).get("hyperparameterTuning") or {}
+def _trials_text(job: LiveJob, tuning: Tuning | None) -> str:
+    """A study's trials against its spec (the compiled one apply waits with; else the
+    job's record)."""
+    record = job.record
+    recorded = record.tuning if record is not None else None
+    trials = tuning.max_trials if tuning else recorded["maxTrials"] if recorded else "?"
+    metric = tuning.metric if tuning else recorded["metric"] if recorded else "metric"
     counted = [t for t in job.trials if not t.lost]
     done = [t for t in counted if t.state in FINISHED]
     running = [t for t in job.trials if t.state not in FINISHED]
     failed = sum(t.state == "FAILED" for t in done)
-    text = f"trials {len(done)} of {tuning.get('maxTrials', '?')} done"
+    text = f"trials {len(done)} of {trials} done"
     text += f" ({failed} failed)" if failed else ""
     text += f", {len(running)} running"
     best = next((t for t in job.trials if t.id == job.best_trial), None)
     if best is not None and best.metric is not None:
-        text += f"; best {tuning.get('metric', 'metric')} {_param(best.metric)} (trial {best.id})"
+        text += f"; best {metric} {_param(best.metric)} (trial {best.id})"
     return text

@@ -16,14 +16,14 @@ import functools
 import os
 import threading
 from abc import abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from contextlib import AbstractContextManager, suppress
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar, cast
 
 from reconciler.backends import exports
 from reconciler.backends.base import LiveJob, LiveVersion
-from reconciler.backends.compiled import DEFAULT_OUTPUT, OutputLayout
+from reconciler.backends.compiled import OutputLayout
 from reconciler.backends.facets import Driver, StackLock
 from reconciler.backends.google import operations
 from reconciler.backends.google.client import Caller, build_service, credentials
@@ -33,6 +33,7 @@ from reconciler.backends.google.settings import GcpSettings
 from reconciler.backends.google.staging import Staging
 from reconciler.backends.google.storage import Bucket, remote_lister
 from reconciler.backends.profile import Profile
+from reconciler.backends.recorded import JobRecord, keep_deployed
 from reconciler.backends.settings import own
 from reconciler.diagnostics import MlapplyError
 from reconciler.identity.content import RemoteLister
@@ -160,7 +161,7 @@ class GoogleDriver(Driver, StackLock):
         what it was deployed with), and its own labels."""
         stack, key = version.stack or "", f"{version.model}/{version.name}"
         before = self.records.read(stack).get("versions", {}).get(key)
-        spec = exports.keep_deployed(version.spec or {}, before) or {}
+        spec = keep_deployed(version.spec or {}, before) or {}
         self.records.put(stack, "versions", key, {**spec, "labels": dict(version.labels)})
 
     def stage_version(self, version: LiveVersion, export: str) -> str:
@@ -182,18 +183,20 @@ class GoogleDriver(Driver, StackLock):
     def export_of(self, stack: str, job: LiveJob, export_path: str | None) -> str:
         """The job's SavedModel in the bucket: under its output dir, else its job dir; a
         tuning job's under its best trial's folders (``trial_folders``)."""
-        recorded = self.records.read(stack).get("jobs", {}).get(job.name, {}).get("spec") or {}
-        essence: Mapping[str, Any] = recorded.get("essence") or {}
-        layout = OutputLayout(essence.get("outputDir") or DEFAULT_OUTPUT)
+        kept = self.records.read(stack).get("jobs", {}).get(job.name, {})
+        # Without a record (records.json lost), the default layout is searched.
+        record = JobRecord.read(kept.get("spec"))
+        declared = record.essence.get("outputDir") if record is not None else None
+        layout = OutputLayout(declared, self.profile.trial_output)
         job_dir = f"{self.staging.prefix(stack)}jobs/{job.name}"
         out = layout.output_dir(job_dir)
-        tuning = essence.get("hyperparameterTuning")
+        tuning = record.tuning if record is not None else None
         if tuning:
             if job.best_trial is None:
                 raise MlapplyError(
                     f"tuning job {job.name} has no succeeded trial reporting {tuning['metric']}"
                 )
-            out, job_dir = self.trial_folders(layout, job_dir, job.best_trial)
+            out, job_dir = layout.trial_folders(job_dir, job.best_trial)
         try:
             found = exports.find_export(
                 job.name, out, job_dir, export_path, self.staging.saved_models
@@ -205,10 +208,6 @@ class GoogleDriver(Driver, StackLock):
                 f"the best trial of {missing.message}", self.trial_hint
             ) from None
         return self.bucket.uri(found)
-
-    @abstractmethod
-    def trial_folders(self, layout: OutputLayout, job_dir: str, trial: str) -> tuple[str, str]:
-        """Where a trial's export is searched: (its output dir, its job dir)."""
 
     # Purge -------------------------------------------------------------------------------
 

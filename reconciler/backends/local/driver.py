@@ -59,6 +59,7 @@ from reconciler.backends.local.profile import PROFILE as profile
 from reconciler.backends.local.runtime import READY, ensure_runtime, env_python, runtime_cache
 from reconciler.backends.local.store import LocalStore, TrialRow, latest_figures
 from reconciler.backends.packaging import BuildError, StagedPackage, build_sdist
+from reconciler.backends.recorded import keep_deployed
 from reconciler.diagnostics import MlapplyError
 from reconciler.identity.content import RemoteLister
 from reconciler.stack.resources import DEFAULT_RUNTIME_VERSION, LABEL_STACK, StackSettings
@@ -260,7 +261,15 @@ class LocalDriver(Driver, Jobs, Studies, Serving, StackLock, Logs, Usage, Tensor
             )
 
     def get_job(self, stack: str, name: str) -> LiveJob | None:
-        return next((j for j in self.read_live(stack).jobs if j.name == name), None)
+        """One job, by name: a query of its row and its trials (apply polls this)."""
+        store = LocalStore(self.home)
+        try:
+            found = store.read_job(name)
+            if found is None or found.stack != stack:
+                return None
+            return self._checked(store, found)
+        finally:
+            store.close()
 
     def read_log(self, name: str, task: str, trial: str | None = None, offset: int = 0) -> LogChunk:
         path = self._log_file(name, task, trial)
@@ -557,7 +566,7 @@ class LocalDriver(Driver, Jobs, Studies, Serving, StackLock, Logs, Usage, Tensor
                     state=current.state,
                     deployment_uri=current.deployment_uri,
                     create_time=current.create_time,
-                    spec=exports.keep_deployed(version.spec, current.spec),
+                    spec=keep_deployed(version.spec, current.spec),
                 )
             store.put_version(version)
 

@@ -541,6 +541,17 @@ class LocalStore:
             )
         return LiveSnapshot(stack, live_jobs, live_models, live_versions, live_packages)
 
+    def read_job(self, name: str) -> LiveJob | None:
+        """One job by its live name, with its trials (what apply polls while it waits)."""
+        if self._db is None:
+            return None
+        row = self._db.execute("SELECT * FROM jobs WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            return None
+        job = _job(row)
+        trials = self.trials_of(name) if self.schema_version >= _TRIALS_SCHEMA else []
+        return dataclasses.replace(job, trials=tuple(t.live() for t in trials)) if trials else job
+
     def read_all_jobs(self) -> tuple[LiveJob, ...]:
         if self._db is None:
             return ()

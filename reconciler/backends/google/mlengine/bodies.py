@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from reconciler.backends.base import JobState, LiveTrial
-from reconciler.backends.compiled import CompiledJob, Role
+from reconciler.backends.compiled import CompiledJob, CompiledVersion, Role
 from reconciler.backends.google.times import seconds
 from reconciler.stack.resources import Tuning
 from reconciler.tuning.study import Trial, best
@@ -137,7 +137,7 @@ def version_body(
     name: str,
     description: str,
     export: str,
-    essence: Mapping[str, Any],
+    version: CompiledVersion,
     labels: Mapping[str, str],
 ) -> dict[str, Any]:
     """``Version``: the SavedModel's folder, its runtime, machine and scaling."""
@@ -145,19 +145,19 @@ def version_body(
         "name": name,
         "description": description,
         "deploymentUri": export,
-        "runtimeVersion": str(essence.get("runtimeVersion")),
-        "pythonVersion": str(essence.get("pythonVersion")),
-        "framework": str(essence.get("framework") or "TENSORFLOW"),
-        "machineType": str(essence.get("machineType") or "n1-standard-2"),
+        "runtimeVersion": version.runtime_version,
+        "pythonVersion": version.python_version,
+        "framework": version.framework,
+        "machineType": version.machine_type,
         "labels": dict(labels),
     }
-    scaling = essence.get("scaling") or {}
-    if scaling.get("nodes"):
-        body["manualScaling"] = {"nodes": int(scaling["nodes"])}
+    scaling = version.scaling
+    if scaling.nodes:
+        body["manualScaling"] = {"nodes": scaling.nodes}
     else:
-        auto: dict[str, Any] = {"minNodes": int(scaling.get("minNodes") or 1)}
-        if scaling.get("maxNodes"):
-            auto["maxNodes"] = int(scaling["maxNodes"])
+        auto: dict[str, Any] = {"minNodes": scaling.min_nodes or 1}
+        if scaling.max_nodes:
+            auto["maxNodes"] = scaling.max_nodes
         body["autoScaling"] = auto
     return body
 

@@ -12,7 +12,6 @@ from contextlib import suppress
 from typing import Any
 
 from reconciler.backends.base import JobState, JobSubmission, LiveJob
-from reconciler.backends.compiled import OutputLayout
 from reconciler.backends.facets import Jobs, Studies
 from reconciler.backends.google.errors import AlreadyExists, GoogleApiError, NotFound
 from reconciler.backends.google.mlengine import bodies
@@ -149,12 +148,6 @@ class MlEngineJobs(MlEngineCore, Jobs, Studies):
                 if exc.status not in (400, 409) or "etag" not in exc.message.lower():
                     raise  # not a lost race with another writer
         raise MlapplyError(f"job {name}'s labels kept changing under {ETAG_ATTEMPTS} writes")
-
-    def trial_folders(self, layout: OutputLayout, job_dir: str, trial: str) -> tuple[str, str]:
-        """ML Engine gives every trial the same --job-dir and arguments; a trainer keeps
-        its trials apart by joining TF_CONFIG's task.trial to its output dir (gcp-api.md
-        section 3.2), as the ML Engine samples did."""
-        return f"{layout.output_dir(job_dir)}/{trial}", job_dir
 
     def forget_finished_jobs(self, stack: str) -> int:
         """ml v1 has no jobs.delete: the stack's finished jobs lose mlapply's labels (they

@@ -160,7 +160,6 @@ class MlEngineModels(MlEngineCore, Serving):
     @one_model_at_a_time(lambda deployment: deployment.record.model)
     def deploy_version(self, deployment: VersionDeployment) -> None:
         version = deployment.record
-        essence = (version.spec or {}).get("essence", {})
         export = self.stage_version(version, deployment.export)
         what = f"create version {version.name} of {version.model}"
         found = self._version(version.model, version.name)
@@ -169,7 +168,7 @@ class MlEngineModels(MlEngineCore, Serving):
             found = None
         if found is None:
             body = bodies.version_body(
-                version.name, version.description, export, essence, version.labels
+                version.name, version.description, export, deployment.version, version.labels
             )
 
             def create() -> None:

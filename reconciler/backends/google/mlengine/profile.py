@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import date
 from types import MappingProxyType
 
+from reconciler.backends.compiled import TrialOutput
 from reconciler.backends.google import settings as google_settings
 from reconciler.backends.google.explains import TENSORBOARD_LOGDIR, kept_elsewhere
 from reconciler.backends.google.machines import machine_check
@@ -114,4 +115,5 @@ PROFILE = Profile(
         searches("automated early stopping (enableTrialEarlyStopping)")
     ),
     notice=NOTICE,
+    trial_output=TrialOutput.OUTPUT_DIR,
 )

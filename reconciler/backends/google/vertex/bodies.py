@@ -11,9 +11,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 from reconciler.backends.base import JobState, LiveTrial
-from reconciler.backends.compiled import Pool, Role
+from reconciler.backends.compiled import CompiledVersion, Pool, Role
 from reconciler.backends.google.times import seconds
-from reconciler.stack.resources import Tuning
+from reconciler.stack.resources import ServingContainer, Tuning
 from reconciler.tuning.study import Trial, best
 
 # workerPoolSpecs: the pool's index is its role (gcp-api.md section 5.1).
@@ -72,21 +72,21 @@ def worker_pools(pools: Sequence[Pool], program: Mapping[str, Any]) -> list[Any]
     return specs
 
 
-def serving_container(essence: Mapping[str, Any]) -> dict[str, Any]:
+def serving_container(container: ServingContainer) -> dict[str, Any]:
     """A version's own serving image as ``ModelContainerSpec`` (aiplatform v1)."""
-    spec: dict[str, Any] = {"imageUri": essence["image"]}
-    if essence.get("command"):
-        spec["command"] = list(essence["command"])
-    if essence.get("args"):
-        spec["args"] = list(essence["args"])
-    if essence.get("env"):
-        spec["env"] = env_vars(essence["env"])
-    if essence.get("port"):
-        spec["ports"] = [{"containerPort": essence["port"]}]
-    if essence.get("predictRoute"):
-        spec["predictRoute"] = essence["predictRoute"]
-    if essence.get("healthRoute"):
-        spec["healthRoute"] = essence["healthRoute"]
+    spec: dict[str, Any] = {"imageUri": container.image}
+    if container.command:
+        spec["command"] = list(container.command)
+    if container.args:
+        spec["args"] = list(container.args)
+    if container.env:
+        spec["env"] = env_vars(dict(container.env))
+    if container.port:
+        spec["ports"] = [{"containerPort": container.port}]
+    if container.predict_route:
+        spec["predictRoute"] = container.predict_route
+    if container.health_route:
+        spec["healthRoute"] = container.health_route
     return spec
 
 
@@ -123,16 +123,16 @@ def study_spec(tuning: Tuning) -> dict[str, Any]:
     return study
 
 
-def prediction_resources(essence: Mapping[str, Any]) -> dict[str, Any]:
+def prediction_resources(version: CompiledVersion) -> dict[str, Any]:
     """``dedicatedResources`` from a version's machineType and scaling (no scale to
     zero on Vertex: at least one replica)."""
-    machine = essence.get("machineType") or DEFAULT_PREDICTION_MACHINE
-    if str(machine).startswith(_LEGACY_PREDICTION_MACHINES):
+    machine = version.machine_type or DEFAULT_PREDICTION_MACHINE
+    if machine.startswith(_LEGACY_PREDICTION_MACHINES):
         machine = DEFAULT_PREDICTION_MACHINE
-    scaling = essence.get("scaling") or {}
-    nodes = scaling.get("nodes")
-    low = max(1, int(scaling.get("minNodes") or nodes or 1))
-    high = max(low, int(scaling.get("maxNodes") or nodes or low))
+    scaling = version.scaling
+    nodes = scaling.nodes
+    low = max(1, scaling.min_nodes or nodes or 1)
+    high = max(low, scaling.max_nodes or nodes or low)
     return {
         "machineSpec": {"machineType": machine},
         "minReplicaCount": low,

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from reconciler.backends.base import LiveModel, LiveVersion, VersionDeployment, VersionState
+from reconciler.backends.compiled import CompiledVersion
 from reconciler.backends.facets import Serving
 from reconciler.backends.google.driver import one_model_at_a_time
 from reconciler.backends.google.errors import AlreadyExists, NotFound
@@ -209,18 +210,17 @@ class VertexEndpoints(VertexCore, Serving):
     @one_model_at_a_time(lambda deployment: deployment.record.model)
     def deploy_version(self, deployment: VersionDeployment) -> None:
         version = deployment.record
-        essence = (version.spec or {}).get("essence", {})
         export = self.stage_version(version, deployment.export)
         found = self._version(version.model, version.name)
         if found is None:
-            found = self._upload_version(version, export, essence)
+            found = self._upload_version(version, export, deployment.version)
         if self._endpoint(version.model) is None:
             raise MlapplyError(f"model {version.model} has no endpoint; apply its Model first")
         self._ensure_deployed(
             version.model,
             version.name,
             version_resource(found),
-            bodies.prediction_resources(essence),
+            bodies.prediction_resources(deployment.version),
             self._logging(version.stack or "", version.model),
         )
         self._sweep_orphans(version.model)
@@ -304,10 +304,10 @@ class VertexEndpoints(VertexCore, Serving):
             time.sleep(self.poll_seconds)
 
     def _upload_version(
-        self, version: LiveVersion, export: str, essence: dict[str, Any]
+        self, version: LiveVersion, export: str, compiled: CompiledVersion
     ) -> dict[str, Any]:
-        runtime = str(essence.get("runtimeVersion") or catalogue.DEFAULT_RUNTIME)
-        container = essence.get("servingContainer")
+        runtime = compiled.runtime_version or catalogue.DEFAULT_RUNTIME
+        container = compiled.serving_container
         model_body = {
             "displayName": version.model,
             "versionDescription": version.description,

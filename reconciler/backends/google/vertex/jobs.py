@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from reconciler.backends.base import JobState, JobSubmission, LiveJob
-from reconciler.backends.compiled import CompiledJob, OutputLayout
+from reconciler.backends.compiled import CompiledJob
 from reconciler.backends.facets import Jobs, Studies
 from reconciler.backends.google.errors import GoogleApiError
 from reconciler.backends.google.once import at_most_once
@@ -202,11 +202,6 @@ class VertexJobs(VertexCore, Jobs, Studies):
         self.records.put(
             job.stack or "", "jobs", job.name, {"spec": job.spec, "labels": dict(job.labels)}
         )
-
-    def trial_folders(self, layout: OutputLayout, job_dir: str, trial: str) -> tuple[str, str]:
-        """The trial's own job dir (``<base>/<trialId>/``), its AIP_MODEL_DIR inside it."""
-        folder = layout.trial_dir(job_dir, trial)
-        return folder, folder
 
     def forget_finished_jobs(self, stack: str) -> int:
         removed = 0

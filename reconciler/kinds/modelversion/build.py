@@ -1,0 +1,176 @@
+"""A ModelVersion document as its record, and the checks the schema cannot make: its
+scaling, the image it would serve from, its gate against what its source can
+report, and one default version per model."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from reconciler.backends import registry
+from reconciler.backends.profile import Profile, today
+from reconciler.stack.build import BuildContext, Reference
+from reconciler.stack.resources import (
+    DEFAULT_MACHINE_TYPE,
+    Gate,
+    Meta,
+    Model,
+    ModelVersion,
+    Scaling,
+    ServingContainer,
+    TrainingJob,
+    VersionSource,
+)
+
+if TYPE_CHECKING:
+    from reconciler.manifests import LoadedDocument
+
+
+def build(ctx: BuildContext, loaded: LoadedDocument, meta: Meta) -> ModelVersion:
+    settings = ctx.stack_settings()
+    spec = loaded.doc.data["spec"]
+    source = spec["source"]
+    job: TrainingJob | None = ctx.built[TrainingJob.kind].get(source.get("job", ""))
+    runtime = job.runtime_version if job else settings.runtime_version
+    python = job.python_version if job else settings.python_version
+    scaling = spec.get("scaling", {})
+    if "nodes" in scaling:
+        scale = Scaling(min_nodes=None, max_nodes=None, nodes=scaling["nodes"])
+    else:
+        scale = Scaling(min_nodes=scaling.get("minNodes", 1), max_nodes=scaling.get("maxNodes"))
+        if scale.max_nodes is not None and (scale.min_nodes or 0) > scale.max_nodes:
+            ctx.report(
+                f"scaling: minNodes {scale.min_nodes} is more than maxNodes {scale.max_nodes}",
+                loaded.doc.at(("spec", "scaling", "minNodes")),
+            )
+    runtime = spec.get("runtimeVersion", runtime)
+    profile = registry.profile(settings.backend)
+    container = _serving_container(spec.get("servingContainer"))
+    verdict = profile.serving_check(runtime, container, today())
+    if verdict is not None:
+        key = (
+            ("servingContainer", "image")
+            if container is not None
+            else ("runtimeVersion",)
+            if "runtimeVersion" in spec
+            else ("source",)
+        )
+        (ctx.report if verdict.error else ctx.warn)(
+            verdict.message, loaded.doc.at(("spec", *key)), verdict.hint
+        )
+    gate = _gate(ctx, loaded, spec, job, profile) if "gate" in spec else None
+    return ModelVersion(
+        meta=meta,
+        model=spec["model"],
+        source=VersionSource(
+            source.get("job"),
+            source.get("exportPath"),
+            source.get("uri"),
+            loaded.file.path.parent,
+        ),
+        default=spec.get("default", False),
+        description=spec.get("description", ""),
+        runtime_version=runtime,
+        python_version=spec.get("pythonVersion", python),
+        framework=spec.get("framework", "TENSORFLOW"),
+        machine_type=spec.get("machineType", DEFAULT_MACHINE_TYPE),
+        scaling=scale,
+        serving_container=container,
+        gate=gate,
+    )
+
+
+def references(version: ModelVersion) -> Iterable[Reference]:
+    yield Reference(("spec", "model"), Model.kind, version.model)
+    if version.source.job:
+        yield Reference(("spec", "source", "job"), TrainingJob.kind, version.source.job)
+
+
+def check(ctx: BuildContext) -> None:
+    """A model has at most one default version."""
+    first_default: dict[str, str] = {}
+    for name, version in ctx.built[ModelVersion.kind].items():
+        if not version.default:
+            continue
+        if version.model in first_default:
+            other = first_default[version.model]
+            ctx.report(
+                f'model "{version.model}" has two default versions: "{other}" and "{name}"',
+                ctx.documents[ModelVersion.kind][name].doc.at(("spec", "default")),
+                "a model has at most one default version: set default: true on one only",
+            )
+        else:
+            first_default[version.model] = name
+
+
+def _gate(
+    ctx: BuildContext,
+    loaded: LoadedDocument,
+    spec: Mapping[str, Any],
+    job: TrainingJob | None,
+    profile: Profile,
+) -> Gate | None:
+    """The gate, checked against what its source can report."""
+    given, at = spec["gate"], ("spec", "gate")
+    metric = given["metric"]
+    tuning = job.tuning if job is not None else None
+    if job is None and "uri" in spec["source"]:
+        ctx.report(
+            "a gate reads the metric a job reported, and a version from source.uri has no job",
+            loaded.doc.key_at(at),
+            "deploy from source.job, or remove the gate",
+        )
+        return None
+    if tuning is not None and metric != tuning.metric:
+        ctx.report(
+            f'the gate\'s metric "{metric}" is not what tuning job {job.meta.name if job else ""} '
+            f"reports: its trials are measured by {tuning.metric}",
+            loaded.doc.at((*at, "metric")),
+            f"gate on {tuning.metric}",
+        )
+        return None
+    missing = profile.job_metrics
+    if tuning is None and job is not None and missing is not None:
+        ctx.report(
+            f"backend {profile.name} cannot gate on {metric}: {missing.why}",
+            loaded.doc.key_at(at),
+            missing.instead,
+        )
+        return None
+    goal = given.get("goal", tuning.goal if tuning is not None else None)
+    if goal is None:
+        ctx.report(
+            f"the gate does not say whether {metric} should be large or small",
+            loaded.doc.key_at(at),
+            f"add goal: MINIMIZE (smaller {metric} is better) or goal: MAXIMIZE",
+        )
+        return None
+    if tuning is not None and goal != tuning.goal:
+        ctx.report(
+            f"the gate's goal {goal} contradicts tuning job {job.meta.name if job else ''}'s "
+            f"{tuning.goal} of {metric}",
+            loaded.doc.at((*at, "goal")),
+            "use the tuning job's goal, or leave goal out",
+        )
+        return None
+    threshold = given.get("threshold")
+    return Gate(
+        metric=metric,
+        goal=goal,
+        threshold=float(threshold) if threshold is not None else None,
+        must_beat_default=given.get("mustBeatDefault", False),
+    )
+
+
+def _serving_container(given: Mapping[str, Any] | None) -> ServingContainer | None:
+    if given is None:
+        return None
+    return ServingContainer(
+        image=given["image"],
+        command=tuple(given.get("command", ())),
+        args=tuple(given.get("args", ())),
+        env=tuple(sorted(given.get("env", {}).items())),
+        port=given.get("port"),
+        predict_route=given.get("predictRoute"),
+        health_route=given.get("healthRoute"),
+    )

@@ -1,0 +1,328 @@
+"""A ModelVersion's plan rules (pure).
+
+A version is created once its source job has succeeded (create-before-delete:
+the new one serves before older versions of the same manifest go), made the
+default if asked, and its older versions are deleted after it serves. Blocked
+on a running job it waits; on a failed one, or held by its gate, it is not
+deployed, and the plan says why. A live version no manifest declares (or left
+under another model) is deleted, the model's live default only once the
+declared default serves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from reconciler.kinds.indexes import live_models, live_versions, run_of
+from reconciler.kinds.modelversion.identity import compiled_version
+from reconciler.kinds.modelversion.sources import default_figure, reporter, source_job
+from reconciler.lazy import LazyModule
+from reconciler.stack.resources import ModelVersion, address
+
+if TYPE_CHECKING:
+    import reconciler.backends.base as records
+    import reconciler.plan.fields as field_diffs
+    import reconciler.plan.model as plans
+    from reconciler.backends.base import LiveModel, LiveVersion
+    from reconciler.backends.compiled import CompiledVersion
+    from reconciler.identity.desired import DesiredResource
+    from reconciler.plan import phrases
+    from reconciler.plan.diff import PlanView
+    from reconciler.plan.model import Action, Change, FieldChange, LiveTarget, Reason
+    from reconciler.tuning import gates
+else:
+    field_diffs = LazyModule("reconciler.plan.fields")
+    gates = LazyModule("reconciler.tuning.gates")
+    phrases = LazyModule("reconciler.plan.phrases")
+    plans = LazyModule("reconciler.plan.model")
+    records = LazyModule("reconciler.backends.base")
+
+MUTABLE = ("labels", "description", "default")
+UPDATABLE = frozenset(MUTABLE)
+
+
+def plan(want: DesiredResource[CompiledVersion], view: PlanView) -> Change:
+    model_live = compiled_version(want).model
+    versions = [v for v in live_versions(view).get(want.name, []) if v.model == model_live]
+    # One of this identity that does not serve yet is created (deployed) again.
+    current = next(
+        (v for v in versions if v.hash == want.hash and v.state is records.VersionState.READY),
+        None,
+    )
+    older = [v for v in versions if v.hash != want.hash]
+    model = live_models(view).get(model_live)
+    after = {**want.essence, **want.mutable}
+    targets = default_last(older, model)
+    if current is not None:
+        return _existing(want, view, current, model, older, targets, after)
+
+    blocked = _source_blocker(want, view)
+    if blocked is not None:
+        action, why = blocked
+        # Waiting: apply deploys it once the job has trained, then removes the older ones.
+        return view.change(
+            want,
+            action,
+            after=after,
+            reasons=(why,),
+            depends=want.depends_on,
+            targets=targets if action is plans.Action.WAIT else (),
+        )
+    reasons: list[Reason] = []
+    held = _gate_reason(want, view, model)
+    if held is not None and held[0] is not None:
+        # Held: not deployed, and what serves now goes on serving.
+        return view.change(
+            want, plans.Action.BLOCKED, after=after, reasons=(held[0],), depends=want.depends_on
+        )
+    before = None
+    fields: list[FieldChange] = []
+    if older:
+        newest = max(older, key=lambda v: (v.create_time or 0.0, v.name))
+        before = {**(_spec_view(newest) or {}), **_mutable_view(newest, model)}
+        fields = field_diffs.field_changes(before, after, UPDATABLE)
+        reasons.extend(
+            plans.Reason(plans.ReasonCode.FIELD_CHANGED, field_diffs.describe(f))
+            for f in fields
+            if f.forces_replacement
+        )
+        names = ", ".join(v.name for v in older)
+        reasons.append(
+            plans.Reason(
+                plans.ReasonCode.DELETES_OLDER,
+                f"then {names} deleted once the new version serves",
+            )
+        )
+        action = plans.Action.REPLACE
+        view.protect(want, action, targets)
+    else:
+        action = plans.Action.CREATE
+        reasons.append(plans.Reason(plans.ReasonCode.NEW, _what_it_deploys(want, view)))
+    if held is not None:
+        reasons.append(held[1])
+    if want.mutable["default"]:
+        text = "becomes the default version of model " + model_live
+        reasons.append(plans.Reason(plans.ReasonCode.FIELD_CHANGED, text))
+    return view.change(
+        want,
+        action,
+        before=before,
+        after=after,
+        fields=fields,
+        reasons=reasons,
+        depends=want.depends_on,
+        targets=targets,
+        replace_order=plans.ReplaceOrder.CREATE_BEFORE_DELETE,
+    )
+
+
+def _existing(
+    want: DesiredResource[CompiledVersion],
+    view: PlanView,
+    current: LiveVersion,
+    model: LiveModel | None,
+    older: Sequence[LiveVersion],
+    targets: Sequence[LiveTarget],
+    after: Mapping[str, Any],
+) -> Change:
+    # Same hash, same essence: no need to decode the live record.
+    before = {**want.essence, **_mutable_view(current, model)}
+    fields = [
+        f
+        for f in field_diffs.field_changes(
+            {k: before[k] for k in MUTABLE}, {k: after[k] for k in MUTABLE}, UPDATABLE
+        )
+        # The API cannot unset a default; a version stays default until another takes over.
+        if not (f.path == ("default",) and f.before is True and f.after is False)
+    ]
+    reasons = [
+        plans.Reason(plans.ReasonCode.FIELD_CHANGED, field_diffs.describe(f)) for f in fields
+    ]
+    drift = False
+    if want.mutable["default"] and model is not None and model.default_version != current.name:
+        # Was it default when mlapply last wrote it? Then someone switched it since.
+        record = current.record
+        drift = record is not None and record.default is True
+        shown = model.default_version or "(none)"
+        switch = (
+            plans.Reason(
+                plans.ReasonCode.CHANGED_OUTSIDE,
+                f"changed outside mlapply: the default version of {model.name} is "
+                f"{shown}, the manifests say {current.name}",
+            )
+            if drift
+            else plans.Reason(
+                plans.ReasonCode.FIELD_CHANGED,
+                f"becomes the default version of {model.name} (instead of {shown})",
+            )
+        )
+        reasons = [
+            switch if f.path == ("default",) else r for f, r in zip(fields, reasons, strict=True)
+        ]
+    action = plans.Action.UPDATE if fields else plans.Action.NOOP
+    if older:
+        names = ", ".join(v.name for v in older)
+        reasons.append(
+            plans.Reason(plans.ReasonCode.DELETES_OLDER, f"older {names} still deployed: deleted")
+        )
+        view.protect(want, plans.Action.DELETE, targets)
+        if action is plans.Action.NOOP:
+            action = plans.Action.DELETE
+    return view.change(
+        want,
+        action,
+        live_name=current.name,
+        before=before,
+        after=after,
+        fields=fields,
+        reasons=reasons,
+        targets=targets,
+        drift=drift,
+    )
+
+
+def removed(view: PlanView) -> list[Change]:
+    desired = view.desired.resources
+    # A declared version's live model; versions left under another model go too.
+    declared = {
+        v.meta.name: compiled_version(desired[v.address]).model
+        for v in view.stack.versions.values()
+    }
+    declared_models = {desired[m.address].live_name for m in view.stack.models.values()}
+    # A live default that leaves goes only once the declared default serves.
+    new_defaults = {
+        compiled_version(desired[v.address]).model: v.address
+        for v in view.stack.versions.values()
+        if desired[v.address].mutable["default"]
+    }
+    models = live_models(view)
+    removed_models = set(models) - declared_models
+    changes: list[Change] = []
+    versions = live_versions(view)
+    for name in sorted(versions):
+        gone = [
+            v for v in versions[name] if declared.get(name) != v.model or v.model in removed_models
+        ]
+        if not gone:
+            continue
+        where = address(ModelVersion.prefix, name)
+        if name in declared:
+            where = f'{where}["{gone[0].model}"]'
+        if name not in declared:
+            why = "its manifest was removed"
+        elif gone[0].model in removed_models:
+            why = "its model was removed"
+        else:
+            why = "its manifest now names another model"
+        after_switch = {
+            new_defaults.get(v.model)
+            for v in gone
+            if (found := models.get(v.model)) and found.default_version == v.name
+        }
+        view.protect_live(where, gone)
+        targets: list[LiveTarget] = []
+        for model_name in sorted({v.model for v in gone}):
+            targets.extend(
+                default_last([v for v in gone if v.model == model_name], models.get(model_name))
+            )
+        changes.append(
+            plans.Change(
+                where,
+                ModelVersion.kind,
+                plans.Action.DELETE,
+                name,
+                None,
+                reasons=tuple(
+                    plans.Reason(plans.ReasonCode.REMOVED, f"{v.name} of model {v.model}: {why}")
+                    for v in gone
+                ),
+                depends_on=tuple(sorted(a for a in after_switch if a and a != where)),
+                live_targets=tuple(targets),
+            )
+        )
+    return changes
+
+
+def default_last(versions: Iterable[LiveVersion], model: LiveModel | None) -> list[LiveTarget]:
+    """Delete targets in the order the APIs allow: a model's default version last."""
+    default = model.default_version if model else None
+    ordered = sorted(versions, key=lambda v: v.name == default)
+    return [plans.LiveTarget(v.name, "delete", v.model) for v in ordered]
+
+
+def _source_change(want: DesiredResource[Any], view: PlanView) -> Change | None:
+    job_address = source_job(want, view.stack)
+    return view.planned.get(job_address) if job_address else None
+
+
+def _source_blocker(want: DesiredResource[Any], view: PlanView) -> tuple[Action, Reason] | None:
+    """Why a version cannot be created in this apply, if it cannot."""
+    change = _source_change(want, view)
+    if change is None or change.action in (plans.Action.CREATE, plans.Action.REPLACE):
+        return None  # no source job, or it trains in this apply first
+    run = run_of(view, change.name, change.live_name)
+    if run is None or run.state is records.JobState.SUCCEEDED:
+        return None
+    if run.state.active or run.state is records.JobState.CANCELLING:
+        text = f"waits for {change.address} ({phrases.state_phrase(run, view.options.now)})"
+        return plans.Action.WAIT, plans.Reason(plans.ReasonCode.WAITS_FOR_JOB, text)
+    text = f"cannot deploy: {run.name} of {change.address} {run.state.value.lower()}"
+    return plans.Action.BLOCKED, plans.Reason(plans.ReasonCode.BLOCKED, text)
+
+
+def _what_it_deploys(want: DesiredResource[CompiledVersion], view: PlanView) -> str:
+    version = compiled_version(want)
+    if version.job is None:
+        return f"deploys {version.uri}"
+    job_change = _source_change(want, view)
+    if job_change is not None and job_change.action in (plans.Action.CREATE, plans.Action.REPLACE):
+        tuning = view.stack.jobs[job_change.name].tuning
+        what = "the best trial's export" if tuning is not None else "the export"
+        return f"deploys {what} of {job_change.address} once it has trained"
+    run = run_of(view, job_change.name, job_change.live_name) if job_change else None
+    if run is not None and run.best_trial is not None:
+        tuning = view.stack.jobs[job_change.name].tuning if job_change else None
+        metric = tuning.metric if tuning else ""
+        value = run.metrics.get(metric)
+        figure = f", {metric} {value:.4g}" if value is not None else ""
+        return f"deploys the best trial of {run.name}: trial {run.best_trial}{figure}"
+    return f"deploys {version.job} (not deployed yet, or deleted outside mlapply)"
+
+
+def _spec_view(version: LiveVersion) -> dict[str, Any] | None:
+    record = version.record
+    if record is None:
+        return None
+    return {**record.essence, "labels": field_diffs.user_labels(version.labels)}
+
+
+def _mutable_view(version: LiveVersion, model: LiveModel | None) -> dict[str, Any]:
+    return {
+        "labels": field_diffs.user_labels(version.labels),
+        "description": version.description,
+        "default": bool(model and model.default_version == version.name),
+    }
+
+
+def _gate_reason(
+    want: DesiredResource[Any], view: PlanView, model: LiveModel | None
+) -> tuple[Reason | None, Reason] | None:
+    """The gate's reason for the plan, and it again when it holds the version back
+    (None: no gate). Judged when the job has trained; else said as a condition."""
+    gate = view.stack.versions[want.name].gate
+    if gate is None:
+        return None
+    change = _source_change(want, view)
+    if change is None or change.action in (plans.Action.CREATE, plans.Action.REPLACE):
+        job = change.address if change is not None else "its job"
+        condition = f"deployed only if {gates.describe(gate)} (checked once {job} has trained)"
+        return None, plans.Reason(plans.ReasonCode.GATE, condition)
+    run = run_of(view, change.name, change.live_name)
+    if run is None:
+        return None, plans.Reason(plans.ReasonCode.GATE, f"deployed only if {gates.describe(gate)}")
+    judged = gates.judge(
+        gate, run.metrics, reporter(run), default_figure(gate, model, view.live.versions)
+    )
+    reason = plans.Reason(plans.ReasonCode.GATE, judged.text)
+    return (None if judged.holds else reason), reason
