@@ -182,7 +182,7 @@ def test_the_stack_schema_composes_each_backends_own_settings() -> None:
     """Each backend declares its block of Stack.spec in its folder; the committed
     schema is those blocks composed (python -m reconciler.backends.settings)."""
     committed = json.loads((REPO / "schemas" / "stack.schema.json").read_text())
-    blocks = {name: registry.profile(name).settings for name in registry.BACKENDS}
+    blocks = {name: registry.settings(name) for name in registry.BACKENDS}
     assert committed == settings.compose(committed, blocks), (
         "schemas/stack.schema.json is stale: run .venv/bin/python -m reconciler.backends.settings"
     )

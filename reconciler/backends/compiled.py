@@ -20,6 +20,7 @@ from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, TypedDict
 
+from reconciler.backends.profile import TrialOutput
 from reconciler.stack.resources import (
     Accelerator,
     MachineGroup,
@@ -103,19 +104,6 @@ class Pool(NamedTuple):
 
 
 DEFAULT_OUTPUT = "output"
-
-
-class TrialOutput(str, Enum):
-    """Where a tuning trial writes, as each backend runs trials."""
-
-    JOB_DIR = "job dir"
-    """A trial is a job of its own with ``JOB_DIR/<trial id>`` as its job dir, as Vertex
-    AI gives each trial's child job ``baseOutputDirectory = <base>/<trialId>/``
-    (aiplatform v1 discovery document, CustomJobSpec.baseOutputDirectory, checked
-    2026-12-02); its model goes to its own AIP_MODEL_DIR there."""
-    OUTPUT_DIR = "output dir"
-    """Every trial gets the same job dir and arguments, and a trainer joins TF_CONFIG's
-    task.trial to its output dir, as Cloud ML Engine's samples did (gcp-api.md 3.2)."""
 
 
 class OutputLayout(NamedTuple):

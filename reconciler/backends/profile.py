@@ -13,15 +13,13 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date
+from enum import Enum
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple
-
-from reconciler.backends.compiled import TrialOutput
 
 if TYPE_CHECKING:
     from reconciler.backends.compiled import CompiledJob, Pool
     from reconciler.backends.facets import Facet
-    from reconciler.backends.settings import SettingsBlock
     from reconciler.stack.resources import (
         Machines,
         ServingContainer,
@@ -29,9 +27,22 @@ if TYPE_CHECKING:
         TrainingImage,
     )
 
-    # The last argument is the backend's own settings (``Profile.settings``).
+    # The last argument is the backend's own settings (its registry row's block).
     CompilePools = Callable[[str, Machines | None, Any], tuple[Pool, ...]]
     VersionProblem = Callable[[str, str], str | None]
+
+
+class TrialOutput(str, Enum):
+    """Where a tuning trial writes, as each backend runs trials."""
+
+    JOB_DIR = "job dir"
+    """A trial is a job of its own with ``JOB_DIR/<trial id>`` as its job dir, as Vertex
+    AI gives each trial's child job ``baseOutputDirectory = <base>/<trialId>/``
+    (aiplatform v1 discovery document, CustomJobSpec.baseOutputDirectory, checked
+    2026-12-02); its model goes to its own AIP_MODEL_DIR there."""
+    OUTPUT_DIR = "output dir"
+    """Every trial gets the same job dir and arguments, and a trainer joins TF_CONFIG's
+    task.trial to its output dir, as Cloud ML Engine's samples did (gcp-api.md 3.2)."""
 
 
 class Missing(NamedTuple):
@@ -98,8 +109,6 @@ class Profile(NamedTuple):
     name: str
     title: str
     """For people: ``Vertex AI (aiplatform v1)``."""
-    settings: SettingsBlock
-    """Its block of ``Stack.spec``: schema, parse, what it requires (its folder's)."""
     compile_pools: CompilePools
     """A scale tier (and CUSTOM machines), with the backend's settings, as the pools a
     job gets here."""

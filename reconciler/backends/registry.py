@@ -19,6 +19,7 @@ from reconciler.diagnostics import MlapplyError
 if TYPE_CHECKING:
     from reconciler.backends.facets import Driver, Facet
     from reconciler.backends.profile import Profile
+    from reconciler.backends.settings import SettingsBlock
     from reconciler.stack.resources import StackSettings
 
 F = TypeVar("F")
@@ -27,6 +28,8 @@ F = TypeVar("F")
 class Row(NamedTuple):
     profile: str
     """``module:NAME`` of its :class:`Profile`."""
+    settings: str
+    """``module:NAME`` of its :class:`SettingsBlock` (its block of Stack.spec)."""
     driver: str
     """``module:Class`` of its driver: the facets it provides are among its bases, and
     ``Class.for_stack(settings)`` makes one."""
@@ -35,14 +38,17 @@ class Row(NamedTuple):
 BACKENDS: dict[str, Row] = {
     "local": Row(
         "reconciler.backends.local.profile:PROFILE",
+        "reconciler.backends.local.settings:BLOCK",
         "reconciler.backends.local.driver:LocalDriver",
     ),
     "vertex": Row(
         "reconciler.backends.google.vertex.profile:PROFILE",
+        "reconciler.backends.google.settings:BLOCK",
         "reconciler.backends.google.vertex.driver:VertexDriver",
     ),
     "mlengine": Row(
         "reconciler.backends.google.mlengine.profile:PROFILE",
+        "reconciler.backends.google.settings:BLOCK",
         "reconciler.backends.google.mlengine.driver:MlEngineDriver",
     ),
 }
@@ -66,6 +72,11 @@ def _row(name: str) -> Row:
 
 def profile(name: str) -> Profile:
     return cast("Profile", _load(_row(name).profile))
+
+
+def settings(name: str) -> SettingsBlock:
+    """The backend's block of Stack.spec (its folder's: importing no profile)."""
+    return cast("SettingsBlock", _load(_row(name).settings))
 
 
 def driver_class(name: str) -> type:

@@ -2,7 +2,7 @@
 in the backend's folder (as dstack keeps each backend's settings model beside its
 compute).
 
-A backend names its block in its profile (``Profile.settings``). The Stack kind
+A backend names its block in its registry row (``Row.settings``). The Stack kind
 parses the stack's own backend's block with it; ``schemas/stack.schema.json``
 composes every block's schema (``compose``), and ``tests/test_tables.py`` keeps
 the committed schema and the folders in step (``python -m
@@ -102,7 +102,7 @@ def _main() -> None:
 
     path = Path(sys.argv[1]) if len(sys.argv) > 1 else Path("schemas/stack.schema.json")
     current = json.loads(path.read_text(encoding="utf-8"))
-    blocks = {name: registry.profile(name).settings for name in registry.BACKENDS}
+    blocks = {name: registry.settings(name) for name in registry.BACKENDS}
     path.write_text(formatted(compose(current, blocks)) + "\n", encoding="utf-8")
 
 

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from reconciler.backends.facets import Logs, TensorBoard, Usage
 from reconciler.backends.registry import facet
 from reconciler.cli.common import (
     driver,
@@ -27,11 +26,15 @@ from reconciler.cli.common import (
 )
 from reconciler.cli.watching import read_status
 from reconciler.diagnostics import MlapplyError
+from reconciler.lazy import LazyModule
 
 if TYPE_CHECKING:
+    from reconciler.backends import facets
     from reconciler.backends.base import LiveSnapshot
     from reconciler.backends.facets import Driver
     from reconciler.stack.resources import Stack
+else:
+    facets = LazyModule("reconciler.backends.facets")
 
 PLAN_SECONDS = 15.0
 """How old a plan may be before the page's next read makes another (in the background)."""
@@ -127,7 +130,7 @@ class StackSource:
 
         snapshot, view = self._status()
         runs: dict[str, str] = {}
-        if self.tensorboard and isinstance(self.backend, TensorBoard):
+        if self.tensorboard and isinstance(self.backend, facets.TensorBoard):
             for run, _ in self.backend.tensorboard_runs(snapshot.jobs):
                 manifest, live = run.split("/")[:2]
                 runs[live] = f"{manifest}/{live}"
@@ -137,7 +140,7 @@ class StackSource:
         from reconciler.render.console import usage_view
 
         self._job(job, trial)
-        if not isinstance(self.backend, Usage):
+        if not isinstance(self.backend, facets.Usage):
             return usage_view({}, since)  # the job's page in its cloud's console charts it
         return usage_view(self.backend.usage_series(job, trial, since), since)
 
@@ -145,7 +148,7 @@ class StackSource:
         from reconciler.render.console import log_view
 
         self._job(job, trial)
-        chunk = facet(self.backend, Logs).read_log(job, task, trial, -LOG_BYTES)
+        chunk = facet(self.backend, facets.Logs).read_log(job, task, trial, -LOG_BYTES)
         if not chunk.exists:
             return {**log_view("", lines), "error": f"no {task} log yet"}
         return log_view(chunk.data.decode(errors="replace"), lines)
@@ -209,7 +212,7 @@ def console(
         ) from exc
     stack = load_or_exit(paths, variables, var_files)
     backend = driver(stack)
-    boards = backend if isinstance(backend, TensorBoard) else None
+    boards = backend if isinstance(backend, facets.TensorBoard) else None
     tensorboard = f"http://{host}:{tensorboard_port}" if boards else None
     refresh = max(1.0, backend.poll_seconds)
     source = StackSource(

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING
 
 import click
 
-from reconciler.backends.facets import Facet, LocalModels, Predictions
 from reconciler.backends.registry import facet, provides
 from reconciler.cli.common import (
     driver,
@@ -20,10 +19,14 @@ from reconciler.cli.common import (
     warn_if_exposed,
 )
 from reconciler.diagnostics import MlapplyError
+from reconciler.lazy import LazyModule
 
 if TYPE_CHECKING:
+    from reconciler.backends import facets
     from reconciler.serving.catalog import Catalog
     from reconciler.stack import Stack
+else:
+    facets = LazyModule("reconciler.backends.facets")
 
 
 @click.command()
@@ -53,16 +56,16 @@ def predict(
     if (json_instances is None) == (instances_text is None):
         raise MlapplyError("give exactly one of --json-instances FILE or --instances JSON")
     stack = load_or_exit(paths, variables, var_files)
-    answers = provides(stack.settings.backend, Facet.PREDICTIONS)
+    answers = provides(stack.settings.backend, facets.Facet.PREDICTIONS)
     if not answers:
-        require(stack, Facet.LOCAL_MODELS)  # in-process, from the versions' folders
+        require(stack, facets.Facet.LOCAL_MODELS)  # in-process, from the versions' folders
     if json_instances is not None:
         with open(json_instances, encoding="utf-8") as handle:
             instances = read_instances(handle.read(), json_instances)
     else:
         instances = read_instances(instances_text or "", "--instances")
     if answers:
-        answered = facet(driver(stack), Predictions).predict(
+        answered = facet(driver(stack), facets.Predictions).predict(
             stack.name, model, version_name, instances
         )
         click.echo(json.dumps({"predictions": answered}, indent=2))
@@ -90,10 +93,12 @@ def predict(
 def _read_catalog(stack: Stack) -> Catalog:
     from reconciler.serving.catalog import Catalog
 
-    require(stack, Facet.LOCAL_MODELS)
+    require(stack, facets.Facet.LOCAL_MODELS)
     backend = driver(stack)
     snapshot = backend.read_live(stack.name)
-    return Catalog.from_snapshot(snapshot, facet(backend, LocalModels).model_folders(snapshot))
+    return Catalog.from_snapshot(
+        snapshot, facet(backend, facets.LocalModels).model_folders(snapshot)
+    )
 
 
 @click.command()

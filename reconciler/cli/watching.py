@@ -10,15 +10,18 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from reconciler.backends.facets import Facet, Logs, TensorBoard, Usage
 from reconciler.backends.registry import facet, profile
 from reconciler.cli.common import driver, load_or_exit, require, variable_options
 from reconciler.diagnostics import MlapplyError
+from reconciler.lazy import LazyModule
 
 if TYPE_CHECKING:
+    from reconciler.backends import facets
     from reconciler.backends.base import LiveJob, LiveSnapshot
     from reconciler.backends.facets import Driver
     from reconciler.stack.resources import Stack
+else:
+    facets = LazyModule("reconciler.backends.facets")
 
 CLEAR_SCREEN = "\x1b[H\x1b[2J"
 
@@ -70,7 +73,11 @@ def read_status(stack: Stack, backend: Driver) -> tuple[LiveSnapshot, dict[str, 
     from reconciler.render.status import status_view
 
     snapshot = backend.read_live(stack.name)
-    usage = backend.job_usage([j.name for j in snapshot.jobs]) if isinstance(backend, Usage) else {}
+    usage = (
+        backend.job_usage([j.name for j in snapshot.jobs])
+        if isinstance(backend, facets.Usage)
+        else {}
+    )
     describe = profile(stack.settings.backend).describe_runtime
     view = status_view(stack.name, stack.settings.backend, snapshot, usage, time.time(), describe)
     return snapshot, view
@@ -159,9 +166,9 @@ def logs(
     """Print a job's log (JOB: the live name, or a TrainingJob's name for its newest job);
     for a tuning job, a trial's."""
     stack = load_or_exit(paths, variables, var_files)
-    require(stack, Facet.LOGS)
+    require(stack, facets.Facet.LOGS)
     backend = driver(stack)
-    logs = facet(backend, Logs)
+    logs = facet(backend, facets.Logs)
     live = backend.read_live(stack.name).jobs
     matches = [j for j in live if j.name == job] or sorted(
         (j for j in live if j.manifest_name == job), key=lambda j: j.create_time or 0
@@ -224,7 +231,7 @@ def _finished(job: LiveJob, trial: str | None) -> bool:
     return job.state.finished or (found is not None and found.state in FINISHED)
 
 
-def _never_started(logs: Logs, job: LiveJob, task: str, trial: str | None) -> None:
+def _never_started(logs: facets.Logs, job: LiveJob, task: str, trial: str | None) -> None:
     """What to say of a task with no log: how preparing went, and the job's error."""
     prepare = logs.read_log(job.name, "prepare", trial)
     if prepare.data:
@@ -267,9 +274,9 @@ def tensorboard(
             "mlapply tensorboard PATH... [JOB]",
         )
     stack = load_or_exit(paths, variables, var_files)
-    require(stack, Facet.TENSORBOARD)
+    require(stack, facets.Facet.TENSORBOARD)
     backend = driver(stack)
-    boards = facet(backend, TensorBoard)
+    boards = facet(backend, facets.TensorBoard)
     jobs = sorted(backend.read_live(stack.name).jobs, key=lambda j: j.create_time or 0)
     if named:
         jobs = [j for j in jobs if named[0] in (j.name, j.manifest_name)]

@@ -71,7 +71,7 @@ class StackHandler:
         root = loaded.file.path.parent if loaded else Path.cwd()
         backend = spec.get("backend", registry.DEFAULT)
         # The backend's own block, parsed by its folder (an unknown backend: its default's).
-        block = self._profile(backend).settings
+        block = registry.settings(backend if backend in registry.BACKENDS else registry.DEFAULT)
         backend_settings = block.parse(spec.get(block.key, {}), root)
         region = defaults.get("region") or self._region(spec, root) or DEFAULT_REGION
         meta = ctx.meta(loaded, with_defaults=False) if loaded else _placeholder()
@@ -123,7 +123,7 @@ class StackHandler:
         """The region a backend's block gives (``spec.gcp.region``), whichever the stack's
         backend: a stack moved between backends keeps its jobs' region, and identity."""
         for name in registry.BACKENDS:
-            block = registry.profile(name).settings
+            block = registry.settings(name)
             if block.key in spec:
                 found = block.region(block.parse(spec[block.key], root))
                 if found:
@@ -152,7 +152,7 @@ class StackHandler:
             ctx.warn(f"backend {settings.backend}: {profile.notice}", where)
         problem = profile.settings_problem(settings)
         if problem:
-            key = profile.settings.key
+            key = registry.settings(settings.backend).key
             spec = loaded.doc.data.get("spec", {})
             ctx.report(problem, loaded.doc.at(("spec", key)) if key in spec else where)
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from reconciler.backends.facets import Facet
 from reconciler.backends.local import runtimes
-from reconciler.backends.local.settings import BLOCK, LocalSettings
+from reconciler.backends.local.settings import LocalSettings
 from reconciler.backends.profile import Missing, Profile, RuntimeNote
 from reconciler.lazy import LazyModule
 
@@ -63,7 +63,6 @@ def describe_runtime(runtime: str, python: str) -> RuntimeNote | None:
 PROFILE = Profile(
     name="local",
     title="the local backend",
-    settings=BLOCK,
     compile_pools=compile_pools,
     training_problem=training_problem,
     training_hint=(

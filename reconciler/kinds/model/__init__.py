@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from reconciler.kinds.base import ApplyContext, IdentityContext, LiveHandler
-from reconciler.kinds.model import rules, steps
+from reconciler.kinds.model import build
 from reconciler.lazy import LazyModule
 from reconciler.stack.resources import Model
 
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from reconciler.backends.compiled import CompiledModel
     from reconciler.identity import canonical
     from reconciler.identity.desired import DesiredResource
+    from reconciler.kinds.model import rules, steps
     from reconciler.manifests import LoadedDocument
     from reconciler.plan.diff import PlanView
     from reconciler.plan.model import Change
@@ -31,21 +32,16 @@ else:
     canonical = LazyModule("reconciler.identity.canonical")
     compiled_forms = LazyModule("reconciler.backends.compiled")
     desired_state = LazyModule("reconciler.identity.desired")
+    rules = LazyModule("reconciler.kinds.model.rules")
+    steps = LazyModule("reconciler.kinds.model.steps")
 
 
 class ModelHandler(LiveHandler):
     record = Model
-    updatable = rules.UPDATABLE
+    updatable = build.UPDATABLE
 
     def build(self, ctx: BuildContext, loaded: LoadedDocument, meta: Meta) -> Model:
-        spec = loaded.doc.data.get("spec", {})
-        regions = spec.get("regions") or [ctx.stack_settings().region]
-        return Model(
-            meta=meta,
-            description=spec.get("description", ""),
-            region=regions[0],
-            online_prediction_logging=spec.get("onlinePredictionLogging", False),
-        )
+        return build.build(ctx, loaded, meta)
 
     def identify(self, resource: Any, ctx: IdentityContext) -> DesiredResource[CompiledModel]:
         model: Model = resource

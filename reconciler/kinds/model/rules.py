@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from reconciler.kinds.indexes import live_models
+from reconciler.kinds.model.build import UPDATABLE
 from reconciler.lazy import LazyModule
 from reconciler.stack.resources import Model, ModelVersion, address
 
@@ -20,8 +21,6 @@ if TYPE_CHECKING:
 else:
     field_diffs = LazyModule("reconciler.plan.fields")
     plans = LazyModule("reconciler.plan.model")
-
-UPDATABLE = frozenset({"labels", "description"})
 
 
 def plan(want: DesiredResource[CompiledModel], view: PlanView) -> Change:

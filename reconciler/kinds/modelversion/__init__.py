@@ -11,22 +11,28 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from reconciler.kinds.base import ApplyContext, IdentityContext, LiveHandler
-from reconciler.kinds.modelversion import build, identity, rules, steps
+from reconciler.kinds.modelversion import build
+from reconciler.lazy import LazyModule
 from reconciler.stack.resources import ModelVersion
 
 if TYPE_CHECKING:
     from reconciler.backends.compiled import CompiledVersion
     from reconciler.identity.desired import DesiredResource
+    from reconciler.kinds.modelversion import identity, rules, steps
     from reconciler.manifests import LoadedDocument
     from reconciler.plan.diff import PlanView
     from reconciler.plan.model import Change
     from reconciler.stack.build import BuildContext, Reference
     from reconciler.stack.resources import Meta, Stack
+else:  # validate builds; only plan and apply need the rest (start-up time)
+    identity = LazyModule("reconciler.kinds.modelversion.identity")
+    rules = LazyModule("reconciler.kinds.modelversion.rules")
+    steps = LazyModule("reconciler.kinds.modelversion.steps")
 
 
 class ModelVersionHandler(LiveHandler):
     record = ModelVersion
-    updatable = rules.UPDATABLE
+    updatable = build.UPDATABLE
 
     def build(self, ctx: BuildContext, loaded: LoadedDocument, meta: Meta) -> ModelVersion:
         return build.build(ctx, loaded, meta)

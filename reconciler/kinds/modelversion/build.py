@@ -25,6 +25,10 @@ from reconciler.stack.resources import (
 if TYPE_CHECKING:
     from reconciler.manifests import LoadedDocument
 
+MUTABLE = ("labels", "description", "default")
+UPDATABLE = frozenset(MUTABLE)
+"""What the backend can change in place; anything else is a new version."""
+
 
 def build(ctx: BuildContext, loaded: LoadedDocument, meta: Meta) -> ModelVersion:
     settings = ctx.stack_settings()

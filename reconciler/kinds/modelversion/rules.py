@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from reconciler.kinds.indexes import live_models, live_versions, run_of
+from reconciler.kinds.modelversion.build import MUTABLE, UPDATABLE
 from reconciler.kinds.modelversion.identity import compiled_version
 from reconciler.kinds.modelversion.sources import default_figure, reporter, source_job
 from reconciler.lazy import LazyModule
@@ -37,9 +38,6 @@ else:
     phrases = LazyModule("reconciler.plan.phrases")
     plans = LazyModule("reconciler.plan.model")
     records = LazyModule("reconciler.backends.base")
-
-MUTABLE = ("labels", "description", "default")
-UPDATABLE = frozenset(MUTABLE)
 
 
 def plan(want: DesiredResource[CompiledVersion], view: PlanView) -> Change:

@@ -12,25 +12,31 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from reconciler.kinds.base import ApplyContext, IdentityContext, LiveHandler
-from reconciler.kinds.trainingjob import build, identity, rules, steps
+from reconciler.kinds.trainingjob import build
 from reconciler.kinds.trainingjob.identity import compiled_job, job_live_name
+from reconciler.lazy import LazyModule
 from reconciler.stack.resources import TrainingJob
 
 if TYPE_CHECKING:
     from reconciler.backends.compiled import CompiledJob
     from reconciler.identity.desired import DesiredResource
+    from reconciler.kinds.trainingjob import identity, rules, steps
     from reconciler.manifests import LoadedDocument
     from reconciler.plan.diff import PlanView
     from reconciler.plan.model import Change
     from reconciler.stack.build import BuildContext, Reference
     from reconciler.stack.resources import Meta
+else:  # validate builds; only plan and apply need the rest (start-up time)
+    identity = LazyModule("reconciler.kinds.trainingjob.identity")
+    rules = LazyModule("reconciler.kinds.trainingjob.rules")
+    steps = LazyModule("reconciler.kinds.trainingjob.steps")
 
 __all__ = ["TrainingJobHandler", "compiled_job", "job_live_name"]
 
 
 class TrainingJobHandler(LiveHandler):
     record = TrainingJob
-    updatable = rules.UPDATABLE
+    updatable = build.UPDATABLE
     retrainable = True
 
     def build(self, ctx: BuildContext, loaded: LoadedDocument, meta: Meta) -> TrainingJob:

@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from reconciler.backends import facets, registry
+from reconciler.backends import registry
 from reconciler.backends.profile import TrainingCheck, today
+from reconciler.lazy import LazyModule
 from reconciler.stack.build import BuildContext, Reference, parse_duration, training_image
 from reconciler.stack.resources import (
     DEFAULT_TIMEOUT_SECONDS,
@@ -27,9 +28,14 @@ from reconciler.stack.resources import (
 from reconciler.tuning import spec as tuning_spec
 
 if TYPE_CHECKING:
+    from reconciler.backends import facets
     from reconciler.backends.compiled import Pool
     from reconciler.manifests import LoadedDocument
+else:
+    facets = LazyModule("reconciler.backends.facets")
 
+UPDATABLE = frozenset({"labels"})
+"""What the backend can change in place; anything else is a new job."""
 DEFAULT_MAX_RESUBMITS = 3
 # What the runner (and the cloud) set for every task, which spec.env may not override.
 RESERVED_ENV = frozenset({"TF_CONFIG", "CLUSTER_SPEC"})
@@ -62,11 +68,11 @@ def build(ctx: BuildContext, loaded: LoadedDocument, meta: Meta) -> TrainingJob:
         tuning = tuning_spec.build(
             ctx, loaded, spec["hyperparameterTuning"], spec.get("hyperparameters", {})
         )
-        if not registry.provides(settings.backend, facets.Facet.STUDIES):
-            refused = registry.refusal(settings.backend, facets.Facet.STUDIES)
+        studies = facets.Facet.STUDIES
+        if not registry.provides(settings.backend, studies):
+            refused = registry.refusal(settings.backend, studies)
             ctx.report(
-                f"backend {settings.backend} cannot run {facets.Facet.STUDIES.title}: "
-                f"{refused.message}",
+                f"backend {settings.backend} cannot run {studies.title}: {refused.message}",
                 doc.key_at(("spec", "hyperparameterTuning")),
                 refused.hint,
             )

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from reconciler.backends import registry
 from reconciler.kinds.indexes import live_jobs
+from reconciler.kinds.trainingjob.build import UPDATABLE
 from reconciler.kinds.trainingjob.identity import compiled_job, job_live_name
 from reconciler.kinds.trainingjob.reasons import identity_reasons, spec_view
 from reconciler.lazy import LazyModule
@@ -37,8 +38,6 @@ else:
     plans = LazyModule("reconciler.plan.model")
     records = LazyModule("reconciler.backends.base")
     tuning_spec = LazyModule("reconciler.tuning.spec")
-
-UPDATABLE = frozenset({"labels"})
 
 
 def plan(want: DesiredResource[CompiledJob], view: PlanView) -> Change:

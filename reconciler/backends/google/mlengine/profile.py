@@ -12,7 +12,6 @@ from __future__ import annotations
 from datetime import date
 from types import MappingProxyType
 
-from reconciler.backends.compiled import TrialOutput
 from reconciler.backends.google import settings as google_settings
 from reconciler.backends.google.explains import TENSORBOARD_LOGDIR, kept_elsewhere
 from reconciler.backends.google.machines import machine_check
@@ -22,6 +21,7 @@ from reconciler.backends.profile import (
     Missing,
     Profile,
     RuntimeNote,
+    TrialOutput,
     Verdict,
     searches,
 )
@@ -88,7 +88,6 @@ machine_problem = machine_check(
 PROFILE = Profile(
     name="mlengine",
     title="Cloud ML Engine (ml v1, shut down 2025-01-31)",
-    settings=google_settings.BLOCK,
     compile_pools=compile_pools,
     explains=kept_elsewhere(
         "Cloud ML Engine",

@@ -25,7 +25,6 @@ def settings_problem(settings: StackSettings) -> str | None:
 PROFILE = Profile(
     name="vertex",
     title="Vertex AI (aiplatform v1)",
-    settings=google_settings.BLOCK,
     compile_pools=compile_pools,
     explains=kept_elsewhere(
         "Vertex AI",
