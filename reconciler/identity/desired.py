@@ -89,6 +89,16 @@ class DesiredState:
     """Digest of everything declared: a saved plan is stale when it changes."""
 
 
+T = TypeVar("T")
+
+
+def compiled_as(want: DesiredResource[Any], kind: type[T]) -> T:
+    """A desired resource's compiled form, as the kind it must be."""
+    found = want.compiled
+    assert isinstance(found, kind), f"{want.address} compiles to {type(found).__name__}"
+    return found
+
+
 RECORD_FORMAT = 1
 """The shape of ``DesiredResource.record()`` (``backends.recorded`` reads it)."""
 

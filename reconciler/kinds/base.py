@@ -9,9 +9,11 @@ The contexts below are what each phase hands a handler.
 
 from __future__ import annotations
 
+import functools
+import importlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Protocol
 
 from reconciler.diagnostics import MlapplyError
 
@@ -155,3 +157,90 @@ class LiveHandler(Handler):
         """What a person can do now that ``change`` was made (``paths``: the
         manifest paths as typed), or None."""
         return None
+
+
+class BuildPart(Protocol):
+    """A kind's ``build`` module: the document as its record, and its checks."""
+
+    UPDATABLE: frozenset[str]
+
+    def build(self, ctx: BuildContext, loaded: LoadedDocument, meta: Meta) -> Any: ...
+
+    def references(self, resource: Any) -> Iterable[Reference]: ...
+
+    def check(self, ctx: BuildContext) -> None: ...
+
+
+class IdentityPart(Protocol):
+    """A kind's ``identity`` module: compiled once and hashed."""
+
+    def identify(self, resource: Any, ctx: IdentityContext) -> DesiredResource[Any]: ...
+
+
+class RulesPart(Protocol):
+    """A kind's ``rules`` module: its plan rules (pure)."""
+
+    def plan(self, want: DesiredResource[Any], view: PlanView) -> Change: ...
+
+    def removed(self, view: PlanView) -> list[Change]: ...
+
+
+class StepsPart(Protocol):
+    """A kind's ``steps`` module: its apply step, the only part that acts."""
+
+    def apply(self, change: Change, ctx: ApplyContext) -> str: ...
+
+    def next_step(self, change: Change, stack: Stack, paths: str) -> str | None: ...
+
+
+class PackagedHandler(LiveHandler):
+    """A kind with a live counterpart written as a package that decides apart from doing:
+    its ``build`` module (loaded with the table: validate needs it), and its
+    ``identity``, ``rules`` and ``steps`` modules, loaded when plan or apply first
+    needs them (``validate`` starts fast)."""
+
+    build_part: ClassVar[BuildPart]
+    package: ClassVar[str]
+    """The kind's package (``__name__`` of its ``__init__``)."""
+
+    def _part(self, name: str) -> Any:
+        return importlib.import_module(f"{self.package}.{name}")
+
+    @functools.cached_property
+    def identity_part(self) -> IdentityPart:
+        found: IdentityPart = self._part("identity")
+        return found
+
+    @functools.cached_property
+    def rules(self) -> RulesPart:
+        found: RulesPart = self._part("rules")
+        return found
+
+    @functools.cached_property
+    def steps(self) -> StepsPart:
+        found: StepsPart = self._part("steps")
+        return found
+
+    def build(self, ctx: BuildContext, loaded: LoadedDocument, meta: Meta) -> Any:
+        return self.build_part.build(ctx, loaded, meta)
+
+    def references(self, resource: Any) -> Iterable[Reference]:
+        return self.build_part.references(resource)
+
+    def check(self, ctx: BuildContext) -> None:
+        self.build_part.check(ctx)
+
+    def identify(self, resource: Any, ctx: IdentityContext) -> DesiredResource[Any]:
+        return self.identity_part.identify(resource, ctx)
+
+    def plan(self, want: DesiredResource[Any], view: PlanView) -> Change:
+        return self.rules.plan(want, view)
+
+    def removed(self, view: PlanView) -> list[Change]:
+        return self.rules.removed(view)
+
+    def apply(self, change: Change, ctx: ApplyContext) -> str:
+        return self.steps.apply(change, ctx)
+
+    def next_step(self, change: Change, stack: Stack, paths: str) -> str | None:
+        return self.steps.next_step(change, stack, paths)

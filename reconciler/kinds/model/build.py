@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from reconciler.stack.resources import Meta, Model
 
 if TYPE_CHECKING:
     from reconciler.manifests import LoadedDocument
-    from reconciler.stack.build import BuildContext
+    from reconciler.stack.build import BuildContext, Reference
 
 UPDATABLE = frozenset({"labels", "description"})
 """What the backend changes in place; a region or logging change replaces the model."""
+
+
+def references(model: Model) -> Iterable[Reference]:
+    return ()
+
+
+def check(ctx: BuildContext) -> None:
+    return None
 
 
 def build(ctx: BuildContext, loaded: LoadedDocument, meta: Meta) -> Model:

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     import reconciler.backends.base as records
     import reconciler.plan.model as plans
     from reconciler.plan.model import Change
+    from reconciler.stack.resources import Stack
 else:
     plans = LazyModule("reconciler.plan.model")
     records = LazyModule("reconciler.backends.base")
@@ -47,3 +48,7 @@ def apply(change: Change, ctx: ApplyContext) -> str:
         )
     )
     return "created" if current is None else "updated"
+
+
+def next_step(change: Change, stack: Stack, paths: str) -> str | None:
+    return None  # what to do next is said by the versions this serves

@@ -22,9 +22,7 @@ else:
 
 
 def compiled_version(want: DesiredResource[Any]) -> CompiledVersion:
-    compiled = want.compiled
-    assert isinstance(compiled, compiled_forms.CompiledVersion), f"{want.address} is no version"
-    return compiled
+    return desired_state.compiled_as(want, compiled_forms.CompiledVersion)
 
 
 def identify(version: ModelVersion, ctx: IdentityContext) -> DesiredResource[CompiledVersion]:

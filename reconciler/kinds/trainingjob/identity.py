@@ -30,9 +30,7 @@ def job_live_name(name: str, hash_: str, attempt: int = 1) -> str:
 
 
 def compiled_job(want: DesiredResource[Any]) -> CompiledJob:
-    compiled = want.compiled
-    assert isinstance(compiled, compiled_jobs.CompiledJob), f"{want.address} is not a job"
-    return compiled
+    return desired_state.compiled_as(want, compiled_jobs.CompiledJob)
 
 
 def identify(job: TrainingJob, ctx: IdentityContext) -> DesiredResource[CompiledJob]:

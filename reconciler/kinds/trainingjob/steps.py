@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     import reconciler.plan.model as plans
     from reconciler.backends.base import LiveJob
     from reconciler.plan.model import Change
-    from reconciler.stack.resources import Tuning
+    from reconciler.stack.resources import Stack, Tuning
 else:
     plans = LazyModule("reconciler.plan.model")
     records = LazyModule("reconciler.backends.base")
@@ -90,3 +90,7 @@ def wait_for_job(
             tail = logs.log_tail(name) if logs else ""
             ctx.progress(where, JobProgress(job, figures, now - started, tail, tuning))
         time.sleep(ctx.backend.poll_seconds)
+
+
+def next_step(change: Change, stack: Stack, paths: str) -> str | None:
+    return None  # a trained job's next step is its version's
