@@ -74,6 +74,12 @@ class GoogleDriver(Driver, StackLock):
     """What a permission error says to grant (None: Vertex AI's roles)."""
     trial_hint: ClassVar[str]
     """What to do when the best trial of a study exported nothing where it should."""
+    api: ClassVar[str]
+    """The API (``aiplatform``, ``ml``), v1."""
+    regional_root: ClassVar[str]
+    """The root of its region's endpoint, ``{region}`` filled in; its operations live there."""
+    parent_format: ClassVar[str]
+    """The parent of its collections, ``{project}`` and ``{region}`` filled in."""
 
     def __init__(self, settings: StackSettings, caller: Caller | None = None) -> None:
         problem = self.profile.settings_problem(settings)
@@ -83,6 +89,7 @@ class GoogleDriver(Driver, StackLock):
         self.stack = settings.meta.name
         self.project: str = gcp.project
         self.region: str = gcp.region
+        self.parent = self.parent_format.format(project=self.project, region=self.region)
         self.service_account = gcp.service_account
         pace = f"MLAPPLY_{self.variable}"
         self.poll_seconds = float(
@@ -115,9 +122,10 @@ class GoogleDriver(Driver, StackLock):
             services[(api, root)] = build_service(api, "v1", self._credentials, root)
         return services[(api, root)]
 
-    @abstractmethod
     def operations_service(self) -> Any:
-        """The client whose ``operations().get`` polls this API's operations."""
+        """The client of the region's endpoint, whose ``operations().get`` polls this
+        API's operations."""
+        return self.service(self.api, self.regional_root.format(region=self.region))
 
     @property
     def bucket(self) -> Bucket:

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from reconciler.backends.google.client import Caller
 from reconciler.backends.google.driver import GoogleDriver
 from reconciler.backends.google.mlengine.profile import PROFILE
-from reconciler.stack.resources import StackSettings
 
 
 class MlEngineCore(GoogleDriver):
@@ -27,9 +25,9 @@ class MlEngineCore(GoogleDriver):
         "exports to <output dir>/<trial>/"
     )
 
-    def __init__(self, settings: StackSettings, caller: Caller | None = None) -> None:
-        super().__init__(settings, caller)
-        self.parent = f"projects/{self.project}"
+    api = "ml"
+    regional_root = "https://{region}-ml.googleapis.com/"
+    parent_format = "projects/{project}"
 
     @property
     def jobs(self) -> Any:
@@ -40,6 +38,3 @@ class MlEngineCore(GoogleDriver):
     def models(self) -> Any:
         """Models and their versions, on the region's endpoint."""
         return self.operations_service().projects().models()
-
-    def operations_service(self) -> Any:
-        return self.service("ml", f"https://{self.region}-ml.googleapis.com/")

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from reconciler.backends.google.client import Caller
 from reconciler.backends.google.driver import GoogleDriver
 from reconciler.backends.google.vertex.profile import PROFILE
-from reconciler.stack.resources import StackSettings
 
 
 class VertexCore(GoogleDriver):
@@ -22,14 +20,11 @@ class VertexCore(GoogleDriver):
         "--output_dir writes every trial to one folder"
     )
 
-    def __init__(self, settings: StackSettings, caller: Caller | None = None) -> None:
-        super().__init__(settings, caller)
-        self.parent = f"projects/{self.project}/locations/{self.region}"
+    api = "aiplatform"
+    regional_root = "https://{region}-aiplatform.googleapis.com/"
+    parent_format = "projects/{project}/locations/{region}"
 
     @property
     def ai(self) -> Any:
         """``projects().locations()`` of the region's endpoint."""
         return self.operations_service().projects().locations()
-
-    def operations_service(self) -> Any:
-        return self.service("aiplatform", f"https://{self.region}-aiplatform.googleapis.com/")
