@@ -7,10 +7,12 @@ import shutil
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.raycluster import RayCluster, loopback_only
 
 REPO = Path(__file__).resolve().parent.parent
 CASES = REPO / "tests" / "cases"
@@ -71,6 +73,22 @@ def dead_pid() -> int:
         check=True,
     )
     return int(done.stdout)
+
+
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[RayCluster]:
+    """One real Ray cluster for the session: a head and a second node, on loopback."""
+    if not loopback_only():
+        pytest.fail(
+            "the ray tests start a real cluster and must run where loopback is the only "
+            "network: run them with `make test` (which starts them under unshare -n)"
+        )
+    cluster = RayCluster(nodes=2, cpus=2)
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,10 @@ assertions, through the ApplyBackend protocol; a fixture per backend.
 
 The local backend runs for real (a tiny trainer package, built, installed and
 run by the detached supervisor); Vertex and Cloud ML Engine run against the
-fake Google server (Vertex, ml v1 and Cloud Storage), which checks every request.
+fake Google server (Vertex, ml v1 and Cloud Storage), which checks every request;
+Ray on a real two-node cluster on loopback (``ray_cluster``). A backend whose
+driver lacks a facet must refuse it with its profile's reason (Ray serves no
+versions yet).
 Submissions and records come from real manifests through the kinds table, as
 apply makes them.
 """
@@ -30,8 +33,8 @@ from reconciler.backends.base import (
     VersionDeployment,
     VersionState,
 )
-from reconciler.backends.facets import Driver, Jobs, Serving, StackLock, Studies
-from reconciler.backends.registry import driver
+from reconciler.backends.facets import Driver, Facet, Jobs, Serving, StackLock
+from reconciler.backends.registry import driver, facet, profile
 from reconciler.diagnostics import MlapplyError
 from reconciler.identity import DesiredState
 from reconciler.identity.hashcache import HashCache
@@ -87,15 +90,14 @@ spec: {{trainer: t, hyperparameters: {{sleep: {sleep}}}}}
 """
 
 
-class Conforming(Driver, Jobs, Studies, Serving, StackLock, Protocol):
+class Conforming(Driver, Jobs, StackLock, Protocol):
     """The facets every backend here provides, and the suite exercises."""
 
 
 def conforming(settings: StackSettings) -> Conforming:
     backend = driver(settings)
-    assert isinstance(backend, Jobs | Studies | Serving | StackLock)
-    for facet in (Jobs, Studies, Serving, StackLock):
-        assert isinstance(backend, facet), (backend.name, facet)
+    for provided in (Jobs, StackLock):
+        assert isinstance(backend, provided), (backend.name, provided)
     return cast("Conforming", backend)
 
 
@@ -169,7 +171,12 @@ def _write(root: Path, stack: str, image: str = "") -> DesiredState:
 
 @pytest.fixture(
     scope="module",
-    params=[pytest.param("local", marks=pytest.mark.tensorflow), "vertex", "mlengine"],
+    params=[
+        pytest.param("local", marks=pytest.mark.tensorflow),
+        "vertex",
+        "mlengine",
+        pytest.param("ray", marks=pytest.mark.ray),
+    ],
 )
 def world(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
@@ -189,6 +196,28 @@ def world(
             store.close()
 
         yield World(backend, desired, plant_local)
+        for job in backend.read_live("conform").jobs:
+            if not job.state.finished:
+                backend.cancel_job(job.name)
+        return
+    if request.param == "ray":
+        cluster = request.getfixturevalue("ray_cluster")
+        ray_spec = f"spec: {{backend: ray, ray: {{address: '{cluster.address}', storage: s}}}}\n"
+        desired = _write(root, header + ray_spec + "---")
+        backend = conforming(desired.stack.settings)
+
+        def plant_in_cluster(holder: str, pid: int) -> None:
+            info = {"mlapply-lock": "conform", "id": holder, "pid": str(pid)}
+            info |= {"host": socket.gethostname(), "user": "someone", "time": "1.0"}
+            client = backend.client  # type: ignore[attr-defined]
+            client.submit_job(
+                entrypoint="true",
+                submission_id="mlapply-lock-conform",
+                metadata=info,
+                entrypoint_num_cpus=0,
+            )
+
+        yield World(backend, desired, plant_in_cluster, stages_packages=False)
         for job in backend.read_live("conform").jobs:
             if not job.state.finished:
                 backend.cancel_job(job.name)
@@ -251,6 +280,11 @@ def test_cancel_ends_a_running_job(world: World) -> None:
 
 
 def test_versions_deploy_switch_default_and_delete_default_last(world: World) -> None:
+    if not isinstance(world.backend, Serving):
+        with pytest.raises(MlapplyError) as refused:
+            facet(world.backend, Serving)
+        assert refused.value.message == profile(world.backend.name).explains[Facet.SERVING].why
+        return
     backend, stack = world.backend, world.stack
     submission = world.submission("deploy")
     backend.submit_job(submission)

@@ -11,14 +11,27 @@ each folder searched and the settings that would fix it.
 
 from __future__ import annotations
 
+import os
 import posixpath
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from reconciler.diagnostics import MlapplyError
 
 Lister = Callable[[str], Sequence[tuple[str, Any]]]
 """A folder -> (each folder under it holding saved_model.pb, a key ordering them by age)."""
+
+
+def saved_models(folder: str) -> list[tuple[str, int]]:
+    """A :data:`Lister` of a folder on this machine: each directory under it holding
+    saved_model.pb, with its write time."""
+    root = Path(folder)
+    if not root.is_dir():
+        return []
+    return [
+        (str(p.parent), os.stat(p).st_mtime_ns) for p in root.rglob("saved_model.pb") if p.is_file()
+    ]
 
 
 class NoExport(MlapplyError):

@@ -51,6 +51,11 @@ BACKENDS: dict[str, Row] = {
         "reconciler.backends.google.settings:BLOCK",
         "reconciler.backends.google.mlengine.driver:MlEngineDriver",
     ),
+    "ray": Row(
+        "reconciler.backends.ray.profile:PROFILE",
+        "reconciler.backends.ray.settings:BLOCK",
+        "reconciler.backends.ray.driver:RayDriver",
+    ),
 }
 DEFAULT = "local"
 

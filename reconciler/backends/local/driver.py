@@ -67,16 +67,6 @@ from reconciler.stack.resources import DEFAULT_RUNTIME_VERSION, LABEL_STACK, Sta
 LOG_LINES_WHEN_NOT_EXPORTED = 10
 
 
-def saved_models(folder: str) -> list[tuple[str, int]]:
-    """Each directory under ``folder`` holding saved_model.pb, with its write time."""
-    root = Path(folder)
-    if not root.is_dir():
-        return []
-    return [
-        (str(p.parent), os.stat(p).st_mtime_ns) for p in root.rglob("saved_model.pb") if p.is_file()
-    ]
-
-
 def _request(folder: Path) -> dict[str, Any]:
     try:
         found = json.loads((folder / "request.json").read_text())
@@ -389,7 +379,7 @@ class LocalDriver(Driver, Jobs, Studies, Serving, StackLock, Logs, Usage, Tensor
         job_dir = str(request.get("job_dir", self.trainer_dir(job.name)))
         out = str(request.get("output_dir", Path(job_dir) / "output"))
         try:
-            return exports.find_export(job.name, out, job_dir, export_path, saved_models)
+            return exports.find_export(job.name, out, job_dir, export_path, exports.saved_models)
         except exports.NoExport as missing:
             # A trainer that catches its own errors exits 0 without exporting.
             said = self._chief_says(folder)

@@ -1,0 +1,257 @@
+"""The Ray driver: jobs on a Ray cluster through its Jobs API, and the stack lock there.
+
+State is the cluster: a job is a Ray job whose submission id is its live name
+(the Jobs API refuses a second job of an id, so a submission whose answer was
+lost is found again, never run twice) and whose metadata carries mlapply's
+labels and the plan's record; ``read_live`` is one list call. Nothing without
+this stack's label is read back or touched. Ray's SDK (``ray.job_submission``)
+speaks the API and uploads each job's working directory; it is imported when a
+driver is made, never by validate or plan's profile reads.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import shutil
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any
+
+from reconciler.backends import exports, logtext
+from reconciler.backends.base import JobState, JobSubmission, LiveJob, LiveSnapshot
+from reconciler.backends.facets import Driver, Jobs, LogChunk, Logs, StackLock
+from reconciler.backends.ray import launcher, lock, staging
+from reconciler.backends.ray.settings import ADDRESS_VARIABLE, RaySettings
+from reconciler.backends.settings import own
+from reconciler.diagnostics import MlapplyError
+from reconciler.identity.content import RemoteLister
+from reconciler.stack.resources import LABEL_STACK, StackSettings
+
+RECORD = "mlapply-record"
+"""The metadata key of the plan's record (JSON); the rest of the metadata is labels."""
+JOB_DIR = "mlapply-job-dir"
+OUTPUT_DIR = "mlapply-output-dir"
+STATES = {
+    "PENDING": JobState.QUEUED,
+    "RUNNING": JobState.RUNNING,
+    "STOPPED": JobState.CANCELLED,
+    "SUCCEEDED": JobState.SUCCEEDED,
+    "FAILED": JobState.FAILED,
+}
+# Every line of every task in the job's log, uncoloured (Ray's defaults fold repeated
+# lines and colour the task prefixes: docs.ray.io, "Configuring Logging", checked
+# 2026-12-06).
+LOG_SETTINGS = {"RAY_DEDUP_LOGS": "0", "RAY_COLOR_PREFIX": "0"}
+NOT_FOUND = ("does not exist", "not found", "404")
+
+
+def _not_found(error: RuntimeError) -> bool:
+    return any(text in str(error) for text in NOT_FOUND)
+
+
+class RayDriver(Driver, Jobs, StackLock, Logs):
+    name = "ray"
+
+    def __init__(self, settings: StackSettings, address: str) -> None:
+        ray = own(settings, RaySettings)
+        self.address = address.rstrip("/")
+        self.storage = Path(ray.storage)
+        self.cpus = ray.cpus_per_replica
+        self.home = settings.home
+        self.poll_seconds = float(os.environ.get("MLAPPLY_RAY_POLL_SECONDS") or 1.0)
+        self.locks = lock.JobLock(lambda: self.client)
+
+    @classmethod
+    def for_stack(cls, settings: StackSettings) -> RayDriver:
+        ray = own(settings, RaySettings)
+        address = ray.address or os.environ.get(ADDRESS_VARIABLE)
+        if not address:
+            raise MlapplyError(
+                f"stack {settings.meta.name!r} is on backend ray and names no cluster",
+                "set spec.ray.address in the Stack (http://HOST:8265, the dashboard) or "
+                f"the {ADDRESS_VARIABLE} environment variable",
+            )
+        return cls(settings, address)
+
+    @functools.cached_property
+    def client(self) -> Any:
+        from ray.job_submission import JobSubmissionClient
+
+        # The SDK logs each upload at INFO on the command line's stderr: keep it quiet.
+        for chatty in ("ray.dashboard.modules.dashboard_sdk", "ray._private.runtime_env.packaging"):
+            logging.getLogger(chatty).setLevel(logging.WARNING)
+
+        try:
+            return JobSubmissionClient(self.address)
+        except (ConnectionError, RuntimeError) as unreachable:
+            raise MlapplyError(
+                f"no Ray cluster answers at {self.address}: {unreachable}",
+                "start it (ray start --head) or point spec.ray.address or "
+                f"{ADDRESS_VARIABLE} at its dashboard",
+            ) from None
+
+    # Live state ----------------------------------------------------------------------
+
+    def read_live(self, stack: str) -> LiveSnapshot:
+        jobs = tuple(
+            self._live(details, stack)
+            for details in self.client.list_jobs()
+            if (details.metadata or {}).get(LABEL_STACK) == stack and details.submission_id
+        )
+        return LiveSnapshot(stack, jobs)
+
+    def remote_lister(self) -> RemoteLister | None:
+        return None  # data is staged from this machine: fingerprinted by its files
+
+    def _live(self, details: Any, stack: str) -> LiveJob:
+        metadata: Mapping[str, str] = details.metadata or {}
+        labels = {k: v for k, v in metadata.items() if k not in (RECORD, JOB_DIR, OUTPUT_DIR)}
+        spec = json.loads(metadata[RECORD]) if RECORD in metadata else None
+        relabelled = staging.relabelled(self.storage, stack, details.submission_id)
+        if relabelled is not None:
+            labels, spec = relabelled
+        state = STATES.get(str(getattr(details.status, "value", details.status)), JobState.QUEUED)
+        lost = state is JobState.FAILED and details.driver_exit_code == launcher.LOST_EXIT
+        return LiveJob(
+            details.submission_id,
+            labels,
+            state,
+            create_time=None,
+            start_time=details.start_time / 1000 if details.start_time else None,
+            end_time=details.end_time / 1000 if details.end_time else None,
+            error=_failure(details.message) if state is JobState.FAILED else None,
+            spec=spec,
+            lost=lost,
+            console_url=f"{self.address}/#/jobs/{details.submission_id}",
+        )
+
+    def _details(self, name: str) -> Any | None:
+        try:
+            return self.client.get_job_info(name)
+        except RuntimeError as error:
+            if _not_found(error):
+                return None
+            raise
+
+    # Jobs ----------------------------------------------------------------------------
+
+    def submit_job(self, submission: JobSubmission) -> None:
+        record, job = submission.record, submission.job
+        stack = record.stack or ""
+        if self._details(record.name) is not None:
+            return  # submitted before (an earlier apply's answer was lost)
+        job_dir = staging.job_dir(self.storage, stack, record.name)
+        argv = job.argv(
+            str(job_dir), lambda inputs, pattern: staging.data(self.storage, stack, inputs, pattern)
+        )
+        work = staging.working_dir(self.home, record.name, job, argv, self.cpus)
+        metadata = {
+            **record.labels,
+            RECORD: json.dumps(record.spec),
+            JOB_DIR: str(job_dir),
+            OUTPUT_DIR: job.layout.output_dir(str(job_dir)),
+        }
+        try:
+            self.client.submit_job(
+                entrypoint=f"python {staging.LAUNCHER}",
+                submission_id=record.name,
+                runtime_env={"working_dir": str(work), "env_vars": LOG_SETTINGS},
+                metadata=metadata,
+                entrypoint_num_cpus=0,
+            )
+        except RuntimeError as refused:
+            if "already exists" not in str(refused):
+                refusal = f"the Ray cluster refused job {record.name}: {refused}"
+                raise MlapplyError(refusal) from None
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    def get_job(self, stack: str, name: str) -> LiveJob | None:
+        details = self._details(name)
+        if details is None or (details.metadata or {}).get(LABEL_STACK) != stack:
+            return None
+        return self._live(details, stack)
+
+    def cancel_job(self, name: str) -> None:
+        details = self._details(name)
+        if details is None or LABEL_STACK not in (details.metadata or {}):
+            return  # never a job mlapply did not label
+        if not STATES.get(str(details.status.value), JobState.QUEUED).finished:
+            self.client.stop_job(name)
+
+    def relabel_job(self, job: LiveJob) -> None:
+        """Ray keeps a job's metadata as submitted: new labels and record are kept in
+        the stack's storage, beside the job's folder, and read back over the metadata."""
+        staging.relabel(self.storage, job.stack or "", job.name, dict(job.labels), job.spec)
+
+    def export_of(self, stack: str, job: LiveJob, export_path: str | None) -> str:
+        details = self._details(job.name)
+        metadata = (details.metadata or {}) if details else {}
+        job_dir = metadata.get(JOB_DIR) or str(staging.job_dir(self.storage, stack, job.name))
+        output = metadata.get(OUTPUT_DIR) or f"{job_dir}/output"
+        return exports.find_export(job.name, output, job_dir, export_path, exports.saved_models)
+
+    # Watching ------------------------------------------------------------------------
+
+    def read_log(self, name: str, task: str, trial: str | None = None, offset: int = 0) -> LogChunk:
+        """A task's lines of the job's log (the launcher prefixes each ``[task]``)."""
+        try:
+            text = self.client.get_job_logs(name)
+        except RuntimeError:
+            return LogChunk(b"", max(offset, 0), False)
+        data = "".join(_task_lines(text, task)).encode()
+        start = max(0, len(data) + offset) if offset < 0 else min(offset, len(data))
+        return LogChunk(data[start:], len(data), True)
+
+    def log_tail(self, name: str) -> str:
+        """The last meaningful line the chief printed, else the launcher's."""
+        try:
+            text = self.client.get_job_logs(name)
+        except RuntimeError:
+            return ""
+        for source in ("".join(_task_lines(text, "chief-0")), text):
+            lines = logtext.meaningful(source)
+            if lines:
+                return lines[-1][:160]
+        return ""
+
+    # Lock and purge ------------------------------------------------------------------
+
+    def lock(
+        self, stack: str, timeout: float, note: Callable[[str], None] = lambda _: None
+    ) -> AbstractContextManager[str]:
+        return self.locks.held(stack, timeout, note)
+
+    def unlock(self, stack: str, lock_id: str) -> str:
+        return self.locks.unlock(stack, lock_id)
+
+    def purge(self, stack: str) -> int:
+        """Delete the stack's ended jobs from the cluster, and its storage folder."""
+        removed = 0
+        for job in self.read_live(stack).jobs:
+            if job.state.finished:
+                self.client.delete_job(job.name)
+                removed += 1
+        removed += staging.purge(self.storage, stack)
+        return removed
+
+
+def _failure(message: str | None) -> str:
+    """What Ray says of a failed job, in one line: its first (without the log Ray appends
+    to it) and the log's last meaningful line."""
+    text = message or "the job failed"
+    first = text.splitlines()[0].split(", last available logs")[0]
+    lines = logtext.meaningful(text)
+    return f"{first}: {lines[-1]}" if len(lines) > 1 else first
+
+
+def _task_lines(text: str, task: str) -> Iterator[str]:
+    marker = f"[{task}] "
+    for line in text.splitlines(keepends=True):
+        at = line.find(marker)
+        if at >= 0:
+            yield line[at + len(marker) :]

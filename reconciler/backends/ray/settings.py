@@ -1,0 +1,66 @@
+"""The Ray backend's settings: ``Stack.spec.ray``.
+
+``address`` is the cluster's Jobs API (the dashboard, ``http://HOST:8265``);
+when the Stack names none, ``RAY_ADDRESS`` gives it when a command acts, as
+``ray job submit`` reads it. ``storage`` is a folder every node and this
+machine read and write (a shared filesystem's path): data is staged there and
+jobs write their output there, so that apply finds the export.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from reconciler.backends.settings import SettingsBlock
+
+ADDRESS_VARIABLE = "RAY_ADDRESS"
+
+
+class RaySettings(NamedTuple):
+    address: str | None
+    """The Jobs API's address as written (None: ``RAY_ADDRESS`` when acting)."""
+    storage: str
+    """The shared folder, absolute."""
+    cpus_per_replica: float = 1.0
+
+
+def parse(block: Mapping[str, Any], root: Path) -> RaySettings:
+    storage = str(block.get("storage", ""))
+    return RaySettings(
+        address=block.get("address"),
+        storage=str((root / storage).resolve()) if storage else "",
+        cpus_per_replica=float(block.get("cpusPerReplica", 1)),
+    )
+
+
+SCHEMA = {
+    "description": "Settings of the ray backend: the cluster and its shared storage.",
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "address": {
+            "description": "The cluster's Jobs API, the dashboard's address "
+            "(http://HOST:8265). Default: the RAY_ADDRESS environment variable.",
+            "type": "string",
+            "pattern": "^https?://",
+        },
+        "storage": {
+            "description": "A folder that every node of the cluster and the machine "
+            "running mlapply read and write at the same path (a shared filesystem): "
+            "staged data and every job's output. Relative to the Stack document's folder.",
+            "type": "string",
+            "minLength": 1,
+        },
+        "cpusPerReplica": {
+            "description": "The CPUs each replica of a job asks the cluster for.",
+            "type": "number",
+            "minimum": 0.1,
+            "maximum": 512,
+            "default": 1,
+        },
+    },
+}
+
+BLOCK = SettingsBlock("ray", SCHEMA, parse, required=("storage",))

@@ -1,0 +1,104 @@
+"""What the Ray driver puts where: each job's working directory (uploaded by Ray's
+SDK as the job's runtime environment), the stack's folder in the shared storage
+(staged data, job folders, labels given after submission), and its purge."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from reconciler.backends.compiled import CompiledJob, Inputs
+from reconciler.diagnostics import MlapplyError
+from reconciler.identity.content import trainer_fingerprint
+from reconciler.identity.hashcache import HashCache, hash_file
+
+LAUNCHER = "mlapply_ray_launcher.py"
+
+
+def stack_folder(storage: Path, stack: str) -> Path:
+    return storage / "mlapply" / stack
+
+
+def job_dir(storage: Path, stack: str, job: str) -> Path:
+    return stack_folder(storage, stack) / "jobs" / job
+
+
+def data(storage: Path, stack: str, inputs: Inputs, pattern: str) -> str:
+    """A dataset pattern as the job reads it: the files it matches, copied once by
+    content into the storage (comma-separated paths)."""
+    files = sorted(p for p in inputs.base_dir.glob(pattern) if p.is_file())
+    if not files:
+        raise MlapplyError(f"dataset {inputs.dataset}: {pattern} matches no files")
+    staged = []
+    for path in files:
+        target = stack_folder(storage, stack) / "data" / hash_file(str(path))[:16] / path.name
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            partial = target.with_suffix(target.suffix + ".partial")
+            shutil.copyfile(path, partial)
+            partial.replace(target)
+        staged.append(str(target))
+    return ",".join(staged)
+
+
+def working_dir(home: Path, name: str, job: CompiledJob, argv: list[str], cpus: float) -> Path:
+    """The job's working directory: the launcher, ``job.json`` and, in ``package/``, the
+    trainer's files its identity hashed (what its sdist would hold)."""
+    if job.source is None:
+        raise MlapplyError(
+            f"job {job.name}: the ray backend runs a trainer from its source folder",
+            "give the Trainer spec.source (packageUris are not fetched onto the cluster yet)",
+        )
+    work = home / "ray" / "submit" / name
+    shutil.rmtree(work, ignore_errors=True)
+    package = work / "package"
+    files = trainer_fingerprint(job.source, HashCache(None), job.source_excluded)
+    for relative in files.files:
+        target = package / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(job.source / relative, target)
+    shutil.copyfile(Path(__file__).with_name("launcher.py"), work / LAUNCHER)
+    spec = {
+        "job": name,
+        "module": job.module,
+        "argv": argv,
+        "env": dict(job.env),
+        "runtime_version": job.runtime_version,
+        "roles": [
+            {"type": pool.role.tf_config, "replicas": pool.replicas, "cpus": cpus}
+            for pool in job.pools
+        ],
+    }
+    (work / "job.json").write_text(json.dumps(spec, indent=1), encoding="utf-8")
+    return work
+
+
+def _labels_file(storage: Path, stack: str, job: str) -> Path:
+    return stack_folder(storage, stack) / "labels" / f"{job}.json"
+
+
+def relabel(storage: Path, stack: str, job: str, labels: dict[str, str], spec: Any) -> None:
+    path = _labels_file(storage, stack, job)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial")
+    partial.write_text(json.dumps({"labels": labels, "spec": spec}), encoding="utf-8")
+    partial.replace(path)
+
+
+def relabelled(storage: Path, stack: str, job: str) -> tuple[dict[str, str], Any] | None:
+    try:
+        found = json.loads(_labels_file(storage, stack, job).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return dict(found["labels"]), found.get("spec")
+
+
+def purge(storage: Path, stack: str) -> int:
+    """Remove the stack's folder in the storage; 1 if there was one."""
+    folder = stack_folder(storage, stack)
+    if not folder.exists():
+        return 0
+    shutil.rmtree(folder)
+    return 1

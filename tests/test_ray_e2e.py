@@ -1,0 +1,154 @@
+"""The ray backend end to end, on a real two-node Ray cluster on loopback: the example
+stack's unchanged trainer trains chief + worker across the two nodes and exports, a
+plan after it has no changes, its log is read, a job whose node is lost is
+resubmitted by the next apply, and destroy leaves nothing of the stack on the
+cluster. The trainer is TensorFlow from the cluster's own Python environment."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from ray.job_submission import JobSubmissionClient
+
+from reconciler import cli
+from reconciler.stack.resources import LABEL_STACK
+from tests.conftest import copy_example
+from tests.raycluster import RayCluster
+
+pytestmark = pytest.mark.ray
+
+CUSTOM = """  scaleTier: CUSTOM
+  machines:
+    master: {type: n1-standard-4}
+    worker: {type: n1-standard-4, count: 1}"""
+
+
+def _on_ray(manifests: Path, cluster: RayCluster) -> None:
+    """The example stack on backend ray, training chief + worker, with no serving."""
+    (manifests / "serving.yaml").unlink()
+    stack = manifests / "stack.yaml"
+    ray = f"  backend: ray\n  ray:\n    address: {cluster.address}\n    storage: ../storage\n"
+    text = stack.read_text().replace("  backend: local\n  local:\n    home: .mlapply\n", ray)
+    assert "backend: ray" in text
+    stack.write_text(text)
+    training = manifests / "training.yaml"
+    training.write_text(training.read_text().replace("  scaleTier: BASIC", CUSTOM))
+
+
+def _run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli.cli, list(args))
+    return result.exit_code, result.output
+
+
+def _ours(client: JobSubmissionClient, stack: str) -> list[str]:
+    return [
+        job.submission_id or ""
+        for job in client.list_jobs()
+        if (job.metadata or {}).get(LABEL_STACK) == stack
+    ]
+
+
+def test_the_example_trains_across_two_nodes_plans_no_change_and_destroys(
+    tmp_path: Path, ray_cluster: RayCluster
+) -> None:
+    manifests = copy_example(tmp_path / "repo", rows=1500)
+    _on_ray(manifests, ray_cluster)
+    began = time.monotonic()
+    code, output = _run("apply", str(manifests), "--auto-approve", "--var", "train_steps=60")
+    assert code == 0, output + ray_cluster.logs()
+    trained = time.monotonic() - began
+    client = JobSubmissionClient(ray_cluster.address)
+    (name,) = _ours(client, "taxifare")
+    log = client.get_job_logs(name)
+    nodes = dict(re.findall(r"\[(chief-0|worker-0)\] mlapply: \S+ runs on node (\w+)", log))
+    assert set(nodes) == {"chief-0", "worker-0"}, log[-3000:]
+    assert nodes["chief-0"] != nodes["worker-0"], "chief and worker shared a node"
+    exports = list((tmp_path / "repo" / "storage").rglob("saved_model.pb"))
+    assert exports, f"no SavedModel in the storage; log:\n{log[-3000:]}"
+    print(f"chief + worker trained and exported in {trained:.1f} s")
+
+    code, output = _run("plan", str(manifests), "--var", "train_steps=60")
+    assert code == 0 and "No changes." in output, output
+    code, output = _run("logs", name, str(manifests))
+    assert code == 0 and "train" in output.lower(), output
+
+    code, output = _run("destroy", str(manifests), "--auto-approve")
+    assert code == 0, output
+    assert _ours(client, "taxifare") == []
+    assert not (tmp_path / "repo" / "storage" / "mlapply" / "taxifare").exists()
+    assert [j.submission_id for j in client.list_jobs() if "lock" in (j.submission_id or "")] == []
+
+
+SLEEPY_TASK = """
+import argparse, os, time
+parser = argparse.ArgumentParser()
+parser.add_argument("--output_dir")
+parser.add_argument("--sleep", type=float, default=0)
+args, _ = parser.parse_known_args()
+time.sleep(args.sleep)
+export = os.path.join(args.output_dir, "export", "1")
+os.makedirs(export, exist_ok=True)
+open(os.path.join(export, "saved_model.pb"), "wb").write(b"a SavedModel, as far as apply goes")
+"""
+
+
+def test_a_job_whose_node_is_lost_is_resubmitted_by_the_next_apply(
+    tmp_path: Path, ray_cluster: RayCluster
+) -> None:
+    (tmp_path / ".git").mkdir()
+    package = tmp_path / "trainer" / "trainer"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "task.py").write_text(SLEEPY_TASK)
+    manifests = tmp_path / "m"
+    manifests.mkdir()
+    (manifests / "stack.yaml").write_text(
+        f"""apiVersion: mlapply/v1
+kind: Stack
+metadata: {{name: lost}}
+spec: {{backend: ray, ray: {{address: '{ray_cluster.address}', storage: ../storage}}}}
+---
+apiVersion: mlapply/v1
+kind: Trainer
+metadata: {{name: t}}
+spec: {{source: ../trainer}}
+---
+apiVersion: mlapply/v1
+kind: TrainingJob
+metadata: {{name: long}}
+spec:
+  trainer: t
+  hyperparameters: {{sleep: 25}}
+{CUSTOM}
+"""
+    )
+    client = JobSubmissionClient(ray_cluster.address)
+
+    def kill_when_running() -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            names = _ours(client, "lost")
+            if names and "runs on node" in client.get_job_logs(names[0]):
+                ray_cluster.kill_node(1)
+                return
+            time.sleep(0.5)
+
+    killer = threading.Thread(target=kill_when_running)
+    killer.start()
+    try:
+        code, output = _run("apply", str(manifests), "--auto-approve")
+    finally:
+        killer.join()
+        ray_cluster.add_node()
+    assert code != 0 and "lost" in output.lower(), output
+    code, output = _run("plan", str(manifests))
+    assert "resubmitting, attempt 2 of 3" in output, output
+    code, output = _run("apply", str(manifests), "--auto-approve")
+    assert code == 0, output
+    code, output = _run("destroy", str(manifests), "--auto-approve")
+    assert code == 0, output
