@@ -67,7 +67,8 @@ kind: Trainer
 metadata: {{name: t}}
 spec: {{source: ../trainer{image}}}
 {jobs}
----
+"""
+SERVING = """---
 apiVersion: mlapply/v1
 kind: Model
 metadata: {{name: m}}
@@ -151,7 +152,7 @@ class World:
             time.sleep(0.2)
 
 
-def _write(root: Path, stack: str, image: str = "") -> DesiredState:
+def _write(root: Path, stack: str, image: str = "", serving: bool = True) -> DesiredState:
     (root / ".git").mkdir(parents=True, exist_ok=True)
     package = root / "trainer" / "trainer"
     package.mkdir(parents=True, exist_ok=True)
@@ -159,7 +160,8 @@ def _write(root: Path, stack: str, image: str = "") -> DesiredState:
     (package / "task.py").write_text(textwrap.dedent(TASK))
     jobs = "".join(JOB.format(name=n, sleep=60 if n == "cancel" else 0) for n in JOBS)
     (root / "m").mkdir(exist_ok=True)
-    (root / "m" / "stack.yaml").write_text(stack + MANIFESTS.format(jobs=jobs, image=image))
+    manifests = (MANIFESTS + (SERVING if serving else "")).format(jobs=jobs, image=image)
+    (root / "m" / "stack.yaml").write_text(stack + manifests)
     loaded = load_stack([str(root / "m")])
     assert loaded.stack is not None, [d.render() for d in loaded.diagnostics]
     cache = HashCache(loaded.stack.settings.home)
@@ -203,7 +205,7 @@ def world(
     if request.param == "ray":
         cluster = request.getfixturevalue("ray_cluster")
         ray_spec = f"spec: {{backend: ray, ray: {{address: '{cluster.address}', storage: s}}}}\n"
-        desired = _write(root, header + ray_spec + "---")
+        desired = _write(root, header + ray_spec + "---", serving=False)  # refused: below
         backend = conforming(desired.stack.settings)
 
         def plant_in_cluster(holder: str, pid: int) -> None:

@@ -24,7 +24,7 @@ from typing import Any
 from reconciler.backends import exports, logtext
 from reconciler.backends.base import JobState, JobSubmission, LiveJob, LiveSnapshot
 from reconciler.backends.facets import Driver, Jobs, LogChunk, Logs, StackLock
-from reconciler.backends.ray import launcher, lock, staging
+from reconciler.backends.ray import lock, staging
 from reconciler.backends.ray.settings import ADDRESS_VARIABLE, RaySettings
 from reconciler.backends.settings import own
 from reconciler.diagnostics import MlapplyError
@@ -46,6 +46,10 @@ STATES = {
 # lines and colour the task prefixes: docs.ray.io, "Configuring Logging", checked
 # 2026-12-06).
 LOG_SETTINGS = {"RAY_DEDUP_LOGS": "0", "RAY_COLOR_PREFIX": "0"}
+LOST_EXIT = 75
+"""``launcher.LOST_EXIT``: said again because the launcher runs alone on the cluster and
+this module must not import Ray with it (the registry reads this class at validate;
+tests/test_ray_settings.py checks the two agree)."""
 NOT_FOUND = ("does not exist", "not found", "404")
 
 
@@ -115,7 +119,7 @@ class RayDriver(Driver, Jobs, StackLock, Logs):
         if relabelled is not None:
             labels, spec = relabelled
         state = STATES.get(str(getattr(details.status, "value", details.status)), JobState.QUEUED)
-        lost = state is JobState.FAILED and details.driver_exit_code == launcher.LOST_EXIT
+        lost = state is JobState.FAILED and details.driver_exit_code == LOST_EXIT
         return LiveJob(
             details.submission_id,
             labels,
