@@ -5,7 +5,7 @@ all it has, so the tests run inside a network namespace whose only interface is
 ``lo`` (``make test`` starts them under ``unshare -n``); :func:`loopback_only`
 says whether this process is in one. Each node is ``ray start --block`` in a
 process group of its own, and :meth:`RayCluster.stop` ends exactly those groups
-(never ``ray stop``, which ends every Ray process on the machine by name).
+(never a stop by name, which would end every Ray process on the machine).
 Usage reporting is off.
 """
 
