@@ -24,7 +24,7 @@ from typing import Any
 from reconciler.backends import exports, logtext
 from reconciler.backends.base import JobState, JobSubmission, LiveJob, LiveSnapshot
 from reconciler.backends.facets import Driver, Jobs, LogChunk, Logs, StackLock
-from reconciler.backends.ray import lock, staging
+from reconciler.backends.ray import lock, removal, staging
 from reconciler.backends.ray.settings import ADDRESS_VARIABLE, RaySettings
 from reconciler.backends.settings import own
 from reconciler.diagnostics import MlapplyError
@@ -235,13 +235,9 @@ class RayDriver(Driver, Jobs, StackLock, Logs):
 
     def purge(self, stack: str) -> int:
         """Delete the stack's ended jobs from the cluster, and its storage folder."""
-        removed = 0
-        for job in self.read_live(stack).jobs:
-            if job.state.finished:
-                self.client.delete_job(job.name)
-                removed += 1
-        removed += staging.purge(self.storage, stack)
-        return removed
+        ended = [job.name for job in self.read_live(stack).jobs if job.state.finished]
+        removal.delete_ended(self.client, ended, since_end=0.0)  # some may have just ended
+        return len(ended) + staging.purge(self.storage, stack)
 
 
 def _failure(message: str | None) -> str:

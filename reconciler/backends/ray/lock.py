@@ -5,8 +5,9 @@ The Jobs API refuses a second job with a submission id it has (Ray's
 exists"), so submitting ``mlapply-lock-STACK`` is an atomic create that
 every client of the cluster sees. The job runs ``true`` with no CPUs and its
 metadata names the holder (an id, pid, host, user, time); releasing deletes
-it once it has ended. A lock whose holder is provably gone
-(``backends.holders``) is taken over with a note, as on the other backends.
+it once it has ended (``removal``: without leaving a ghost that would look held).
+A lock whose holder is provably gone (``backends.holders``) is taken over with a
+note, as on the other backends.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from reconciler.backends.holders import holder_gone
+from reconciler.backends.ray import removal
 from reconciler.diagnostics import MlapplyError
 
 POLL_SECONDS = 1.0
@@ -39,11 +41,15 @@ class JobLock:
         self._client = client
 
     def holder(self, stack: str) -> dict[str, str] | None:
+        client, name = self._client(), lock_id(stack)
         try:
-            info = self._client().get_job_info(lock_id(stack))
+            info = client.get_job_info(name)
         except RuntimeError:
             return None  # not found: nobody holds it
-        return dict(info.metadata or {})
+        if removal.is_ghost(info):
+            removal.clear_ghost(client, name)
+            return None
+        return dict(info.metadata)
 
     @contextmanager
     def held(
@@ -59,7 +65,10 @@ class JobLock:
             "time": f"{time.time():.3f}",
         }
         deadline = time.monotonic() + timeout
-        while not self._create(stack, info):
+        while True:
+            submitted = time.monotonic()
+            if self._create(stack, info):
+                break
             found = self.holder(stack)
             if found is None:
                 continue  # released between the two calls
@@ -85,7 +94,7 @@ class JobLock:
         try:
             yield holder
         finally:
-            self._remove(stack)
+            self._remove(stack, submitted)
 
     def unlock(self, stack: str, wanted: str) -> str:
         found = self.holder(stack)
@@ -109,22 +118,31 @@ class JobLock:
             raise
         return True
 
-    def _remove(self, stack: str) -> None:
-        """Delete the lock's job: once it has ended (the Jobs API deletes only ended jobs)."""
+    def _remove(self, stack: str, submitted: float | None = None) -> None:
+        """Delete the lock's job once it has ended (the Jobs API deletes only ended jobs).
+
+        ``submitted``: when this process submitted it (monotonic), which with the job's
+        own run time (the cluster's clock) says how long ago it ended; unknown for a
+        lock taken over or broken.
+        """
         client, name = self._client(), lock_id(stack)
         deadline = time.monotonic() + ENDED_WITHIN
         while True:
             try:
-                status = client.get_job_status(name)
+                info = client.get_job_info(name)
             except RuntimeError:
                 return  # gone already
-            if status.is_terminal():
-                client.delete_job(name)
-                return
+            if info.status.is_terminal():
+                break
             if time.monotonic() >= deadline:
                 client.stop_job(name)
                 deadline = time.monotonic() + ENDED_WITHIN
             time.sleep(0.2)
+        since_end = 0.0
+        if submitted is not None and info.start_time and info.end_time:
+            ran = (info.end_time - info.start_time) / 1000
+            since_end = time.monotonic() - submitted - ran
+        removal.delete_ended(client, [name], since_end)
 
 
 def describe(info: dict[str, str]) -> str:
