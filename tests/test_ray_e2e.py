@@ -16,6 +16,8 @@ from click.testing import CliRunner
 from ray.job_submission import JobSubmissionClient
 
 from reconciler import cli
+from reconciler.backends.ray import launcher
+from reconciler.backends.ray.lock import lock_id
 from reconciler.stack.resources import LABEL_STACK
 from tests.conftest import copy_example
 from tests.raycluster import RayCluster
@@ -81,7 +83,7 @@ def test_the_example_trains_across_two_nodes_plans_no_change_and_destroys(
     assert code == 0, output
     assert _ours(client, "taxifare") == []
     assert not (tmp_path / "repo" / "storage" / "mlapply" / "taxifare").exists()
-    assert [j.submission_id for j in client.list_jobs() if "lock" in (j.submission_id or "")] == []
+    assert [j for j in client.list_jobs() if j.submission_id == lock_id("taxifare")] == []
 
 
 SLEEPY_TASK = """
@@ -97,21 +99,20 @@ open(os.path.join(export, "saved_model.pb"), "wb").write(b"a SavedModel, as far 
 """
 
 
-def test_a_job_whose_node_is_lost_is_resubmitted_by_the_next_apply(
-    tmp_path: Path, ray_cluster: RayCluster
-) -> None:
-    (tmp_path / ".git").mkdir()
-    package = tmp_path / "trainer" / "trainer"
+def _sleepy_stack(root: Path, cluster: RayCluster, stack: str, job_spec: str) -> Path:
+    """A stack of one CUSTOM job of a trainer that sleeps, then writes an export."""
+    (root / ".git").mkdir()
+    package = root / "trainer" / "trainer"
     package.mkdir(parents=True)
     (package / "__init__.py").write_text("")
     (package / "task.py").write_text(SLEEPY_TASK)
-    manifests = tmp_path / "m"
+    manifests = root / "m"
     manifests.mkdir()
     (manifests / "stack.yaml").write_text(
         f"""apiVersion: mlapply/v1
 kind: Stack
-metadata: {{name: lost}}
-spec: {{backend: ray, ray: {{address: '{ray_cluster.address}', storage: ../storage}}}}
+metadata: {{name: {stack}}}
+spec: {{backend: ray, ray: {{address: '{cluster.address}', storage: ../storage}}}}
 ---
 apiVersion: mlapply/v1
 kind: Trainer
@@ -123,10 +124,30 @@ kind: TrainingJob
 metadata: {{name: long}}
 spec:
   trainer: t
-  hyperparameters: {{sleep: 25}}
-{CUSTOM}
+{job_spec}{CUSTOM}
 """
     )
+    return manifests
+
+
+def test_a_runtime_the_cluster_cannot_run_ends_the_job_at_once_with_the_fix(
+    tmp_path: Path, ray_cluster: RayCluster
+) -> None:
+    manifests = _sleepy_stack(tmp_path, ray_cluster, "keras2", '  runtimeVersion: "2.15"\n')
+    code, output = _run("apply", str(manifests), "--auto-approve")
+    assert code != 0, output
+    have = launcher.installed_tensorflow()
+    assert have is not None and have >= launcher.KERAS_3_FROM, "the test's cluster has Keras 3"
+    assert "runtimeVersion 2.15 cannot run on this cluster's TensorFlow" in output, output
+    assert "lost" not in output.lower(), output
+    code, output = _run("destroy", str(manifests), "--auto-approve")
+    assert code == 0, output
+
+
+def test_a_job_whose_node_is_lost_is_resubmitted_by_the_next_apply(
+    tmp_path: Path, ray_cluster: RayCluster
+) -> None:
+    manifests = _sleepy_stack(tmp_path, ray_cluster, "lost", "  hyperparameters: {sleep: 25}\n")
     client = JobSubmissionClient(ray_cluster.address)
 
     def kill_when_running() -> None:

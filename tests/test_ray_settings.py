@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from reconciler import cli
 from reconciler.backends.ray import driver, launcher
+from reconciler.diagnostics import MlapplyError
 
 STACK = """apiVersion: mlapply/v1
 kind: Stack
@@ -40,3 +45,44 @@ def test_validate_refuses_a_model_on_ray_with_the_reason_and_imports_no_ray(
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
+
+
+class _VersionOnly(BaseHTTPRequestHandler):
+    """A dashboard that answers the SDK's version check and nothing else."""
+
+    def do_GET(self) -> None:
+        body = json.dumps({"ray_version": "2.60.0", "ray_commit": "x", "version": "4"}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_: object) -> None:
+        pass
+
+
+def test_a_cluster_gone_mid_command_is_one_error_naming_it() -> None:
+    from ray.job_submission import JobSubmissionClient
+
+    server = HTTPServer(("127.0.0.1", 0), _VersionOnly)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    address = f"http://127.0.0.1:{server.server_address[1]}"
+    client = driver._Answering(JobSubmissionClient(address), address)
+    server.shutdown()
+    server.server_close()
+    with pytest.raises(MlapplyError) as gone:
+        client.list_jobs()
+    assert gone.value.message.startswith(f"no Ray cluster answers at {address}")
+    assert "ray start --head" in (gone.value.hint or "")
+
+
+def test_a_runtime_runs_on_its_release_or_a_newer_one_with_the_same_keras() -> None:
+    check = launcher.runtime_check
+    assert check("2.21", (2, 21))[0]
+    assert check("2.17", (2, 21))[0] and check("2.11", (2, 15))[0]
+    assert not check("2.15", (2, 21))[0]  # Keras 2 and tf.estimator are gone in 2.16
+    assert not check("2.21", (2, 17))[0]  # never an older release
+    assert "declare runtimeVersion 2.21" in check("2.15", (2, 21))[1]
+    assert "no TensorFlow" in check("2.17", None)[1]

@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import shutil
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -51,6 +52,11 @@ LOST_EXIT = 75
 this module must not import Ray with it (the registry reads this class at validate;
 tests/test_ray_settings.py checks the two agree)."""
 NOT_FOUND = ("does not exist", "not found", "404")
+SUPERVISOR_DIED = "JOB_SUPERVISOR_ACTOR_DIED"
+"""JobErrorType of a job whose entrypoint's node died under it (ray.job_submission, 2.60)."""
+POLL_SECONDS = 0.25
+"""A job's status is one read of the head's job table (about 10 ms, bench/ray_overhead.py):
+polled often enough that a short job's end is seen within a quarter second."""
 
 
 def _not_found(error: RuntimeError) -> bool:
@@ -66,7 +72,7 @@ class RayDriver(Driver, Jobs, StackLock, Logs):
         self.storage = Path(ray.storage)
         self.cpus = ray.cpus_per_replica
         self.home = settings.home
-        self.poll_seconds = float(os.environ.get("MLAPPLY_RAY_POLL_SECONDS") or 1.0)
+        self.poll_seconds = float(os.environ.get("MLAPPLY_RAY_POLL_SECONDS") or POLL_SECONDS)
         self.locks = lock.JobLock(lambda: self.client)
 
     @classmethod
@@ -90,13 +96,9 @@ class RayDriver(Driver, Jobs, StackLock, Logs):
             logging.getLogger(chatty).setLevel(logging.WARNING)
 
         try:
-            return JobSubmissionClient(self.address)
+            return _Answering(JobSubmissionClient(self.address), self.address)
         except (ConnectionError, RuntimeError) as unreachable:
-            raise MlapplyError(
-                f"no Ray cluster answers at {self.address}: {unreachable}",
-                "start it (ray start --head) or point spec.ray.address or "
-                f"{ADDRESS_VARIABLE} at its dashboard",
-            ) from None
+            raise _unreachable(self.address, unreachable) from None
 
     # Live state ----------------------------------------------------------------------
 
@@ -119,7 +121,11 @@ class RayDriver(Driver, Jobs, StackLock, Logs):
         if relabelled is not None:
             labels, spec = relabelled
         state = STATES.get(str(getattr(details.status, "value", details.status)), JobState.QUEUED)
-        lost = state is JobState.FAILED and details.driver_exit_code == LOST_EXIT
+        # The launcher says a replica's node was lost; Ray says so of the entrypoint's.
+        lost = state is JobState.FAILED and (
+            details.driver_exit_code == LOST_EXIT
+            or getattr(details.error_type, "value", details.error_type) == SUPERVISOR_DIED
+        )
         return LiveJob(
             details.submission_id,
             labels,
@@ -165,7 +171,8 @@ class RayDriver(Driver, Jobs, StackLock, Logs):
                 submission_id=record.name,
                 runtime_env={"working_dir": str(work), "env_vars": LOG_SETTINGS},
                 metadata=metadata,
-                entrypoint_num_cpus=0,
+                # One replica runs in the entrypoint itself (launcher._alone).
+                entrypoint_num_cpus=self.cpus if sum(p.replicas for p in job.pools) == 1 else 0,
             )
         except RuntimeError as refused:
             if "already exists" not in str(refused):
@@ -234,10 +241,47 @@ class RayDriver(Driver, Jobs, StackLock, Logs):
         return self.locks.unlock(stack, lock_id)
 
     def purge(self, stack: str) -> int:
-        """Delete the stack's ended jobs from the cluster, and its storage folder."""
+        """Delete the stack's ended jobs from the cluster, and its storage folder; then
+        what Ray writes back of them and of the lock just released (removal.py)."""
         ended = [job.name for job in self.read_live(stack).jobs if job.state.finished]
-        removal.delete_ended(self.client, ended, since_end=0.0)  # some may have just ended
-        return len(ended) + staging.purge(self.storage, stack)
+        for name in ended:
+            removal.delete(self.client, name)
+        removed = len(ended) + staging.purge(self.storage, stack)
+        time.sleep(removal.SETTLE_SECONDS)
+        for name in [*ended, lock.lock_id(stack)]:
+            removal.clear_ghost(self.client, name)
+        return removed
+
+
+class _Answering:
+    """A JobSubmissionClient whose calls say a cluster gone mid-command as an
+    MlapplyError (the SDK raises the requests library's ConnectionError)."""
+
+    def __init__(self, client: Any, address: str) -> None:
+        from requests.exceptions import ConnectionError as Unreachable
+        from requests.exceptions import Timeout
+
+        self._client, self._address = client, address
+        self._unreachable = (Unreachable, Timeout)
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        method = getattr(self._client, name)
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return method(*args, **kwargs)
+            except self._unreachable as gone:
+                raise _unreachable(self._address, gone) from None
+
+        return call
+
+
+def _unreachable(address: str, error: Exception) -> MlapplyError:
+    return MlapplyError(
+        f"no Ray cluster answers at {address}: {str(error).splitlines()[0][:300]}",
+        "start it (ray start --head) or point spec.ray.address or "
+        f"{ADDRESS_VARIABLE} at its dashboard",
+    )
 
 
 def _failure(message: str | None) -> str:

@@ -6,15 +6,20 @@ working directory (Ray's ``runtime_env``), beside ``job.json`` and the trainer's
 files, and submits ``python mlapply_ray_launcher.py``. It imports only Ray and
 the standard library, whatever the cluster's Python has.
 
-Each replica is an actor in one placement group (strategy SPREAD: distinct
-nodes where there are enough, packed otherwise). Each actor names its node's
-address and a free port there; the launcher then gives every actor the whole
-TF_CONFIG and starts ``python -m MODULE ARGS`` in each (the trainer in the
-task's own process group: it dies with its node). Lines a task prints reach the job's log prefixed
+A job of one replica runs the trainer in this process's child, on the CPUs the
+driver gave the entrypoint. Otherwise each replica is an actor in one placement
+group (strategy SPREAD: distinct nodes where there are enough, packed
+otherwise). Each actor names its node's address and a free port there; the
+launcher then gives every actor the whole TF_CONFIG and starts ``python -m
+MODULE ARGS`` in each. Lines a task prints reach the job's log prefixed
 ``[role-index]``. The job ends with its chief: parameter servers never end on
 their own, so the others are stopped then. A replica whose node was lost ends
 the job with ``LOST_MARKER`` in its log and exit code ``LOST_EXIT``: the machine
 failed, not the trainer (the driver resubmits it within ``retry.maxResubmits``).
+
+The trainer runs on the cluster's own TensorFlow. Before anything starts, the
+launcher checks the job's ``runtimeVersion`` against it (``runtime_check``) and
+ends the job with the reason when that TensorFlow cannot stand in for it.
 """
 
 from __future__ import annotations
@@ -26,19 +31,62 @@ import socket
 import subprocess
 import sys
 import threading
+from importlib import metadata
 from typing import Any
 
-import ray
-from ray.exceptions import ActorDiedError, ActorUnavailableError, NodeDiedError
-from ray.util.placement_group import placement_group, remove_placement_group
-from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+# Ray itself is imported where the replicas are spread (0.4 s): a job of one
+# replica runs without it.
 
 SPEC = "job.json"
 LOST_EXIT = 75
 LOST_MARKER = "mlapply: a node under this job was lost"
-LOST = (ActorDiedError, ActorUnavailableError, NodeDiedError)
 # Inherited from the job's own process: a task gets its own.
 NOT_INHERITED = frozenset({"TF_CONFIG", "CLOUD_ML_TRIAL_ID"})
+WRONG_RUNTIME_EXIT = 78
+KERAS_3_FROM = (2, 16)
+"""TensorFlow 2.16 made Keras 3 its Keras and dropped tf.estimator (its release notes),
+as the local backend's runtimes.LAST_KERAS_2 says."""
+# The distributions TensorFlow's wheels come as (pypi.org, checked 2026-12-06).
+TENSORFLOW_DISTRIBUTIONS = ("tensorflow", "tensorflow-cpu", "tensorflow-intel", "tf-nightly")
+
+
+def installed_tensorflow() -> tuple[int, int] | None:
+    """The (major, minor) of the TensorFlow this Python has, read without importing it."""
+    for name in TENSORFLOW_DISTRIBUTIONS:
+        try:
+            major, minor = metadata.version(name).split(".")[:2]
+        except (metadata.PackageNotFoundError, ValueError):
+            continue
+        if major.isdigit() and minor.isdigit():
+            return int(major), int(minor)
+    return None
+
+
+def runtime_check(asked: str, installed: tuple[int, int] | None) -> tuple[bool, str]:
+    """Whether a trainer written for ``runtimeVersion`` ``asked`` runs on ``installed``,
+    and what to say: the same release, or a newer one with the same Keras and
+    tf.estimator (2.x before 2.16, or 2.16 and after); never an older one."""
+    if installed is None:
+        return False, (
+            "the cluster's Python has no TensorFlow: install tensorflow (or tensorflow-cpu) "
+            f"{asked} in the cluster's environment"
+        )
+    have = f"{installed[0]}.{installed[1]}"
+    parts = asked.split(".")
+    wanted = (
+        (int(parts[0]), int(parts[1]))
+        if len(parts) == 2 and asked.replace(".", "").isdigit()
+        else None
+    )
+    if wanted == installed:
+        return True, f"runtime {asked} runs on the cluster's TensorFlow {have}"
+    same_keras = wanted is not None and (wanted >= KERAS_3_FROM) == (installed >= KERAS_3_FROM)
+    if wanted is not None and same_keras and wanted < installed:
+        return True, f"runtime {asked} runs on the cluster's TensorFlow {have} (newer, same Keras)"
+    return False, (
+        f"runtimeVersion {asked} cannot run on this cluster's TensorFlow {have}: declare "
+        f"runtimeVersion {have}, or install TensorFlow {asked} in the cluster's environment"
+    )
 
 
 class Replica:
@@ -52,6 +100,8 @@ class Replica:
 
     def address(self) -> str:
         """``host:port`` for TF_CONFIG: this node's address and a port free on it now."""
+        import ray
+
         host: str = ray.util.get_node_ip_address()  # type: ignore[no-untyped-call]
         with socket.socket() as probe:
             probe.bind((host, 0))
@@ -75,7 +125,7 @@ class Replica:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [package, env.get("PYTHONPATH")]))
         if self.stopped.is_set():
             return -signal.SIGTERM
-        node = ray.get_runtime_context().get_node_id()
+        node = _ray_node() if "ray" in sys.modules else local_node()
         print(f"[{self.task}] mlapply: {self.task} runs on node {node}", flush=True)
         self.process = subprocess.Popen(
             [sys.executable, "-u", "-m", spec["module"], *spec["argv"]],
@@ -107,12 +157,40 @@ def tf_types(roles: list[dict[str, Any]]) -> list[tuple[str, int, float]]:
     return sorted(tasks, key=lambda task: task[0] == "chief")
 
 
+def _ray_node() -> str:
+    import ray
+
+    node: str = ray.get_runtime_context().get_node_id()
+    return node
+
+
+def local_node() -> str:
+    """The node of this entrypoint without connecting to Ray (which costs a second):
+    its host's name."""
+    return f"of host {socket.gethostname()}"
+
+
 def main() -> int:
     with open(SPEC, encoding="utf-8") as handle:
         spec = json.load(handle)
+    runs, said = runtime_check(spec["runtime_version"], installed_tensorflow())
+    print(f"mlapply: {said}", file=sys.stdout if runs else sys.stderr, flush=True)
+    if not runs:
+        return WRONG_RUNTIME_EXIT
     signal.signal(signal.SIGTERM, _stopped)
-    ray.init(log_to_driver=True)
     tasks = tf_types(spec["roles"])
+    if len(tasks) == 1:
+        return _alone(spec, tasks[0])
+    return _spread(spec, tasks)
+
+
+def _spread(spec: dict[str, Any], tasks: list[tuple[str, int, float]]) -> int:
+    """Each replica an actor of a placement group over the cluster's nodes."""
+    import ray
+    from ray.util.placement_group import placement_group, remove_placement_group
+    from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+    ray.init(log_to_driver=True)
     listed: list[dict[str, Any]] = ray.nodes()  # type: ignore[no-untyped-call]
     nodes = len([node for node in listed if node.get("Alive")])
     # Distinct nodes where the cluster has enough; packed as evenly as it can otherwise.
@@ -146,7 +224,7 @@ def main() -> int:
             print(f"mlapply: the chief ended with {ended}", file=sys.stderr, flush=True)
             return 1
         return 0
-    except LOST:
+    except _lost():
         print(LOST_MARKER, file=sys.stderr, flush=True)
         return LOST_EXIT
     finally:
@@ -158,15 +236,40 @@ def main() -> int:
         remove_placement_group(group)
 
 
+def _alone(spec: dict[str, Any], task: tuple[str, int, float]) -> int:
+    """One replica: the trainer runs in this entrypoint's own process tree, which the
+    driver submitted with the replica's CPUs (no placement group, no actor: the job
+    costs what ``ray job submit`` of the trainer costs)."""
+    replica = Replica(task[0], task[1])
+    try:
+        code = replica.run(spec, {})
+    finally:
+        replica.stop()
+    if code != 0:
+        ended = f"signal {-code}" if code < 0 else f"exit code {code}"
+        print(f"mlapply: the chief ended with {ended}", file=sys.stderr, flush=True)
+        return 1
+    return 0
+
+
+def _lost() -> tuple[type[Exception], ...]:
+    """What Ray raises for a task whose node was lost."""
+    from ray.exceptions import ActorDiedError, ActorUnavailableError, NodeDiedError
+
+    return (ActorDiedError, ActorUnavailableError, NodeDiedError)
+
+
 def _watch(runs: list[Any]) -> int:
     """The chief's exit code (the last run), or ``LOST_EXIT`` when a node under any task
     was lost first; a task other than the chief that fails ends the job with its code."""
+    import ray
+
     chief, pending = runs[-1], list(runs)
     while pending:
         ready, pending = ray.wait(pending, num_returns=1)
         try:
             code = int(ray.get(ready[0]))
-        except LOST:
+        except _lost():
             return LOST_EXIT
         if ready[0] == chief or code != 0:
             return code

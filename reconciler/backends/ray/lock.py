@@ -5,9 +5,11 @@ The Jobs API refuses a second job with a submission id it has (Ray's
 exists"), so submitting ``mlapply-lock-STACK`` is an atomic create that
 every client of the cluster sees. The job runs ``true`` with no CPUs and its
 metadata names the holder (an id, pid, host, user, time); releasing deletes
-it once it has ended (``removal``: without leaving a ghost that would look held).
-A lock whose holder is provably gone (``backends.holders``) is taken over with a
-note, as on the other backends.
+it once it has ended. Ray may write a lock deleted just after it ended back as a
+ghost (``removal``); a ghost holds nothing and the next apply removes it, so a
+release does not wait for one (purge does: a destroyed stack leaves nothing on
+the cluster). A lock whose holder is provably gone
+(``backends.holders``) is taken over with a note, as on the other backends.
 """
 
 from __future__ import annotations
@@ -66,7 +68,6 @@ class JobLock:
         }
         deadline = time.monotonic() + timeout
         while True:
-            submitted = time.monotonic()
             if self._create(stack, info):
                 break
             found = self.holder(stack)
@@ -94,7 +95,7 @@ class JobLock:
         try:
             yield holder
         finally:
-            self._remove(stack, submitted)
+            self._remove(stack)
 
     def unlock(self, stack: str, wanted: str) -> str:
         found = self.holder(stack)
@@ -118,31 +119,22 @@ class JobLock:
             raise
         return True
 
-    def _remove(self, stack: str, submitted: float | None = None) -> None:
-        """Delete the lock's job once it has ended (the Jobs API deletes only ended jobs).
-
-        ``submitted``: when this process submitted it (monotonic), which with the job's
-        own run time (the cluster's clock) says how long ago it ended; unknown for a
-        lock taken over or broken.
-        """
+    def _remove(self, stack: str) -> None:
+        """Delete the lock's job once it has ended (the Jobs API deletes only ended jobs)."""
         client, name = self._client(), lock_id(stack)
         deadline = time.monotonic() + ENDED_WITHIN
         while True:
             try:
-                info = client.get_job_info(name)
+                status = client.get_job_status(name)
             except RuntimeError:
                 return  # gone already
-            if info.status.is_terminal():
+            if status.is_terminal():
                 break
             if time.monotonic() >= deadline:
                 client.stop_job(name)
                 deadline = time.monotonic() + ENDED_WITHIN
             time.sleep(0.2)
-        since_end = 0.0
-        if submitted is not None and info.start_time and info.end_time:
-            ran = (info.end_time - info.start_time) / 1000
-            since_end = time.monotonic() - submitted - ran
-        removal.delete_ended(client, [name], since_end)
+        removal.delete(client, name)
 
 
 def describe(info: dict[str, str]) -> str:

@@ -52,8 +52,8 @@ def machine_problem(pool: Pool) -> str | None:
 
 def describe_runtime(runtime: str, python: str) -> RuntimeNote:
     return RuntimeNote(
-        f"the cluster's Python environment (TensorFlow there; runtimeVersion {runtime} "
-        "is reported beside it in the job's log)"
+        f"the cluster's own TensorFlow: {runtime}, or a newer 2.x with the same Keras (the "
+        "job checks at its start and stops with the reason otherwise)"
     )
 
 

@@ -8,13 +8,12 @@ actor has exited and the job's record is gone, it writes the job back as FAILED
 within about a second of its end comes back as such a ghost: 12 times in 15 for a
 lock held for an instant, measured here the same day. Every job mlapply submits
 carries metadata, so a terminal job without any is a ghost, safe to delete (its
-monitor has ended by writing it).
+monitor has ended by writing it): a ghost holds no lock, and purge waits out
+``SETTLE_SECONDS`` after its deletions and deletes what came back.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Collection
 from typing import Any
 
 # Three monitor periods: the ghost is written within one period of the actor's exit.
@@ -26,18 +25,6 @@ def is_ghost(info: Any) -> bool:
     return not info.metadata and info.status.is_terminal()
 
 
-def delete_ended(client: Any, names: Collection[str], since_end: float) -> None:
-    """Delete these ended jobs; ``since_end``: the fewest seconds since any of them
-    ended (0 when unknown). Within the settle time, wait it out and delete the ghosts."""
-    for name in names:
-        _delete(client, name)
-    if not names or since_end >= SETTLE_SECONDS:
-        return
-    time.sleep(SETTLE_SECONDS - max(since_end, 0.0))
-    for name in names:
-        clear_ghost(client, name)
-
-
 def clear_ghost(client: Any, name: str) -> bool:
     """Delete job ``name`` if it is a ghost; whether it was one."""
     try:
@@ -46,11 +33,12 @@ def clear_ghost(client: Any, name: str) -> bool:
         return False  # not found
     if not is_ghost(info):
         return False
-    _delete(client, name)
+    delete(client, name)
     return True
 
 
-def _delete(client: Any, name: str) -> None:
+def delete(client: Any, name: str) -> None:
+    """Delete an ended job; nothing if it is gone already."""
     try:
         client.delete_job(name)
     except RuntimeError as refused:
