@@ -205,7 +205,7 @@ def world(
     if request.param == "ray":
         cluster = request.getfixturevalue("ray_cluster")
         ray_spec = f"spec: {{backend: ray, ray: {{address: '{cluster.address}', storage: s}}}}\n"
-        desired = _write(root, header + ray_spec + "---", serving=False)  # refused: below
+        desired = _write(root, header + ray_spec + "---")
         backend = conforming(desired.stack.settings)
 
         def plant_in_cluster(holder: str, pid: int) -> None:

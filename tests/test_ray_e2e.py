@@ -6,13 +6,16 @@ cluster. The trainer is TensorFlow from the cluster's own Python environment."""
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from ray.dashboard.modules.serve.sdk import ServeSubmissionClient
 from ray.job_submission import JobSubmissionClient
 
 from reconciler import cli
@@ -24,6 +27,7 @@ from tests.raycluster import RayCluster
 
 pytestmark = pytest.mark.ray
 
+SERVE = "http://127.0.0.1:8000"
 CUSTOM = """  scaleTier: CUSTOM
   machines:
     master: {type: n1-standard-4}
@@ -31,8 +35,7 @@ CUSTOM = """  scaleTier: CUSTOM
 
 
 def _on_ray(manifests: Path, cluster: RayCluster) -> None:
-    """The example stack on backend ray, training chief + worker, with no serving."""
-    (manifests / "serving.yaml").unlink()
+    """The example stack on backend ray, training chief + worker."""
     stack = manifests / "stack.yaml"
     ray = f"  backend: ray\n  ray:\n    address: {cluster.address}\n    storage: ../storage\n"
     text = stack.read_text().replace("  backend: local\n  local:\n    home: .mlapply\n", ray)
@@ -72,7 +75,22 @@ def test_the_example_trains_across_two_nodes_plans_no_change_and_destroys(
     assert nodes["chief-0"] != nodes["worker-0"], "chief and worker shared a node"
     exports = list((tmp_path / "repo" / "storage").rglob("saved_model.pb"))
     assert exports, f"no SavedModel in the storage; log:\n{log[-3000:]}"
-    print(f"chief + worker trained and exported in {trained:.1f} s")
+    print(f"chief + worker trained, exported and deployed in {trained:.1f} s")
+
+    sample = str(manifests / "sample-request.json")
+    code, output = _run("predict", "taxifare", str(manifests), "--json-instances", sample)
+    assert code == 0, output
+    predictions = json.loads(output)["predictions"]
+    assert len(predictions) == len(json.loads(Path(sample).read_text())["instances"]), output
+    # As the README's curl line, beneath the model's route on Serve's port.
+    url = f"{SERVE}/taxifare/taxifare/v1/models/taxifare:predict"
+    request = urllib.request.Request(url, Path(sample).read_bytes(), method="POST")
+    with urllib.request.urlopen(request, timeout=60) as answer:
+        assert json.loads(answer.read())["predictions"] == predictions
+        assert answer.headers["X-Mlapply-Model-Version"].startswith("taxifare")
+    status = f"{SERVE}/taxifare/taxifare/v1/models/taxifare"
+    with urllib.request.urlopen(status, timeout=60) as answer:
+        assert json.loads(answer.read())["model_version_status"][0]["state"] == "AVAILABLE"
 
     code, output = _run("plan", str(manifests), "--var", "train_steps=60")
     assert code == 0 and "No changes." in output, output
@@ -84,6 +102,8 @@ def test_the_example_trains_across_two_nodes_plans_no_change_and_destroys(
     assert _ours(client, "taxifare") == []
     assert not (tmp_path / "repo" / "storage" / "mlapply" / "taxifare").exists()
     assert [j for j in client.list_jobs() if j.submission_id == lock_id("taxifare")] == []
+    applications = ServeSubmissionClient(ray_cluster.address).get_serve_details()
+    assert not [a for a in applications.get("applications") or {} if ".taxifare." in a]
 
 
 SLEEPY_TASK = """

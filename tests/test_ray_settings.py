@@ -31,14 +31,12 @@ def test_the_driver_reads_a_lost_node_as_the_launcher_reports_it() -> None:
     assert driver.LOST_EXIT == launcher.LOST_EXIT
 
 
-def test_validate_refuses_a_model_on_ray_with_the_reason_and_imports_no_ray(
+def test_validate_takes_a_model_on_ray_and_reads_the_driver_without_importing_ray(
     tmp_path: Path,
 ) -> None:
     (tmp_path / "stack.yaml").write_text(STACK)
     result = CliRunner().invoke(cli.cli, ["validate", str(tmp_path)])
-    assert result.exit_code != 0
-    assert "stack.yaml:8:" in result.output
-    assert "backend ray has no model serving" in result.output, result.output
+    assert result.exit_code == 0, result.output
     probe = (
         "import sys; from reconciler.backends import registry; registry.facets('ray'); "
         "print('ray' in sys.modules)"

@@ -30,12 +30,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +48,10 @@ from reconciler.serving.guard import (
     RefusalLog,
     deepen_listen_queue,
 )
+from reconciler.serving.routes import Dialect, dialect_of, error_body
+from reconciler.serving.routes import HttpError as _HttpError
+from reconciler.serving.routes import Route as _Route
+from reconciler.serving.routes import parse as _parse
 from reconciler.serving.signature import (
     InstanceError,
     ServingSignature,
@@ -60,33 +62,7 @@ from reconciler.serving.signature import (
 
 log = logging.getLogger("mlapply.serve")
 
-_NAME = r"[A-Za-z0-9_.\-]+"
-
-
-class Dialect(str, Enum):
-    """Which clients' request shape a request came in: its path and its errors."""
-
-    ML_ENGINE = "ml-engine"
-    TF_SERVING = "tf-serving"
-
-
-_ROUTES = [
-    (
-        Dialect.ML_ENGINE,
-        re.compile(rf"/v1/projects/({_NAME})/models/({_NAME})(?:/versions/({_NAME}))?"),
-    ),
-    (Dialect.TF_SERVING, re.compile(rf"/v1/models/({_NAME})(?:/versions/({_NAME}))?")),
-]
 RELOAD_AFTER = 30.0  # seconds before a SavedModel that failed to load is tried again
-_STATUS_TEXT = {
-    400: "INVALID_ARGUMENT",
-    404: "NOT_FOUND",
-    405: "INVALID_ARGUMENT",
-    408: "DEADLINE_EXCEEDED",
-    413: "INVALID_ARGUMENT",
-    500: "INTERNAL",
-    503: "UNAVAILABLE",
-}
 
 
 @dataclass(frozen=True)
@@ -97,23 +73,6 @@ class ServeOptions:
     refresh: float = 1.0
     threads: int = 4
     clients: ClientLimits = field(default_factory=ClientLimits)
-
-
-class _HttpError(Exception):
-    def __init__(self, status: int, message: str, *, close: bool = False) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.close = close  # the connection cannot carry another request
-
-
-@dataclass(frozen=True)
-class _Route:
-    dialect: Dialect
-    project: str | None
-    model: str
-    version: str | None
-    verb: str | None  # "predict", or None for a GET of the resource
 
 
 class ModelServer:
@@ -276,7 +235,7 @@ def make_app(server: ModelServer, guard: ConnectionGuard) -> web.Application:
 
 def _handler(server: ModelServer) -> Callable[[web.Request], Awaitable[web.Response]]:
     async def handle(request: web.Request) -> web.Response:
-        dialect = Dialect.TF_SERVING if request.path.startswith("/v1/models") else Dialect.ML_ENGINE
+        dialect = dialect_of(request.path)
         try:
             route = _parse(request.path)
             dialect = route.dialect
@@ -303,26 +262,6 @@ def _handler(server: ModelServer) -> Callable[[web.Request], Awaitable[web.Respo
             return _error(dialect, 500, f"prediction failed: {exc}")
 
     return handle
-
-
-def _parse(path: str) -> _Route:
-    verb = None
-    if ":" in path:
-        path, verb = path.rsplit(":", 1)
-        if verb != "predict":
-            raise _HttpError(404, f"unknown method :{verb}; this server answers :predict")
-    for dialect, pattern in _ROUTES:
-        match = pattern.fullmatch(path)
-        if match:
-            groups = match.groups()
-            if dialect is Dialect.ML_ENGINE:
-                return _Route(dialect, groups[0], groups[1], groups[2], verb)
-            return _Route(dialect, None, groups[0], groups[1], verb)
-    raise _HttpError(
-        404,
-        f"no such path: {path}; this server answers /v1/projects/P/models/M[/versions/V]:predict "
-        "and /v1/models/M[/versions/V]:predict",
-    )
 
 
 async def _predict(server: ModelServer, route: _Route, request: web.Request) -> web.Response:
@@ -423,10 +362,7 @@ def _json(status: int, body: Any, version: str | None = None) -> web.Response:
 
 
 def _error(dialect: Dialect, status: int, message: str) -> web.Response:
-    if dialect is Dialect.TF_SERVING:
-        return _json(status, {"error": message})
-    code = _STATUS_TEXT.get(status, "UNKNOWN")
-    return _json(status, {"error": {"code": status, "message": message, "status": code}})
+    return _json(status, error_body(dialect, status, message))
 
 
 def _first_line(exc: BaseException) -> str:

@@ -17,15 +17,31 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 from reconciler.backends import exports, logtext
-from reconciler.backends.base import JobState, JobSubmission, LiveJob, LiveSnapshot
-from reconciler.backends.facets import Driver, Jobs, LogChunk, Logs, StackLock
-from reconciler.backends.ray import lock, removal, staging
+from reconciler.backends.base import (
+    JobState,
+    JobSubmission,
+    LiveJob,
+    LiveModel,
+    LiveSnapshot,
+    LiveVersion,
+    VersionDeployment,
+)
+from reconciler.backends.facets import (
+    Driver,
+    Jobs,
+    LogChunk,
+    Logs,
+    Predictions,
+    Serving,
+    StackLock,
+)
+from reconciler.backends.ray import lock, removal, serving, staging
 from reconciler.backends.ray.settings import ADDRESS_VARIABLE, RaySettings
 from reconciler.backends.settings import own
 from reconciler.diagnostics import MlapplyError
@@ -63,17 +79,21 @@ def _not_found(error: RuntimeError) -> bool:
     return any(text in str(error) for text in NOT_FOUND)
 
 
-class RayDriver(Driver, Jobs, StackLock, Logs):
+class RayDriver(Driver, Jobs, StackLock, Logs, Serving, Predictions):
     name = "ray"
 
     def __init__(self, settings: StackSettings, address: str) -> None:
         ray = own(settings, RaySettings)
         self.address = address.rstrip("/")
+        self.serve_url = (ray.serve_address or _serve_default(self.address)).rstrip("/")
         self.storage = Path(ray.storage)
         self.cpus = ray.cpus_per_replica
         self.home = settings.home
         self.poll_seconds = float(os.environ.get("MLAPPLY_RAY_POLL_SECONDS") or POLL_SECONDS)
         self.locks = lock.JobLock(lambda: self.client)
+        self.apps = serving.ServeApps(
+            lambda: self.serve_client, self.storage, settings.meta.name, self.serve_url
+        )
 
     @classmethod
     def for_stack(cls, settings: StackSettings) -> RayDriver:
@@ -100,6 +120,13 @@ class RayDriver(Driver, Jobs, StackLock, Logs):
         except (ConnectionError, RuntimeError) as unreachable:
             raise _unreachable(self.address, unreachable) from None
 
+    @functools.cached_property
+    def serve_client(self) -> Any:
+        """Serve's REST API on the same dashboard, its calls said as the Jobs client's."""
+        from ray.dashboard.modules.serve.sdk import ServeSubmissionClient
+
+        return _Answering(ServeSubmissionClient(self.address), self.address)
+
     # Live state ----------------------------------------------------------------------
 
     def read_live(self, stack: str) -> LiveSnapshot:
@@ -108,7 +135,8 @@ class RayDriver(Driver, Jobs, StackLock, Logs):
             for details in self.client.list_jobs()
             if (details.metadata or {}).get(LABEL_STACK) == stack and details.submission_id
         )
-        return LiveSnapshot(stack, jobs)
+        models, versions = self.apps.read() if stack == self.apps.stack else ((), ())
+        return LiveSnapshot(stack, jobs, models, versions)
 
     def remote_lister(self) -> RemoteLister | None:
         return None  # data is staged from this machine: fingerprinted by its files
@@ -240,6 +268,34 @@ class RayDriver(Driver, Jobs, StackLock, Logs):
     def unlock(self, stack: str, lock_id: str) -> str:
         return self.locks.unlock(stack, lock_id)
 
+    # Serving: one Ray Serve application per model (serving.py) -------------------------
+
+    def put_model(self, model: LiveModel) -> None:
+        self.apps.put_model(model)
+
+    def delete_model(self, name: str) -> None:
+        self.apps.delete_model(name)
+
+    def deploy_version(self, deployment: VersionDeployment) -> None:
+        self.apps.deploy_version(deployment)
+
+    def update_version(self, version: LiveVersion) -> None:
+        self.apps.update_version(version)
+
+    def set_default(self, model: str, version: str) -> None:
+        self.apps.set_default(model, version)
+
+    def delete_version(self, model: str, name: str) -> None:
+        self.apps.delete_version(model, name)
+
+    def predict(
+        self, stack: str, model: str, version: str | None, instances: Sequence[Any]
+    ) -> list[Any]:
+        return self.apps.predict(model, version, instances)
+
+    def prediction_url(self, model: str, version: str | None) -> str:
+        return self.apps.prediction_url(model, version)
+
     def purge(self, stack: str) -> int:
         """Delete the stack's ended jobs from the cluster, and its storage folder; then
         what Ray writes back of them and of the lock just released (removal.py)."""
@@ -282,6 +338,13 @@ def _unreachable(address: str, error: Exception) -> MlapplyError:
         "start it (ray start --head) or point spec.ray.address or "
         f"{ADDRESS_VARIABLE} at its dashboard",
     )
+
+
+def _serve_default(address: str) -> str:
+    """Serve's default HTTP address on the dashboard's host: port 8000."""
+    scheme, _, rest = address.partition("://")
+    host = rest.split("/")[0].rsplit(":", 1)[0]
+    return f"{scheme}://{host}:8000"
 
 
 def _failure(message: str | None) -> str:

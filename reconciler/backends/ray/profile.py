@@ -68,8 +68,6 @@ PROFILE = Profile(
     default_python="3.11",
     explains={
         Facet.STUDIES: Missing("the ray backend runs no tuning studies yet", _NOT_YET),
-        Facet.SERVING: Missing("the ray backend serves no model versions yet", _NOT_YET),
-        Facet.PREDICTIONS: Missing("the ray backend serves no model versions yet", _NOT_YET),
         Facet.USAGE: Missing(
             "Ray's Jobs API reports no CPU or memory per job",
             "open the job in the Ray dashboard (its link is in mlapply status)",
@@ -79,7 +77,8 @@ PROFILE = Profile(
             "run tensorboard --logdir on that folder",
         ),
         Facet.LOCAL_MODELS: Missing(
-            "the ray backend serves no model versions yet", "mlapply serve on an export folder"
+            "the ray backend's versions serve on the cluster (Ray Serve), not here",
+            "send predictions to the cluster: mlapply predict, or the URL it prints",
         ),
     },
 )

@@ -2,9 +2,11 @@
 
 ``address`` is the cluster's Jobs API (the dashboard, ``http://HOST:8265``);
 when the Stack names none, ``RAY_ADDRESS`` gives it when a command acts, as
-``ray job submit`` reads it. ``storage`` is a folder every node and this
-machine read and write (a shared filesystem's path): data is staged there and
-jobs write their output there, so that apply finds the export.
+``ray job submit`` reads it. ``serveAddress`` is where Ray Serve answers
+(default: the dashboard's host, port 8000, Serve's default). ``storage`` is a
+folder every node and this machine read and write (a shared filesystem's path):
+data is staged there, jobs write their output there (where apply finds the
+export), and the versions' SavedModels are copied there.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ class RaySettings(NamedTuple):
     storage: str
     """The shared folder, absolute."""
     cpus_per_replica: float = 1.0
+    serve_address: str | None = None
+    """Where Ray Serve answers, as written (None: the dashboard's host, port 8000)."""
 
 
 def parse(block: Mapping[str, Any], root: Path) -> RaySettings:
@@ -32,6 +36,7 @@ def parse(block: Mapping[str, Any], root: Path) -> RaySettings:
         address=block.get("address"),
         storage=str((root / storage).resolve()) if storage else "",
         cpus_per_replica=float(block.get("cpusPerReplica", 1)),
+        serve_address=block.get("serveAddress"),
     )
 
 
@@ -43,6 +48,12 @@ SCHEMA = {
         "address": {
             "description": "The cluster's Jobs API, the dashboard's address "
             "(http://HOST:8265). Default: the RAY_ADDRESS environment variable.",
+            "type": "string",
+            "pattern": "^https?://",
+        },
+        "serveAddress": {
+            "description": "Where Ray Serve answers predictions (http://HOST:8000). "
+            "Default: the address's host, port 8000 (Serve's default).",
             "type": "string",
             "pattern": "^https?://",
         },

@@ -1,0 +1,179 @@
+"""The Ray Serve application of one model, as the ray backend deploys it.
+
+It runs on the cluster, not here: ``serving.py`` copies this file (as
+``mlapply_ray_serve.py``) into the stack's storage with the two modules of
+``reconciler.serving`` it imports (the paths and errors of each client's
+dialect, and the SavedModel's signature), and names that folder on the
+application's ``PYTHONPATH``. So the cluster answers exactly what ``mlapply
+serve`` answers, ML Engine ``:predict`` and TF Serving REST, beneath the
+model's route prefix.
+
+Each version is a deployment of its own (named as the version's live name)
+that loads its SavedModel on its first request, as ``mlapply serve`` does; the
+model's ingress routes a request to the version its path names, or to the
+default. The application's ``args`` are what the driver wrote: the versions'
+exports and shapes; the ingress's ``user_config`` holds the default and, under
+``mlapply``, the labels and records that ``plan`` reads back (ignored here).
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from ray import serve
+from ray.serve import Application
+from ray.serve.handle import DeploymentHandle
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from reconciler.serving.routes import HttpError, Route, dialect_of, error_body, parse
+from reconciler.serving.signature import (
+    InstanceError,
+    ServingSignature,
+    column_outputs,
+    rows,
+    strict_json,
+)
+
+MAX_REQUEST_BYTES = 1_500_000
+"""ML Engine's online prediction limit, as mlapply serve's."""
+VERSION_HEADER = "X-Mlapply-Model-Version"
+
+
+class Version:
+    """One version of the model: its SavedModel, loaded on the first request."""
+
+    def __init__(self, export: str) -> None:
+        self.export = export
+        self._signature: ServingSignature | None = None
+        self._loading = threading.Lock()
+
+    def _loaded(self) -> ServingSignature:
+        with self._loading:
+            if self._signature is None:
+                self._signature = ServingSignature.load(Path(self.export))
+            return self._signature
+
+    def predict(self, body: bytes) -> tuple[int, Any]:
+        """(200, the answer) or (an HTTP status, why)."""
+        try:
+            payload = strict_json(body)
+        except (ValueError, RecursionError) as exc:
+            return 400, f"the body is not JSON: {_first_line(exc)}"
+        if not isinstance(payload, dict) or ("instances" in payload) == ("inputs" in payload):
+            return (
+                400,
+                'the body must be a JSON object with "instances" (rows) or "inputs" (columns)',
+            )
+        try:
+            signature = self._loaded()
+        except Exception as exc:  # the replica keeps answering; the client learns why
+            return 500, f"the version's SavedModel did not load: {_first_line(exc)}"
+        try:
+            if "instances" in payload:
+                columns, count = signature.columns_from_instances(payload["instances"])
+            else:
+                columns, count = signature.columns_from_inputs(payload["inputs"])
+        except InstanceError as exc:
+            return 400, str(exc)
+        try:
+            outputs = signature.run(columns)
+        except Exception as exc:
+            return 400, f"the model refused the request: {_first_line(exc)}"
+        if "inputs" in payload:
+            return 200, {"outputs": column_outputs(outputs, 0, count)}
+        return 200, {"predictions": rows(outputs, 0, count)}
+
+
+class Model:
+    """The model's ingress: a request goes to the version its path names, or the default."""
+
+    def __init__(self, model: str, versions: dict[str, DeploymentHandle[Any]]) -> None:
+        self.model, self.versions = model, versions
+        self.default: str | None = None
+
+    def reconfigure(self, config: dict[str, Any]) -> None:
+        """The deployment's ``user_config``: the default version, changed in place."""
+        self.default = config.get("default")
+
+    async def __call__(self, request: Request) -> JSONResponse:
+        path = str(request.scope["path"])
+        root = str(request.scope.get("root_path") or "")
+        if root and path.startswith(root):
+            path = path[len(root) :] or "/"
+        dialect = dialect_of(path)
+        try:
+            route = parse(path)
+            dialect = route.dialect
+            version = self._version(route)
+            if route.verb == "predict":
+                if request.method != "POST":
+                    raise HttpError(405, f"{path} takes POST")
+                body = await request.body()
+                if len(body) > MAX_REQUEST_BYTES:
+                    raise HttpError(
+                        413, f"the request body is over the {MAX_REQUEST_BYTES}-byte limit"
+                    )
+                status, answer = await self.versions[version].predict.remote(body)
+                if status != 200:
+                    raise HttpError(status, answer)
+                return JSONResponse(answer, headers={VERSION_HEADER: version})
+            if route.verb is not None or request.method != "GET":
+                raise HttpError(404, f"no such method: {request.method} {path}")
+            return JSONResponse(self._describe(route, version), headers={VERSION_HEADER: version})
+        except HttpError as exc:
+            return JSONResponse(error_body(dialect, exc.status, exc.message), exc.status)
+
+    def _version(self, route: Route) -> str:
+        if route.model != self.model:
+            raise HttpError(
+                404, f"model {route.model} is not served here (this is {self.model}'s route)"
+            )
+        version = route.version or self.default
+        if version is None:
+            raise HttpError(404, f"model {self.model} has no default version")
+        if version not in self.versions:
+            raise HttpError(404, f"model {self.model} has no version {version}")
+        return version
+
+    def _describe(self, route: Route, version: str) -> dict[str, Any]:
+        if route.project is None:  # TF Serving's model status
+            names = [route.version] if route.version else sorted(self.versions)
+            ok = {"error_code": "OK", "error_message": ""}
+            return {
+                "model_version_status": [
+                    {"version": name, "state": "AVAILABLE", "status": ok} for name in names
+                ]
+            }
+        base = f"projects/{route.project}/models/{self.model}"
+        if route.version is None:
+            return {"name": base, "defaultVersion": {"name": f"{base}/versions/{version}"}}
+        return {
+            "name": f"{base}/versions/{version}",
+            "state": "READY",
+            "isDefault": version == self.default,
+        }
+
+
+def app(args: dict[str, Any]) -> Application:
+    """The application ``args`` describe (Serve's application builder)."""
+    version: Any = serve.deployment(Version)
+    model: Any = serve.deployment(Model)
+    versions = {
+        name: version.options(
+            name=name,
+            num_replicas=int(spec.get("replicas", 1)),
+            ray_actor_options={"num_cpus": float(spec.get("cpus", 1))},
+        ).bind(spec["export"])
+        for name, spec in args["versions"].items()
+    }
+    ingress = model.options(name="ingress", ray_actor_options={"num_cpus": 0})
+    bound: Application = ingress.bind(args["model"], versions)
+    return bound
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

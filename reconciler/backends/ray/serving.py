@@ -1,0 +1,356 @@
+"""The ray backend's models and versions: one Ray Serve application per model.
+
+Read and written through Serve's REST API on the dashboard (``GET`` and ``PUT
+/api/serve/applications/``, "Serve REST API", docs.ray.io, through Ray's
+``ServeSubmissionClient``; checked 2026-12-06). That ``PUT`` is declarative: it
+replaces every application it is not given. So each write reads what runs and
+puts back every other application's deployed config as it is, changing only
+this stack's application of one model. Nothing mlapply did not write is
+removed or changed.
+
+A model is the application ``mlapply.STACK.MODEL`` on the route prefix
+``/STACK/MODEL``, built by ``serve_app.app`` (shipped into the storage with
+what it imports, by content). Its versions are deployments named by their live
+names, each serving its SavedModel copied into the storage (so a purge of jobs
+leaves it serving). The default version, the labels and the plan's records
+live in the ingress deployment's ``user_config``: a switch of default or of
+labels is applied in place (Serve's lightweight update: no replica restarts).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from reconciler.backends.base import LiveModel, LiveVersion, VersionDeployment, VersionState
+from reconciler.backends.ray import staging
+from reconciler.diagnostics import MlapplyError
+
+MODULE = "mlapply_ray_serve"
+INGRESS = "ingress"
+READY_WITHIN = float(os.environ.get("MLAPPLY_RAY_SERVE_SECONDS") or 300.0)
+POLL_SECONDS = 0.5
+PREDICT_SECONDS = 60.0
+REPO = Path(__file__).resolve().parents[3]
+SHIPPED = (
+    "reconciler/__init__.py",
+    "reconciler/diagnostics.py",
+    "reconciler/serving/__init__.py",
+    "reconciler/serving/routes.py",
+    "reconciler/serving/signature.py",
+)
+"""What ``serve_app`` imports, shipped beside it."""
+# Serve's deployment statuses ("Serve Deployment Status", docs.ray.io, checked
+# 2026-12-06): a version whose deployment is one of these serves.
+SERVING = frozenset({"HEALTHY", "UPSCALING", "DOWNSCALING"})
+FAILED = frozenset({"UNHEALTHY", "DEPLOY_FAILED"})
+
+
+def app_name(stack: str, model: str) -> str:
+    return f"mlapply.{stack}.{model}"
+
+
+def route_prefix(stack: str, model: str) -> str:
+    return f"/{stack}/{model}"
+
+
+class ServeApps:
+    """This stack's applications on one cluster (``client``: a ServeSubmissionClient)."""
+
+    def __init__(self, client: Callable[[], Any], storage: Path, stack: str, url: str) -> None:
+        self._client, self.storage, self.stack, self.url = client, storage, stack, url
+
+    # Reading -------------------------------------------------------------------------
+
+    def _details(self) -> dict[str, Any]:
+        found: dict[str, Any] = self._client().get_serve_details()
+        return found
+
+    def _ours(self, details: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+        for name, app in (details.get("applications") or {}).items():
+            config = app.get("deployed_app_config") or {}
+            meta = _ingress_config(config).get("mlapply") or {}
+            if meta.get("stack") == self.stack:
+                yield name, app
+
+    def read(self) -> tuple[tuple[LiveModel, ...], tuple[LiveVersion, ...]]:
+        models, versions = [], []
+        for _, app in self._ours(self._details()):
+            config = app["deployed_app_config"]
+            user = _ingress_config(config)
+            meta = user["mlapply"]
+            models.append(
+                LiveModel(
+                    name=meta["model"],
+                    labels=meta.get("labels", {}),
+                    description=meta.get("description", ""),
+                    region=meta.get("region", ""),
+                    online_prediction_logging=bool(meta.get("logging")),
+                    default_version=user.get("default"),
+                )
+            )
+            deployments = app.get("deployments") or {}
+            for name, spec in (config.get("args") or {}).get("versions", {}).items():
+                recorded = meta.get("versions", {}).get(name, {})
+                status = deployments.get(name, {})
+                serving = status.get("status") in SERVING
+                error = None
+                if not serving:
+                    error = status.get("message") or app.get("message") or "not serving yet"
+                versions.append(
+                    LiveVersion(
+                        name=name,
+                        labels=recorded.get("labels", {}),
+                        model=meta["model"],
+                        state=VersionState.READY if serving else VersionState.UPLOADED,
+                        description=recorded.get("description", ""),
+                        deployment_uri=spec["export"],
+                        create_time=recorded.get("created"),
+                        error=error,
+                        spec=recorded.get("spec"),
+                    )
+                )
+        return tuple(models), tuple(versions)
+
+    # Writing -------------------------------------------------------------------------
+
+    def put_model(self, model: LiveModel) -> None:
+        def change(config: dict[str, Any]) -> None:
+            meta = _ingress_config(config)["mlapply"]
+            meta.update(
+                labels=dict(model.labels),
+                description=model.description,
+                region=model.region,
+                logging=model.online_prediction_logging,
+            )
+
+        self._change(model.name, change, create=True)
+
+    def delete_model(self, model: str) -> None:
+        self._change(model, None)
+        shutil.rmtree(self._models() / model, ignore_errors=True)
+
+    def deploy_version(self, deployment: VersionDeployment) -> None:
+        record, version = deployment.record, deployment.version
+        export = self._copy_export(deployment.export, record.model, record.name)
+
+        def change(config: dict[str, Any]) -> None:
+            config["args"]["versions"][record.name] = {
+                "export": export,
+                "replicas": max(version.scaling.min_nodes or 1, version.scaling.nodes or 1),
+                "cpus": 1,
+            }
+            _ingress_config(config)["mlapply"].setdefault("versions", {})[record.name] = {
+                "labels": dict(record.labels),
+                "description": record.description,
+                "spec": record.spec,
+                "created": time.time(),
+            }
+
+        self._change(record.model, change, create=True, wait_for=record.name)
+
+    def update_version(self, version: LiveVersion) -> None:
+        def change(config: dict[str, Any]) -> None:
+            kept = _ingress_config(config)["mlapply"].setdefault("versions", {})
+            kept.setdefault(version.name, {}).update(
+                labels=dict(version.labels), description=version.description, spec=version.spec
+            )
+
+        self._change(version.model, change)
+
+    def set_default(self, model: str, version: str) -> None:
+        def change(config: dict[str, Any]) -> None:
+            _ingress_config(config)["default"] = version
+
+        self._change(model, change)
+
+    def delete_version(self, model: str, name: str) -> None:
+        def change(config: dict[str, Any]) -> None:
+            config["args"]["versions"].pop(name, None)
+            user = _ingress_config(config)
+            user["mlapply"].get("versions", {}).pop(name, None)
+            if user.get("default") == name:
+                user["default"] = None
+
+        self._change(model, change)
+        shutil.rmtree(self._models() / model / name, ignore_errors=True)
+
+    def _change(
+        self,
+        model: str,
+        change: Callable[[dict[str, Any]], None] | None,
+        *,
+        create: bool = False,
+        wait_for: str | None = None,
+    ) -> None:
+        """Put every application back as it runs, with this model's changed (or, with
+        ``change`` None, left out), and wait until Serve runs what was put."""
+        details = self._details()
+        name = app_name(self.stack, model)
+        others, ours = [], None
+        for app_key, app in (details.get("applications") or {}).items():
+            config = app.get("deployed_app_config")
+            if app_key == name:
+                ours = json.loads(json.dumps(config)) if config else None
+            elif config:
+                others.append(config)
+        if change is not None:
+            if ours is None:
+                if not create:
+                    raise MlapplyError(f"model {model} is not deployed on the Ray cluster")
+                ours = self._new_app(model)
+            change(ours)
+            ours = json.loads(json.dumps(ours))  # as Serve gives it back: JSON's types
+        applications = [*others, ours] if change is not None else others
+        if ours is None and change is None:
+            return  # deleted before (an earlier answer was lost)
+        body: dict[str, Any] = {"applications": applications}
+        for kept in ("proxy_location", "http_options"):
+            if details.get(kept) is not None:
+                body[kept] = details[kept]
+        try:
+            self._client().deploy_applications(body)
+        except RuntimeError as refused:
+            raise MlapplyError(
+                f"Ray Serve refused the applications of model {model}: {_first_line(refused)}"
+            ) from None
+        self._wait(name, ours if change is not None else None, wait_for)
+
+    def _wait(self, name: str, config: dict[str, Any] | None, version: str | None) -> None:
+        deadline = time.monotonic() + READY_WITHIN
+        while True:
+            app = (self._details().get("applications") or {}).get(name)
+            if config is None:
+                if app is None:
+                    return
+            elif app is not None and _same(app.get("deployed_app_config") or {}, config):
+                status = app.get("status")
+                deployments = app.get("deployments") or {}
+                if status == "DEPLOY_FAILED":
+                    raise MlapplyError(f"Ray Serve could not deploy {name}: {app.get('message')}")
+                if version is not None and deployments.get(version, {}).get("status") in FAILED:
+                    message = deployments[version].get("message")
+                    raise MlapplyError(f"version {version} does not serve on Ray Serve: {message}")
+                if status == "RUNNING":
+                    return
+            if time.monotonic() >= deadline:
+                said = "not listed" if app is None else _state(app)
+                raise MlapplyError(
+                    f"Ray Serve did not run {name} within {READY_WITHIN:.0f} s ({said})",
+                    "see the application in the Ray dashboard's Serve tab; the next apply "
+                    "reads what runs and goes on",
+                )
+            time.sleep(POLL_SECONDS)
+
+    def _new_app(self, model: str) -> dict[str, Any]:
+        return {
+            "name": app_name(self.stack, model),
+            "route_prefix": route_prefix(self.stack, model),
+            "import_path": f"{MODULE}:app",
+            "runtime_env": {"env_vars": {"PYTHONPATH": str(self._ship())}},
+            "args": {"model": model, "versions": {}},
+            "deployments": [
+                {
+                    "name": INGRESS,
+                    "user_config": {
+                        "default": None,
+                        "mlapply": {"stack": self.stack, "model": model},
+                    },
+                }
+            ],
+        }
+
+    def _ship(self) -> Path:
+        """The Serve application's code in the storage, in a folder named by its content."""
+        sources = [(MODULE + ".py", Path(__file__).with_name("serve_app.py"))]
+        sources += [(relative, REPO / relative) for relative in SHIPPED]
+        digest = hashlib.sha256()
+        for relative, path in sources:
+            digest.update(relative.encode() + b"\0" + path.read_bytes() + b"\0")
+        folder = self.storage / "mlapply" / "_serve" / digest.hexdigest()[:16]
+        if not folder.exists():
+            partial = folder.with_name(folder.name + ".partial")
+            shutil.rmtree(partial, ignore_errors=True)
+            for relative, path in sources:
+                (partial / relative).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(path, partial / relative)
+            partial.replace(folder)
+        return folder
+
+    def _models(self) -> Path:
+        return staging.stack_folder(self.storage, self.stack) / "models"
+
+    def _copy_export(self, export: str, model: str, version: str) -> str:
+        source = Path(export)
+        if not (source / "saved_model.pb").is_file():
+            raise MlapplyError(f"no SavedModel under {export}")
+        target = self._models() / model / version
+        if not target.exists():
+            partial = target.with_name(target.name + ".partial")
+            shutil.rmtree(partial, ignore_errors=True)
+            shutil.copytree(source, partial, symlinks=True)
+            partial.replace(target)
+        return str(target)
+
+    # Predictions ---------------------------------------------------------------------
+
+    def prediction_url(self, model: str, version: str | None) -> str:
+        path = f"/v1/models/{model}" + (f"/versions/{version}" if version else "")
+        return f"{self.url}{route_prefix(self.stack, model)}{path}:predict"
+
+    def predict(self, model: str, version: str | None, instances: Sequence[Any]) -> list[Any]:
+        import requests  # Ray's SDK's own HTTP client: installed with it
+
+        url = self.prediction_url(model, version)
+        try:
+            answer = requests.post(
+                url, json={"instances": list(instances)}, timeout=PREDICT_SECONDS
+            )
+        except requests.RequestException as unreachable:
+            raise MlapplyError(
+                f"nothing answers at {url}: {_first_line(unreachable)}",
+                "Ray Serve answers on the head node's port 8000 unless spec.ray.serveAddress "
+                "says otherwise",
+            ) from None
+        try:
+            found = answer.json()
+        except ValueError:
+            found = {"error": answer.text[:300]}
+        if answer.status_code != 200:
+            raise MlapplyError(f"{url} answered {answer.status_code}: {found.get('error')}")
+        predictions: list[Any] = found["predictions"]
+        return predictions
+
+
+def _state(app: dict[str, Any]) -> str:
+    """What Serve says of an application and its deployments, in one line."""
+    parts = [f"{app.get('status')} {app.get('message') or ''}".strip()]
+    for name, deployment in (app.get("deployments") or {}).items():
+        parts.append(f"{name}: {deployment.get('status')} {deployment.get('message') or ''}")
+    return _first_line(Exception("; ".join(part.strip() for part in parts)))[:600]
+
+
+def _same(deployed: dict[str, Any], put: dict[str, Any]) -> bool:
+    """Whether Serve has taken the config put: what mlapply wrote of it is there."""
+    return deployed.get("args") == put.get("args") and _ingress_config(deployed) == _ingress_config(
+        put
+    )
+
+
+def _ingress_config(config: dict[str, Any]) -> dict[str, Any]:
+    for deployment in config.get("deployments") or []:
+        if deployment.get("name") == INGRESS:
+            user: dict[str, Any] = deployment.setdefault("user_config", {}) or {}
+            return user
+    return {}
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
