@@ -5,7 +5,8 @@ changes, and destroy leaves nothing.
 Over the Vertex driver against the fake Vertex + Cloud Storage server (its
 jobs train in a fraction of a second; the trainer is a prebuilt package on
 gs://, so nothing is built), and, with fewer examples, over the local driver
-running a tiny real trainer under its detached supervisors."""
+running a tiny real trainer under its detached supervisors and over the ray
+driver on the real test cluster (jobs as Ray jobs, versions on Ray Serve)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from reconciler.backends.registry import driver
 from reconciler.kinds import load_stack
 from tests.fake_gcp.scale import GCP
 from tests.fake_gcp.server import FakeGcp, pointed_at
+from tests.raycluster import RayCluster
 
 # Jobs here wait with deadlines: the runtime is built first.
 VERTEX = (
@@ -135,6 +137,20 @@ def local_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @given(st.lists(stacks(LOCAL), min_size=1, max_size=2))
 def test_applying_a_plan_converges_on_local(local_root: Path, history: list[str]) -> None:
     _history(local_root, history)
+
+
+@pytest.mark.ray
+@settings(max_examples=3, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_applying_a_plan_converges_on_ray(
+    local_root: Path, ray_cluster: RayCluster, data: st.DataObject
+) -> None:
+    header = LOCAL.replace(
+        "metadata: {name: prop}\n",
+        "metadata: {name: prop}\nspec: {backend: ray, ray: "
+        f"{{address: '{ray_cluster.address}', storage: ray-storage}}}}\n",
+    )
+    _history(local_root, data.draw(st.lists(stacks(header), min_size=1, max_size=2)))
 
 
 def _destroy(root: Path) -> None:

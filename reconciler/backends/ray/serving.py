@@ -23,6 +23,7 @@ import hashlib
 import json
 import os
 import shutil
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -65,6 +66,9 @@ class ServeApps:
 
     def __init__(self, client: Callable[[], Any], storage: Path, stack: str, url: str) -> None:
         self._client, self.storage, self.stack, self.url = client, storage, stack, url
+        # Each write puts every application: two at once in this process (apply's
+        # parallel steps) would undo each other's. Their waits may overlap.
+        self._writing = threading.Lock()
 
     # Reading -------------------------------------------------------------------------
 
@@ -139,6 +143,7 @@ class ServeApps:
     def deploy_version(self, deployment: VersionDeployment) -> None:
         record, version = deployment.record, deployment.version
         export = self._copy_export(deployment.export, record.model, record.name)
+        created = time.time()  # one value: _holds applies the change again
 
         def change(config: dict[str, Any]) -> None:
             config["args"]["versions"][record.name] = {
@@ -150,7 +155,7 @@ class ServeApps:
                 "labels": dict(record.labels),
                 "description": record.description,
                 "spec": record.spec,
-                "created": time.time(),
+                "created": created,
             }
 
         self._change(record.model, change, create=True, wait_for=record.name)
@@ -191,6 +196,15 @@ class ServeApps:
     ) -> None:
         """Put every application back as it runs, with this model's changed (or, with
         ``change`` None, left out), and wait until Serve runs what was put."""
+        with self._writing:
+            put = self._put(model, change, create)
+        if put:
+            self._wait(app_name(self.stack, model), change, wait_for)
+
+    def _put(
+        self, model: str, change: Callable[[dict[str, Any]], None] | None, create: bool
+    ) -> bool:
+        """Put the applications; whether there was anything to put."""
         details = self._details()
         name = app_name(self.stack, model)
         others, ours = [], None
@@ -209,7 +223,7 @@ class ServeApps:
             ours = json.loads(json.dumps(ours))  # as Serve gives it back: JSON's types
         applications = [*others, ours] if change is not None else others
         if ours is None and change is None:
-            return  # deleted before (an earlier answer was lost)
+            return False  # deleted before (an earlier answer was lost)
         body: dict[str, Any] = {"applications": applications}
         for kept in ("proxy_location", "http_options"):
             if details.get(kept) is not None:
@@ -220,16 +234,20 @@ class ServeApps:
             raise MlapplyError(
                 f"Ray Serve refused the applications of model {model}: {_first_line(refused)}"
             ) from None
-        self._wait(name, ours if change is not None else None, wait_for)
+        return True
 
-    def _wait(self, name: str, config: dict[str, Any] | None, version: str | None) -> None:
+    def _wait(
+        self, name: str, change: Callable[[dict[str, Any]], None] | None, version: str | None
+    ) -> None:
+        """Until Serve runs the change (its applications may have changed since: another
+        step of this apply wrote after it), or no longer lists a deleted one."""
         deadline = time.monotonic() + READY_WITHIN
         while True:
             app = (self._details().get("applications") or {}).get(name)
-            if config is None:
+            if change is None:
                 if app is None:
                     return
-            elif app is not None and _same(app.get("deployed_app_config") or {}, config):
+            elif app is not None and _holds(app.get("deployed_app_config") or {}, change):
                 status = app.get("status")
                 deployments = app.get("deployments") or {}
                 if status == "DEPLOY_FAILED":
@@ -336,11 +354,14 @@ def _state(app: dict[str, Any]) -> str:
     return _first_line(Exception("; ".join(part.strip() for part in parts)))[:600]
 
 
-def _same(deployed: dict[str, Any], put: dict[str, Any]) -> bool:
-    """Whether Serve has taken the config put: what mlapply wrote of it is there."""
-    return deployed.get("args") == put.get("args") and _ingress_config(deployed) == _ingress_config(
-        put
-    )
+def _holds(deployed: dict[str, Any], change: Callable[[dict[str, Any]], None]) -> bool:
+    """Whether a change is in the deployed config: making it again changes nothing of
+    what mlapply writes (the versions and the ingress's config)."""
+    again = json.loads(json.dumps(deployed))
+    change(again)
+    again = json.loads(json.dumps(again))
+    same_ingress = _ingress_config(deployed) == _ingress_config(again)
+    return same_ingress and deployed.get("args") == again.get("args")
 
 
 def _ingress_config(config: dict[str, Any]) -> dict[str, Any]:
