@@ -92,7 +92,11 @@ class RayDriver(Driver, Jobs, StackLock, Logs, Serving, Predictions):
         self.poll_seconds = float(os.environ.get("MLAPPLY_RAY_POLL_SECONDS") or POLL_SECONDS)
         self.locks = lock.JobLock(lambda: self.client)
         self.apps = serving.ServeApps(
-            lambda: self.serve_client, self.storage, settings.meta.name, self.serve_url
+            lambda: self.serve_client,
+            self.storage,
+            settings.meta.name,
+            self.serve_url,
+            self.address,
         )
 
     @classmethod

@@ -64,8 +64,11 @@ def route_prefix(stack: str, model: str) -> str:
 class ServeApps:
     """This stack's applications on one cluster (``client``: a ServeSubmissionClient)."""
 
-    def __init__(self, client: Callable[[], Any], storage: Path, stack: str, url: str) -> None:
+    def __init__(
+        self, client: Callable[[], Any], storage: Path, stack: str, url: str, dashboard: str
+    ) -> None:
         self._client, self.storage, self.stack, self.url = client, storage, stack, url
+        self.dashboard = dashboard
         # Each write puts every application: two at once in this process (apply's
         # parallel steps) would undo each other's. Their waits may overlap.
         self._writing = threading.Lock()
@@ -84,8 +87,14 @@ class ServeApps:
                 yield name, app
 
     def read(self) -> tuple[tuple[LiveModel, ...], tuple[LiveVersion, ...]]:
+        try:
+            details = self._details()
+        except RuntimeError as refused:
+            if "status code 404" in str(refused):
+                return (), ()  # a dashboard without Serve (ray[serve]) serves nothing
+            raise MlapplyError(f"Ray Serve's API refused a read: {_first_line(refused)}") from None
         models, versions = [], []
-        for _, app in self._ours(self._details()):
+        for name, app in self._ours(details):
             config = app["deployed_app_config"]
             user = _ingress_config(config)
             meta = user["mlapply"]
@@ -97,19 +106,21 @@ class ServeApps:
                     region=meta.get("region", ""),
                     online_prediction_logging=bool(meta.get("logging")),
                     default_version=user.get("default"),
+                    # The dashboard's route (its client, Ray 2.60: serve/applications/:name).
+                    console_url=f"{self.dashboard}/#/serve/applications/{name}",
                 )
             )
             deployments = app.get("deployments") or {}
-            for name, spec in (config.get("args") or {}).get("versions", {}).items():
-                recorded = meta.get("versions", {}).get(name, {})
-                status = deployments.get(name, {})
+            for version, spec in (config.get("args") or {}).get("versions", {}).items():
+                recorded = meta.get("versions", {}).get(version, {})
+                status = deployments.get(version, {})
                 serving = status.get("status") in SERVING
                 error = None
                 if not serving:
                     error = status.get("message") or app.get("message") or "not serving yet"
                 versions.append(
                     LiveVersion(
-                        name=name,
+                        name=version,
                         labels=recorded.get("labels", {}),
                         model=meta["model"],
                         state=VersionState.READY if serving else VersionState.UPLOADED,
@@ -205,7 +216,13 @@ class ServeApps:
         self, model: str, change: Callable[[dict[str, Any]], None] | None, create: bool
     ) -> bool:
         """Put the applications; whether there was anything to put."""
-        details = self._details()
+        try:
+            details = self._details()
+        except RuntimeError as refused:
+            raise MlapplyError(
+                f"the cluster's dashboard has no Ray Serve API: {_first_line(refused)}",
+                "install ray[serve] in the cluster's Python environment (Ray 2.60)",
+            ) from None
         name = app_name(self.stack, model)
         others, ours = [], None
         for app_key, app in (details.get("applications") or {}).items():
