@@ -20,6 +20,7 @@ from click.testing import CliRunner
 from reconciler import cli
 from reconciler.backends.base import LiveTrial
 from reconciler.backends.local import LocalStore
+from reconciler.backends.local.store import TrialRow
 from reconciler.stack.resources import Gate, Tuning, TuningParameter
 from reconciler.tuning import gates, search
 from reconciler.tuning.study import Measurement, Trial, best, measurements, outcome, to_stop
@@ -277,6 +278,23 @@ def test_the_median_rule_stops_a_trial_worse_than_the_median_of_the_completed() 
     assert to_stop(tuning, [*completed, good, bad]) == ["4"]
     assert to_stop(tuning._replace(early_stopping=False), [*completed, bad]) == []
     assert to_stop(tuning, [completed[0], bad]) == []  # waits for two completed trials
+
+
+def test_a_completed_trials_measurements_come_back_from_the_store_as_measurements(
+    tmp_path: Path,
+) -> None:
+    """The README's tuning example with early stopping crashed its supervisor: the store
+    gave a completed trial's measurements back as bare pairs, and the median rule
+    asked them for ``.step``."""
+    store = LocalStore(tmp_path, create=True)
+    store.put_trial(TrialRow("j-trial-1", "j", "s", "1", {}))
+    store.update_trial("j-trial-1", state="SUCCEEDED", measurements=json.dumps([[1, 2.0]]))
+    (row,) = store.trials_of("j")
+    assert row.measurements == (Measurement(1, 2.0),)
+    assert row.measurements[0].step == 1
+    completed = [Trial(t, {}, "SUCCEEDED", 1.0, measurements=row.measurements) for t in ("1", "2")]
+    running = Trial("3", {}, "RUNNING", measurements=(Measurement(1, 9.0),))
+    assert to_stop(_tuning(LR, early_stopping=True), [*completed, running]) == ["3"]
 
 
 def test_the_hypertune_file_is_read_as_the_library_writes_it() -> None:

@@ -34,6 +34,7 @@ from reconciler.backends.base import (
 from reconciler.diagnostics import MlapplyError
 from reconciler.manifests.discover import HOME_MARKER
 from reconciler.stack.resources import LABEL_STACK
+from reconciler.tuning.study import Measurement
 
 STATE_FILE = "state.db"
 
@@ -613,7 +614,7 @@ class TrialRow:
     lost: bool = False
     metric: float | None = None
     metrics: Mapping[str, float] = field(default_factory=dict)
-    measurements: tuple[tuple[int, float], ...] = ()
+    measurements: tuple[Measurement, ...] = ()
     create_time: float | None = None
     peak_rss_bytes: int | None = None
     mean_cpu: float | None = None
@@ -647,7 +648,7 @@ def _trial(row: sqlite3.Row) -> TrialRow:
         lost=bool(row["lost"]),
         metric=row["metric"],
         metrics=_load(row["metrics"]) or {},
-        measurements=tuple(tuple(m) for m in _load(row["measurements"]) or ()),
+        measurements=tuple(Measurement(*m) for m in _load(row["measurements"]) or ()),
         create_time=row["create_time"],
         peak_rss_bytes=row["peak_rss_bytes"],
         mean_cpu=row["mean_cpu"],

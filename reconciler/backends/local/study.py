@@ -85,7 +85,7 @@ class StudySupervisor:
             time.sleep(POLL_SECONDS)
 
     def _view(self, row: TrialRow) -> Trial:
-        measured: tuple[Any, ...] = tuple(row.measurements)
+        measured = row.measurements
         if row.state == "RUNNING" and row.job_dir and self.tuning.early_stopping:
             measured = reports.trial_measurements(
                 Path(row.job_dir), {"trial": row.trial}, self.tuning.metric
@@ -142,7 +142,7 @@ class StudySupervisor:
             row,
             state=state,
             metric=metric,
-            measurements=tuple((m.step, m.value) for m in measured),
+            measurements=measured,
         )
 
     def _stop_early(self, rows: list[TrialRow], views: list[Trial]) -> None:
