@@ -246,7 +246,7 @@ def test_the_example_stack_trains_deploys_and_beats_the_baseline(tmp_path: Path)
 
 def test_a_saved_plan_applies_only_while_it_is_not_stale(tmp_path: Path) -> None:
     manifests = _stack(tmp_path)
-    saved = tmp_path / "plan.json"
+    saved = tmp_path / "p.plan"  # any name: apply knows a saved plan by its content
     made = CliRunner().invoke(cli.cli, ["plan", str(manifests), "-o", str(saved)])
     assert made.exit_code == 0, made.output
     _stack(tmp_path, rate=0.3)  # the manifests change after the plan was made

@@ -22,6 +22,17 @@ class SavedPlan:
     retrain: tuple[str, ...]
 
 
+def is_saved_plan(path: str) -> bool:
+    """Whether a file is a plan ``plan -o`` wrote, whatever its name: it begins as a JSON
+    object naming its ``format_version`` (a manifest, YAML or JSON, has ``apiVersion``)."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(256)
+    except OSError:
+        return False
+    return head.lstrip().startswith(b"{") and b'"format_version"' in head
+
+
 def read_saved(path: str) -> SavedPlan:
     """A plan file checked against its schema, with the options it was made with."""
     from reconciler.render.jsonplan import read_plan_file

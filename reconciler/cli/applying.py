@@ -218,11 +218,10 @@ def apply(
     """Plan, confirm, then build, train, deploy, cancel and delete until the live
     resources match the manifests. PATHS are manifests, or one saved plan file."""
     from reconciler.apply.flow import ApplyOptions
+    from reconciler.apply.saved import is_saved_plan, read_saved
 
     saved = None
-    if len(paths) == 1 and paths[0].endswith(".json") and os.path.isfile(paths[0]):
-        from reconciler.apply.saved import read_saved
-
+    if len(paths) == 1 and os.path.isfile(paths[0]) and is_saved_plan(paths[0]):
         saved = read_saved(paths[0])
         paths, targets, retrain = saved.paths, saved.targets, saved.retrain
     options = ApplyOptions(
