@@ -3,7 +3,8 @@
 Plans hash trainer sources and datasets on every run; the cache means a file
 is read again only when its size or modification time changed. It is the one
 thing ``plan`` writes. When the stack home cannot be written (a read-only
-checkout), the cache quietly works in memory only.
+checkout), the cache quietly works in memory only; a link or other odd file in its
+place is refused (``discover.home_file``).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import os
 import sqlite3
 from pathlib import Path
 
-from reconciler.manifests.discover import HOME_MARKER
+from reconciler.manifests.discover import home_file, mark_home
 
 CACHE_FILE = "hashcache.db"
 _CHUNK = 1024 * 1024
@@ -39,8 +40,8 @@ class HashCache:
     def _open(home: Path) -> sqlite3.Connection | None:
         try:
             home.mkdir(parents=True, exist_ok=True)
-            (home / HOME_MARKER).touch(exist_ok=True)
-            db = sqlite3.connect(home / CACHE_FILE, timeout=10)
+            mark_home(home)
+            db = sqlite3.connect(home_file(home, CACHE_FILE, database=True), timeout=10)
             db.execute(
                 "CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, size INTEGER, "
                 "mtime_ns INTEGER, sha256 TEXT)"

@@ -2,17 +2,54 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from reconciler.diagnostics import Diagnostic, Location, error
+from reconciler.diagnostics import Diagnostic, Location, MlapplyError, error
 
 MANIFEST_SUFFIXES = (".yaml", ".yml")
 STACK_HOME = ".mlapply"
 HOME_MARKER = ".mlapply-home"
 """A file the local backend keeps in a stack home, so a home named anything is skipped."""
+SQLITE_COMPANIONS = ("-journal", "-wal", "-shm")
+"""The files SQLite writes beside a database (sqlite.org/tempfiles.html, checked 2026-12-06)."""
+_REMOVE_IT = (
+    "remove it: the stack home holds only files mlapply made, and it makes them again "
+    "(a link committed there would aim mlapply's writes outside the repository)"
+)
+
+
+def home_file(home: Path, name: str, *, database: bool = False) -> Path:
+    """A file of the stack home, refused when it is a link or not a regular file (with
+    ``database``, also the files SQLite keeps beside it): ``plan`` writes there."""
+    path = home / name
+    companions = SQLITE_COMPANIONS if database else ()
+    for candidate in (path, *(path.with_name(name + suffix) for suffix in companions)):
+        try:
+            mode = os.lstat(candidate).st_mode
+        except FileNotFoundError:
+            continue
+        if not stat.S_ISREG(mode):
+            what = "a link" if stat.S_ISLNK(mode) else "not a regular file"
+            raise MlapplyError(f"{candidate} is {what}", _REMOVE_IT)
+    return path
+
+
+def mark_home(home: Path) -> None:
+    """Create the home's marker file, never through a link."""
+    path = home / HOME_MARKER
+    try:
+        handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    except OSError as refused:
+        if refused.errno == errno.ELOOP:
+            raise MlapplyError(f"{path} is a link", _REMOVE_IT) from None
+        raise
+    os.close(handle)
+    home_file(home, HOME_MARKER)  # a FIFO or a folder there is refused too
 
 
 @dataclass(frozen=True)

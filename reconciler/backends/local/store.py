@@ -32,7 +32,7 @@ from reconciler.backends.base import (
     VersionState,
 )
 from reconciler.diagnostics import MlapplyError
-from reconciler.manifests.discover import HOME_MARKER
+from reconciler.manifests.discover import home_file, mark_home
 from reconciler.stack.resources import LABEL_STACK
 from reconciler.tuning.study import Measurement
 
@@ -193,6 +193,7 @@ class LocalStore:
                 self.close()
 
     def _connect(self, *, migrate: bool = True) -> sqlite3.Connection:
+        home_file(self.path.parent, self.path.name, database=True)
         db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
         db.row_factory = sqlite3.Row
         db.execute("PRAGMA busy_timeout = 30000")
@@ -232,7 +233,7 @@ class LocalStore:
         if self._db is None:
             with self._space():
                 self.home.mkdir(parents=True, exist_ok=True)
-                (self.home / HOME_MARKER).touch(exist_ok=True)
+                mark_home(self.home)
                 self._db = self._connect()
         return self._db
 
