@@ -193,3 +193,67 @@ def test_a_job_whose_node_is_lost_is_resubmitted_by_the_next_apply(
     assert code == 0, output
     code, output = _run("destroy", str(manifests), "--auto-approve")
     assert code == 0, output
+
+
+TUNED_TASK = """
+import argparse, os
+import hypertune
+parser = argparse.ArgumentParser()
+parser.add_argument("--output_dir")
+parser.add_argument("--lr", type=float)
+args, _ = parser.parse_known_args()
+loss = (args.lr - 0.3) ** 2
+hypertune.HyperTune().report_hyperparameter_tuning_metric(
+    hyperparameter_metric_tag="loss", metric_value=loss, global_step=1
+)
+export = os.path.join(args.output_dir, "export", "1")
+os.makedirs(export, exist_ok=True)
+open(os.path.join(export, "saved_model.pb"), "w").write(f"lr={args.lr}")
+"""
+TUNING = """  hyperparameterTuning:
+    metric: loss
+    goal: MINIMIZE
+    maxTrials: 3
+    maxParallelTrials: 2
+    algorithm: RANDOM_SEARCH
+    params:
+      - {name: lr, type: DOUBLE, min: 0.0, max: 1.0}
+"""
+SERVED = """---
+apiVersion: mlapply/v1
+kind: Model
+metadata: {name: tuned}
+---
+apiVersion: mlapply/v1
+kind: ModelVersion
+metadata: {name: tuned-v1}
+spec: {model: tuned, source: {job: long}, default: true}
+"""
+
+
+def test_a_study_of_three_trials_runs_on_the_cluster_and_its_best_trial_deploys(
+    tmp_path: Path, ray_cluster: RayCluster
+) -> None:
+    manifests = _sleepy_stack(tmp_path, ray_cluster, "tuned", TUNING)
+    (tmp_path / "trainer" / "trainer" / "task.py").write_text(TUNED_TASK)
+    stack = manifests / "stack.yaml"
+    stack.write_text(stack.read_text() + SERVED)
+    code, output = _run("apply", str(manifests), "--auto-approve")
+    assert code == 0, output
+    client = JobSubmissionClient(ray_cluster.address)
+    (name,) = _ours(client, "tuned")
+    study = json.loads(next((tmp_path / "storage").rglob("study.json")).read_text())
+    trials = study["trials"]
+    assert [t["state"] for t in trials] == ["SUCCEEDED"] * 3, trials
+    top = min(trials, key=lambda t: t["metric"])
+    assert study["best_trial"] == top["id"]
+    served = next((tmp_path / "storage").rglob("models/tuned/*/saved_model.pb"))
+    assert served.read_text() == f"lr={top['params']['lr']}"
+    code, output = _run("status", str(manifests))
+    assert code == 0 and f"{name}" in output, output
+    code, output = _run("logs", name, str(manifests), "--trial", top["id"])
+    assert code == 0, output
+    code, output = _run("plan", str(manifests))
+    assert code == 0 and "No changes." in output, output
+    code, output = _run("destroy", str(manifests), "--auto-approve")
+    assert code == 0, output

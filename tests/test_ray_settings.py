@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -84,3 +85,21 @@ def test_a_runtime_runs_on_its_release_or_a_newer_one_with_the_same_keras() -> N
     assert not check("2.21", (2, 17))[0]  # never an older release
     assert "declare runtimeVersion 2.21" in check("2.15", (2, 21))[1]
     assert "no TensorFlow" in check("2.17", None)[1]
+
+
+def test_a_trials_flags_are_written_as_every_backend_writes_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """study.py runs on the cluster without mlapply's backends: its flag_text is said
+    again there, and must agree with the compiled job's."""
+    from reconciler.backends.compiled import flag_text
+
+    monkeypatch.setitem(sys.modules, "mlapply_ray_launcher", launcher)
+    found = importlib.util.spec_from_file_location(
+        "mlapply_ray_study", Path(driver.__file__).with_name("study.py")
+    )
+    assert found is not None and found.loader is not None
+    study = importlib.util.module_from_spec(found)
+    found.loader.exec_module(study)
+    for value in (True, False, 0.5, 3, "relu", 1e-05):
+        assert study.flag_text(value) == flag_text(value)

@@ -22,7 +22,7 @@ import statistics
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
-from reconciler.stack.resources import Tuning
+from reconciler.stack.resources import Tuning, TuningParameter
 
 FINISHED = frozenset({"SUCCEEDED", "FAILED", "STOPPED", "CANCELLED"})
 COMPLETED = frozenset({"SUCCEEDED", "STOPPED"})
@@ -44,6 +44,18 @@ class Trial(NamedTuple):
     lost: bool = False
     measurements: tuple[Measurement, ...] = ()
     error: str | None = None
+
+
+def tuning_record(tuning: Tuning) -> dict[str, Any]:
+    """A tuning spec as JSON, for a study's supervisor (local) or launcher (ray)."""
+    return {**tuning._asdict(), "params": [p._asdict() for p in tuning.params]}
+
+
+def tuning_from_record(found: Mapping[str, Any]) -> Tuning:
+    params = tuple(
+        TuningParameter(**{**p, "values": tuple(p.get("values", ()))}) for p in found["params"]
+    )
+    return Tuning(**{**found, "params": params})
 
 
 def measurements(text: str, tag: str) -> tuple[Measurement, ...]:

@@ -40,9 +40,17 @@ from reconciler.backends.local.processes import (
     supervisor_alive,
 )
 from reconciler.backends.local.store import LocalStore, TrialRow
-from reconciler.backends.local.trialrequest import trial_argv, trial_dirs, tuning_from_record
+from reconciler.backends.local.trialrequest import trial_argv, trial_dirs
 from reconciler.tuning import search
-from reconciler.tuning.study import FINISHED, Trial, best, counted, outcome, to_stop
+from reconciler.tuning.study import (
+    FINISHED,
+    Trial,
+    best,
+    counted,
+    outcome,
+    to_stop,
+    tuning_from_record,
+)
 
 POLL_SECONDS = 0.5
 CANCEL_GRACE_SECONDS = 20.0

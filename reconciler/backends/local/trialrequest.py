@@ -9,21 +9,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from reconciler.backends.compiled import OutputLayout, flag_text
-from reconciler.stack.resources import Tuning, TuningParameter
+from reconciler.stack.resources import Tuning
+from reconciler.tuning.study import tuning_record
 
 JOB_DIR_MARK = "\0job-dir\0"
 """Stands for a trial's job dir in the study's argv (no real argument holds NUL)."""
-
-
-def tuning_record(tuning: Tuning) -> dict[str, Any]:
-    return {**tuning._asdict(), "params": [p._asdict() for p in tuning.params]}
-
-
-def tuning_from_record(found: Mapping[str, Any]) -> Tuning:
-    params = tuple(
-        TuningParameter(**{**p, "values": tuple(p.get("values", ()))}) for p in found["params"]
-    )
-    return Tuning(**{**found, "params": params})
 
 
 def trial_argv(study: Mapping[str, Any], job_dir: str, params: Mapping[str, Any]) -> list[str]:

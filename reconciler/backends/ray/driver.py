@@ -29,6 +29,7 @@ from reconciler.backends.base import (
     LiveJob,
     LiveModel,
     LiveSnapshot,
+    LiveTrial,
     LiveVersion,
     VersionDeployment,
 )
@@ -40,6 +41,7 @@ from reconciler.backends.facets import (
     Predictions,
     Serving,
     StackLock,
+    Studies,
 )
 from reconciler.backends.ray import lock, removal, serving, staging
 from reconciler.backends.ray.settings import ADDRESS_VARIABLE, RaySettings
@@ -79,7 +81,7 @@ def _not_found(error: RuntimeError) -> bool:
     return any(text in str(error) for text in NOT_FOUND)
 
 
-class RayDriver(Driver, Jobs, StackLock, Logs, Serving, Predictions):
+class RayDriver(Driver, Jobs, Studies, StackLock, Logs, Serving, Predictions):
     name = "ray"
 
     def __init__(self, settings: StackSettings, address: str) -> None:
@@ -153,6 +155,7 @@ class RayDriver(Driver, Jobs, StackLock, Logs, Serving, Predictions):
         if relabelled is not None:
             labels, spec = relabelled
         state = STATES.get(str(getattr(details.status, "value", details.status)), JobState.QUEUED)
+        study = _study(metadata.get(JOB_DIR))
         # The launcher says a replica's node was lost; Ray says so of the entrypoint's.
         lost = state is JobState.FAILED and (
             details.driver_exit_code == LOST_EXIT
@@ -169,6 +172,21 @@ class RayDriver(Driver, Jobs, StackLock, Logs, Serving, Predictions):
             spec=spec,
             lost=lost,
             console_url=f"{self.address}/#/jobs/{details.submission_id}",
+            metrics=study.get("metrics") or {},
+            trials=tuple(
+                LiveTrial(
+                    t["id"],
+                    t["params"],
+                    t["state"],
+                    t.get("metric"),
+                    t.get("start_time"),
+                    t.get("end_time"),
+                    t.get("error"),
+                    bool(t.get("lost")),
+                )
+                for t in study.get("trials", ())
+            ),
+            best_trial=study.get("best_trial"),
         )
 
     def _details(self, name: str) -> Any | None:
@@ -187,10 +205,14 @@ class RayDriver(Driver, Jobs, StackLock, Logs, Serving, Predictions):
         if self._details(record.name) is not None:
             return  # submitted before (an earlier apply's answer was lost)
         job_dir = staging.job_dir(self.storage, stack, record.name)
+        study = None
+        if job.tuning is not None:  # each trial's job dir replaces the mark
+            study = staging.study_request(job, str(job_dir), int((record.hash or "0")[:8], 16))
         argv = job.argv(
-            str(job_dir), lambda inputs, pattern: staging.data(self.storage, stack, inputs, pattern)
+            staging.JOB_DIR_MARK if study else str(job_dir),
+            lambda inputs, pattern: staging.data(self.storage, stack, inputs, pattern),
         )
-        work = staging.working_dir(self.home, record.name, job, argv, self.cpus)
+        work = staging.working_dir(self.home, record.name, job, argv, self.cpus, study)
         metadata = {
             **record.labels,
             RECORD: json.dumps(record.spec),
@@ -204,7 +226,9 @@ class RayDriver(Driver, Jobs, StackLock, Logs, Serving, Predictions):
                 runtime_env={"working_dir": str(work), "env_vars": LOG_SETTINGS},
                 metadata=metadata,
                 # One replica runs in the entrypoint itself (launcher._alone).
-                entrypoint_num_cpus=self.cpus if sum(p.replicas for p in job.pools) == 1 else 0,
+                entrypoint_num_cpus=self.cpus
+                if study is None and sum(p.replicas for p in job.pools) == 1
+                else 0,
             )
         except RuntimeError as refused:
             if "already exists" not in str(refused):
@@ -212,6 +236,10 @@ class RayDriver(Driver, Jobs, StackLock, Logs, Serving, Predictions):
                 raise MlapplyError(refusal) from None
         finally:
             shutil.rmtree(work, ignore_errors=True)
+
+    def submit_study(self, submission: JobSubmission) -> None:
+        """A study is one Ray job too: its entrypoint runs the study (study.py)."""
+        self.submit_job(submission)
 
     def get_job(self, stack: str, name: str) -> LiveJob | None:
         details = self._details(name)
@@ -232,10 +260,16 @@ class RayDriver(Driver, Jobs, StackLock, Logs, Serving, Predictions):
         staging.relabel(self.storage, job.stack or "", job.name, dict(job.labels), job.spec)
 
     def export_of(self, stack: str, job: LiveJob, export_path: str | None) -> str:
+        """A job's export; a tuning job's is its best trial's."""
         details = self._details(job.name)
         metadata = (details.metadata or {}) if details else {}
         job_dir = metadata.get(JOB_DIR) or str(staging.job_dir(self.storage, stack, job.name))
         output = metadata.get(OUTPUT_DIR) or f"{job_dir}/output"
+        if job.best_trial is not None:
+            trials = _study(job_dir).get("trials", ())
+            top = next((t for t in trials if t["id"] == job.best_trial), None)
+            if top is not None:
+                job_dir, output = top["job_dir"], top["output_dir"]
         return exports.find_export(job.name, output, job_dir, export_path, exports.saved_models)
 
     # Watching ------------------------------------------------------------------------
@@ -246,7 +280,8 @@ class RayDriver(Driver, Jobs, StackLock, Logs, Serving, Predictions):
             text = self.client.get_job_logs(name)
         except RuntimeError:
             return LogChunk(b"", max(offset, 0), False)
-        data = "".join(_task_lines(text, task)).encode()
+        tag = f"trial-{trial} {task}" if trial else task  # study.py labels a trial's lines
+        data = "".join(_task_lines(text, tag)).encode()
         start = max(0, len(data) + offset) if offset < 0 else min(offset, len(data))
         return LogChunk(data[start:], len(data), True)
 
@@ -342,6 +377,17 @@ def _unreachable(address: str, error: Exception) -> MlapplyError:
         "start it (ray start --head) or point spec.ray.address or "
         f"{ADDRESS_VARIABLE} at its dashboard",
     )
+
+
+def _study(job_dir: str | None) -> dict[str, Any]:
+    """A tuning job's study.json (study.py writes it in the job dir), or {}."""
+    if not job_dir:
+        return {}
+    try:
+        found: dict[str, Any] = json.loads((Path(job_dir) / "study.json").read_text("utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return found
 
 
 def _serve_default(address: str) -> str:

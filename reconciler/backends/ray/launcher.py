@@ -24,6 +24,7 @@ ends the job with the reason when that TensorFlow cannot stand in for it.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import signal
@@ -38,11 +39,16 @@ from typing import Any
 # replica runs without it.
 
 SPEC = "job.json"
+STUDY_MODULE = "mlapply_ray_study"
 LOST_EXIT = 75
 LOST_MARKER = "mlapply: a node under this job was lost"
 # Inherited from the job's own process: a task gets its own.
 NOT_INHERITED = frozenset({"TF_CONFIG", "CLOUD_ML_TRIAL_ID"})
 WRONG_RUNTIME_EXIT = 78
+STOPPED_EXIT = -signal.SIGTERM
+"""What a run stopped from outside (``stop`` set) ends with, as a trainer ended by SIGTERM."""
+TASK_MARK = "{task}"
+"""Stands for a replica's task (``chief-0``) in a trial's metric file path."""
 KERAS_3_FROM = (2, 16)
 """TensorFlow 2.16 made Keras 3 its Keras and dropped tf.estimator (its release notes),
 as the local backend's runtimes.LAST_KERAS_2 says."""
@@ -111,8 +117,13 @@ class Replica:
         """Run the trainer as this task; its exit code (negative: a signal)."""
         env = {k: v for k, v in os.environ.items() if k not in NOT_INHERITED}
         env.update(spec.get("env", {}))
+        if spec.get("metric_file"):  # a trial's: where cloudml-hypertune writes
+            env["CLOUD_ML_HP_METRIC_FILE"] = spec["metric_file"].replace(TASK_MARK, self.task)
+        tag = f"{spec['label']} {self.task}" if spec.get("label") else self.task
         if cluster:
-            task = {"type": self.role, "index": self.index}
+            task: dict[str, Any] = {"type": self.role, "index": self.index}
+            if spec.get("trial"):
+                task["trial"] = spec["trial"]
             env["TF_CONFIG"] = json.dumps(
                 {
                     "cluster": cluster,
@@ -126,7 +137,7 @@ class Replica:
         if self.stopped.is_set():
             return -signal.SIGTERM
         node = _ray_node() if "ray" in sys.modules else local_node()
-        print(f"[{self.task}] mlapply: {self.task} runs on node {node}", flush=True)
+        print(f"[{tag}] mlapply: {self.task} runs on node {node}", flush=True)
         self.process = subprocess.Popen(
             [sys.executable, "-u", "-m", spec["module"], *spec["argv"]],
             cwd=package,
@@ -138,7 +149,7 @@ class Replica:
         )
         assert self.process.stdout is not None
         for line in self.process.stdout:
-            print(f"[{self.task}] {line}", end="", flush=True)
+            print(f"[{tag}] {line}", end="", flush=True)
         return self.process.wait()
 
     def stop(self) -> None:
@@ -179,18 +190,35 @@ def main() -> int:
         return WRONG_RUNTIME_EXIT
     signal.signal(signal.SIGTERM, _stopped)
     tasks = tf_types(spec["roles"])
+    if "study" in spec:  # a tuning job: study.py, shipped beside this file
+        study: Any = importlib.import_module(STUDY_MODULE)
+        code: int = study.Study(spec, tasks).run()
+        return code
     if len(tasks) == 1:
         return _alone(spec, tasks[0])
-    return _spread(spec, tasks)
+    code = run_replicas(spec, tasks)
+    if code == LOST_EXIT:
+        print(LOST_MARKER, file=sys.stderr, flush=True)
+        return LOST_EXIT
+    if code != 0:
+        ended = f"signal {-code}" if code < 0 else f"exit code {code}"
+        print(f"mlapply: the chief ended with {ended}", file=sys.stderr, flush=True)
+        return 1
+    return 0
 
 
-def _spread(spec: dict[str, Any], tasks: list[tuple[str, int, float]]) -> int:
-    """Each replica an actor of a placement group over the cluster's nodes."""
+def run_replicas(
+    spec: dict[str, Any], tasks: list[tuple[str, int, float]], stop: threading.Event | None = None
+) -> int:
+    """Each replica an actor of a placement group over the cluster's nodes; the chief's
+    exit code, ``LOST_EXIT`` when a node under one was lost, ``STOPPED_EXIT`` when
+    ``stop`` was set first."""
     import ray
     from ray.util.placement_group import placement_group, remove_placement_group
     from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
-    ray.init(log_to_driver=True)
+    if not ray.is_initialized():
+        ray.init(log_to_driver=True)
     listed: list[dict[str, Any]] = ray.nodes()  # type: ignore[no-untyped-call]
     nodes = len([node for node in listed if node.get("Alive")])
     # Distinct nodes where the cluster has enough; packed as evenly as it can otherwise.
@@ -215,17 +243,8 @@ def _spread(spec: dict[str, Any], tasks: list[tuple[str, int, float]]) -> int:
         # Like Vertex AI, a single replica gets no TF_CONFIG.
         shared = cluster if len(tasks) > 1 else {}
         runs = [actor.run.remote(spec, shared) for actor in actors]
-        code = _watch(runs)
-        if code == LOST_EXIT:
-            print(LOST_MARKER, file=sys.stderr, flush=True)
-            return LOST_EXIT
-        if code != 0:
-            ended = f"signal {-code}" if code < 0 else f"exit code {code}"
-            print(f"mlapply: the chief ended with {ended}", file=sys.stderr, flush=True)
-            return 1
-        return 0
+        return _watch(runs, stop)
     except _lost():
-        print(LOST_MARKER, file=sys.stderr, flush=True)
         return LOST_EXIT
     finally:
         # Each trainer is stopped before its actor is killed (SIGTERM first, as the cloud).
@@ -259,14 +278,18 @@ def _lost() -> tuple[type[Exception], ...]:
     return (ActorDiedError, ActorUnavailableError, NodeDiedError)
 
 
-def _watch(runs: list[Any]) -> int:
+def _watch(runs: list[Any], stop: threading.Event | None = None) -> int:
     """The chief's exit code (the last run), or ``LOST_EXIT`` when a node under any task
     was lost first; a task other than the chief that fails ends the job with its code."""
     import ray
 
     chief, pending = runs[-1], list(runs)
     while pending:
-        ready, pending = ray.wait(pending, num_returns=1)
+        ready, pending = ray.wait(pending, num_returns=1, timeout=0.5)
+        if not ready:
+            if stop is not None and stop.is_set():
+                return STOPPED_EXIT
+            continue
         try:
             code = int(ray.get(ready[0]))
         except _lost():

@@ -57,8 +57,6 @@ def describe_runtime(runtime: str, python: str) -> RuntimeNote:
     )
 
 
-_NOT_YET = "use backend local or vertex for this until the ray backend has it"
-
 PROFILE = Profile(
     name="ray",
     title="a Ray cluster (Jobs API)",
@@ -67,7 +65,6 @@ PROFILE = Profile(
     describe_runtime=describe_runtime,
     default_python="3.11",
     explains={
-        Facet.STUDIES: Missing("the ray backend runs no tuning studies yet", _NOT_YET),
         Facet.USAGE: Missing(
             "Ray's Jobs API reports no CPU or memory per job",
             "open the job in the Ray dashboard (its link is in mlapply status)",

@@ -38,7 +38,6 @@ INGRESS = "ingress"
 READY_WITHIN = float(os.environ.get("MLAPPLY_RAY_SERVE_SECONDS") or 300.0)
 POLL_SECONDS = 0.5
 PREDICT_SECONDS = 60.0
-REPO = Path(__file__).resolve().parents[3]
 SHIPPED = (
     "reconciler/__init__.py",
     "reconciler/diagnostics.py",
@@ -304,7 +303,7 @@ class ServeApps:
     def _ship(self) -> Path:
         """The Serve application's code in the storage, in a folder named by its content."""
         sources = [(MODULE + ".py", Path(__file__).with_name("serve_app.py"))]
-        sources += [(relative, REPO / relative) for relative in SHIPPED]
+        sources += [(relative, staging.REPO / relative) for relative in SHIPPED]
         digest = hashlib.sha256()
         for relative, path in sources:
             digest.update(relative.encode() + b"\0" + path.read_bytes() + b"\0")

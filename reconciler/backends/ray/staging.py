@@ -13,8 +13,24 @@ from reconciler.backends.compiled import CompiledJob, Inputs
 from reconciler.diagnostics import MlapplyError
 from reconciler.identity.content import trainer_fingerprint
 from reconciler.identity.hashcache import HashCache, hash_file
+from reconciler.tuning.study import tuning_record
 
 LAUNCHER = "mlapply_ray_launcher.py"
+STUDY = "mlapply_ray_study.py"
+JOB_DIR_MARK = "\0job-dir\0"
+TRIAL_MARK = "\0trial\0"
+"""Stand for a trial's job dir and id in a study's argv and templates (no path holds NUL)."""
+REPO = Path(__file__).resolve().parents[3]
+STUDY_IMPORTS = (
+    "reconciler/__init__.py",
+    "reconciler/diagnostics.py",
+    "reconciler/stack/resources.py",
+    "reconciler/tuning/__init__.py",
+    "reconciler/tuning/search.py",
+    "reconciler/tuning/study.py",
+)
+"""What study.py imports, shipped beside it (``reconciler/stack/__init__.py`` as an
+empty file: the real one imports the whole manifest layer)."""
 
 
 def stack_folder(storage: Path, stack: str) -> Path:
@@ -43,7 +59,14 @@ def data(storage: Path, stack: str, inputs: Inputs, pattern: str) -> str:
     return ",".join(staged)
 
 
-def working_dir(home: Path, name: str, job: CompiledJob, argv: list[str], cpus: float) -> Path:
+def working_dir(
+    home: Path,
+    name: str,
+    job: CompiledJob,
+    argv: list[str],
+    cpus: float,
+    study: dict[str, Any] | None = None,
+) -> Path:
     """The job's working directory: the launcher, ``job.json`` and, in ``package/``, the
     trainer's files its identity hashed (what its sdist would hold)."""
     if job.source is None:
@@ -60,7 +83,13 @@ def working_dir(home: Path, name: str, job: CompiledJob, argv: list[str], cpus: 
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(job.source / relative, target)
     shutil.copyfile(Path(__file__).with_name("launcher.py"), work / LAUNCHER)
-    spec = {
+    if study is not None:
+        shutil.copyfile(Path(__file__).with_name("study.py"), work / STUDY)
+        for relative in STUDY_IMPORTS:
+            (work / relative).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(REPO / relative, work / relative)
+        (work / "reconciler" / "stack" / "__init__.py").write_text("", encoding="utf-8")
+    spec: dict[str, Any] = {
         "job": name,
         "module": job.module,
         "argv": argv,
@@ -71,8 +100,27 @@ def working_dir(home: Path, name: str, job: CompiledJob, argv: list[str], cpus: 
             for pool in job.pools
         ],
     }
+    if study is not None:
+        spec["study"] = study
     (work / "job.json").write_text(json.dumps(spec, indent=1), encoding="utf-8")
     return work
+
+
+def study_request(job: CompiledJob, job_dir: str, seed: int) -> dict[str, Any]:
+    """What study.py needs beside the job's spec: the tuning spec, how many trials at
+    once, the search's seed, and where each trial writes (templates)."""
+    assert job.tuning is not None
+    trial_dir = job.layout.trial_dir(job_dir, TRIAL_MARK)
+    return {
+        "tuning": tuning_record(job.tuning),
+        "parallel": job.tuning.max_parallel_trials,
+        "seed": seed,
+        "job_dir": job_dir,
+        "job_dir_mark": JOB_DIR_MARK,
+        "trial_mark": TRIAL_MARK,
+        "trial_job_dir": trial_dir,
+        "trial_output_dir": job.layout.output_dir(trial_dir),
+    }
 
 
 def _labels_file(storage: Path, stack: str, job: str) -> Path:
