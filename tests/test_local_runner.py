@@ -17,6 +17,7 @@ import pytest
 from reconciler.backends.base import JobState, LiveJob
 from reconciler.backends.local import LocalDriver, LocalStore, runtimes
 from reconciler.backends.packaging import build_sdist
+from tests.conftest import dead_pid
 
 # Jobs here wait with deadlines: the runtime is built first.
 pytestmark = pytest.mark.usefixtures("default_runtime")
@@ -279,3 +280,26 @@ def test_a_job_recorded_before_its_supervisor_started_is_starting_not_lost(
     jobs = {j.name: j for j in LocalDriver(home).read_live(STACK).jobs}
     assert jobs["new_1"].state is JobState.QUEUED and not jobs["new_1"].lost
     assert jobs["old_1"].state is JobState.FAILED and jobs["old_1"].lost  # an apply died there
+
+
+def test_a_job_whose_starting_apply_died_before_its_supervisor_is_lost_at_once(
+    tmp_path: Path,
+) -> None:
+    """Killed between recording the job and starting its supervisor, apply leaves a job
+    with no pid: the next apply must resubmit it, not wait a minute for a supervisor
+    that will never start (tests/test_chaos.py met it, killing apply at 0.25 s)."""
+    home = tmp_path / "home"
+    labels = {"mlapply-stack": STACK, "mlapply-name": "n", "mlapply-hash": "x"}
+    now = time.time()
+    for name, starter in (("orphan_1", dead_pid()), ("starting_1", os.getpid())):
+        folder = tmp_path / name
+        folder.mkdir()
+        request = {"job": name, "submitted": now, "starter": starter}
+        (folder / "request.json").write_text(json.dumps(request))
+        store = LocalStore(home, create=True)
+        store.put_job(LiveJob(name, labels, JobState.QUEUED, create_time=now), job_dir=str(folder))
+        store.close()
+    jobs = {j.name: j for j in LocalDriver(home).read_live(STACK).jobs}
+    assert jobs["orphan_1"].lost and jobs["orphan_1"].state is JobState.FAILED
+    assert "ended before its supervisor started" in str(jobs["orphan_1"].error)
+    assert jobs["starting_1"].state is JobState.QUEUED and not jobs["starting_1"].lost

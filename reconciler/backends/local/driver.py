@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import sqlite3
 import sys
 import time
@@ -47,6 +48,7 @@ from reconciler.backends.facets import (
     TensorBoard,
     Usage,
 )
+from reconciler.backends.holders import holder_gone
 from reconciler.backends.local import runtimes, trialrequest
 from reconciler.backends.local.lock import break_lock, describe_holder, stack_lock
 from reconciler.backends.local.processes import (
@@ -65,6 +67,15 @@ from reconciler.identity.content import RemoteLister
 from reconciler.stack.resources import DEFAULT_RUNTIME_VERSION, LABEL_STACK, StackSettings
 
 LOG_LINES_WHEN_NOT_EXPORTED = 10
+
+
+def _starter_gone(job_dir: str | None) -> bool:
+    """Whether the process that recorded a job and was starting its supervisor is gone
+    (killed between the two: the supervisor will never start)."""
+    request = _request(Path(job_dir)) if job_dir else {}
+    if "starter" not in request:
+        return False
+    return holder_gone(socket.gethostname(), int(request["starter"]), float(request["submitted"]))
 
 
 def _request(folder: Path) -> dict[str, Any]:
@@ -115,7 +126,8 @@ class LocalDriver(Driver, Jobs, Studies, Serving, StackLock, Logs, Usage, Tensor
             runtime.get("pid"), runtime.get("job_dir"), job.create_time
         ):
             return job
-        if runtime.get("pid") is None and time.time() - (job.create_time or 0) < START_SECONDS:
+        starting = time.time() - (job.create_time or 0) < START_SECONDS
+        if runtime.get("pid") is None and starting and not _starter_gone(runtime.get("job_dir")):
             return job  # recorded, its supervisor being started (its pid comes next)
         # Re-read: the supervisor may have finished between the two reads.
         fresh = next(
@@ -131,7 +143,9 @@ class LocalDriver(Driver, Jobs, Studies, Serving, StackLock, Logs, Usage, Tensor
             end_time=time.time(),
             lost=True,
             error=f"its supervisor (pid {runtime.get('pid')}) is gone: the machine restarted or "
-            "the process was killed",
+            "the process was killed"
+            if runtime.get("pid") is not None
+            else "the apply that started it ended before its supervisor started",
         )
         # Recorded once, so the store never shows a dead job as running (inside the home).
         with contextlib.suppress(MlapplyError, OSError, sqlite3.Error):
@@ -423,7 +437,10 @@ class LocalDriver(Driver, Jobs, Studies, Serving, StackLock, Logs, Usage, Tensor
         job_dir.mkdir(parents=True)
         self.trainer_dir(job.name).mkdir(parents=True, exist_ok=True)
         (job_dir / "request.json").write_text(
-            json.dumps({**request, "job": job.name, "submitted": time.time()}, indent=2),
+            json.dumps(
+                {**request, "job": job.name, "submitted": time.time(), "starter": os.getpid()},
+                indent=2,
+            ),
             encoding="utf-8",
         )
         store = LocalStore(self.home, create=True)
