@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
@@ -84,11 +85,20 @@ def ray_cluster() -> Iterator[RayCluster]:
             "network: run them with `make test` (which starts them under unshare -n)"
         )
     cluster = RayCluster(nodes=2, cpus=2)
+
+    def stop_then_exit(signum: int, _: object) -> None:
+        # A session ended from outside (a timeout's SIGTERM) runs no finally: without
+        # this its cluster would outlive it.
+        cluster.stop()
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, stop_then_exit)
     try:
         cluster.start()
         yield cluster
     finally:
         cluster.stop()
+        signal.signal(signal.SIGTERM, previous)
 
 
 @pytest.fixture(scope="session")
