@@ -55,9 +55,8 @@ from reconciler.serving.routes import parse as _parse
 from reconciler.serving.signature import (
     InstanceError,
     ServingSignature,
-    column_outputs,
-    rows,
-    strict_json,
+    answer,
+    request_columns,
 )
 
 log = logging.getLogger("mlapply.serve")
@@ -278,11 +277,7 @@ async def _predict(server: ModelServer, route: _Route, request: web.Request) -> 
         outputs = await batcher.predict(columns, count)
     except Exception as exc:
         raise _HttpError(400, f"the model refused the request: {_first_line(exc)}") from exc
-    if columns_form:
-        answer: dict[str, Any] = {"outputs": column_outputs(outputs, 0, count)}
-    else:
-        answer = {"predictions": rows(outputs, 0, count)}
-    return _json(200, answer, version)
+    return _json(200, answer(outputs, count, columns_form), version)
 
 
 async def _body(server: ModelServer, request: web.Request) -> bytes:
@@ -300,19 +295,7 @@ async def _body(server: ModelServer, request: web.Request) -> bytes:
 
 def _columns(signature: ServingSignature, body: bytes) -> tuple[bool, Any, int]:
     try:
-        payload = strict_json(body)
-    except (ValueError, RecursionError) as exc:
-        raise _HttpError(400, f"the body is not JSON: {_first_line(exc)}") from exc
-    if not isinstance(payload, dict) or ("instances" in payload) == ("inputs" in payload):
-        raise _HttpError(
-            400, 'the body must be a JSON object with "instances" (rows) or "inputs" (columns)'
-        )
-    try:
-        if "instances" in payload:
-            columns, count = signature.columns_from_instances(payload["instances"])
-            return False, columns, count
-        columns, count = signature.columns_from_inputs(payload["inputs"])
-        return True, columns, count
+        return request_columns(signature, body)
     except InstanceError as exc:
         raise _HttpError(400, str(exc)) from exc
 

@@ -371,3 +371,29 @@ def _short(value: Any) -> str:
 
 def _counts(columns: Columns) -> str:
     return ", ".join(f"{name}: {len(column)}" for name, column in columns.items())
+
+
+def request_columns(signature: ServingSignature, body: bytes) -> tuple[bool, Columns, int]:
+    """A request body as (whether it came in column form, its columns, how many
+    instances); an :class:`InstanceError` says what is wrong with it."""
+    try:
+        payload = strict_json(body)
+    except (ValueError, RecursionError) as exc:
+        lines = str(exc).strip().splitlines()
+        raise InstanceError(f"the body is not JSON: {lines[0] if lines else exc!r}") from exc
+    if not isinstance(payload, dict) or ("instances" in payload) == ("inputs" in payload):
+        raise InstanceError(
+            'the body must be a JSON object with "instances" (rows) or "inputs" (columns)'
+        )
+    if "instances" in payload:
+        columns, count = signature.columns_from_instances(payload["instances"])
+        return False, columns, count
+    columns, count = signature.columns_from_inputs(payload["inputs"])
+    return True, columns, count
+
+
+def answer(outputs: Mapping[str, np.ndarray], count: int, columns_form: bool) -> dict[str, Any]:
+    """The response body, in the form the request came in."""
+    if columns_form:
+        return {"outputs": column_outputs(outputs, 0, count)}
+    return {"predictions": rows(outputs, 0, count)}

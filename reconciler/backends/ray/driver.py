@@ -99,6 +99,7 @@ class RayDriver(Driver, Jobs, Studies, StackLock, Logs, Serving, Predictions):
             settings.meta.name,
             self.serve_url,
             self.address,
+            self.cpus,
         )
 
     @classmethod

@@ -32,9 +32,8 @@ from reconciler.serving.routes import HttpError, Route, dialect_of, error_body, 
 from reconciler.serving.signature import (
     InstanceError,
     ServingSignature,
-    column_outputs,
-    rows,
-    strict_json,
+    answer,
+    request_columns,
 )
 
 MAX_REQUEST_BYTES = 1_500_000
@@ -57,34 +56,20 @@ class Version:
             return self._signature
 
     def predict(self, body: bytes) -> tuple[int, Any]:
-        """(200, the answer) or (an HTTP status, why)."""
-        try:
-            payload = strict_json(body)
-        except (ValueError, RecursionError) as exc:
-            return 400, f"the body is not JSON: {_first_line(exc)}"
-        if not isinstance(payload, dict) or ("instances" in payload) == ("inputs" in payload):
-            return (
-                400,
-                'the body must be a JSON object with "instances" (rows) or "inputs" (columns)',
-            )
+        """(200, the answer) or (an HTTP status, why), as mlapply serve answers."""
         try:
             signature = self._loaded()
         except Exception as exc:  # the replica keeps answering; the client learns why
             return 500, f"the version's SavedModel did not load: {_first_line(exc)}"
         try:
-            if "instances" in payload:
-                columns, count = signature.columns_from_instances(payload["instances"])
-            else:
-                columns, count = signature.columns_from_inputs(payload["inputs"])
+            columns_form, columns, count = request_columns(signature, body)
         except InstanceError as exc:
             return 400, str(exc)
         try:
             outputs = signature.run(columns)
         except Exception as exc:
             return 400, f"the model refused the request: {_first_line(exc)}"
-        if "inputs" in payload:
-            return 200, {"outputs": column_outputs(outputs, 0, count)}
-        return 200, {"predictions": rows(outputs, 0, count)}
+        return 200, answer(outputs, count, columns_form)
 
 
 class Model:

@@ -64,10 +64,16 @@ class ServeApps:
     """This stack's applications on one cluster (``client``: a ServeSubmissionClient)."""
 
     def __init__(
-        self, client: Callable[[], Any], storage: Path, stack: str, url: str, dashboard: str
+        self,
+        client: Callable[[], Any],
+        storage: Path,
+        stack: str,
+        url: str,
+        dashboard: str,
+        cpus: float,
     ) -> None:
         self._client, self.storage, self.stack, self.url = client, storage, stack, url
-        self.dashboard = dashboard
+        self.dashboard, self.cpus = dashboard, cpus
         # Each write puts every application: two at once in this process (apply's
         # parallel steps) would undo each other's. Their waits may overlap.
         self._writing = threading.Lock()
@@ -159,7 +165,7 @@ class ServeApps:
             config["args"]["versions"][record.name] = {
                 "export": export,
                 "replicas": max(version.scaling.min_nodes or 1, version.scaling.nodes or 1),
-                "cpus": 1,
+                "cpus": self.cpus,  # spec.ray.cpusPerReplica, as a job's replica
             }
             _ingress_config(config)["mlapply"].setdefault("versions", {})[record.name] = {
                 "labels": dict(record.labels),
