@@ -10,6 +10,7 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -143,9 +144,12 @@ def test_a_tasks_figures_count_the_processes_it_started() -> None:
 # Apply's progress ----------------------------------------------------------------------
 
 
-def _running(seconds: float) -> Event:
-    job = LiveJob("a", {}, JobState.RUNNING)
-    return Event(EventKind.PROGRESS, "job.a", progress=JobProgress(job, {}, seconds, ""))
+def _running(
+    seconds: float, state: JobState = JobState.RUNNING, usage: dict[str, Any] | None = None
+) -> Event:
+    job = LiveJob("a", {}, state)
+    progress = JobProgress(job, usage or {}, seconds, "")
+    return Event(EventKind.PROGRESS, "job.a", progress=progress)
 
 
 def test_progress_is_redrawn_in_place_on_a_terminal_and_plain_elsewhere() -> None:
@@ -170,6 +174,23 @@ def test_progress_is_redrawn_in_place_on_a_terminal_and_plain_elsewhere() -> Non
         "progress: a running for 33 s",
     ]
     assert "\x1b" not in plain.getvalue()
+
+    # What the job can say changes: a line at once (a short job's log shows its figures).
+    news = io.StringIO()
+    clock = iter([0.0, 1.0, 2.0, 3.0, 4.0])
+    printer = EventPrinter(news, live=False, colour=False, clock=lambda: next(clock))
+    printer(_running(1, JobState.PREPARING))
+    printer(_running(2))
+    printer(_running(3, usage={"cpu": 1.0}))
+    printer(_running(4, usage={"cpu": 1.0, "reported": {"step": 7}}))
+    printer(_running(5, usage={"cpu": 1.0, "reported": {"step": 9}}))
+    said = [line.split(": progress: ", 1)[1] for line in news.getvalue().splitlines()]
+    assert said == [
+        "a preparing for 1 s",
+        "a running for 2 s",
+        "a running for 3 s · 1.0 CPU, - MiB",
+        "a running for 4 s · 1.0 CPU, - MiB · step 7",
+    ]
 
 
 # Real jobs ---------------------------------------------------------------------------

@@ -3,8 +3,10 @@
 On a terminal (and without NO_COLOR) the running jobs' progress is a block of
 live lines at the bottom, redrawn in place as figures change, with the
 event lines scrolling above it. Elsewhere (CI logs, pipes, NO_COLOR) there
-are no control characters: a plain progress line per job at most every
-``PLAIN_PROGRESS_SECONDS``.
+are no control characters: a plain progress line per job when what it can say
+changes (its state; its first CPU figure; its trainer's first report) and
+otherwise at most every ``PLAIN_PROGRESS_SECONDS``, so a short job's log shows
+it running with its figures and a long one's log does not grow by the second.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ class EventPrinter:
         self.clock = clock
         self.running: dict[str, str] = {}
         self.drawn = 0
-        self.last_plain: dict[str, float] = {}
+        self.last_plain: dict[str, tuple[float, tuple[object, ...]]] = {}
         self.lock = threading.Lock()  # events come from the executor's threads
 
     def __call__(self, event: Event) -> None:
@@ -50,19 +52,20 @@ class EventPrinter:
         with self.lock:
             if event.kind is EventKind.PROGRESS:
                 if event.progress is not None:
-                    self._progress(event.address, _progress_line(event))
+                    self._progress(event.address, _progress_line(event), _news(event))
                 return
             self.running.pop(event.address, None)
             self._line(_event_line(event, self.colour))
 
-    def _progress(self, address: str, text: str) -> None:
+    def _progress(self, address: str, text: str, news: tuple[object, ...]) -> None:
         if self.live:
             self.running[address] = f"{address}: {text}"
             self._redraw()
             return
         now = self.clock()
-        if now - self.last_plain.get(address, -self.plain_every) >= self.plain_every:
-            self.last_plain[address] = now
+        last, said = self.last_plain.get(address, (-self.plain_every, ()))
+        if news != said or now - last >= self.plain_every:
+            self.last_plain[address] = (now, news)
             self._line(f"{time.strftime('%H:%M:%S')} {address}: progress: {text}")
 
     def _line(self, text: str) -> None:
@@ -94,6 +97,13 @@ def _progress_line(event: Event) -> str:
     assert event.progress is not None
     job, usage, elapsed, tail, tuning = event.progress
     return progress_text(job, usage, elapsed, tail, tuning)
+
+
+def _news(event: Event) -> tuple[object, ...]:
+    """What a plain log prints a progress line for at once when it changes."""
+    assert event.progress is not None
+    job, usage, _, _, _ = event.progress
+    return (job.state, usage.get("cpu") is not None, bool(usage.get("reported")))
 
 
 def _event_line(event: Event, colour: bool) -> str:
