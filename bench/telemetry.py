@@ -21,7 +21,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from reconciler.backends.local import telemetry  # noqa: E402 (after the path)
+from reconciler.backends import telemetry  # noqa: E402 (after the path)
 from reconciler.backends.local.store import LocalStore  # noqa: E402
 
 SLEEPER = (

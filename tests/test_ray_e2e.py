@@ -94,6 +94,15 @@ def test_the_example_trains_across_two_nodes_plans_no_change_and_destroys(
 
     code, output = _run("plan", str(manifests), "--var", "train_steps=60")
     assert code == 0 and "No changes." in output, output
+    # Each task's CPU and memory, sampled on its own node by the launcher.
+    code, output = _run("status", str(manifests), "--format", "json")
+    assert code == 0, output
+    (job,) = json.loads(output)["jobs"]
+    assert job["mean_cpu"] > 0.1 and job["peak_memory_bytes"] > 100 * 2**20, job
+    usage = next((tmp_path / "repo" / "storage").rglob(f"{name}/usage"))
+    series = {p.stem: json.loads(p.read_text()) for p in usage.glob("*.json")}
+    assert set(series) == {"chief-0", "worker-0"}, series
+    assert all(s["ended"] and s["points"] for s in series.values()), series
     code, output = _run("logs", name, str(manifests))
     assert code == 0 and "train" in output.lower(), output
 

@@ -103,3 +103,41 @@ def test_a_trials_flags_are_written_as_every_backend_writes_them(
     found.loader.exec_module(study)
     for value in (True, False, 0.5, 3, "relu", 1e-05):
         assert study.flag_text(value) == flag_text(value)
+
+
+def test_the_launcher_samples_a_task_and_the_driver_reads_its_figures(tmp_path: Path) -> None:
+    """launcher.watch_usage on a real process burning a core for 3 s; usage.py reads back
+    what a status, an apply and the console show."""
+    from reconciler.backends.ray import staging, usage
+
+    assert staging.TASK == launcher.TASK_MARK
+    job_dir = str(tmp_path / "jobs" / "j")
+    burn = "import time\nend = time.time() + 3\nwhile time.time() < end: pass\n"
+    process = subprocess.Popen([sys.executable, "-c", burn])
+    done = threading.Event()
+    path = staging.usage_file(job_dir).replace(staging.TASK, "chief-0")
+    watcher = threading.Thread(target=launcher.watch_usage, args=(path, process.pid, done))
+    watcher.start()
+    try:
+        process.wait(timeout=30)
+        while usage.figures([job_dir], [job_dir]).get("cpu") is None and watcher.is_alive():
+            done.wait(0.2)  # one sample at least before it ends
+    finally:
+        done.set()
+        watcher.join(timeout=10)
+    series = usage.series(job_dir)
+    assert list(series) == ["chief-0"] and series["chief-0"], series
+    assert max(cpu for _, cpu, _ in series["chief-0"]) > 0.5  # a core busy
+    figures = usage.figures([job_dir], [])
+    assert 0.5 < figures["mean_cpu"] < 1.5 and figures["peak_rss_bytes"] > 1 << 20, figures
+    assert "cpu" not in figures  # it ended: no figure "now"
+    assert usage.series(job_dir, since=series["chief-0"][-1][0]) == {"chief-0": []}
+
+    # What a trainer could put there instead is left out, never followed or read whole.
+    folder = Path(path).parent
+    (folder / "worker-0.json").symlink_to("/dev/zero")
+    (folder / "worker-1.json").write_text("[" * 5000)
+    (folder / "worker-2.json").write_text(json.dumps({"points": [["x", 1, 2], [1, 2, 3]]}))
+    (folder / "worker-3.json").write_bytes(b" " * (usage.LARGEST_SERIES + 1))
+    assert usage.series(job_dir)["worker-2"] == [(1.0, 2.0, 3)]
+    assert set(usage.series(job_dir)) == {"chief-0", "worker-2"}

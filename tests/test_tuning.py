@@ -23,7 +23,8 @@ from reconciler.backends.local import LocalStore
 from reconciler.backends.local.store import TrialRow
 from reconciler.stack.resources import Gate, Tuning, TuningParameter
 from reconciler.tuning import gates, search
-from reconciler.tuning.study import Measurement, Trial, best, measurements, outcome, to_stop
+from reconciler.tuning.hypertune import Measurement, measurements
+from reconciler.tuning.study import Trial, best, outcome, to_stop
 
 # A trainer written the way Cloud ML Engine's tuning samples were: argparse flags,
 # cloudml-hypertune for the metric, the trial from the environment.

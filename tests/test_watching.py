@@ -17,8 +17,9 @@ from click.testing import CliRunner
 
 from reconciler import cli
 from reconciler.apply.executor import Event, EventKind
+from reconciler.backends import telemetry
 from reconciler.backends.base import JobState, LiveJob
-from reconciler.backends.local import LocalStore, telemetry
+from reconciler.backends.local import LocalStore
 from reconciler.backends.local.store import TrialRow
 from reconciler.cli.progress import EventPrinter
 from reconciler.kinds.base import JobProgress

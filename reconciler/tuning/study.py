@@ -1,6 +1,6 @@
 """A study's rules, on the trials its backend reports: which trial is best, whether
-the study is over, which running trials the median rule stops, and what a
-trainer reported through cloudml-hypertune.
+the study is over, and which running trials the median rule stops (what the
+trainers reported: hypertune.py).
 
 maxFailedTrials 0 "lets the service decide" (aiplatform v1,
 HyperparameterTuningJob.maxFailedTrialCount, checked 2026-12-02); here it
@@ -16,22 +16,16 @@ the running trial's last step. The rule waits for two completed trials.
 
 from __future__ import annotations
 
-import json
-import math
 import statistics
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 from reconciler.stack.resources import Tuning, TuningParameter
+from reconciler.tuning.hypertune import Measurement
 
 FINISHED = frozenset({"SUCCEEDED", "FAILED", "STOPPED", "CANCELLED"})
 COMPLETED = frozenset({"SUCCEEDED", "STOPPED"})
 MEDIAN_RULE_MIN_COMPLETED = 2
-
-
-class Measurement(NamedTuple):
-    step: int
-    value: float
 
 
 class Trial(NamedTuple):
@@ -56,45 +50,6 @@ def tuning_from_record(found: Mapping[str, Any]) -> Tuning:
         TuningParameter(**{**p, "values": tuple(p.get("values", ()))}) for p in found["params"]
     )
     return Tuning(**{**found, "params": params})
-
-
-def measurements(text: str, tag: str) -> tuple[Measurement, ...]:
-    """The values of ``tag`` in a cloudml-hypertune metric file (one JSON object a
-    line: the tag's value and ``global_step``, both as strings), in file order;
-    lines it cannot read are skipped."""
-    found: list[Measurement] = []
-    for line in text.splitlines():
-        try:
-            entry = json.loads(line)
-            value = float(entry[tag])
-            step = int(float(entry.get("global_step") or 0))
-        except (ValueError, KeyError, TypeError):
-            continue
-        if math.isfinite(value):
-            found.append(Measurement(step, value))
-    return tuple(found)
-
-
-def reported(text: str) -> dict[str, float]:
-    """Every tag's last value in a cloudml-hypertune metric file."""
-    last: dict[str, float] = {}
-    for line in text.splitlines():
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            continue
-        if not isinstance(entry, dict):
-            continue
-        for key, value in entry.items():
-            if key in ("timestamp", "trial", "global_step", "checkpoint_path"):
-                continue
-            try:
-                number = float(value)
-            except (TypeError, ValueError):
-                continue
-            if math.isfinite(number):
-                last[key] = number
-    return last
 
 
 def better(goal: str, a: float, b: float) -> bool:

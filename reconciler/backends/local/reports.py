@@ -17,7 +17,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from reconciler.tuning.study import Measurement, measurements, reported
+from reconciler.tuning import hypertune
+from reconciler.tuning.hypertune import Measurement
 
 METRICS_FILE = "metrics.json"
 _LARGEST_METRICS_FILE = 1 << 20
@@ -39,35 +40,19 @@ def hypertune_file(job_dir: Path, trial: object | None, task: str = CHIEF_TASK) 
     return folder / "output.metrics" if task == CHIEF_TASK else folder / task / "output.metrics"
 
 
-def _read(path: Path) -> str:
-    try:
-        return path.read_text(errors="replace")
-    except OSError:
-        return ""
-
-
 def hypertune_text(job_dir: Path, request: Mapping[str, Any]) -> str:
-    return _read(hypertune_file(job_dir, request.get("trial")))
+    return hypertune.read(hypertune_file(job_dir, request.get("trial"))).text
 
 
 def last_report(job_dir: Path, trial: object | None) -> dict[str, float]:
     """The chief's last cloudml-hypertune report: its values and ``step``."""
-    lines = [line for line in hypertune_text(job_dir, {"trial": trial}).splitlines() if line]
-    for line in reversed(lines):
-        values = reported(line)
-        if values:
-            try:
-                step = float(json.loads(line).get("global_step") or 0)
-            except (ValueError, AttributeError):
-                step = 0.0
-            return {**values, "step": step}
-    return {}
+    return hypertune.last_report(hypertune_text(job_dir, {"trial": trial}))
 
 
 def trial_measurements(
     job_dir: Path, request: Mapping[str, Any], tag: str
 ) -> tuple[Measurement, ...]:
-    return measurements(hypertune_text(job_dir, request), tag)
+    return hypertune.measurements(hypertune_text(job_dir, request), tag)
 
 
 def metrics_json(folder: str) -> dict[str, float]:
@@ -98,5 +83,5 @@ def job_figures(job_dir: Path, request: Mapping[str, Any]) -> dict[str, float]:
     figures = metrics_json(output) if output else {}
     if not figures and request.get("job_dir"):
         figures = metrics_json(str(request["job_dir"]))
-    figures.update(reported(hypertune_text(job_dir, request)))
+    figures.update(hypertune.reported(hypertune_text(job_dir, request)))
     return figures

@@ -34,8 +34,8 @@ from typing import Any
 import psutil
 
 from reconciler import diskspace
-from reconciler.backends import logtext
-from reconciler.backends.local import reports, telemetry
+from reconciler.backends import logtext, telemetry
+from reconciler.backends.local import reports
 from reconciler.backends.local.runtime import ensure_env, ensure_runtime, env_python
 from reconciler.backends.local.runtimes import Runtime
 from reconciler.backends.local.store import LocalStore

@@ -34,7 +34,7 @@ from reconciler.backends.base import (
 from reconciler.diagnostics import MlapplyError
 from reconciler.manifests.discover import home_file, mark_home
 from reconciler.stack.resources import LABEL_STACK
-from reconciler.tuning.study import Measurement
+from reconciler.tuning.hypertune import Measurement
 
 STATE_FILE = "state.db"
 
@@ -425,7 +425,7 @@ class LocalStore:
 
     def thin_samples(self, job: str, task: str) -> None:
         """Halve a task's series (``telemetry.thinned``) in one transaction."""
-        from reconciler.backends.local.telemetry import thinned
+        from reconciler.backends.telemetry import thinned
 
         series = self.samples_of(job).get(task, [])
         self._write(

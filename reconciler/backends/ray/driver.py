@@ -42,8 +42,9 @@ from reconciler.backends.facets import (
     Serving,
     StackLock,
     Studies,
+    Usage,
 )
-from reconciler.backends.ray import lock, removal, serving, staging
+from reconciler.backends.ray import lock, removal, serving, staging, usage
 from reconciler.backends.ray.settings import ADDRESS_VARIABLE, RaySettings
 from reconciler.backends.settings import own
 from reconciler.diagnostics import MlapplyError
@@ -82,7 +83,7 @@ def _not_found(error: RuntimeError) -> bool:
     return any(text in str(error) for text in NOT_FOUND)
 
 
-class RayDriver(Driver, Jobs, Studies, StackLock, Logs, Serving, Predictions):
+class RayDriver(Driver, Jobs, Studies, StackLock, Logs, Usage, Serving, Predictions):
     name = "ray"
 
     def __init__(self, settings: StackSettings, address: str) -> None:
@@ -92,12 +93,13 @@ class RayDriver(Driver, Jobs, Studies, StackLock, Logs, Serving, Predictions):
         self.storage = Path(ray.storage)
         self.cpus = ray.cpus_per_replica
         self.home = settings.home
+        self.stack = settings.meta.name
         self.poll_seconds = float(os.environ.get("MLAPPLY_RAY_POLL_SECONDS") or POLL_SECONDS)
         self.locks = lock.JobLock(lambda: self.client)
         self.apps = serving.ServeApps(
             lambda: self.serve_client,
             self.storage,
-            settings.meta.name,
+            self.stack,
             self.serve_url,
             self.address,
             self.cpus,
@@ -214,7 +216,9 @@ class RayDriver(Driver, Jobs, Studies, StackLock, Logs, Serving, Predictions):
             staging.JOB_DIR_MARK if study else str(job_dir),
             lambda inputs, pattern: staging.data(self.storage, stack, inputs, pattern),
         )
-        work = staging.working_dir(self.home, record.name, job, argv, self.cpus, study)
+        work = staging.working_dir(
+            self.home, record.name, job, argv, self.cpus, str(job_dir), study
+        )
         metadata = {
             **record.labels,
             RECORD: json.dumps(record.spec),
@@ -298,6 +302,35 @@ class RayDriver(Driver, Jobs, Studies, StackLock, Logs, Serving, Predictions):
             if lines:
                 return lines[-1][:160]
         return ""
+
+    def job_usage(self, names: Sequence[str]) -> Mapping[str, Mapping[str, Any]]:
+        """What the launcher sampled (usage.py): no call to the cluster, files only."""
+        found = {name: usage.figures(*self._runs(name)) for name in names}
+        return {name: figures for name, figures in found.items() if figures}
+
+    def usage_series(
+        self, name: str, trial: str | None = None, since: float | None = None
+    ) -> Mapping[str, Sequence[tuple[float, float, int]]]:
+        job_dir = self._job_dir(name)
+        if trial is None:
+            return usage.series(job_dir, since)
+        trials = _study(job_dir).get("trials", ())
+        found = next((t for t in trials if t["id"] == trial), None)
+        return usage.series(found["job_dir"], since) if found else {}
+
+    def _job_dir(self, name: str) -> str:
+        return str(staging.job_dir(self.storage, self.stack, name))
+
+    def _runs(self, name: str) -> tuple[list[str], list[str]]:
+        """The folders of a job's runs (its own, or its trials'), and those running."""
+        job_dir = self._job_dir(name)
+        study = _study(job_dir)
+        if not study:
+            ended = any(s.get("ended") is not None for s in usage.tasks(job_dir).values())
+            return [job_dir], [] if ended else [job_dir]
+        trials = study.get("trials", ())
+        running = [t["job_dir"] for t in trials if t["state"] == "RUNNING" and not study["state"]]
+        return [t["job_dir"] for t in trials], running
 
     # Lock and purge ------------------------------------------------------------------
 

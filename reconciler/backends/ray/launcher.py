@@ -20,6 +20,12 @@ failed, not the trainer (the driver resubmits it within ``retry.maxResubmits``).
 The trainer runs on the cluster's own TensorFlow. Before anything starts, the
 launcher checks the job's ``runtimeVersion`` against it (``runtime_check``) and
 ends the job with the reason when that TensorFlow cannot stand in for it.
+
+While a task runs, its replica samples the task's process tree (CPUs used and
+resident memory, ``reconciler.backends.telemetry``: shipped beside this file, with
+psutil from the cluster's Python or the copy Ray carries) and writes the series,
+bounded, to the task's ``usage_file`` in the shared storage, where ``status``,
+``apply`` and the console read it (``usage.py``).
 """
 
 from __future__ import annotations
@@ -32,7 +38,8 @@ import socket
 import subprocess
 import sys
 import threading
-from importlib import metadata
+import time
+from importlib import metadata, util
 from typing import Any
 
 # Ray itself is imported where the replicas are spread (0.4 s): a job of one
@@ -48,7 +55,11 @@ WRONG_RUNTIME_EXIT = 78
 STOPPED_EXIT = -signal.SIGTERM
 """What a run stopped from outside (``stop`` set) ends with, as a trainer ended by SIGTERM."""
 TASK_MARK = "{task}"
-"""Stands for a replica's task (``chief-0``) in a trial's metric file path."""
+"""Stands for a replica's task (``chief-0``) in its metric and usage file paths."""
+TELEMETRY = "reconciler.backends.telemetry"
+USAGE_LAST_WRITE_SECONDS = 2.0
+STOP_WAIT_SECONDS = 8.0
+"""How long a stopped replica waits for its trainer (under ``run_replicas``' 10 s)."""
 KERAS_3_FROM = (2, 16)
 """TensorFlow 2.16 made Keras 3 its Keras and dropped tf.estimator (its release notes),
 as the local backend's runtimes.LAST_KERAS_2 says."""
@@ -103,6 +114,8 @@ class Replica:
         self.role, self.index = role, index
         self.process: subprocess.Popen[str] | None = None
         self.stopped = threading.Event()
+        self.ended = threading.Event()
+        """Set once the trainer has ended and its last figures are written."""
 
     def address(self) -> str:
         """``host:port`` for TF_CONFIG: this node's address and a port free on it now."""
@@ -148,14 +161,80 @@ class Replica:
             text=True,
         )
         assert self.process.stdout is not None
+        done = threading.Event()
+        usage = str(spec.get("usage_file") or "").replace(TASK_MARK, self.task)
+        watcher = threading.Thread(
+            target=watch_usage, args=(usage, self.process.pid, done), daemon=True
+        )
+        if usage:
+            watcher.start()
         for line in self.process.stdout:
             print(f"[{tag}] {line}", end="", flush=True)
-        return self.process.wait()
+        code = self.process.wait()
+        done.set()
+        if watcher.is_alive():
+            watcher.join(timeout=USAGE_LAST_WRITE_SECONDS)
+        self.ended.set()
+        return code
 
     def stop(self) -> None:
+        """SIGTERM the trainer, and wait (bounded) for it to end and its figures to be
+        written: the actor is killed next."""
         self.stopped.set()
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
+            self.ended.wait(STOP_WAIT_SECONDS)
+
+
+def telemetry() -> Any | None:
+    """The shipped sampler, or None where this Python has no psutil: the cluster's own,
+    else the copy Ray carries in ``ray/thirdparty_files`` (found without importing Ray,
+    which does the same on import)."""
+    try:
+        import psutil  # noqa: F401
+    except ImportError:
+        found = util.find_spec("ray")
+        places = list(found.submodule_search_locations or []) if found else []
+        sys.path.extend(os.path.join(place, "thirdparty_files") for place in places)
+    try:
+        return importlib.import_module(TELEMETRY)
+    except ImportError:
+        return None
+
+
+def watch_usage(path: str, pid: int, done: threading.Event) -> None:
+    """Sample a task's process tree until ``done``, writing its series to ``path`` after
+    each sample (bounded as telemetry.py bounds it), and at the end the run's mean CPU
+    from what its ended processes used (rusage), not only up to the last sample."""
+    sampling = telemetry()
+    if sampling is None:
+        return
+    sampler = sampling.Sampler()
+    task = os.path.basename(path)
+    points: list[tuple[float, float, int]] = []
+    while not done.wait(sampler.interval):
+        points += [(s.time, s.cpu, s.rss_bytes) for s in sampler.sample([(task, pid)])]
+        if sampler.over_bound():
+            points = sampling.thinned(points)
+        _write_usage(path, sampler, points, None)
+    _write_usage(path, sampler, points, time.time())
+
+
+def _write_usage(path: str, sampler: Any, points: list[Any], ended: float | None) -> None:
+    series = {
+        "started": sampler.started,
+        "ended": ended,
+        "points": points,
+        "mean_cpu": sampler.mean_cpu(ended),
+        "peak_rss_bytes": sampler.peak_rss,
+    }
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(f"{path}.partial", "w", encoding="utf-8") as handle:
+            json.dump(series, handle)
+        os.replace(f"{path}.partial", path)
+    except OSError as error:  # the figures are lost, the job is not
+        print(f"mlapply: cannot write {path}: {error}", file=sys.stderr, flush=True)
 
 
 def tf_types(roles: list[dict[str, Any]]) -> list[tuple[str, int, float]]:

@@ -65,10 +65,6 @@ PROFILE = Profile(
     describe_runtime=describe_runtime,
     default_python="3.11",
     explains={
-        Facet.USAGE: Missing(
-            "Ray's Jobs API reports no CPU or memory per job",
-            "open the job in the Ray dashboard (its link is in mlapply status)",
-        ),
         Facet.TENSORBOARD: Missing(
             "a ray job's summaries are in the stack's storage folder",
             "run tensorboard --logdir on that folder",

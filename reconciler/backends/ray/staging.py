@@ -26,11 +26,29 @@ STUDY_IMPORTS = (
     "reconciler/diagnostics.py",
     "reconciler/stack/resources.py",
     "reconciler/tuning/__init__.py",
+    "reconciler/tuning/hypertune.py",
     "reconciler/tuning/search.py",
     "reconciler/tuning/study.py",
 )
 """What study.py imports, shipped beside it (``reconciler/stack/__init__.py`` as an
 empty file: the real one imports the whole manifest layer)."""
+LAUNCHER_IMPORTS = ("reconciler/__init__.py", "reconciler/backends/telemetry.py")
+"""What the launcher imports to sample its tasks' CPU and memory, shipped with every job
+(``reconciler/backends/__init__.py`` as an empty file, as above)."""
+EMPTY_PACKAGES = ("reconciler/stack/__init__.py", "reconciler/backends/__init__.py")
+TASK = "{task}"
+"""``launcher.TASK_MARK``: a replica's task (``chief-0``) in the files it writes."""
+CHIEF = "chief-0"
+
+
+def metric_file(job_dir: str) -> str:
+    """Where a job's (or trial's) task writes its cloudml-hypertune reports."""
+    return f"{job_dir}/hypertune/{TASK}.metrics"
+
+
+def usage_file(job_dir: str) -> str:
+    """Where the launcher writes a task's CPU and memory series (telemetry.py)."""
+    return f"{job_dir}/usage/{TASK}.json"
 
 
 def stack_folder(storage: Path, stack: str) -> Path:
@@ -65,10 +83,11 @@ def working_dir(
     job: CompiledJob,
     argv: list[str],
     cpus: float,
+    job_dir: str,
     study: dict[str, Any] | None = None,
 ) -> Path:
-    """The job's working directory: the launcher, ``job.json`` and, in ``package/``, the
-    trainer's files its identity hashed (what its sdist would hold)."""
+    """The job's working directory: the launcher and what it imports, ``job.json`` and,
+    in ``package/``, the trainer's files its identity hashed (what its sdist would hold)."""
     if job.source is None:
         raise MlapplyError(
             f"job {job.name}: the ray backend runs a trainer from its source folder",
@@ -83,18 +102,24 @@ def working_dir(
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(job.source / relative, target)
     shutil.copyfile(Path(__file__).with_name("launcher.py"), work / LAUNCHER)
+    shipped: tuple[str, ...] = LAUNCHER_IMPORTS
     if study is not None:
         shutil.copyfile(Path(__file__).with_name("study.py"), work / STUDY)
-        for relative in STUDY_IMPORTS:
-            (work / relative).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(REPO / relative, work / relative)
-        (work / "reconciler" / "stack" / "__init__.py").write_text("", encoding="utf-8")
+        shipped += STUDY_IMPORTS
+    for relative in shipped:
+        (work / relative).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(REPO / relative, work / relative)
+    for relative in EMPTY_PACKAGES:
+        (work / relative).parent.mkdir(parents=True, exist_ok=True)
+        (work / relative).write_text("", encoding="utf-8")
     spec: dict[str, Any] = {
         "job": name,
         "module": job.module,
         "argv": argv,
         "env": dict(job.env),
         "runtime_version": job.runtime_version,
+        "metric_file": metric_file(job_dir),
+        "usage_file": usage_file(job_dir),
         "roles": [
             {"type": pool.role.tf_config, "replicas": pool.replicas, "cpus": cpus}
             for pool in job.pools
@@ -120,6 +145,8 @@ def study_request(job: CompiledJob, job_dir: str, seed: int) -> dict[str, Any]:
         "trial_mark": TRIAL_MARK,
         "trial_job_dir": trial_dir,
         "trial_output_dir": job.layout.output_dir(trial_dir),
+        "trial_metric_file": metric_file(trial_dir),
+        "trial_usage_file": usage_file(trial_dir),
     }
 
 

@@ -30,13 +30,12 @@ from typing import Any
 
 from mlapply_ray_launcher import LOST_EXIT, STOPPED_EXIT, TASK_MARK, run_replicas  # type: ignore[import-not-found]
 
-from reconciler.tuning import search
+from reconciler.tuning import hypertune, search
+from reconciler.tuning.hypertune import Measurement
 from reconciler.tuning.study import (
-    Measurement,
     Trial,
     best,
     counted,
-    measurements,
     outcome,
     to_stop,
     tuning_from_record,
@@ -129,7 +128,8 @@ class Study:
                 "trial": tid,
                 "label": f"trial-{tid}",
                 "env": {**self.spec.get("env", {}), "CLOUD_ML_TRIAL_ID": tid},
-                "metric_file": f"{job_dir}/hypertune/{TASK_MARK}.metrics",
+                "metric_file": self.study["trial_metric_file"].replace(mark, tid),
+                "usage_file": self.study["trial_usage_file"].replace(mark, tid),
             }
             os.makedirs(job_dir, exist_ok=True)
             stop = threading.Event()
@@ -166,12 +166,9 @@ class Study:
 
     def _measured(self, tid: str) -> tuple[Measurement, ...]:
         chief = self.tasks[-1]
-        path = Path(self.trials[tid]["job_dir"]) / "hypertune" / f"{chief[0]}-{chief[1]}.metrics"
-        try:
-            text = path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return ()
-        return measurements(text, self.tuning.metric)
+        template = self.study["trial_metric_file"].replace(self.study["trial_mark"], tid)
+        path = template.replace(TASK_MARK, f"{chief[0]}-{chief[1]}")
+        return hypertune.measurements(hypertune.read(path).text, self.tuning.metric)
 
     def _view(self, tid: str) -> Trial:
         trial = self.trials[tid]

@@ -1,11 +1,13 @@
-"""CPU and memory of a local job's tasks over time, as the cloud console charted them.
+"""CPU and memory of a job's tasks over time, as the cloud console charted them.
 
-The supervisor samples each task (``chief-0``, ``worker-1`` ...) every few
+What runs a task samples it (``chief-0``, ``worker-1`` ...) every few
 seconds: the CPUs it used since the last sample (1.0 is one core busy) and
 its resident memory, each counting the task's whole process tree (a data
 loader's workers are the task's, as they were on the task's VM). psutil
-reads the trees. Samples go to the store as they are taken, so that
-``status``, ``apply`` and the console see a running job.
+reads the trees. The local backend's supervisor puts the samples in its store,
+the Ray launcher in a file per task in the shared storage (it ships this module
+to the cluster), as they are taken, so that ``status``, ``apply`` and the console
+see a running job.
 
 A series is bounded: past ``MAX_SAMPLES`` points a task's series is thinned
 to half (each pair merged: mean CPU, peak memory) and the interval doubles,
