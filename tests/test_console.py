@@ -50,9 +50,10 @@ class Console:
             assert said[-1] and len(said) < 50, "".join(said)
         self.url = said[-1].split(" on ", 1)[1].split("/ ", 1)[0]
 
-    def get(self, path: str) -> tuple[int, Any]:
+    def get(self, path: str, host: str | None = None) -> tuple[int, Any]:
+        request = urllib.request.Request(self.url + path, headers={"Host": host} if host else {})
         try:
-            with urllib.request.urlopen(self.url + path, timeout=30) as answer:
+            with urllib.request.urlopen(request, timeout=30) as answer:
                 return answer.status, json.load(answer)
         except urllib.error.HTTPError as refused:
             return refused.code, json.load(refused)
@@ -142,9 +143,15 @@ def test_the_endpoints_answer_a_job_with_no_samples_yet_and_refuse_what_is_not_a
 
     assert console.get("/api/jobs/nope/usage")[0] == 404
     assert console.get("/api/jobs/burn_0000aaaa/usage?trial=1")[0] == 404  # not a study
-    for bad in ("task=../../state.db", "task=chief", "lines=many", "trial=a/b"):
+    for bad in ("task=../../state.db", "task=chief", "lines=many", "trial=a/b", "lines=1e309"):
         status, answer = console.get(f"/api/jobs/burn_0000aaaa/log?{bad}")
         assert status == 400, (bad, answer)
+    # A name rebound to this machine by a web page (DNS rebinding) is not answered.
+    port = console.url.rsplit(":", 1)[1]
+    status, answer = console.get("/api/jobs", host=f"attacker.example:{port}")
+    assert status == 403 and "--allow-host" in answer["error"], answer
+    for host in (f"localhost:{port}", f"127.0.0.1:{port}", f"[::1]:{port}", "10.1.2.3"):
+        assert console.get("/api/models", host=host)[0] == 200, host
 
     status, models = console.get("/api/models")
     assert (status, models) == (200, {"models": [], "held": []})

@@ -10,6 +10,7 @@ import json
 import re
 import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -84,10 +85,15 @@ def test_the_example_trains_across_two_nodes_plans_no_change_and_destroys(
     assert len(predictions) == len(json.loads(Path(sample).read_text())["instances"]), output
     # As the README's curl line, beneath the model's route on Serve's port.
     url = f"{SERVE}/taxifare/taxifare/v1/models/taxifare:predict"
-    request = urllib.request.Request(url, Path(sample).read_bytes(), method="POST")
+    json_type = {"Content-Type": "application/json"}
+    request = urllib.request.Request(url, Path(sample).read_bytes(), json_type, method="POST")
     with urllib.request.urlopen(request, timeout=60) as answer:
         assert json.loads(answer.read())["predictions"] == predictions
         assert answer.headers["X-Mlapply-Model-Version"].startswith("taxifare")
+    form = urllib.request.Request(url, Path(sample).read_bytes(), method="POST")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(form, timeout=60)  # a web page's post: not JSON
+    assert refused.value.code == 415
     status = f"{SERVE}/taxifare/taxifare/v1/models/taxifare"
     with urllib.request.urlopen(status, timeout=60) as answer:
         assert json.loads(answer.read())["model_version_status"][0]["state"] == "AVAILABLE"

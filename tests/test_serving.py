@@ -84,7 +84,12 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 
 def _call(url: str, body: Any = None, raw: bytes | None = None) -> tuple[int, Any, str]:
     data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
-    request = urllib.request.Request(url, data=data, method="POST" if data is not None else "GET")
+    request = urllib.request.Request(
+        url,
+        data=data,
+        method="POST" if data is not None else "GET",
+        headers={"Content-Type": "application/json"},
+    )
     try:
         with urllib.request.urlopen(request, timeout=60) as response:
             version = response.headers.get("X-Mlapply-Model-Version", "")
@@ -172,7 +177,7 @@ def test_a_body_that_does_not_arrive_in_time_gets_408_and_the_connection_closes(
     host, port = served.url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=10) as sock:
         sock.sendall(
-            b"POST /v1/models/taxifare:predict HTTP/1.1\r\nHost: x\r\n"
+            b"POST /v1/models/taxifare:predict HTTP/1.1\r\nHost: localhost\r\n"
             b'Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"instances"'
         )
         started = time.monotonic()

@@ -113,7 +113,7 @@ def test_slow_and_idle_clients_past_the_limit_do_not_starve_a_healthy_one() -> N
     with _server(LIMITS) as (url, server, lines):
         slow = [_connect(url) for _ in range(30)]
         for sock in slow:
-            sock.sendall(b"GET /v1/models/m HTTP/1.1\r\nHost: x\r\n")
+            sock.sendall(b"GET /v1/models/m HTTP/1.1\r\nHost: localhost\r\n")
         idle = [_connect(url) for _ in range(100)]
         stop = threading.Event()
 
@@ -151,7 +151,7 @@ def test_slow_and_idle_clients_past_the_limit_do_not_starve_a_healthy_one() -> N
 def test_an_idle_keep_alive_connection_is_closed_after_its_deadline() -> None:
     with _server(LIMITS) as (url, _, lines):
         sock = _connect(url)
-        sock.sendall(b"GET /v1/models/m HTTP/1.1\r\nHost: x\r\n\r\n")
+        sock.sendall(b"GET /v1/models/m HTTP/1.1\r\nHost: localhost\r\n\r\n")
         started = time.monotonic()
         answer = _closed_by_server(sock)
         closed_after = time.monotonic() - started
@@ -264,3 +264,37 @@ def test_more_half_open_connections_than_files_and_the_server_still_answers(
     refusals = [line for line in errors.splitlines() if re.search(r"\(\d+( in the .*)?\)$", line)]
     assert 1 <= len(refusals) <= 6, refusals
     assert "at most 192 connections at once" in errors
+
+
+def test_a_web_page_can_neither_rebind_a_name_to_it_nor_post_it_a_form() -> None:
+    """DNS rebinding: a Host that is a name other than localhost is refused; a body
+    a page can post without a preflight (a form, text/plain, none) is refused too."""
+    with _server(LIMITS) as (url, _, _):
+        port = url.rsplit(":", 1)[1]
+
+        def call(host: str, kind: str | None) -> tuple[int, str]:
+            headers = {"Host": host, **({"Content-Type": kind} if kind else {})}
+            request = urllib.request.Request(
+                f"{url}/v1/models/m:predict", b'{"instances": [1]}', headers, method="POST"
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=10) as answer:
+                    return answer.status, answer.read().decode()
+            except urllib.error.HTTPError as refused:
+                return refused.code, json.loads(refused.read())["error"]
+
+        status, said = call(f"attacker.example:{port}", "application/json")
+        assert status == 403 and "--allow-host" in said, said
+        for kind in ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data"):
+            status, said = call(f"127.0.0.1:{port}", kind)
+            assert status == 415 and "Content-Type: application/json" in said, (kind, said)
+        # urllib gives a body a form type of its own: a raw request sends none at all.
+        with socket.create_connection(("127.0.0.1", int(port)), timeout=10) as raw:
+            raw.sendall(
+                b"POST /v1/models/m:predict HTTP/1.1\r\nHost: localhost\r\n"
+                b"Content-Length: 2\r\nConnection: close\r\n\r\n{}"
+            )
+            assert raw.recv(200).startswith(b"HTTP/1.1 415 "), "no Content-Type was taken"
+        # What a client sends: JSON as JSON, reaching the model's route (not deployed).
+        assert call(f"localhost:{port}", "application/json; charset=utf-8")[0] == 404
+        assert call(f"[::1]:{port}", "application/json")[0] == 404

@@ -199,6 +199,14 @@ def check_names(stack: Stack, targets: Sequence[str], retrain: Sequence[str]) ->
 
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+allow_host_option = click.option(
+    "--allow-host",
+    "allowed_hosts",
+    multiple=True,
+    metavar="NAME",
+    help="A Host name to answer beside addresses and localhost: a proxy's "
+    "(repeatable; '*' for any). Other names get 403 (DNS rebinding).",
+)
 
 
 def warn_if_exposed(host: str, what: str) -> None:

@@ -16,6 +16,7 @@ import click
 
 from reconciler.backends.registry import facet
 from reconciler.cli.common import (
+    allow_host_option,
     driver,
     inputs,
     load_or_exit,
@@ -190,6 +191,7 @@ def _load(paths: Sequence[str], variables: Sequence[str], var_files: Sequence[st
     is_flag=True,
     help="Also start TensorBoard over the stack's jobs on --tensorboard-port.",
 )
+@allow_host_option
 def console(
     paths: tuple[str, ...],
     variables: tuple[str, ...],
@@ -198,6 +200,7 @@ def console(
     port: int,
     tensorboard_port: int,
     with_tensorboard: bool,
+    allowed_hosts: tuple[str, ...],
 ) -> None:
     """Serve a web page that watches the stack: converged or not, jobs with CPU and
     memory charts per task, logs, trials, models and held versions. Read-only."""
@@ -233,7 +236,7 @@ def console(
         sys.stdout.flush()
 
     try:
-        serve_until_stopped(run_console(source, host, port, ready), host, port)
+        serve_until_stopped(run_console(source, host, port, ready, allowed_hosts), host, port)
     finally:
         if board is not None:
             board.terminate()

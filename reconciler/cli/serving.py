@@ -11,6 +11,7 @@ import click
 
 from reconciler.backends.registry import facet, provides
 from reconciler.cli.common import (
+    allow_host_option,
     driver,
     load_or_exit,
     require,
@@ -166,6 +167,7 @@ def _read_catalog(stack: Stack) -> Catalog:
     type=click.FloatRange(0.1),
     help="Seconds an idle keep-alive connection is kept.",
 )
+@allow_host_option
 def serve(
     paths: tuple[str, ...],
     variables: tuple[str, ...],
@@ -180,6 +182,7 @@ def serve(
     header_timeout: float,
     body_timeout: float,
     idle_timeout: float,
+    allowed_hosts: tuple[str, ...],
 ) -> None:
     """Serve a stack's deployed model versions over HTTP (ML Engine and TF Serving paths)."""
     import logging
@@ -202,6 +205,7 @@ def serve(
         max_request_bytes=max_request_bytes,
         refresh=refresh_seconds,
         clients=ClientLimits(max_connections, header_timeout, body_timeout, idle_timeout),
+        allowed_hosts=allowed_hosts,
     )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
 

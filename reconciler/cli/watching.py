@@ -11,7 +11,13 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from reconciler.backends.registry import facet, profile
-from reconciler.cli.common import driver, load_or_exit, require, variable_options
+from reconciler.cli.common import (
+    driver,
+    load_or_exit,
+    require,
+    variable_options,
+    warn_if_exposed,
+)
 from reconciler.diagnostics import MlapplyError
 from reconciler.lazy import LazyModule
 
@@ -292,6 +298,7 @@ def tensorboard(
     click.echo(f"TensorBoard on http://{host}:{port}/ over {len(runs)} run(s):")
     for name, folder in runs:
         click.echo(f"  {name}  {folder}")
+    warn_if_exposed(host, "TensorBoard")
     process = subprocess.Popen(argv)
     # Ended from outside (a service manager, a test), TensorBoard ends with it.
     signal.signal(signal.SIGTERM, signal.default_int_handler)

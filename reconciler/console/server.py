@@ -22,6 +22,7 @@ this origin only.
 from __future__ import annotations
 
 import asyncio
+import math
 import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -30,6 +31,7 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from reconciler.diagnostics import MlapplyError
+from reconciler.hostcheck import Hosts
 
 STATIC = Path(__file__).parent / "static"
 _TASK = re.compile(r"^[a-z]+-[0-9]{1,4}$")
@@ -68,8 +70,11 @@ async def _headers(request: web.Request, handler: Handler) -> web.StreamResponse
     return response
 
 
-def make_app(source: ConsoleSource) -> web.Application:
-    app = web.Application(middlewares=[_headers], client_max_size=4096)
+def make_app(source: ConsoleSource, hosts: Hosts) -> web.Application:
+    refuse = hosts.middleware(
+        lambda _, status, why: web.json_response({"error": why}, status=status)
+    )
+    app = web.Application(middlewares=[_headers, refuse], client_max_size=4096)
 
     async def page(_: web.Request) -> web.StreamResponse:
         return web.FileResponse(STATIC / "index.html")
@@ -127,16 +132,23 @@ def _number(request: web.Request, key: str, default: float | None) -> float | No
     if text is None or text == "":
         return default
     try:
-        return float(text)
+        number = float(text)
     except ValueError:
-        raise ValueError(f"{key} must be a number, not {text!r}") from None
+        number = math.nan
+    if not math.isfinite(number):
+        raise ValueError(f"{key} must be a number, not {text!r}")
+    return number
 
 
 async def run_console(
-    source: ConsoleSource, host: str, port: int, on_ready: Callable[[str], None]
+    source: ConsoleSource,
+    host: str,
+    port: int,
+    on_ready: Callable[[str], None],
+    allowed_hosts: tuple[str, ...] = (),
 ) -> None:
     """Serve until cancelled; ``on_ready`` gets the URL once it listens."""
-    runner = web.AppRunner(make_app(source), access_log=None)
+    runner = web.AppRunner(make_app(source, Hosts(host, allowed_hosts)), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port, reuse_address=True)
     await site.start()

@@ -40,6 +40,7 @@ STATUS_TEXT = {
     405: "INVALID_ARGUMENT",
     408: "DEADLINE_EXCEEDED",
     413: "INVALID_ARGUMENT",
+    415: "INVALID_ARGUMENT",
     500: "INTERNAL",
     503: "UNAVAILABLE",
 }
@@ -60,6 +61,21 @@ class Route:
     model: str
     version: str | None
     verb: str | None  # "predict", or None for a GET of the resource
+
+
+def json_body(content_type: str | None) -> None:
+    """Refuse a prediction body not sent as ``application/json`` (415): a web page can
+    post a form or ``text/plain`` to this machine without the browser asking the
+    server first (a CORS "simple request", fetch.spec.whatwg.org, CORS-safelisted
+    request-header, checked 2026-12-06), but never JSON. The clients send JSON as JSON:
+    Google's discovery-based client and TF Serving's REST examples alike."""
+    media = (content_type or "").split(";")[0].strip().lower()
+    if media != "application/json":
+        raise HttpError(
+            415,
+            f"a prediction body is JSON sent as Content-Type: application/json, not "
+            f"{media or 'no Content-Type'} (curl: -H 'Content-Type: application/json')",
+        )
 
 
 def dialect_of(path: str) -> Dialect:

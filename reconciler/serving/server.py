@@ -40,6 +40,7 @@ from typing import Any
 from aiohttp import web
 
 from reconciler.diagnostics import MlapplyError
+from reconciler.hostcheck import Hosts
 from reconciler.serving.batcher import Batcher
 from reconciler.serving.catalog import Catalog, DeployedModel
 from reconciler.serving.guard import (
@@ -48,7 +49,7 @@ from reconciler.serving.guard import (
     RefusalLog,
     deepen_listen_queue,
 )
-from reconciler.serving.routes import Dialect, dialect_of, error_body
+from reconciler.serving.routes import Dialect, dialect_of, error_body, json_body
 from reconciler.serving.routes import HttpError as _HttpError
 from reconciler.serving.routes import Route as _Route
 from reconciler.serving.routes import parse as _parse
@@ -72,6 +73,9 @@ class ServeOptions:
     refresh: float = 1.0
     threads: int = 4
     clients: ClientLimits = field(default_factory=ClientLimits)
+    allowed_hosts: tuple[str, ...] = ()
+    """Host names answered beside addresses, localhost and the one listened on
+    (hostcheck.py)."""
 
 
 class ModelServer:
@@ -224,9 +228,12 @@ class ModelServer:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
 
-def make_app(server: ModelServer, guard: ConnectionGuard) -> web.Application:
+def make_app(server: ModelServer, guard: ConnectionGuard, hosts: Hosts) -> web.Application:
+    refuse = hosts.middleware(
+        lambda request, status, why: _error(dialect_of(request.path), status, why)
+    )
     app = web.Application(
-        client_max_size=server.options.max_request_bytes, middlewares=[guard.middleware]
+        client_max_size=server.options.max_request_bytes, middlewares=[guard.middleware, refuse]
     )
     app.router.add_route("*", "/{tail:.*}", _handler(server))
     return app
@@ -264,6 +271,7 @@ def _handler(server: ModelServer) -> Callable[[web.Request], Awaitable[web.Respo
 
 
 async def _predict(server: ModelServer, route: _Route, request: web.Request) -> web.Response:
+    json_body(request.headers.get("Content-Type"))
     _, version, uri = await server.resolve(route)
     batcher = await server.batcher(uri)
     batcher.expect()
@@ -365,7 +373,8 @@ async def serve(
     await server.refresh()
     loop = asyncio.get_running_loop()
     guard = ConnectionGuard(options.clients, server.refusals)
-    runner = web.AppRunner(make_app(server, guard), access_log=None)
+    hosts = Hosts(host, options.allowed_hosts)
+    runner = web.AppRunner(make_app(server, guard, hosts), access_log=None)
     await runner.setup()
     assert runner.server is not None
     loop.set_exception_handler(guard.exception_handler)

@@ -28,7 +28,14 @@ from ray.serve.handle import DeploymentHandle
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from reconciler.serving.routes import HttpError, Route, dialect_of, error_body, parse
+from reconciler.serving.routes import (
+    HttpError,
+    Route,
+    dialect_of,
+    error_body,
+    json_body,
+    parse,
+)
 from reconciler.serving.signature import (
     InstanceError,
     ServingSignature,
@@ -96,6 +103,7 @@ class Model:
             if route.verb == "predict":
                 if request.method != "POST":
                     raise HttpError(405, f"{path} takes POST")
+                json_body(request.headers.get("content-type"))
                 body = await request.body()
                 if len(body) > MAX_REQUEST_BYTES:
                     raise HttpError(
