@@ -5,6 +5,7 @@ repository. These run the real command line on a real checkout-shaped folder."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from reconciler import cli
+from reconciler.render.text import render_text
 from reconciler.tuning import hypertune
 
 STACK = """apiVersion: mlapply/v1
@@ -113,3 +115,48 @@ def test_a_metric_file_is_read_bounded_and_never_through_a_link(tmp_path: Path) 
     os.mkfifo(fifo)  # no writer: a blocking open would hang
     assert hypertune.read(fifo) == hypertune.Text("", refused="not a regular file")
     assert hypertune.read(tmp_path / "absent") == hypertune.Text("")
+
+
+# What a plan shows of a manifest ---------------------------------------------------------
+
+FORGED = "x\n```\n\n**No changes.** <!-- \n<img src=https://attacker.example/p.png> [a](b) | c"
+
+
+def test_a_value_cannot_forge_the_markdown_plan_or_steer_the_terminal(tmp_path: Path) -> None:
+    manifests = _repo(tmp_path)
+    value = json.dumps(FORGED + "\x1b[2J\r::error::forged")
+    job = f"spec:\n  trainer: t\n  hyperparameters:\n    note: {value}\n    fence: '````'\n"
+    (manifests / "stack.yaml").write_text(STACK.replace("spec: {trainer: t}\n", job))
+    result = CliRunner().invoke(cli.cli, ["plan", str(manifests), "--format", "markdown"])
+    assert result.exit_code == 0, result.output
+    text = result.output
+    assert "\x1b" not in text and "\r" not in text
+    head, diff = text.split("<details>")
+    bar = diff.split("\n\n")[2].split("diff")[0]  # the fence opening the diff
+    assert len(bar) > 4 and diff.count(bar) == 2, diff  # longer than the value's ````
+    inside = diff.split(bar)[1]
+    assert "x\\n```\\n\\n**No changes.** <!-- \\n<img" in inside  # shown as written
+    outside = head + diff.replace(inside, "")
+    assert "<img" not in outside and outside.count("<!--") == 1  # the marker only
+    assert "**No changes.**" not in outside and "](" not in outside.replace("\\](", "")
+
+    # The terminal's plan shows values of changed fields: as a change of this one would.
+    result = CliRunner().invoke(cli.cli, ["plan", str(manifests), "--format", "json"])
+    document = json.loads(result.output)
+    (change,) = document["changes"]
+    forged = FORGED + "\x1b[2J\r::error::forged\u2028::warning::x"
+    change["field_changes"] = [
+        {
+            "op": "change",
+            "path": ["note"],
+            "before": "a",
+            "after": forged,
+            "forces_replacement": True,
+        }
+    ]
+    change["reasons"] = [{"text": forged}]
+    document["errors"] = [{"message": forged}]
+    text = render_text(document, colour=False)
+    assert "\x1b" not in text and "\r" not in text and "\u2028" not in text
+    assert not [line for line in text.splitlines() if line.lstrip().startswith("::")], text
+    assert "\\x1b[2J\\r::error::forged\\u2028::warning::x" in text

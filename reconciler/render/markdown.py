@@ -11,6 +11,7 @@ from typing import Any
 
 from reconciler.plan.fields import dotted
 from reconciler.render.jsonplan import abbreviate, summary_line
+from reconciler.render.safe import fence, markdown_text, printable
 
 LIMIT = 65_000
 _ICONS = {
@@ -31,12 +32,12 @@ def _action(change: dict[str, Any]) -> str:
 
 
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    return markdown_text(text)
 
 
 def _value(value: Any) -> str:
     value = abbreviate(value)
-    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    return printable(value if isinstance(value, str) else json.dumps(value, sort_keys=True))
 
 
 def _diff_lines(change: dict[str, Any]) -> list[str]:
@@ -68,12 +69,14 @@ def _flatten(value: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def _section(change: dict[str, Any]) -> str:
-    live = f" <code>{change['live_name']}</code>" if change["live_name"] else ""
-    reasons = "".join(f"- {r['text']}\n" for r in change["reasons"])
+    live = f" <code>{_cell(change['live_name'])}</code>" if change["live_name"] else ""
+    reasons = "".join(f"- {_cell(r['text'])}\n" for r in change["reasons"])
     body = "\n".join(_diff_lines(change))
-    summary = f"<code>{change['address']}</code>: {_action(change)}{live}"
+    summary = f"<code>{_cell(change['address'])}</code>: {_action(change)}{live}"
+    bar = fence(body)  # no value can close it
     return (
-        f"<details><summary>{summary}</summary>\n\n{reasons}\n```diff\n{body}\n```\n\n</details>\n"
+        f"<details><summary>{summary}</summary>\n\n{reasons}\n{bar}diff\n{body}\n{bar}\n\n"
+        "</details>\n"
     )
 
 
@@ -115,7 +118,7 @@ def render_markdown(document: dict[str, Any]) -> str:
         warnings = []
         for change in destructive:
             targets = ", ".join(t["live_name"] for t in change["live_targets"])
-            listed = f": {targets}" if targets else ""
+            listed = f": {_cell(targets)}" if targets else ""
             warnings.append(f"> - `{change['address']}` ({change['action']}{listed})")
         head.extend(_capped(warnings, LIMIT // 8, "> - _...and {} more._"))
         head.append("")

@@ -7,6 +7,7 @@ from typing import Any
 
 from reconciler.plan.fields import dotted
 from reconciler.render.jsonplan import HEADLINES, abbreviate, summary_line
+from reconciler.render.safe import printable
 
 _FIELD_SYMBOLS = {"add": "+", "change": "~", "remove": "-"}
 
@@ -29,7 +30,7 @@ def _paint(text: str, action: str, colour: bool) -> str:
 def _value(value: Any) -> str:
     value = abbreviate(value)
     if isinstance(value, str):
-        return f'"{value}"'
+        return f'"{printable(value)}"'
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -42,7 +43,7 @@ def _value(value: Any) -> str:
 def render_text(document: dict[str, Any], *, colour: bool = False) -> str:
     lines = [f'mlapply plan for stack "{document["stack"]}" (backend {document["backend"]})', ""]
     if document.get("backend_notice"):
-        lines[1:1] = [f"Note: {document['backend_notice']}."]
+        lines[1:1] = [f"Note: {printable(document['backend_notice'])}."]
     pending = [c for c in document["changes"] if c["action"] != "no-op"]
     notes = [c for c in document["changes"] if c["action"] == "no-op" and c["reasons"]]
     for change in pending:
@@ -51,7 +52,7 @@ def render_text(document: dict[str, Any], *, colour: bool = False) -> str:
         live = f": {change['live_name']}" if change["live_name"] else ""
         lines.append(f"  # {change['address']} {HEADLINES[action]}{live}")
         lines.append(f"  {symbol} {change['address']}")
-        lines.extend(f"      why: {reason['text']}" for reason in change["reasons"])
+        lines.extend(f"      why: {printable(reason['text'])}" for reason in change["reasons"])
         for field in change["field_changes"]:
             mark = "  # forces replacement" if field["forces_replacement"] else ""
             before = _value(field["before"]) if "before" in field else "(none)"
@@ -70,10 +71,13 @@ def render_text(document: dict[str, Any], *, colour: bool = False) -> str:
     if notes:
         lines.append("Notes:")
         for change in notes:
-            lines.extend(f"  {change['address']}: {reason['text']}" for reason in change["reasons"])
+            lines.extend(
+                f"  {change['address']}: {printable(reason['text'])}"
+                for reason in change["reasons"]
+            )
         lines.append("")
     for problem in document["errors"]:
-        lines.append(_paint(f"Error: {problem['message']}", "delete", colour))
+        lines.append(_paint(f"Error: {printable(problem['message'])}", "delete", colour))
     if document["errors"]:
         lines.append("")
     if not pending:
