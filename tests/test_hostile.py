@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from reconciler import cli
+from reconciler.backends.local import LocalStore
 from reconciler.render.text import render_text
 from reconciler.tuning import hypertune
 
@@ -160,3 +161,36 @@ def test_a_value_cannot_forge_the_markdown_plan_or_steer_the_terminal(tmp_path: 
     assert "\x1b" not in text and "\r" not in text and "\u2028" not in text
     assert not [line for line in text.splitlines() if line.lstrip().startswith("::")], text
     assert "\\x1b[2J\\r::error::forged\\u2028::warning::x" in text
+
+
+# The local store ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("state", [b"", None, b"not a database at all" * 100])
+def test_a_lost_or_unreadable_state_is_refused_and_nothing_is_touched(
+    tmp_path: Path, state: bytes | None
+) -> None:
+    """A 0-byte, missing or garbage state.db beside job folders is refused by every
+    command (naming the file and the way out), and the folders stay as they were."""
+    manifests = _repo(tmp_path)
+    home = manifests / ".mlapply"
+    LocalStore(home, create=True).close()
+    job = home / "jobs" / "j_c67c24ce"
+    (job / "logs").mkdir(parents=True)
+    (job / "request.json").write_text("{}")
+    if state is None:
+        (home / "state.db").unlink()
+    else:
+        (home / "state.db").write_bytes(state)
+    for command in (
+        ["status"],
+        ["plan"],
+        ["apply", "--auto-approve"],
+        ["destroy", "--auto-approve"],
+    ):
+        result = CliRunner().invoke(cli.cli, [*command, str(manifests)])
+        assert result.exit_code != 0, (command, result.output)
+        assert "state.db" in result.output and "restore" in result.output, result.output
+        assert "bug in mlapply" not in result.output and "Traceback" not in result.output
+    assert (job / "request.json").read_text() == "{}" and (job / "logs").is_dir()
+    assert state is None or (home / "state.db").read_bytes() == state

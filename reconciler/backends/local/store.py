@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -191,13 +192,53 @@ class LocalStore:
             self._db = self._connect(migrate=False)
             if self.schema_version == 0:  # created, never written: an empty store
                 self.close()
+        else:
+            self._refuse_if_lost()
+
+    def _refuse_if_lost(self) -> None:
+        """A store never written (missing, empty) beside the folders of jobs it recorded
+        is a lost state, not an empty stack: reading it as empty would retrain and
+        overwrite those jobs (a job folder without a record is a start that stopped
+        half-way). Refused before anything is read or written."""
+        try:
+            folders = sum(1 for _ in islice((self.home / "jobs").iterdir(), 1000))
+        except OSError:
+            return
+        if folders:
+            raise MlapplyError(
+                f"{self.path} is missing or empty, but {self.home / 'jobs'} holds "
+                f"{folders} job folder(s): the stack's state is lost, not empty",
+                self._restore(),
+            )
+
+    def _restore(self) -> str:
+        return (
+            f"restore {self.path.name} from a backup (nothing was changed); to start the "
+            f"stack afresh instead, move {self.home} aside (its jobs then train again)"
+        )
 
     def _connect(self, *, migrate: bool = True) -> sqlite3.Connection:
         home_file(self.path.parent, self.path.name, database=True)
         db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
         db.row_factory = sqlite3.Row
         db.execute("PRAGMA busy_timeout = 30000")
-        version = db.execute("PRAGMA user_version").fetchone()[0]
+        try:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version == 0:
+                db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.DatabaseError as unreadable:
+            db.close()
+            if isinstance(unreadable, sqlite3.OperationalError):
+                raise  # locked, or the disk: not the file's content
+            raise MlapplyError(
+                f"{self.path} is not a readable mlapply state: {unreadable}", self._restore()
+            ) from None
+        if version == 0:
+            try:
+                self._refuse_if_lost()
+            except MlapplyError:
+                db.close()
+                raise
         if version > SCHEMA_VERSION:
             db.close()
             raise MlapplyError(
