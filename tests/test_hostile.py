@@ -194,3 +194,73 @@ def test_a_lost_or_unreadable_state_is_refused_and_nothing_is_touched(
         assert "bug in mlapply" not in result.output and "Traceback" not in result.output
     assert (job / "request.json").read_text() == "{}" and (job / "logs").is_dir()
     assert state is None or (home / "state.db").read_bytes() == state
+
+
+# Tuning: the grid, and mlapply's own supervisor failing ----------------------------------
+
+
+def test_a_billion_combination_grid_is_walked_lazily_and_validate_says_what_it_visits(
+    tmp_path: Path,
+) -> None:
+    import tracemalloc
+
+    from reconciler.stack.resources import Tuning, TuningParameter
+    from reconciler.tuning import search
+
+    params = tuple(TuningParameter(n, "INTEGER", 0, 999) for n in "abc")
+    tuning = Tuning("rmse", params, algorithm="GRID_SEARCH", max_trials=3)
+    tracemalloc.start()
+    done: list[tuple[search.Params, float | None, str]] = []
+    for _ in range(3):
+        done.append((search.suggest(tuning, done, seed=1), 1.0, "SUCCEEDED"))
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert [d[0] for d in done][-1] == {"a": 0, "b": 0, "c": 2}
+    assert peak < 5 * 2**20, peak  # the grid itself would take gigabytes
+
+    manifests = _repo(tmp_path)
+    grid = "".join(f"      - {{name: {n}, type: INTEGER, min: 0, max: 999}}\n" for n in "abc")
+    tuned = (
+        "spec:\n  trainer: t\n  hyperparameterTuning:\n    metric: rmse\n    maxTrials: 3\n"
+        f"    algorithm: GRID_SEARCH\n    params:\n{grid}"
+    )
+    (manifests / "stack.yaml").write_text(STACK.replace("spec: {trainer: t}\n", tuned))
+    result = CliRunner().invoke(cli.cli, ["validate", str(manifests)])
+    assert result.exit_code == 0, result.output
+    assert "the grid has 1,000,000,000 combinations; maxTrials 3 visits the first 3" in (
+        result.output
+    )
+
+
+def test_a_crash_of_mlapplys_own_study_supervisor_is_its_bug_not_a_lost_machine(
+    tmp_path: Path,
+) -> None:
+    """A study supervisor whose own code raises (here on a request it cannot read: a
+    seed that is no number) records the job FAILED, not lost (so no apply retries it
+    as the machine's failure), with the traceback's last line and where it is kept."""
+    import subprocess
+    import sys
+    import time
+
+    from reconciler.backends.base import JobState, LiveJob
+    from reconciler.stack.resources import LABEL_STACK, Tuning, TuningParameter
+    from reconciler.tuning.study import tuning_record
+
+    home = tmp_path / "home"
+    store = LocalStore(home, create=True)
+    store.put_job(LiveJob("s_1", {LABEL_STACK: "s"}, JobState.QUEUED, create_time=time.time()))
+    job_dir = home / "jobs" / "s_1"
+    job_dir.mkdir(parents=True)
+    tuning = Tuning("rmse", (TuningParameter("lr", "DOUBLE", 0.1, 1.0),), max_trials=2)
+    study = {
+        **{"tuning": tuning_record(tuning), "parallel": 1, "seed": "no number", "adopt": []},
+        **{"argv": [], "job_dir": str(job_dir), "output": "output", "stack": "s", "trial": {}},
+    }
+    (job_dir / "request.json").write_text(json.dumps({"job": "s_1", "study": study}))
+    runner = [sys.executable, "-m", "reconciler.backends.local.runner", str(job_dir), str(home)]
+    subprocess.run(runner, capture_output=True, timeout=60, check=False)
+    (job,) = LocalStore(home).read("s").jobs
+    assert job.state is JobState.FAILED and not job.lost, job
+    assert job.error is not None and "bug in mlapply" in job.error, job.error
+    assert "ValueError" in job.error and "supervisor-crash.log" in job.error, job.error
+    assert "Traceback" in (job_dir / "logs" / "supervisor-crash.log").read_text()

@@ -20,7 +20,6 @@ log space; UNIT_REVERSE_LOG_SCALE, dense near the maximum, is sampled as
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -35,6 +34,7 @@ from optuna.distributions import (
 from optuna.trial import TrialState, create_trial
 
 from reconciler.stack.resources import Scalar, Tuning, TuningParameter
+from reconciler.tuning import grid
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -45,29 +45,15 @@ class Exhausted(Exception):
     """A grid has no combination left to try."""
 
 
-def grid(tuning: Tuning) -> list[dict[str, Scalar]]:
-    """Every combination of the parameters' values, in declaration order."""
-    axes = [_values(p) for p in tuning.params]
-    names = [p.name for p in tuning.params]
-    return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*axes)]
-
-
-def _values(param: TuningParameter) -> list[Scalar]:
-    if param.type == "INTEGER":
-        assert param.min is not None and param.max is not None
-        return list(range(int(param.min), int(param.max) + 1))
-    return list(param.values)
-
-
 def suggest(
     tuning: Tuning, done: Sequence[tuple[Params, float | None, str]], seed: int
 ) -> dict[str, Scalar]:
     """The parameters of the next trial. ``done``: each trial so far as (params, its
     metric or None, state: SUCCEEDED, FAILED, STOPPED or RUNNING)."""
     if tuning.algorithm == "GRID_SEARCH":
-        tried = [dict(params) for params, _, _ in done]
-        for combo in grid(tuning):
-            if combo not in tried:
+        tried = {tuple(sorted(params.items())) for params, _, _ in done}
+        for combo in grid.combinations(tuning.params):
+            if tuple(sorted(combo.items())) not in tried:
                 return combo
         raise Exhausted(f"all {len(tried)} combinations of the grid were tried")
     spaces = {p.name: _distribution(p) for p in tuning.params}

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from reconciler.stack.resources import Scalar, Tuning, TuningParameter
+from reconciler.tuning import grid
 
 if TYPE_CHECKING:
     from reconciler.manifests import LoadedDocument
@@ -133,6 +134,14 @@ def build(
         params.append(param)
     trials = spec.get("maxTrials", 1)
     parallel = spec.get("maxParallelTrials", 1)
+    combinations = grid.size(params) if algorithm == "GRID_SEARCH" and params else 0
+    if combinations > trials:
+        ctx.warn(
+            f"GRID_SEARCH: the grid has {combinations:,} combinations; maxTrials {trials} "
+            f"visits the first {trials} in declaration order",
+            doc.at((*base, "maxTrials")),
+            f"raise maxTrials to {combinations:,} to visit them all, or narrow the parameters",
+        )
     if parallel > trials:
         ctx.warn(
             f"maxParallelTrials ({parallel}) is more than maxTrials ({trials})",

@@ -27,6 +27,7 @@ import socket
 import subprocess
 import sys
 import time
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,7 @@ from reconciler.diskspace import DiskFull
 POLL_SECONDS = 0.05
 LOG_TAIL_LINES = 20
 PREPARE_LOG = "prepare.log"
+CRASH_LOG = "supervisor-crash.log"
 # The shell's Keras choice and trial are not the job's: the runtime and the request decide.
 _NOT_INHERITED = frozenset({"TF_USE_LEGACY_KERAS", "CLOUD_ML_TRIAL_ID", "TF_CONFIG"})
 
@@ -315,6 +317,20 @@ class Supervisor:
         self.store.close()
         return 0
 
+    def crashed(self, text: str) -> int:
+        """This supervisor's own code failed: its tasks end, and the job fails with the
+        error ``crash_report`` writes (not lost: nothing outside mlapply caused it)."""
+        error = crash_report(self.job_dir, text)
+        with contextlib.suppress(Exception):
+            self._stop_all()
+        with contextlib.suppress(Exception):
+            end_descendants()
+        try:
+            return self._finish("FAILED", error, None)
+        except Exception:  # the figures' reading may be what failed: the state first
+            self._record(state="FAILED", end_time=time.time(), error=error, lost=0)
+            return 1
+
     def _record(self, **columns: Any) -> None:
         """Write the job's state; on a full disk, wait for space and write it again
         (meanwhile the job reads as it was, and this supervisor as alive), so a job
@@ -336,13 +352,32 @@ class Supervisor:
         self.cancelled = True
 
 
+def crash_report(job_dir: Path, text: str) -> str:
+    """Keep a supervisor's traceback in its job's logs; the job's error, saying so."""
+    path = job_dir / "logs" / CRASH_LOG
+    with contextlib.suppress(OSError):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    last = next((line for line in reversed(text.splitlines()) if line.strip()), "an error")
+    return (
+        f"mlapply's supervisor failed: {last.strip()[:300]}. This is a bug in mlapply, not "
+        f"the trainer's or the machine's, so it is not retried: the traceback is in {path}; "
+        "please report it"
+    )
+
+
 def main(argv: list[str]) -> int:
     job_dir, home = Path(argv[1]), Path(argv[2])
     if "study" in json.loads((job_dir / "request.json").read_text()):
         from reconciler.backends.local.study import StudySupervisor
 
-        return StudySupervisor(job_dir, home).run()
-    return Supervisor(job_dir, home).run()
+        supervisor: Supervisor | StudySupervisor = StudySupervisor(job_dir, home)
+    else:
+        supervisor = Supervisor(job_dir, home)
+    try:
+        return supervisor.run()
+    except Exception:  # mlapply's own code failed: said as such, never as a lost machine
+        return supervisor.crashed(traceback.format_exc())
 
 
 if __name__ == "__main__":

@@ -39,6 +39,7 @@ from reconciler.backends.local.processes import (
     spawn_supervisor,
     supervisor_alive,
 )
+from reconciler.backends.local.runner import crash_report
 from reconciler.backends.local.store import LocalStore, TrialRow
 from reconciler.backends.local.trialrequest import trial_argv, trial_dirs
 from reconciler.tuning import search
@@ -228,6 +229,18 @@ class StudySupervisor:
     # The end --------------------------------------------------------------------------
 
     def _cancel(self, rows: list[TrialRow]) -> int:
+        self._end_trials(rows)
+        return self._finish("CANCELLED", None, rows)
+
+    def crashed(self, text: str) -> int:
+        """This supervisor's own code failed: its trials end (cancelled), and the study
+        fails with the error ``crash_report`` writes, not as a lost machine."""
+        error = crash_report(self.job_dir, text)
+        rows = self.store.trials_of(self.name)
+        self._end_trials(rows)
+        return self._finish("FAILED", error, rows)
+
+    def _end_trials(self, rows: list[TrialRow]) -> None:
         active = [r for r in rows if r.state not in FINISHED and r.pid]
         for row in active:
             with contextlib.suppress(OSError):
@@ -240,7 +253,6 @@ class StudySupervisor:
         for row in self.store.trials_of(self.name):
             if row.state not in FINISHED:
                 self.store.update_trial(row.name, state="CANCELLED", end_time=time.time())
-        return self._finish("CANCELLED", None, rows)
 
     def _finish(self, state: str, error: str | None, rows: list[TrialRow]) -> int:
         self.store.update_job(

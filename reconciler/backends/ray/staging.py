@@ -26,6 +26,7 @@ STUDY_IMPORTS = (
     "reconciler/diagnostics.py",
     "reconciler/stack/resources.py",
     "reconciler/tuning/__init__.py",
+    "reconciler/tuning/grid.py",
     "reconciler/tuning/hypertune.py",
     "reconciler/tuning/search.py",
     "reconciler/tuning/study.py",

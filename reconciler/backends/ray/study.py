@@ -22,8 +22,10 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sys
 import threading
 import time
+import traceback
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -71,20 +73,34 @@ class Study:
 
         ray.init(log_to_driver=True)
         with ThreadPoolExecutor(max_workers=self.parallel) as pool:
-            while True:
-                self._collect()
-                views = [self._view(tid) for tid in self.trials]
-                if self.cancelled:
-                    return self._end(pool, "CANCELLED", "the job was cancelled")
-                for tid in to_stop(self.tuning, views):
-                    self.trials[tid]["stopping"] = True
-                    self.running[tid][1].set()
-                over = outcome(self.tuning, views, self.exhausted)
-                if over is not None:
-                    return self._end(pool, over[0], over[1])
-                self._start(pool, views)
-                self._write()
-                time.sleep(POLL_SECONDS)
+            try:
+                return self._loop(pool)
+            except Exception:  # mlapply's own code: said as such, not as the machine's
+                text = traceback.format_exc()
+                print(text, file=sys.stderr, flush=True)
+                last = text.strip().splitlines()[-1]
+                return self._end(
+                    pool,
+                    "FAILED",
+                    f"mlapply's study loop failed: {last[:300]}. This is a bug in mlapply, "
+                    "not the trainer's or the machine's: the traceback is in the job's log",
+                )
+
+    def _loop(self, pool: ThreadPoolExecutor) -> int:
+        while True:
+            self._collect()
+            views = [self._view(tid) for tid in self.trials]
+            if self.cancelled:
+                return self._end(pool, "CANCELLED", "the job was cancelled")
+            for tid in to_stop(self.tuning, views):
+                self.trials[tid]["stopping"] = True
+                self.running[tid][1].set()
+            over = outcome(self.tuning, views, self.exhausted)
+            if over is not None:
+                return self._end(pool, over[0], over[1])
+            self._start(pool, views)
+            self._write()
+            time.sleep(POLL_SECONDS)
 
     # Trials ---------------------------------------------------------------------------
 
