@@ -264,3 +264,51 @@ def test_a_crash_of_mlapplys_own_study_supervisor_is_its_bug_not_a_lost_machine(
     assert job.error is not None and "bug in mlapply" in job.error, job.error
     assert "ValueError" in job.error and "supervisor-crash.log" in job.error, job.error
     assert "Traceback" in (job_dir / "logs" / "supervisor-crash.log").read_text()
+
+
+# Deploying what a trainer exported -------------------------------------------------------
+
+
+def _export(root: Path) -> Path:
+    (root / "variables").mkdir(parents=True)
+    (root / "saved_model.pb").write_bytes(b"pb")
+    (root / "variables" / "variables.index").write_bytes(b"i" * 100)
+    return root
+
+
+@pytest.mark.parametrize("hostile", ["loops", "dev-zero", "outside", "fifo", "too-big"])
+def test_deploy_copies_a_regular_tree_only_bounded_and_leaves_nothing_half_made(
+    tmp_path: Path, hostile: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    from reconciler.backends.exportcopy import LIMIT_VARIABLE, copy_export
+    from reconciler.diagnostics import MlapplyError
+
+    export = _export(tmp_path / "export")
+    if hostile == "loops":
+        (export / "variables" / "a").symlink_to("b")
+        (export / "variables" / "b").symlink_to("a")
+        (export / "assets").symlink_to(".")
+    elif hostile == "dev-zero":
+        (export / "variables" / "variables.data-00000-of-00001").symlink_to("/dev/zero")
+    elif hostile == "outside":
+        (export / "assets").symlink_to(tmp_path)
+    elif hostile == "fifo":
+        os.mkfifo(export / "variables" / "pipe")
+    else:
+        monkeypatch.setenv(LIMIT_VARIABLE, "0.00000005")  # 50 bytes
+    target = tmp_path / "models" / "m" / "v1"
+    target.parent.mkdir(parents=True)
+    with pytest.raises(MlapplyError) as refused:
+        copy_export(export, target)
+    said = refused.value.with_hint()
+    assert str(export) in said and "[" not in said.split(":", 1)[0], said
+    expected = {"too-big": LIMIT_VARIABLE, "fifo": "not a regular file"}.get(hostile, "a link")
+    assert expected in said, said
+    assert not target.exists() and list((tmp_path / "models" / "m").iterdir()) == []
+
+    if hostile == "too-big":
+        monkeypatch.delenv(LIMIT_VARIABLE)
+        copy_export(export, target)  # the same tree under the default bound
+        assert (target / "variables" / "variables.index").read_bytes() == b"i" * 100

@@ -36,6 +36,7 @@ from reconciler.backends.base import (
     VersionDeployment,
     VersionState,
 )
+from reconciler.backends.exportcopy import copy_export
 from reconciler.backends.facets import (
     Driver,
     Jobs,
@@ -540,16 +541,8 @@ class LocalDriver(Driver, Jobs, Studies, Serving, StackLock, Logs, Usage, Tensor
                 f"the local backend deploys local SavedModels, not {export}",
                 "copy it here (gsutil cp -r) and point source.uri at the folder",
             )
-        export_dir = Path(export)
-        if not (export_dir / "saved_model.pb").is_file():
-            raise MlapplyError(f"no SavedModel under {export_dir}")
         target = self.home / "models" / version.model / version.name
-        if target.exists():
-            shutil.rmtree(target)
-        partial = target.with_name(target.name + ".partial")
-        shutil.rmtree(partial, ignore_errors=True)
-        shutil.copytree(export_dir, partial)
-        os.replace(partial, target)
+        copy_export(Path(export), target)
         ready = dataclasses.replace(
             version, state=VersionState.READY, deployment_uri=str(target), create_time=time.time()
         )

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.backends.base import LiveModel, LiveVersion, VersionDeployment, VersionState
+from reconciler.backends.exportcopy import copy_export
 from reconciler.backends.ray import staging
 from reconciler.diagnostics import MlapplyError
 
@@ -327,15 +328,9 @@ class ServeApps:
         return staging.stack_folder(self.storage, self.stack) / "models"
 
     def _copy_export(self, export: str, model: str, version: str) -> str:
-        source = Path(export)
-        if not (source / "saved_model.pb").is_file():
-            raise MlapplyError(f"no SavedModel under {export}")
         target = self._models() / model / version
         if not target.exists():
-            partial = target.with_name(target.name + ".partial")
-            shutil.rmtree(partial, ignore_errors=True)
-            shutil.copytree(source, partial, symlinks=True)
-            partial.replace(target)
+            copy_export(Path(export), target)
         return str(target)
 
     # Predictions ---------------------------------------------------------------------
