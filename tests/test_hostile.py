@@ -312,3 +312,53 @@ def test_deploy_copies_a_regular_tree_only_bounded_and_leaves_nothing_half_made(
         monkeypatch.delenv(LIMIT_VARIABLE)
         copy_export(export, target)  # the same tree under the default bound
         assert (target / "variables" / "variables.index").read_bytes() == b"i" * 100
+
+
+# What validate and plan read -------------------------------------------------------------
+
+DATASET = """---
+apiVersion: mlapply/v1
+kind: Dataset
+metadata: {{name: d}}
+spec: {{train: "{train}"}}
+"""
+
+
+def _with_data(manifests: Path, train: str) -> None:
+    job = "spec:\n  trainer: t\n  dataset: d\n"
+    text = STACK.replace("spec: {trainer: t}\n", job) + DATASET.format(train=train)
+    (manifests / "stack.yaml").write_text(text)
+
+
+@pytest.mark.parametrize("train", ["/etc/**", "/etc/shadow", "../../../../etc/*", "out/**"])
+def test_validate_and_plan_read_no_data_outside_the_repository(tmp_path: Path, train: str) -> None:
+    manifests = _repo(tmp_path)
+    (manifests / "out").symlink_to("/etc")  # a link committed in the pull request
+    _with_data(manifests, train)
+    for command in ("validate", "plan"):
+        result = CliRunner().invoke(cli.cli, [command, str(manifests)])
+        assert result.exit_code == 1, result.output
+        assert f'"{train}" is outside the repository' in result.output, result.output
+        assert "stack.yaml:" in result.output and "matches no files" not in result.output
+
+
+def test_a_link_among_the_data_files_is_not_followed_out_of_the_repository(
+    tmp_path: Path,
+) -> None:
+    manifests = _repo(tmp_path)
+    (manifests / "data").mkdir()
+    (manifests / "data" / "a.csv").write_text("x\n1\n")
+    (manifests / "data" / "b.csv").symlink_to("/etc/hostname")
+    _with_data(manifests, "data/*.csv")
+    result = CliRunner().invoke(cli.cli, ["plan", str(manifests)])
+    assert result.exit_code == 1, result.output
+    assert "b.csv, which is outside the repository" in result.output, result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_trainer_file_linking_out_of_the_repository_is_refused(tmp_path: Path) -> None:
+    manifests = _repo(tmp_path)
+    (tmp_path / "trainer" / "trainer" / "secrets.txt").symlink_to("/etc/hostname")
+    result = CliRunner().invoke(cli.cli, ["plan", str(manifests)])
+    assert result.exit_code == 1, result.output
+    assert "trainer/secrets.txt links outside the repository" in result.output, result.output

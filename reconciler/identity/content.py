@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from reconciler.diagnostics import MlapplyError
 from reconciler.identity.canonical import digest
+from reconciler.stack.build import repository_root
 from reconciler.stack.resources import Dataset
 
 if TYPE_CHECKING:
@@ -25,6 +26,10 @@ if TYPE_CHECKING:
 # What never goes into a package: caches, VCS metadata, build outputs.
 EXCLUDED_DIRS = {"__pycache__", ".git", "build", "dist", ".mlapply"}
 EXCLUDED_SUFFIXES = (".pyc", ".pyo", ".egg-info")
+
+MAX_SOURCE_FILES = 20_000
+MAX_SOURCE_BYTES = 4 * 2**30
+"""What a plan hashes of a trainer's source at most (a package is code, not data)."""
 
 FileList = Mapping[str, Sequence[int | str]]
 """Relative path -> (size, sha256); a list once it has been through JSON."""
@@ -55,6 +60,9 @@ def trainer_fingerprint(
     (relative paths of files or folders: the stack's manifests, data and home
     when they sit inside the source) are neither hashed nor packaged."""
     files: dict[str, tuple[int, str]] = {}
+    root = repository_root(source.resolve(), source.resolve())
+    by_target: dict[str, tuple[int, str]] = {}  # N links to one file: hashed once
+    hashed = 0
     for folder, dirnames, filenames in os.walk(source):
         relative = Path(folder).relative_to(source).as_posix()
         prefix = "" if relative == "." else relative + "/"
@@ -69,7 +77,23 @@ def trainer_fingerprint(
             path = os.path.join(folder, name)
             if not os.path.isfile(path):
                 continue
-            files[prefix + name] = cache.digest(path)
+            real = os.path.realpath(path)
+            if not Path(real).is_relative_to(root):
+                raise MlapplyError(
+                    f"trainer source {source}: {prefix + name} links outside the repository "
+                    f"({real})",
+                    "replace the link by the file it points at, or remove it",
+                )
+            if real not in by_target:
+                by_target[real] = cache.digest(path)
+                hashed += by_target[real][0]
+            files[prefix + name] = by_target[real]
+            if len(files) > MAX_SOURCE_FILES or hashed > MAX_SOURCE_BYTES:
+                raise MlapplyError(
+                    f"trainer source {source} holds more than {MAX_SOURCE_FILES:,} files or "
+                    f"{MAX_SOURCE_BYTES // 2**30} GiB (the bound of a plan)",
+                    "point spec.source at the trainer's package folder, not a tree of data",
+                )
     return Fingerprint(digest({"files": files}), files, excluded=excluded)
 
 
@@ -100,7 +124,7 @@ def data_fingerprint(
         return Fingerprint(digest({"patterns": list(patterns)}), {}, tuple(patterns), "paths")
     files: dict[str, Sequence[int | str]] = {}
     unlisted = []
-    budget = _Budget(dataset.meta.name)
+    budget = _Budget(dataset.meta.name, dataset.root)
     for pattern in patterns:
         if pattern.startswith("gs://"):
             if remote is None:
@@ -130,8 +154,11 @@ class DataTooLarge(MlapplyError):
 
 
 class _Budget:
-    def __init__(self, dataset: str) -> None:
+    def __init__(self, dataset: str, root: Path | None = None) -> None:
         self.dataset = dataset
+        self.root = root
+        """Files must resolve inside it (a committed link must not reach out of the
+        repository: plan would hash what it points at); None: anywhere."""
         self.files = 0
         self.bytes = 0
         self.started = time.monotonic()
@@ -169,6 +196,12 @@ class _Budget:
         fresh = []
         for path in paths:
             real = os.path.normpath(path)
+            if self.root is not None and not Path(os.path.realpath(path)).is_relative_to(self.root):
+                raise MlapplyError(
+                    f'Dataset "{self.dataset}": pattern {pattern!r} reaches {path}, which '
+                    f"is outside the repository ({self.root}) through a link",
+                    "keep local data inside the repository as files, not links out of it",
+                )
             if real not in self.seen:
                 self.seen.add(real)
                 fresh.append(path)

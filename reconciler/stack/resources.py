@@ -96,6 +96,8 @@ class Dataset(_Addressed):
     fingerprint: str
     base_dir: Path
     """Local paths are relative to this folder (the manifest file's)."""
+    root: Path | None = None
+    """The folder its local files must resolve inside (the repository); None: anywhere."""
 
 
 class TrainerFlags(NamedTuple):
