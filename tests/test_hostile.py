@@ -362,3 +362,73 @@ def test_a_trainer_file_linking_out_of_the_repository_is_refused(tmp_path: Path)
     result = CliRunner().invoke(cli.cli, ["plan", str(manifests)])
     assert result.exit_code == 1, result.output
     assert "trainer/secrets.txt links outside the repository" in result.output, result.output
+
+
+# mlapply import ----------------------------------------------------------------------------
+
+SUBMIT = "gcloud ai-platform jobs submit training j --region us-central1 --config {config}\n"
+
+
+def _import(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli.cli, ["import", *args])
+    return result.exit_code, result.output
+
+
+@pytest.mark.parametrize(
+    ("config", "said"),
+    [
+        ("trainingInput: {workerCount: abc}", 'trainingInput.workerCount is "abc"'),
+        ("trainingInput: {workerCount: -2}", "not a whole number"),
+        ("trainingInput: {scaleTier: [1]}", "trainingInput.scaleTier is list"),
+        ("trainingInput: [1, 2]", "trainingInput is list, not a mapping"),
+        ("trainingInput: {args: abc}", 'trainingInput.args is "abc", not a list'),
+        ("trainingInput: {masterConfig: {acceleratorConfig: 3}}", "acceleratorConfig is 3"),
+        ("trainingInput: {hyperparameters: {params: [{type: INTEGER}]}}", "has no parameterName"),
+        ("trainingInput: {hyperparameters: {params: [7]}}", "params.0 is 7"),
+        ("trainingInput: {hyperparameters: {maxTrials: many}}", 'maxTrials is "many"'),
+        (
+            "trainingInput: {hyperparameters: {params: [{parameterName: a, type: X, minValue: "
+            "low}]}}",
+            'minValue is "low"',
+        ),
+        ("trainingInput: {hyperparameters: {enableTrialEarlyStopping: 1}}", "true or false"),
+        ("trainingInput: {}\nlabels: [a]", "labels is list"),
+        (
+            "a: &a [1,1,1,1,1,1,1,1,1,1]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\n"
+            "c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\n"
+            "e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: [*e,*e,*e,*e,*e,*e,*e,*e,*e,*e]\n",
+            "alias",
+        ),
+    ],
+)
+def test_import_refuses_a_bad_config_at_its_line(tmp_path: Path, config: str, said: str) -> None:
+    (tmp_path / "c.yaml").write_text(config + "\n")
+    code, output = _import(str(tmp_path / "c.yaml"))
+    assert code == 1 and said in output, output
+    assert f"{tmp_path / 'c.yaml'}:" in output and "internal error" not in output, output
+
+
+def test_import_reads_only_what_it_was_given_bounded_and_never_a_heredoc(tmp_path: Path) -> None:
+    import os
+
+    (tmp_path / "run.sh").write_text(SUBMIT.format(config="/etc/hostname"))
+    code, output = _import(str(tmp_path / "run.sh"))
+    assert code == 0 and "outside" in output and "not read" in output, output
+
+    os.mkfifo(tmp_path / "pipe.yaml")
+    code, output = _import(str(tmp_path / "pipe.yaml"))  # no writer: it must not wait
+    assert code == 1 and "not a regular file" in output, output
+    code, output = _import("/dev/zero")
+    assert code == 1 and "not a regular file" in output, output
+    (tmp_path / "big.sh").write_bytes(b"#" * (2 << 20))
+    code, output = _import(str(tmp_path / "big.sh"))
+    assert code == 1 and "not a runbook" in output, output
+
+    heredoc = (
+        "cat > config.yaml <<'EOF'\n"
+        "gcloud ai-platform jobs submit training hidden --region x\n"
+        "EOF\n" + SUBMIT.format(config="config.yaml").replace(" --config config.yaml", "")
+    )
+    (tmp_path / "here.sh").write_text(heredoc)
+    code, output = _import(str(tmp_path / "here.sh"))
+    assert code == 0 and "hidden" not in output and "name: j" in output, output

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import sys
 from pathlib import Path
 
@@ -42,13 +44,13 @@ def import_(files: tuple[str, ...], out_dir: str | None) -> None:
     out = Path(out_dir) if out_dir else Path.cwd()
     for name in files:
         path = Path("<stdin>") if name == "-" else Path(name)
-        text = sys.stdin.read() if name == "-" else _read(path)
         if path.suffix in (".yaml", ".yml", ".json"):
             config = trainingspec.read_config(path, found, (str(path), 1))
             if "trainingInput" not in config:
                 raise MlapplyError(f"{path}: no trainingInput in it", "give a gcloud --config file")
             found.configs.append((str(path), config))
             continue
+        text = _read(None if name == "-" else path)
         gcloud.translate(path, script.read_commands(text), found)
     if not (found.jobs or found.models or found.versions):
         raise MlapplyError(
@@ -78,13 +80,31 @@ def import_(files: tuple[str, ...], out_dir: str | None) -> None:
     _validate(out)
 
 
-def _read(path: Path) -> str:
+MAX_SCRIPT_BYTES = 1 << 20
+"""A runbook is text: at most a MiB of it is read (a file or standard input)."""
+
+
+def _read(path: Path | None) -> str:
+    """A script's text: a regular file (never a FIFO or a device) or standard input,
+    at most ``MAX_SCRIPT_BYTES``."""
+    shown = path or "standard input"
     try:
-        return path.read_text(encoding="utf-8")
+        if path is None:
+            raw = sys.stdin.buffer.read(MAX_SCRIPT_BYTES + 1)
+        else:
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            with os.fdopen(fd, "rb") as handle:
+                if not stat.S_ISREG(os.fstat(fd).st_mode):
+                    raise MlapplyError(f"{path} is not a regular file", "give the script's file")
+                raw = handle.read(MAX_SCRIPT_BYTES + 1)
     except OSError as exc:
-        raise MlapplyError(f"cannot read {path}: {exc.strerror}") from exc
+        raise MlapplyError(f"cannot read {shown}: {exc.strerror}") from exc
+    if len(raw) > MAX_SCRIPT_BYTES:
+        raise MlapplyError(f"{shown} is over {MAX_SCRIPT_BYTES // 1024} KiB: not a runbook")
+    try:
+        return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise MlapplyError(f"{path} is not text (UTF-8)") from exc
+        raise MlapplyError(f"{shown} is not text (UTF-8)") from exc
 
 
 def _write(out: Path, rendered: dict[str, str]) -> None:

@@ -197,7 +197,7 @@ def _submit(
         )
     for flag, value in flags:
         if flag == "--config" and value is not None:
-            config = trainingspec.read_config(base / value, found, where)
+            config = trainingspec.read_config(base / value, found, where, within=base)
             job.training_input.update(config.get("trainingInput", {}))
             job.labels.update(config.get("labels", {}))
     for flag, value in flags:
@@ -309,7 +309,7 @@ def _version(
     version = Version(positional[0], model, where)
     for flag, value in flags:
         if flag == "--config" and value is not None:
-            version.spec.update(trainingspec.read_config(base / value, found, where))
+            version.spec.update(trainingspec.read_config(base / value, found, where, within=base))
     simple = {
         "--runtime-version": "runtimeVersion",
         "--python-version": "pythonVersion",

@@ -15,6 +15,7 @@ from typing import NamedTuple
 _ASSIGNMENT = re.compile(r"^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)")
 _SUBSTITUTION = re.compile(r"\$\([^()]*\)|`[^`]*`")
+_HEREDOC = re.compile(r"(?<!<)<<(?!<)(-?)\s*['\"]?([A-Za-z_][A-Za-z0-9_]*)['\"]?")
 _SEPARATORS = frozenset({";", "&&", "||", "|", "&"})
 
 
@@ -25,16 +26,24 @@ class Command(NamedTuple):
 
 
 def _logical_lines(text: str) -> list[tuple[int, str]]:
-    """Lines with backslash continuations joined, each with its first line's number."""
+    """Lines with backslash continuations joined, each with its first line's number; a
+    here-document's body (``<<EOF`` up to its ``EOF`` line) is data, not commands."""
     joined: list[tuple[int, str]] = []
     pending, start = "", 0
+    until: str | None = None
     for number, line in enumerate(text.splitlines(), start=1):
+        if until is not None:
+            if line.strip() == until:  # <<- allows the terminator indented by tabs
+                until = None
+            continue
         if not pending:
             start = number
         if line.rstrip().endswith("\\"):
             pending += line.rstrip()[:-1] + " "
             continue
         joined.append((start, pending + line))
+        here = _HEREDOC.search(_SUBSTITUTION.sub("", pending + line))
+        until = here.group(2) if here else None
         pending = ""
     if pending:
         joined.append((start, pending))

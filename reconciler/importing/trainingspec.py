@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
+from reconciler.diagnostics import MlapplyError
 
 if TYPE_CHECKING:
     from reconciler.importing.gcloud import Found
@@ -42,22 +42,135 @@ _NOT_TRANSLATED = {
 }
 
 
-def read_config(path: Path, found: Found, where: tuple[str, int]) -> dict[str, Any]:
-    """A ``--config`` (or hptuning) file: YAML, or JSON (a YAML subset)."""
-    try:
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
+def read_config(
+    path: Path, found: Found, where: tuple[str, int], within: Path | None = None
+) -> dict[str, Any]:
+    """A ``--config`` (or hptuning) file: YAML, or JSON (a YAML subset), read as the
+    manifests are (bounded in size, depth and alias expansion, never a FIFO or a device)
+    and its values checked against the types of the ml v1 discovery document, each bad
+    one an error at its file:line. A file a script names outside ``within`` (the
+    script's folder) is not read."""
+    from reconciler.manifests.yaml_reader import read_yaml_file
+
+    if within is not None and not path.resolve().is_relative_to(within.resolve()):
         found.note(
-            where, f"--config {path}: cannot read it ({exc.strerror}); its settings are lost"
+            where,
+            f"--config {path}: outside {within}, the imported script's folder: not read, "
+            "its settings are lost (give the file to mlapply import as well)",
         )
         return {}
-    except yaml.YAMLError as exc:
-        found.note(where, f"--config {path}: not YAML or JSON ({exc}); its settings are lost")
+    if not path.exists():
+        found.note(where, f"--config {path}: no such file; its settings are lost")
         return {}
-    if not isinstance(loaded, dict):
+    documents, problems = read_yaml_file(str(path), str(path))
+    if problems:
+        raise MlapplyError(problems[0].render())
+    if not documents or not isinstance(documents[0].data, dict):
         found.note(where, f"--config {path}: not a mapping; its settings are lost")
         return {}
+    document = documents[0]
+    _check(document, (), document.data, _CONFIG)
+    loaded: dict[str, Any] = document.data
     return loaded
+
+
+class Fields(dict[str, Any]):
+    """A mapping's known fields and their types, and those it must have."""
+
+    def __init__(self, fields: dict[str, Any], required: tuple[str, ...] = ()) -> None:
+        super().__init__(fields)
+        self.required = required
+
+
+Check = type | tuple[type, ...] | dict[str, Any] | list[Any]
+_COUNT = (int, str)  # int64 fields are JSON strings in the REST shape (discovery document)
+_ACCELERATOR = {"type": str, "count": _COUNT}
+_REPLICA = {"acceleratorConfig": _ACCELERATOR, "imageUri": str}
+_PARAMETER = Fields(
+    {
+        "parameterName": str,
+        "type": str,
+        "minValue": (int, float),
+        "maxValue": (int, float),
+        "categoricalValues": [str],
+        "discreteValues": [(int, float)],
+        "scaleType": str,
+    },
+    required=("parameterName", "type"),
+)
+_HYPERPARAMETERS = {
+    "goal": str,
+    "hyperparameterMetricTag": str,
+    "maxTrials": int,
+    "maxParallelTrials": int,
+    "maxFailedTrials": int,
+    "algorithm": str,
+    "enableTrialEarlyStopping": bool,
+    "resumePreviousJobId": str,
+    "params": [_PARAMETER],
+}
+_TRAINING_INPUT = {
+    **{key: str for key in ("scaleTier", "runtimeVersion", "pythonVersion", "region")},
+    **{key: str for key in ("jobDir", "pythonModule", "serviceAccount", "network")},
+    **{f"{role}Type": str for role in _ROLES},
+    **{f"{role}Count": _COUNT for role in _ROLES if role != "master"},
+    **{f"{role}Config": _REPLICA for role in _ROLES},
+    "packageUris": [str],
+    "args": [str],
+    "hyperparameters": _HYPERPARAMETERS,
+    "scheduling": {"maxRunningTime": str, "maxWaitTime": str},
+}
+_CONFIG = {"trainingInput": _TRAINING_INPUT, "labels": {}}
+"""The fields mlapply reads, with their types (ml v1 discovery document, schemas
+GoogleCloudMlV1__TrainingInput, __HyperparameterSpec, __ParameterSpec, __ReplicaConfig,
+checked 2026-12-06); other fields are left to the notes."""
+
+
+def _check(document: Any, at: tuple[str | int, ...], value: Any, expected: Check) -> None:
+    if isinstance(expected, dict):
+        if not isinstance(value, dict):
+            _refuse(document, at, value, "a mapping")
+        for key in getattr(expected, "required", ()):
+            if key not in value:
+                field = ".".join(str(part) for part in at)
+                raise MlapplyError(
+                    f"{document.at(at)}: {field} has no {key}", "fix the config: gcloud needs it"
+                )
+        for key, item in value.items():
+            if key in expected:
+                _check(document, (*at, key), item, expected[key])
+        return
+    if isinstance(expected, list):
+        if not isinstance(value, list):
+            _refuse(document, at, value, "a list")
+        for index, item in enumerate(value):
+            _check(document, (*at, index), item, expected[0])
+        return
+    wanted = expected if isinstance(expected, tuple) else (expected,)
+    if isinstance(value, bool) and bool not in wanted:
+        _refuse(document, at, value, _names(wanted))
+    if not isinstance(value, wanted):
+        _refuse(document, at, value, _names(wanted))
+    if expected == _COUNT and not str(value).isdigit():
+        _refuse(document, at, value, "a whole number")
+
+
+def _names(types: tuple[type, ...]) -> str:
+    words = {str: "text", int: "a whole number", float: "a number", bool: "true or false"}
+    return " or ".join(dict.fromkeys(words.get(t, t.__name__) for t in types))
+
+
+def _refuse(document: Any, at: tuple[str | int, ...], value: Any, wanted: str) -> None:
+    field = ".".join(str(part) for part in at) or "the file"
+    shown = (
+        json.dumps(value)[:60]
+        if isinstance(value, str | int | float | bool)
+        else type(value).__name__
+    )
+    raise MlapplyError(
+        f"{document.at(at)}: {field} is {shown}, not {wanted}",
+        "fix the config: gcloud would refuse it too",
+    )
 
 
 def machines(spec: dict[str, Any], found: Found, where: tuple[str, int]) -> dict[str, Any]:

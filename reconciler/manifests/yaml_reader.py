@@ -17,6 +17,8 @@ Building from events also keeps deep nesting from recursing in C or Python.
 from __future__ import annotations
 
 import math
+import os
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -353,7 +355,11 @@ def _syntax_error(exc: yaml.MarkedYAMLError, file: str, text: str) -> Diagnostic
 def read_yaml_file(path: str, display: str) -> tuple[list[Document], list[Diagnostic]]:
     """Read a manifest file, refusing oversized or non-UTF-8 files with a clear error."""
     try:
-        with open(path, "rb") as handle:
+        # Non-blocking: a FIFO named here must not hang the command; only files are read.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return [], [error("not a regular file", Location(display))]
             raw = handle.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         return [], [error(f"cannot read file: {exc.strerror}", Location(display))]
