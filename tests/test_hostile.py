@@ -432,3 +432,34 @@ def test_import_reads_only_what_it_was_given_bounded_and_never_a_heredoc(tmp_pat
     (tmp_path / "here.sh").write_text(heredoc)
     code, output = _import(str(tmp_path / "here.sh"))
     assert code == 0 and "hidden" not in output and "name: j" in output, output
+
+
+def test_a_tensorboard_run_its_spec_cannot_name_is_refused_not_shown_as_another() -> None:
+    from reconciler.backends.tensorboard import logdir_spec
+    from reconciler.diagnostics import MlapplyError
+
+    assert logdir_spec([("m/j_1", "/h/a:b"), ("m/j_2", "/h/c")]) == "m/j_1:/h/a:b,m/j_2:/h/c"
+    with pytest.raises(MlapplyError, match="holds a comma"):
+        logdir_spec([("m/j_1", "/home/a,b/outputs/j_1")])
+
+
+def test_status_says_how_many_hypertune_lines_it_skipped(tmp_path: Path) -> None:
+    """Read as the Ray driver reads a running job's folder, shown as status shows it."""
+    from reconciler.backends.ray import staging, usage
+    from reconciler.render.status import usage_text
+
+    job_dir = str(tmp_path / "j")
+    metrics = Path(staging.metric_file(job_dir).replace(staging.TASK, staging.CHIEF))
+    metrics.parent.mkdir(parents=True)
+    metrics.write_text(GOOD + '\n{"rmse": 1e999}\n[[[[\n')
+    figures = usage.figures([job_dir], [job_dir])
+    assert figures["reported"] == {"rmse": 2.5, "step": 10.0}
+    assert figures["skipped_reports"] == 2
+    job = {
+        "state": "RUNNING",
+        "reported": figures["reported"],
+        "cpu_now": 1.0,
+        "memory_bytes_now": 2**20,
+        "skipped_reports": figures["skipped_reports"],
+    }
+    assert usage_text(job).endswith("step 10 rmse 2.5 (2 unreadable hypertune line(s) skipped)")

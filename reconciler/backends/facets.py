@@ -151,8 +151,9 @@ class Usage(Protocol):
     def job_usage(self, names: Sequence[str]) -> Mapping[str, Mapping[str, Any]]:
         """Measured use by job: ``mean_cpu`` and ``peak_rss_bytes``, and while it runs
         ``cpu`` and ``rss_bytes`` (its tasks' latest samples together) and
-        ``reported`` (the trainer's last hypertune report: its ``step`` and values);
-        jobs it has no figures for are left out."""
+        ``reported`` (the trainer's last hypertune report: its ``step`` and values) and
+        ``skipped_reports`` (lines of its hypertune file that are not reports); jobs it
+        has no figures for are left out."""
         ...
 
     def usage_series(

@@ -88,6 +88,7 @@ def status_view(
             "cpu_now": usage.get(j.name, {}).get("cpu"),
             "memory_bytes_now": usage.get(j.name, {}).get("rss_bytes"),
             "reported": dict(usage.get(j.name, {}).get("reported") or {}),
+            "skipped_reports": usage.get(j.name, {}).get("skipped_reports", 0),
             "error": j.error,
             "runtime": _runtime(j, describe_runtime),
             "scale_tier": record.essence.get("scaleTier") if (record := j.record) else None,
@@ -135,8 +136,11 @@ def usage_text(job: Mapping[str, Any]) -> str:
         step = f"  step {said['step']:.0f}" if "step" in said else ""
         values = ", ".join(f"{k} {_param(v)}" for k, v in said.items() if k != "step")
         cpu = f"{job['cpu_now']:.1f}" if job["cpu_now"] is not None else "-"
-        return f"{cpu} CPU  {_mib(job['memory_bytes_now'])} now{step}" + (
-            f" {values}" if values else ""
+        skipped = job.get("skipped_reports") or 0
+        return (
+            f"{cpu} CPU  {_mib(job['memory_bytes_now'])} now{step}"
+            + (f" {values}" if values else "")
+            + (f" ({skipped} unreadable hypertune line(s) skipped)" if skipped else "")
         )
     cpu = f"{job['mean_cpu']:.1f} CPU" if job["mean_cpu"] is not None else "- CPU"
     return f"{cpu:<9} peak {_mib(job['peak_memory_bytes'])}"

@@ -63,6 +63,7 @@ from reconciler.backends.local.runtime import READY, ensure_runtime, env_python,
 from reconciler.backends.local.store import LocalStore, TrialRow, latest_figures
 from reconciler.backends.packaging import BuildError, StagedPackage, build_sdist
 from reconciler.backends.recorded import keep_deployed
+from reconciler.backends.tensorboard import logdir_spec
 from reconciler.diagnostics import MlapplyError
 from reconciler.identity.content import RemoteLister
 from reconciler.stack.resources import DEFAULT_RUNTIME_VERSION, LABEL_STACK, StackSettings
@@ -329,7 +330,8 @@ class LocalDriver(Driver, Jobs, Studies, Serving, StackLock, Logs, Usage, Tensor
         where = [(Path(t.job_dir), t.trial) for t in running if t.job_dir]
         said = [reports.last_report(folder, trial) for folder, trial in where]
         said = said or [reports.last_report(self.job_dir(name), None)]
-        figures["reported"] = next((r for r in reversed(said) if r), {})
+        figures["reported"] = next((r for r, _ in reversed(said) if r), {})
+        figures["skipped_reports"] = sum(skipped for _, skipped in said)
         return figures
 
     def usage_series(
@@ -373,11 +375,11 @@ class LocalDriver(Driver, Jobs, Studies, Serving, StackLock, Logs, Usage, Tensor
     def tensorboard_argv(self, runs: Sequence[tuple[str, str]], host: str, port: int) -> list[str]:
         """TensorBoard of the default runtime (built first if need be), as the runtime
         images carried it."""
+        spec = logdir_spec(runs)  # before a runtime is built for it
         runtime = runtimes.resolve(DEFAULT_RUNTIME_VERSION, runtimes.this_python())
         if isinstance(runtime, str):
             raise MlapplyError(runtime)
         env = ensure_runtime(runtime, sys.stderr)
-        spec = ",".join(f"{name}:{folder}" for name, folder in runs)
         return [
             *(str(env_python(env)), "-m", "tensorboard.main"),
             *(f"--logdir_spec={spec}", f"--host={host}", f"--port={port}"),

@@ -44,9 +44,11 @@ def hypertune_text(job_dir: Path, request: Mapping[str, Any]) -> str:
     return hypertune.read(hypertune_file(job_dir, request.get("trial"))).text
 
 
-def last_report(job_dir: Path, trial: object | None) -> dict[str, float]:
-    """The chief's last cloudml-hypertune report: its values and ``step``."""
-    return hypertune.last_report(hypertune_text(job_dir, {"trial": trial}))
+def last_report(job_dir: Path, trial: object | None) -> tuple[dict[str, float], int]:
+    """The chief's last cloudml-hypertune report (its values and ``step``), and how many
+    lines of its file are not reports."""
+    text = hypertune_text(job_dir, {"trial": trial})
+    return hypertune.last_report(text), hypertune.skipped(text)
 
 
 def trial_measurements(

@@ -100,8 +100,10 @@ def figures(runs: Sequence[str], running: Sequence[str]) -> dict[str, Any]:
         found["cpu"] = sum(cpu for _, cpu, _ in latest)
         found["rss_bytes"] = sum(rss for _, _, rss in latest)
     if running:
-        said = [hypertune.last_report(hypertune.read(_chief_metrics(f)).text) for f in running]
+        texts = [hypertune.read(_chief_metrics(folder)).text for folder in running]
+        said = [hypertune.last_report(text) for text in texts]
         found["reported"] = next((r for r in reversed(said) if r), {})
+        found["skipped_reports"] = sum(map(hypertune.skipped, texts))
     return found
 
 
