@@ -141,3 +141,11 @@ def test_the_launcher_samples_a_task_and_the_driver_reads_its_figures(tmp_path: 
     (folder / "worker-3.json").write_bytes(b" " * (usage.LARGEST_SERIES + 1))
     assert usage.series(job_dir)["worker-2"] == [(1.0, 2.0, 3)]
     assert set(usage.series(job_dir)) == {"chief-0", "worker-2"}
+
+
+def test_validate_refuses_object_storage_with_the_way_to_mount_it(tmp_path: Path) -> None:
+    (tmp_path / "stack.yaml").write_text(STACK.replace("storage: s", "storage: 's3://b/p'"))
+    result = CliRunner().invoke(cli.cli, ["validate", str(tmp_path)])
+    assert result.exit_code == 1, result.output
+    assert "stack.yaml:4:" in result.output and "spec.ray.storage s3://b/p" in result.output
+    assert "mount the bucket at the same path everywhere" in result.output

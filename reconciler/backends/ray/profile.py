@@ -7,13 +7,13 @@ from typing import TYPE_CHECKING
 
 from reconciler.backends.facets import Facet
 from reconciler.backends.profile import Missing, Profile, RuntimeNote
-from reconciler.backends.ray.settings import RaySettings
+from reconciler.backends.ray.settings import URI, RaySettings
 from reconciler.lazy import LazyModule
 
 if TYPE_CHECKING:
     from reconciler.backends import compiled
     from reconciler.backends.compiled import Pool
-    from reconciler.stack.resources import Machines
+    from reconciler.stack.resources import Machines, StackSettings
 else:
     compiled = LazyModule("reconciler.backends.compiled")
 
@@ -57,6 +57,18 @@ def describe_runtime(runtime: str, python: str) -> RuntimeNote:
     )
 
 
+def settings_problem(settings: StackSettings) -> str | None:
+    ray = settings.backend_settings
+    if isinstance(ray, RaySettings) and URI.match(ray.storage):
+        return (
+            f"spec.ray.storage {ray.storage}: the ray backend reads and writes its storage "
+            "as a folder on every node and this machine, not as object storage (yet): mount "
+            "the bucket at the same path everywhere (gcsfuse, s3fs, a CSI volume on KubeRay) "
+            "and give that path"
+        )
+    return None
+
+
 PROFILE = Profile(
     name="ray",
     title="a Ray cluster (Jobs API)",
@@ -64,6 +76,7 @@ PROFILE = Profile(
     machine_problem=machine_problem,
     describe_runtime=describe_runtime,
     default_python="3.11",
+    settings_problem=settings_problem,
     explains={
         Facet.TENSORBOARD: Missing(
             "a ray job's summaries are in the stack's storage folder",

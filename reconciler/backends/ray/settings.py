@@ -11,6 +11,7 @@ export), and the versions' SavedModels are copied there.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -24,17 +25,21 @@ class RaySettings(NamedTuple):
     address: str | None
     """The Jobs API's address as written (None: ``RAY_ADDRESS`` when acting)."""
     storage: str
-    """The shared folder, absolute."""
+    """The shared folder, absolute (a URI as written, which validate refuses)."""
     cpus_per_replica: float = 1.0
     serve_address: str | None = None
     """Where Ray Serve answers, as written (None: the dashboard's host, port 8000)."""
+
+
+URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
 def parse(block: Mapping[str, Any], root: Path) -> RaySettings:
     storage = str(block.get("storage", ""))
     return RaySettings(
         address=block.get("address"),
-        storage=str((root / storage).resolve()) if storage else "",
+        # A URI is kept as written: the profile refuses it (settings_problem).
+        storage=storage if URI.match(storage) or not storage else str((root / storage).resolve()),
         cpus_per_replica=float(block.get("cpusPerReplica", 1)),
         serve_address=block.get("serveAddress"),
     )
