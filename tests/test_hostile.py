@@ -463,3 +463,20 @@ def test_status_says_how_many_hypertune_lines_it_skipped(tmp_path: Path) -> None
         "skipped_reports": figures["skipped_reports"],
     }
     assert usage_text(job).endswith("step 10 rmse 2.5 (2 unreadable hypertune line(s) skipped)")
+
+
+def test_a_log_is_read_for_its_tail_only(tmp_path: Path) -> None:
+    import os
+
+    from reconciler.backends import logtext
+
+    log = tmp_path / "chief-0.log"
+    with log.open("w") as handle:
+        for step in range(400_000):  # about 10 MB of a trainer's lines
+            handle.write(f"step {step} loss 0.5\n")
+    text = logtext.read_tail(log)
+    assert len(text) <= logtext.TAIL_BYTES and text.startswith("step ")
+    assert logtext.tail(text, 1) == "step 399999 loss 0.5"
+    os.mkfifo(tmp_path / "fifo.log")
+    assert logtext.read_tail(tmp_path / "fifo.log") == ""
+    assert logtext.read_tail(tmp_path / "none.log") == ""

@@ -10,7 +10,10 @@ version that provides an API a failed trainer missed.
 
 from __future__ import annotations
 
+import os
 import re
+import stat
+from pathlib import Path
 
 _NOISE = re.compile(
     "|".join(
@@ -69,6 +72,28 @@ def meaningful(text: str) -> list[str]:
         dropping = False
         kept.append(line)
     return kept
+
+
+TAIL_BYTES = 256 * 1024
+"""What is read of a log for its last lines: a trainer may print gigabytes."""
+
+
+def read_tail(path: Path | str, limit: int = TAIL_BYTES) -> str:
+    """The last ``limit`` bytes of a log file as text ("" when there is none, or it is
+    not a regular file: a trainer made it), its partial first line dropped."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return ""
+    with os.fdopen(fd, "rb") as handle:
+        found = os.fstat(fd)
+        if not stat.S_ISREG(found.st_mode):
+            return ""
+        cut = found.st_size > limit
+        if cut:
+            handle.seek(found.st_size - limit)
+        text = handle.read(limit).decode("utf-8", errors="replace")
+    return text.partition("\n")[2] if cut else text
 
 
 def tail(text: str, lines: int) -> str:

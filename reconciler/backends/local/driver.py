@@ -349,11 +349,7 @@ class LocalDriver(Driver, Jobs, Studies, Serving, StackLock, Logs, Usage, Tensor
     def log_tail(self, name: str) -> str:
         """The last meaningful line of the chief's log, or of the preparation's."""
         for task in ("chief-0", "prepare"):
-            try:
-                text = self._log_file(name, task).read_text(errors="replace")
-            except OSError:
-                continue
-            lines = logtext.meaningful(text)
+            lines = logtext.meaningful(logtext.read_tail(self._log_file(name, task)))
             if lines:
                 return lines[-1][:160]
         return ""
@@ -416,10 +412,7 @@ class LocalDriver(Driver, Jobs, Studies, Serving, StackLock, Logs, Usage, Tensor
         return Path(row.job_dir)
 
     def _chief_says(self, folder: Path) -> str:
-        try:
-            text = (folder / "logs" / "chief-0.log").read_text(errors="replace")
-        except OSError:
-            return ""
+        text = logtext.read_tail(folder / "logs" / "chief-0.log")
         return "\n".join(logtext.meaningful(text)[-LOG_LINES_WHEN_NOT_EXPORTED:])
 
     def start_job(self, job: LiveJob, request: Mapping[str, Any]) -> Path:

@@ -243,7 +243,7 @@ class Supervisor:
             time.sleep(POLL_SECONDS)
 
     def _failure(self, task: Task, code: int) -> str:
-        text = task.log.read_text(errors="replace")
+        text = logtext.read_tail(task.log)
         if -code in ENDED_FROM_OUTSIDE:
             name = signal.Signals(-code).name
             how = f"the {task.role} was ended by {name} from outside mlapply: {OUTSIDE_CAUSES}"
@@ -260,10 +260,7 @@ class Supervisor:
         says so, or its job dir's disk is (nearly) full now."""
         folder = str(self.request.get("job_dir", self.job_dir))
         free = diskspace.free_bytes(folder)
-        try:
-            text = task.log.read_text(errors="replace")
-        except OSError:
-            text = ""
+        text = logtext.read_tail(task.log)
         said = any(words in text for words in DISK_FULL_WORDS)
         if not said and (free is None or free >= diskspace.NEEDED_BYTES):
             return None
