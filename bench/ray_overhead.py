@@ -10,7 +10,8 @@ working dir, then its status every 0.1 s until the end), `ray job submit
 and `mlapply apply` of a TrainingJob of that
 trainer with a changed hyperparameter (a new job each time: plan, lock, staging,
 submission, the launcher's placement group and task, the wait, the record).
-Prints medians, and the time of `mlapply plan` (no changes) against the cluster.
+Prints the cluster's start time and resident memory (its processes, idle), the
+medians, and the time of `mlapply plan` (no changes) against the cluster.
 """
 
 from __future__ import annotations
@@ -87,6 +88,7 @@ def sdk_floor(address: str, working_dir: Path, output: Path) -> float:
 
 def measure(runs: int, nodes: int) -> None:
     cluster = RayCluster(nodes=nodes, cpus=2).start()
+    started, held = cluster.start_seconds, cluster.memory_bytes()
     try:
         env = environment()
         bin_dir = Path(sys.executable).parent
@@ -130,6 +132,7 @@ def measure(runs: int, nodes: int) -> None:
     finally:
         cluster.stop()
     f, d, o, p = (statistics.median(x) for x in (floor, direct, ours, plan))
+    print(f"a {nodes}-node cluster started in {started:.1f} s, holding {held / 2**20:.0f} MiB")
     print(f"a trainer that only exports, {nodes}-node cluster, median of {runs} runs")
     print(f"  {'floor: the SDK submits, polls 0.1 s':40} {f:6.2f} s")
     print(f"  {'ray job submit --working-dir (waits)':40} {d:6.2f} s")
