@@ -158,6 +158,7 @@ def test_no_wait_submits_and_a_later_apply_deploys(tmp_path: Path) -> None:
     code, output = _apply(manifests, "--no-wait")
     assert code == 0, output
     assert "submitted" in output and "not deployed yet" in output
+    assert "Apply complete" not in output and "Apply submitted: " in output  # not deployed
     assert _store(manifests).read("applied").versions == ()
     code, output = _apply(manifests)
     assert code == 0, output

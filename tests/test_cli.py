@@ -168,3 +168,22 @@ def test_unknown_option_is_a_usage_error_not_a_traceback() -> None:
     done = _run("validate", "--bogus", "manifests/")
     assert done.returncode == 2
     assert "No such option" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_debug_is_taken_after_the_command_as_the_readme_writes_it(tmp_path: Path) -> None:
+    (tmp_path / "stack.yaml").write_text(
+        "apiVersion: mlapply/v1\nkind: Stack\nmetadata: {name: s}\n"
+    )
+    result = CliRunner().invoke(cli.cli, ["validate", "--debug", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    result = CliRunner().invoke(cli.cli, ["destroy", "--no-wait", str(tmp_path)])
+    assert result.exit_code == 2 and "No such option" in result.output  # apply's only
+
+
+def test_the_readmes_python_snippets_are_python_as_pasted() -> None:
+    import re
+
+    blocks = re.findall(r"```python\n(.*?)```", (REPO / "README.md").read_text(), re.S)
+    assert blocks
+    for block in blocks:
+        compile(block, "README.md", "exec")

@@ -38,6 +38,26 @@ def test_plan_errors_exit_1_and_show_the_plan(tmp_path: Path) -> None:
     code, output = _invoke("plan", str(s.root / "m"), "--detailed-exitcode")
     assert code == 1
     assert "Error: model.taxifare is protected by lifecycle.preventDestroy" in output
+    assert output.rstrip().endswith(
+        "Plan failed: 2 error(s); apply changes nothing until they are fixed."
+    )
+    assert "to delete." not in output  # no count of changes apply would not make
+
+
+def test_a_dataset_that_matches_no_files_is_a_plan_error_at_its_manifest(
+    tmp_path: Path,
+) -> None:
+    from tests.conftest import copy_example
+
+    manifests = copy_example(tmp_path / "repo", rows=50)
+    for data in (manifests / "data").glob("taxi-valid*.csv"):
+        data.unlink()
+    code, output = _invoke("plan", str(manifests))
+    assert code == 1, output
+    error = next(line for line in output.splitlines() if line.startswith("Error: "))
+    assert f"Error: {manifests / 'stack.yaml'}:" in error or "stack.yaml:" in error, error
+    assert "taxi-valid*.csv match no files" in error
+    assert output.rstrip().endswith("apply changes nothing until they are fixed.")
 
 
 def test_saved_plan_is_json_and_show_renders_it(tmp_path: Path) -> None:

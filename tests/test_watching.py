@@ -324,3 +324,15 @@ def wait_for_json(url: str, server: subprocess.Popen[str], timeout: float) -> ob
         except OSError:
             time.sleep(0.5)
     raise AssertionError(f"{url} did not answer in {timeout} s")
+
+
+def test_status_writes_figures_as_people_write_them() -> None:
+    from reconciler.render.status import usage_text
+
+    job = {
+        "state": "RUNNING",
+        "reported": {"step": 60000.0, "train_steps": 60000.0, "rmse": 0.012345},
+        "cpu_now": 1.0,
+        "memory_bytes_now": 2**20,
+    }
+    assert usage_text(job).endswith("step 60000 train_steps 60000, rmse 0.01235")

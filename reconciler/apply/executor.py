@@ -21,7 +21,7 @@ from enum import Enum
 from reconciler.apply.planning import Planned
 from reconciler.backends.facets import Driver
 from reconciler.diagnostics import MlapplyError
-from reconciler.kinds.base import ApplyContext, JobProgress
+from reconciler.kinds.base import ApplyContext, JobProgress, StepHeld
 from reconciler.kinds.table import live_handler
 from reconciler.plan.model import Change
 
@@ -48,6 +48,8 @@ class Outcome:
     finished: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
+    held: dict[str, str] = field(default_factory=dict)
+    """Changes apply chose not to make (a gate held a version): not converged, not failed."""
     interrupted: bool = False
 
     @property
@@ -118,6 +120,11 @@ class Executor:
     ) -> None:
         try:
             message = future.result()
+        except StepHeld as held:
+            outcome.held[address] = held.with_hint()
+            self.emit(Event(EventKind.SKIPPED, address, held.with_hint()))
+            self._skip_dependents(address, address, waiting, outcome, "was held")
+            return
         except Exception as exc:  # a failed change must not stop the others
             # With its hint: a failed build or pip install says why in its output tail.
             reason = (
@@ -133,14 +140,19 @@ class Executor:
             deps.discard(address)
 
     def _skip_dependents(
-        self, failed: str, root: str, waiting: dict[str, set[str]], outcome: Outcome
+        self,
+        failed: str,
+        root: str,
+        waiting: dict[str, set[str]],
+        outcome: Outcome,
+        how: str = "failed",
     ) -> None:
         for address in [a for a, deps in waiting.items() if failed in deps]:
             del waiting[address]
-            reason = f"it depends on {root}, which failed"
+            reason = f"it depends on {root}, which {how}"
             outcome.skipped[address] = reason
             self.emit(Event(EventKind.SKIPPED, address, reason))
-            self._skip_dependents(address, root, waiting, outcome)
+            self._skip_dependents(address, root, waiting, outcome, how)
 
     def _step(self, change: Change) -> str:
         return live_handler(change.kind).apply(change, self.context)

@@ -32,13 +32,13 @@ if TYPE_CHECKING:
     from reconciler.cli.progress import EventPrinter
     from reconciler.stack.resources import Stack
 
+_NO_WAIT = click.option(
+    "--no-wait",
+    is_flag=True,
+    help="Submit jobs and return; a later apply deploys what has trained.",
+)
 _APPLY_OPTIONS = [
     click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation."),
-    click.option(
-        "--no-wait",
-        is_flag=True,
-        help="Submit jobs and return; a later apply deploys what has trained.",
-    ),
     click.option(
         "--parallelism",
         default=4,
@@ -142,10 +142,20 @@ def _converge(
         for address, reason in outcome.failed.items():
             click.echo(f"error: {address}: {reason}", err=True)
         sys.exit(EXIT_ERROR)
+    if outcome.held:
+        for address, reason in outcome.held.items():
+            click.echo(f"held: {address}: {reason}", err=True)
+        _not_converged(len(outcome.held) + blocked, done_count=count)
     if options.destroy:
         click.echo(
             f"Destroy complete: {count} change(s); {done.purged} finished job(s) and "
             "staged package(s) removed."
+        )
+        return
+    if not options.wait_for_jobs:  # jobs may still run: not everything is done
+        click.echo(
+            f"Apply submitted: {count} change(s), without waiting for jobs; what waits on "
+            "them (a deploy) is done by a later apply once they finish (mlapply status)."
         )
         return
     click.echo(f"Apply complete: {count} change(s).")
@@ -178,11 +188,12 @@ def _note_apply(
         pass
 
 
-def _not_converged(blocked: int) -> None:
+def _not_converged(blocked: int, done_count: int | None = None) -> None:
     """A stack apply cannot converge is not a success: say so, and fail."""
+    done = f" ({done_count} change(s) made)" if done_count is not None else ""
     click.echo(
-        f"Not converged: {blocked} resource(s) blocked; the plan above says why "
-        "and the way forward.",
+        f"Not converged: {blocked} resource(s) blocked{done}; the plan above (and a plan "
+        "now) says why and the way forward.",
         err=True,
     )
     sys.exit(EXIT_ERROR)
@@ -203,6 +214,7 @@ def _next_steps(planned: Planned, finished: Sequence[str], paths: Sequence[str])
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @variable_options
 @_apply_options
+@_NO_WAIT
 @selection_options
 def apply(
     paths: tuple[str, ...],
@@ -244,7 +256,6 @@ def destroy(
     variables: tuple[str, ...],
     var_files: tuple[str, ...],
     auto_approve: bool,
-    no_wait: bool,
     parallelism: int,
     lock_timeout: float,
 ) -> None:
@@ -253,7 +264,6 @@ def destroy(
 
     options = ApplyOptions(
         destroy=True,
-        wait_for_jobs=not no_wait,
         parallelism=parallelism,
         lock_timeout=lock_timeout,
     )

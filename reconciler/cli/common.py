@@ -56,6 +56,14 @@ class _Group(click.Group):
     ``mlapply PATH`` is short for ``mlapply apply PATH``.
     """
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """``--debug`` is the group's, wherever it is given (``mlapply validate --debug``,
+        as the README writes it, as kubectl takes its global flags after the command)."""
+        end = args.index("--") if "--" in args else len(args)
+        if "--debug" in args[:end]:
+            args = ["--debug", *(a for i, a in enumerate(args) if a != "--debug" or i >= end)]
+        return super().parse_args(ctx, args)
+
     def resolve_command(
         self, ctx: click.Context, args: list[str]
     ) -> tuple[str | None, click.Command | None, list[str]]:

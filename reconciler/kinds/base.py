@@ -40,6 +40,11 @@ class StepFailed(MlapplyError):
     """A change could not be made; the message says why."""
 
 
+class StepHeld(StepFailed):
+    """A change apply chose not to make (a gate held a version back): nothing failed,
+    but the stack is not converged; the message says why."""
+
+
 class IdentityContext:
     """What identity needs: the stack, the backend's profile, the hash cache, and
     what the kinds before this one computed (fingerprints, desired resources)."""

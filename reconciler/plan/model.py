@@ -161,6 +161,8 @@ class Change:
 class PlanError:
     message: str
     address: str | None = None
+    location: str | None = None
+    """Where in the manifests the cause is (``file:line:column``), when known."""
 
 
 @dataclass(frozen=True)

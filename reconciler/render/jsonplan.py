@@ -34,7 +34,11 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
             "converged": plan.converged,
         },
         "changes": [_change(c) for c in plan.changes],
-        "errors": [{"message": e.message, "address": e.address} for e in plan.errors],
+        "errors": [
+            {"message": e.message, "address": e.address}
+            | ({"location": e.location} if e.location else {})
+            for e in plan.errors
+        ],
         **({"backend_notice": plan.notice} if plan.notice else {}),
     }
 
@@ -71,7 +75,16 @@ def _field(change: FieldChange) -> dict[str, Any]:
     return found
 
 
+def error_text(error: dict[str, Any]) -> str:
+    """A plan error as one line: where its cause is first, when known."""
+    return f"{error['location']}: {error['message']}" if error.get("location") else error["message"]
+
+
 def summary_line(document: dict[str, Any]) -> str:
+    """The plan's last line: what apply would do, or that it would do nothing."""
+    if document["errors"]:
+        count = len(document["errors"])
+        return f"Plan failed: {count} error(s); apply changes nothing until they are fixed."
     summary = document["summary"]
     line = (
         f"Plan: {summary['create']} to create, {summary['update']} to update, "

@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from reconciler.plan.fields import dotted
-from reconciler.render.jsonplan import abbreviate, summary_line
+from reconciler.render.jsonplan import abbreviate, error_text, summary_line
 from reconciler.render.safe import fence, markdown_text, printable
 
 LIMIT = 65_000
@@ -108,7 +108,7 @@ def render_markdown(document: dict[str, Any]) -> str:
         head.extend(["> [!NOTE]", f"> {_cell(document['backend_notice'])}.", ""])
     if document["errors"]:
         head.append("> [!CAUTION]")
-        errors = [f"> **Error:** {_cell(e['message'])}" for e in document["errors"]]
+        errors = [f"> **Error:** {_cell(error_text(e))}" for e in document["errors"]]
         head.extend(_capped(errors, LIMIT // 8, "> _...and {} more errors._"))
         head.append("")
     destructive = [c for c in pending if c["action"] in ("replace", "delete", "cancel")]

@@ -65,6 +65,10 @@ def _trial_line(trial: Mapping[str, Any], metric: str | None) -> str:
 
 
 def _param(value: Any) -> str:
+    """A figure as people write it: whole numbers whole (60000, not 6e+04), others to
+    four significant digits."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from reconciler.plan.fields import dotted
-from reconciler.render.jsonplan import HEADLINES, abbreviate, summary_line
+from reconciler.render.jsonplan import HEADLINES, abbreviate, error_text, summary_line
 from reconciler.render.safe import printable
 
 _FIELD_SYMBOLS = {"add": "+", "change": "~", "remove": "-"}
@@ -77,7 +77,7 @@ def render_text(document: dict[str, Any], *, colour: bool = False) -> str:
             )
         lines.append("")
     for problem in document["errors"]:
-        lines.append(_paint(f"Error: {printable(problem['message'])}", "delete", colour))
+        lines.append(_paint(f"Error: {printable(error_text(problem))}", "delete", colour))
     if document["errors"]:
         lines.append("")
     if not pending:

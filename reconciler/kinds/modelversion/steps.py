@@ -12,7 +12,7 @@ import dataclasses
 from typing import TYPE_CHECKING, Any
 
 from reconciler.backends import facets, registry
-from reconciler.kinds.base import ApplyContext, StepFailed
+from reconciler.kinds.base import ApplyContext, StepFailed, StepHeld
 from reconciler.kinds.modelversion.identity import compiled_version
 from reconciler.kinds.modelversion.sources import default_figure, reporter, source_live_name
 from reconciler.lazy import LazyModule
@@ -57,7 +57,7 @@ def apply(change: Change, ctx: ApplyContext) -> str:
             return "not deployed yet: its job is still running (a later apply deploys it)"
         judged = _judge(want, ctx, job)
         if judged is not None and not judged.holds:
-            raise StepFailed(
+            raise StepHeld(
                 f"{judged.text}; not deployed, and what serves now goes on serving",
                 "train a better model, or change the gate",
             )

@@ -244,6 +244,9 @@ def _check_data(want: DesiredResource[CompiledJob], view: PlanView) -> None:
                     f"{', '.join(local)} match no files (relative to {inputs.base_dir}): add "
                     "the files or fix the pattern",
                     want.address,
+                    str(view.stack.datasets[inputs.dataset].meta.location)
+                    if inputs.dataset in view.stack.datasets
+                    else None,
                 )
             )
 
