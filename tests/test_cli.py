@@ -187,3 +187,29 @@ def test_the_readmes_python_snippets_are_python_as_pasted() -> None:
     assert blocks
     for block in blocks:
         compile(block, "README.md", "exec")
+
+
+@pytest.mark.parametrize(
+    ("broken", "cause"),
+    [
+        (("  trainer: taxifare", " trainer: taxifare"), "not valid YAML"),
+        (
+            ("  source: ../trainer_templates", "  sourc: ../trainer_templates"),
+            'unknown field "sourc"',
+        ),
+    ],
+)
+def test_the_root_error_is_said_and_its_consequences_are_not(
+    tmp_path: Path, broken: tuple[str, str], cause: str
+) -> None:
+    """A bad indent makes training.yaml unreadable: serving.yaml's reference to the job
+    it declares is not a second error; a mistyped source is not also 'a Trainer needs
+    exactly one of source, packageUris or container'."""
+    manifests = copy_example(tmp_path / "repo", rows=20)
+    training = manifests / "training.yaml"
+    assert broken[0] in training.read_text()
+    training.write_text(training.read_text().replace(broken[0], broken[1], 1))
+    result = CliRunner().invoke(cli.cli, ["validate", str(manifests)])
+    assert result.exit_code == 1, result.output
+    errors = [line for line in result.output.splitlines() if ": error: " in line]
+    assert len(errors) == 1 and cause in errors[0], result.output

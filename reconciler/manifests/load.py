@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from reconciler.diagnostics import Diagnostic, note
+from reconciler.diagnostics import Diagnostic, has_errors, note
 from reconciler.manifests import schema, variables
 from reconciler.manifests.discover import ManifestFile, discover
 from reconciler.manifests.variables import VariableInputs
@@ -48,6 +48,9 @@ class Manifests:
     files: list[ManifestFile] = field(default_factory=list)
     documents: list[LoadedDocument] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    unread: set[str] = field(default_factory=set)
+    """Files (as displayed) that could not be read whole: not text, not YAML. A name
+    they declare is unknown, so a reference to it is not a cause of its own."""
 
 
 def load_manifests(
@@ -64,6 +67,8 @@ def load_manifests(
     for manifest in files:
         docs, problems = read_yaml_file(str(manifest.path), manifest.display)
         result.diagnostics.extend(problems)
+        if has_errors(problems):
+            result.unread.add(manifest.display)
         raw.extend((doc, manifest) for doc in docs if doc.data is not None)
     raw = _ours(raw, result.diagnostics)
 

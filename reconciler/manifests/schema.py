@@ -103,8 +103,17 @@ def validate_value(
     check = fast_check(file_name)
     if check is not None and check(value):
         return []
-    found = validator_for(file_name).iter_errors(value)
+    found = list(validator_for(file_name).iter_errors(value))
+    # An unknown field is the likely cause of a missing one in the same mapping (a typo:
+    # "sourc" for "source"): what the mapping then lacks is not said as a second cause.
+    typos = {tuple(e.absolute_path) for e in found if e.validator == "additionalProperties"}
+    found = [
+        e for e in found if not (e.validator in _CONSEQUENCES and tuple(e.absolute_path) in typos)
+    ]
     return _unique(d for err in found for d in _translate(err, doc, base))
+
+
+_CONSEQUENCES = frozenset({"required", "oneOf", "anyOf", "dependentRequired"})
 
 
 def validate_document(doc: Document) -> list[Diagnostic]:

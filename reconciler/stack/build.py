@@ -100,7 +100,8 @@ def load_stack(
         manifests = load_manifests(paths, inputs, cwd)
         ctx = BuildContext(manifests, kinds)
         stack = ctx.build(settings)
-    diagnostics = _ordered([*manifests.diagnostics, *ctx.diagnostics])
+    # What reading found first (a YAML or schema error is a cause), then the build's.
+    diagnostics = _ordered(manifests.diagnostics) + _ordered(ctx.diagnostics)
     if has_errors(diagnostics):
         stack = None
     return LoadResult(stack, diagnostics, manifests)
@@ -271,6 +272,8 @@ class BuildContext:
         return {a: tuple(d for d in refs if d in present) for a, refs in deps.items()}
 
     def _missing_reference(self, loaded: LoadedDocument, ref: Reference) -> None:
+        if self.manifests.unread:
+            return  # it may be declared in a file that could not be read: that is the cause
         where = loaded.doc.at(ref.path)
         field_name = ".".join(ref.path)
         other_kinds = [k for k, n in self.names if n == ref.name and k != ref.kind]
