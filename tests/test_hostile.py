@@ -480,3 +480,13 @@ def test_a_log_is_read_for_its_tail_only(tmp_path: Path) -> None:
     os.mkfifo(tmp_path / "fifo.log")
     assert logtext.read_tail(tmp_path / "fifo.log") == ""
     assert logtext.read_tail(tmp_path / "none.log") == ""
+
+
+def test_import_takes_a_scale_tier_in_either_spelling_gcloud_takes(tmp_path: Path) -> None:
+    for tier in ("STANDARD_1", "standard-1"):
+        (tmp_path / "run.sh").write_text(
+            f"gcloud ai-platform jobs submit training j --region r --scale-tier {tier}\n"
+        )
+        code, output = _import(str(tmp_path / "run.sh"))
+        assert code == 0 and "not an ML Engine scale tier" not in output, output
+        assert "scaleTier: STANDARD_1" in output

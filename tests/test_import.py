@@ -128,6 +128,7 @@ def test_an_imported_job_sends_the_body_its_gcloud_command_described(
     code, output = _run("import", str(runbook), "--out", str(out))
     assert code == 0, output
     assert "Valid. Next: mlapply plan" in output
+    assert "To try the jobs on this machine first" in output  # not only the cloud
     # Each flag it did not translate is named with its line; none silently dropped.
     assert "train.sh:8: warning: --master-image-uri gcr.io/demo-project/taxi:1: not " in output
     assert "train.sh:8: warning: --stream-logs: not needed" in output

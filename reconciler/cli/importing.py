@@ -130,7 +130,15 @@ def _validate(out: Path) -> None:
             f"the imported manifests do not validate yet: {summary(result.diagnostics)}",
             "fix what the errors above name, then run mlapply validate " + str(out),
         )
-    click.echo(f"Valid. Next: mlapply plan {out}", err=True)
+    backend = result.stack.settings.backend if result.stack else "mlengine"
+    click.echo(f"Valid. Next: mlapply plan {out} (backend {backend})", err=True)
+    if backend != "local":
+        click.echo(
+            "  To try the jobs on this machine first, with no cloud account: set `backend: "
+            f"local` in {out / 'stack.yaml'} and point its Dataset at local files; the "
+            "trainer then runs here as ML Engine ran it.",
+            err=True,
+        )
 
 
 def register(group: click.Group) -> None:

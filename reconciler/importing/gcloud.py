@@ -232,7 +232,8 @@ def _submit_flag(
     if flag in simple:
         spec[simple[flag]] = text
     elif flag == "--scale-tier":
-        if text.lower() not in _TIERS:
+        # gcloud takes the tier in either spelling (standard-1, STANDARD_1).
+        if text.lower().replace("_", "-") not in _TIERS:
             found.note(where, f"--scale-tier {text}: not an ML Engine scale tier")
         spec["scaleTier"] = text.upper().replace("-", "_")
     elif flag == "--package-path":
