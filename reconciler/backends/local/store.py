@@ -199,11 +199,14 @@ class LocalStore:
         """A store never written (missing, empty) beside the folders of jobs it recorded
         is a lost state, not an empty stack: reading it as empty would retrain and
         overwrite those jobs (a job folder without a record is a start that stopped
-        half-way). Refused before anything is read or written."""
+        half-way). A job ran when its folder has logs: its supervisor starts only once
+        the job is recorded (a first apply's new folder has none yet). Refused before
+        anything is read or written."""
         try:
-            folders = sum(1 for _ in islice((self.home / "jobs").iterdir(), 1000))
+            found = list(islice((self.home / "jobs").iterdir(), 1000))
         except OSError:
             return
+        folders = sum((folder / "logs").is_dir() for folder in found)
         if folders:
             raise MlapplyError(
                 f"{self.path} is missing or empty, but {self.home / 'jobs'} holds "
