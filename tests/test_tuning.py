@@ -461,7 +461,7 @@ def test_a_gate_holds_a_bad_model_back_then_lets_a_better_one_through(tmp_path: 
     assert "held: rmse 2.333 > threshold 1.5 (reported by job fixed_" in output
     assert "not deployed" in output
     # Held, not failed: the README's words, and the job it trained counts as done.
-    assert "Not converged: 1 resource(s) blocked (1 change(s) made)" in output, output
+    assert "Not converged: 1 resource(s) blocked (2 change(s) made)" in output, output
     assert "Apply failed" not in output
     store = _store(manifests)
     assert store.read("tuned").versions == ()

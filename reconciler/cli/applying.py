@@ -142,9 +142,7 @@ def _converge(
         for address, reason in outcome.failed.items():
             click.echo(f"error: {address}: {reason}", err=True)
         sys.exit(EXIT_ERROR)
-    if outcome.held:
-        for address, reason in outcome.held.items():
-            click.echo(f"held: {address}: {reason}", err=True)
+    if outcome.held:  # each said as it happened (its event line)
         _not_converged(len(outcome.held) + blocked, done_count=count)
     if options.destroy:
         click.echo(
