@@ -130,13 +130,16 @@ def _validate(out: Path) -> None:
             f"the imported manifests do not validate yet: {summary(result.diagnostics)}",
             "fix what the errors above name, then run mlapply validate " + str(out),
         )
-    backend = result.stack.settings.backend if result.stack else "mlengine"
+    from reconciler.backends import registry
+
+    assert result.stack is not None
+    backend = result.stack.settings.backend
     click.echo(f"Valid. Next: mlapply plan {out} (backend {backend})", err=True)
-    if backend != "local":
+    if backend != registry.DEFAULT:  # the backend that needs no account
         click.echo(
             "  To try the jobs on this machine first, with no cloud account: set `backend: "
-            f"local` in {out / 'stack.yaml'} and point its Dataset at local files; the "
-            "trainer then runs here as ML Engine ran it.",
+            f"{registry.DEFAULT}` in {out / 'stack.yaml'} and point its Dataset at local "
+            "files; the trainer then runs here as ML Engine ran it.",
             err=True,
         )
 
