@@ -105,16 +105,22 @@ def _show(view: dict[str, Any], output_format: str, *, one_line: bool = False) -
 
 def _watch(stack: Stack, backend: Driver, output_format: str, interval: float) -> None:
     """Refresh until no job is active (or Ctrl-C): in place on a terminal; elsewhere
-    (CI logs, pipes) the status once, then a plain line per running job whose figures
-    changed (JSON: the whole status, one object a line), then the status at the end."""
+    (CI logs, pipes) the status once, then a plain line per running job when what it can
+    say changes (its state, its first CPU figure, its first report) and otherwise at
+    most every ``PLAIN_PROGRESS_SECONDS`` (JSON: the whole status, one object a line),
+    then the status at the end."""
     from reconciler.backends.base import JobState
+    from reconciler.cli.progress import PLAIN_PROGRESS_SECONDS
     from reconciler.render.status import job_line
+
+    def news(job: dict[str, Any]) -> tuple[object, ...]:
+        return (job["state"], job["cpu_now"] is not None, bool(job["reported"]))
 
     live = sys.stdout.isatty() and output_format == "text"
     view = _status(stack, backend)
     if not live:
         _show(view, output_format, one_line=True)
-    said = {j["name"]: job_line(j, view["now"]) for j in view["jobs"]}
+    said = {j["name"]: (news(j), view["now"]) for j in view["jobs"]}
     rounds = 0
     try:
         while True:
@@ -128,11 +134,11 @@ def _watch(stack: Stack, backend: Driver, output_format: str, interval: float) -
                 _show(view, output_format, one_line=True)
             elif rounds:
                 for job in running:
-                    line = job_line(job, view["now"])
-                    if said.get(job["name"]) != line:
+                    key, at = said.get(job["name"], ((), 0.0))
+                    if news(job) != key or view["now"] - at >= PLAIN_PROGRESS_SECONDS:
                         stamp = time.strftime("%H:%M:%S", time.localtime(view["now"]))
-                        click.echo(f"{stamp} {line.strip()}")
-                        said[job["name"]] = line
+                        click.echo(f"{stamp} {job_line(job, view['now']).strip()}")
+                        said[job["name"]] = (news(job), view["now"])
             if not running:
                 break
             rounds += 1
