@@ -523,3 +523,12 @@ def test_a_distributed_tier_runs_each_trial_distributed_and_the_chiefs_report_co
     assert f"trial {job.best_trial} of {job.name} (the best)" in result.stderr
     code, output = _run("logs", "tune", str(manifests), "--trial", "7")
     assert code == 1 and f"{job.name} has no trial '7'" in output and "trials are 1, 2" in output
+
+
+def test_a_studys_next_trials_rerun_lost_ones_first_then_search_until_the_grid_ends() -> None:
+    tuning = _tuning(TuningParameter("layers", "INTEGER", 1, 3), algorithm="GRID_SEARCH")
+    done: list[tuple[search.Params, float | None, str]] = [({"layers": 1}, 1.0, "SUCCEEDED")]
+    chosen, exhausted = search.next_trials(tuning, 3, [{"layers": 1}], done, seed=1)
+    assert (chosen, exhausted) == ([{"layers": 1}, {"layers": 2}, {"layers": 3}], False)
+    done += [(c, 1.0, "SUCCEEDED") for c in chosen[1:]]
+    assert search.next_trials(tuning, 2, [], done, seed=1) == ([], True)

@@ -45,6 +45,31 @@ class Exhausted(Exception):
     """A grid has no combination left to try."""
 
 
+def next_trials(
+    tuning: Tuning,
+    room: int,
+    reruns: Sequence[Params],
+    done: Sequence[tuple[Params, float | None, str]],
+    seed: int,
+) -> tuple[list[dict[str, Scalar]], bool]:
+    """The parameters of up to ``room`` new trials of a study (its supervisor's, on
+    every backend): the lost trials' (``reruns``) again first, then the search's; and
+    whether the search has nothing left (a grid walked whole)."""
+    chosen: list[dict[str, Scalar]] = []
+    history = list(done)
+    while len(chosen) < room:
+        if len(chosen) < len(reruns):
+            params = dict(reruns[len(chosen)])
+        else:
+            try:
+                params = suggest(tuning, history, seed)
+            except Exhausted:
+                return chosen, True
+        history.append((params, None, "RUNNING"))
+        chosen.append(params)
+    return chosen, False
+
+
 def suggest(
     tuning: Tuning, done: Sequence[tuple[Params, float | None, str]], seed: int
 ) -> dict[str, Scalar]:

@@ -178,18 +178,13 @@ class StudySupervisor:
         running = [r for r in rows if r.state not in FINISHED]
         own = counted(views)
         room = min(self.parallel - len(running), self.tuning.max_trials - len(own))
-        lost = [r for r in rows if r.lost and not self._rerun(r, rows)]
+        lost = [r.params for r in rows if r.lost and not self._rerun(r, rows)]
         history = [(dict(r.params), r.metric, r.state) for r in rows if not r.lost]
-        for _ in range(max(0, room)):
-            if lost:
-                params = dict(lost.pop(0).params)
-            else:
-                try:
-                    params = search.suggest(self.tuning, history, int(self.study["seed"]))
-                except search.Exhausted:
-                    self.exhausted = True
-                    return
-            history.append((params, None, "RUNNING"))
+        chosen, exhausted = search.next_trials(
+            self.tuning, room, lost, history, int(self.study["seed"])
+        )
+        self.exhausted = self.exhausted or exhausted  # a grid stays walked
+        for params in chosen:
             rows.append(self._start(params, rows))
 
     @staticmethod

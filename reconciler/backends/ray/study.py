@@ -108,18 +108,13 @@ class Study:
         room = min(self.parallel - len(self.running), self.tuning.max_trials - len(counted(views)))
         lost = [t for t in self.trials.values() if t["lost"] and not t.get("rerun")]
         history = [(t["params"], t["metric"], t["state"]) for t in self.trials.values()]
-        for _ in range(max(0, room)):
-            if lost:
-                again = lost.pop(0)
-                again["rerun"] = True
-                params = dict(again["params"])
-            else:
-                try:
-                    params = search.suggest(self.tuning, history, int(self.study["seed"]))
-                except search.Exhausted:
-                    self.exhausted = True
-                    return
-            history.append((params, None, "RUNNING"))
+        chosen, exhausted = search.next_trials(
+            self.tuning, room, [t["params"] for t in lost], history, int(self.study["seed"])
+        )
+        self.exhausted = self.exhausted or exhausted  # a grid stays walked
+        for again in lost[: len(chosen)]:
+            again["rerun"] = True
+        for params in chosen:
             tid = str(len(self.trials) + 1)
             mark = self.study["trial_mark"]
             job_dir = self.study["trial_job_dir"].replace(mark, tid)
