@@ -1,9 +1,11 @@
 """``mlapply init``: a trainer package from a template, and starter manifests for it.
 
-Writes the template's files (``setup.py``, ``trainer/``, README) and a
-``manifests/`` folder with a Stack, Dataset, Trainer, TrainingJob, Model and
-ModelVersion that validate. It never overwrites: if any file it would write
-exists, it writes nothing and says which.
+Writes the template's files (``setup.py``, ``trainer/``), a README for the
+new project, a ``manifests/`` folder with a Stack, Dataset, Trainer,
+TrainingJob, Model and ModelVersion, synthetic data in ``data/`` and a
+``sample-request.json``: the project trains, deploys and predicts as made. It
+never overwrites: if any file it would write exists, it writes nothing and
+says which.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import NamedTuple
 
 from reconciler.assets import templates_dir
 from reconciler.diagnostics import MlapplyError
+from reconciler.sampledata import BY_TEMPLATE
 
 _NAME = re.compile(r"^[a-z]([-a-z0-9]{0,38}[a-z0-9])?$")
 
@@ -66,7 +69,8 @@ kind: Dataset
 metadata:
   name: {name}-data
 spec:
-  # CSV files with a header row; see ../README.md for the columns.
+  # CSV files with a header row; see ../README.md for the columns. mlapply init
+  # wrote synthetic ones: replace them with yours.
   train: ../data/train-*.csv
   eval: ../data/eval-*.csv
 """,
@@ -111,6 +115,31 @@ spec:
   default: true
 """,
 }
+
+_README = """\
+# {name}
+
+{article} {template} trainer made by `mlapply init --template {template}`: the package
+(`setup.py`, `trainer/`), its manifests (`manifests/`), synthetic data
+(`data/train-1.csv`, `data/eval-1.csv`; replace them with yours, with the same
+columns, as files matching `data/train-*.csv` and `data/eval-*.csv`) and a
+request for the trained model (`sample-request.json`).
+
+From this folder:
+
+```sh
+mlapply plan manifests/                      # what will train and deploy, and why
+mlapply manifests/ --auto-approve            # train {job}, deploy it as {name}-v1
+mlapply predict {name} manifests/ --json-instances sample-request.json
+mlapply status manifests/                    # jobs, versions, figures
+mlapply destroy manifests/ --auto-approve    # remove all of it
+```
+
+The stack's state and the jobs' outputs live in `manifests/.mlapply/`
+(ignored by git).
+
+"""
+_GITIGNORE = ".mlapply/\n__pycache__/\n*.egg-info/\nbuild/\ndist/\n"
 
 
 @dataclass(frozen=True)
@@ -158,10 +187,18 @@ def scaffold(directory: Path, template: str, name: str | None, *, git: bool = Tr
         "runtime": f'\n  runtimeVersion: "{runtime}"' if runtime else "",
         "roles": f"\n  roles: [{', '.join(roles)}]" if roles else "",
     }
-    plan: dict[Path, str | Path] = {directory / f: source / f for f in _files(source)}
+    plan: dict[Path, str | Path] = {
+        directory / f: source / f for f in _files(source) if f != Path("README.md")
+    }
     for file_name, text in _MANIFESTS.items():
         plan[directory / "manifests" / file_name] = text.format(**values)
-    existing = sorted(str(p) for p in plan if p.exists())
+    readme = _README.format(template=template, article=article(template).title(), **values)
+    plan[directory / "README.md"] = readme + _demoted((source / "README.md").read_text("utf-8"))
+    plan[directory / ".gitignore"] = _GITIGNORE
+    data = BY_TEMPLATE[template]
+    data_files = (directory / "data" / "train-1.csv", directory / "data" / "eval-1.csv")
+    request = directory / "sample-request.json"
+    existing = sorted(str(p) for p in (*plan, *data_files, request) if p.exists())
     if existing:
         raise MlapplyError(
             "refusing to overwrite existing files: "
@@ -179,9 +216,23 @@ def scaffold(directory: Path, template: str, name: str | None, *, git: bool = Tr
     if setup.exists():
         text = setup.read_text(encoding="utf-8")
         setup.write_text(re.sub(r'name="[^"]*"', f'name="{name}"', text, count=1), encoding="utf-8")
-    (directory / "data").mkdir(exist_ok=True)
+    written = data.write(directory / "data", request)
     initialised = git and _git_init(directory)
-    return Scaffold(directory, tuple(plan), initialised)
+    return Scaffold(directory, (*plan, *written), initialised)
+
+
+def article(word: str) -> str:
+    return "an" if word[0] in "aeiou" else "a"
+
+
+def _demoted(markdown: str) -> str:
+    """The template's own README under the project's title: its headings one level
+    down (not the comment lines of its code blocks)."""
+    lines, fenced = [], False
+    for line in markdown.splitlines(keepends=True):
+        fenced ^= line.startswith("```")
+        lines.append("#" + line if not fenced and re.match(r"#+ ", line) else line)
+    return "".join(lines)
 
 
 def _yaml(value: object) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -22,13 +23,13 @@ def test_init_writes_a_package_and_manifests_that_validate_and_plan(
     assert 'name="my-project"' in (target / "setup.py").read_text()
     loaded = load_stack([str(target / "manifests")])
     assert loaded.stack is not None, [d.render() for d in loaded.diagnostics]
-    assert [d.severity.value for d in loaded.diagnostics] == ["warning", "warning"]  # no data yet
+    assert loaded.diagnostics == []  # init wrote the data the Dataset names
     assert loaded.stack.trainers["my-project"].source == target.resolve()
-    early = CliRunner().invoke(cli.cli, ["plan", str(target / "manifests")])
-    assert early.exit_code == 1  # the job would fail on no data: a plan error, not a failed job
-    assert "match no files" in early.output and "add the files" in early.output
-    (target / "data" / "train-1.csv").write_text("x\n1\n")
-    (target / "data" / "eval-1.csv").write_text("x\n1\n")
+    assert json.loads((target / "sample-request.json").read_text())["instances"]
+    readme = (target / "README.md").read_text()
+    assert readme.startswith("# my-project\n") and "trainer_templates" not in readme
+    assert "mlapply predict my-project manifests/" in readme and "manifests/data" not in readme
+    assert "\n## " in readme and "\n# " not in readme.partition("\n")[2]  # one title
     planned = CliRunner().invoke(cli.cli, ["plan", str(target / "manifests")])
     assert planned.exit_code == 0, planned.output
     assert "Plan: 3 to create" in planned.output

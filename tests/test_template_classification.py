@@ -3,17 +3,15 @@ a SavedModel that takes raw features (strings included) by name."""
 
 from __future__ import annotations
 
-import csv
 import json
-import math
 import os
-import random
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from reconciler.sampledata import INCOME_HEADER, income_person, write_csv
 from tests.conftest import REPO
 from tests.test_template_regression import summary_tags
 
@@ -24,31 +22,10 @@ pytest.importorskip(
 )
 
 TEMPLATE = REPO / "trainer_templates" / "classification"
-EDUCATION = {"hs": -1.0, "some-college": -0.3, "bachelors": 0.6, "masters": 1.1, "phd": 1.5}
-OCCUPATION = {"service": -0.8, "sales": 0.0, "craft": -0.2, "tech": 0.7, "exec": 1.2}
 
 
 def _write(path: Path, rows: int, seed: int) -> None:
-    rng = random.Random(seed)
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        out = csv.writer(handle)
-        out.writerow(
-            ["income_over_50k", "age", "hours_per_week", "capital_gain", "education", "occupation"]
-        )
-        for _ in range(rows):
-            age, hours = rng.randint(18, 75), max(5.0, rng.gauss(40, 10))
-            gain = rng.expovariate(1 / 800) if rng.random() < 0.2 else 0.0
-            education, occupation = rng.choice(list(EDUCATION)), rng.choice(list(OCCUPATION))
-            score = (
-                -1.0
-                + 0.03 * (age - 40)
-                + 0.05 * (hours - 40)
-                + gain / 2000
-                + EDUCATION[education]
-                + OCCUPATION[occupation]
-            )
-            label = int(rng.random() < 1 / (1 + math.exp(-2 * score)))
-            out.writerow([label, age, round(hours, 1), round(gain, 2), education, occupation])
+    write_csv(path, INCOME_HEADER, income_person, rows, seed)
 
 
 def test_trains_exports_and_beats_chance(tmp_path: Path) -> None:

@@ -23,16 +23,22 @@ def init(directory: str, template: str, name: str | None, no_git: bool) -> None:
 
     Writes into DIRECTORY (default: here) and refuses to overwrite any file.
     """
-    from reconciler.scaffold import scaffold
+    from reconciler.scaffold import article, default_name, scaffold
 
     done = scaffold(Path(directory), template, name, git=not no_git)
-    click.echo(f"Created a {template} trainer in {directory} ({len(done.written)} files).")
+    files = len(done.written)
+    click.echo(f"Created {article(template)} {template} trainer in {directory} ({files} files),")
+    click.echo("with synthetic data in data/ and a request in sample-request.json.")
     if done.git_initialised:
         click.echo("Initialised a git repository there (trainer sources must be inside one).")
-    manifests = Path(directory) / "manifests"
-    click.echo(f"Next: put CSV files in {Path(directory) / 'data'}, then")
-    click.echo(f"  mlapply validate {manifests}")
-    click.echo(f"  mlapply plan {manifests}")
+    here = Path(directory)
+    model = name or default_name(here)
+    click.echo("Next: train, deploy and ask it (see its README.md):")
+    click.echo(f"  mlapply {here / 'manifests'} --auto-approve")
+    click.echo(
+        f"  mlapply predict {model} {here / 'manifests'}"
+        f" --json-instances {here / 'sample-request.json'}"
+    )
 
 
 def register(group: click.Group) -> None:

@@ -26,12 +26,23 @@ DEFAULTS = [[0.0], [-74.0], [40.0], [-74.0], [40.7], [1.0], [0], [0]]
 LONGITUDES, LATITUDES = (-74.05, -73.75), (40.60, 40.90)
 
 
+KM_PER_DEGREE = (84.3, 111.0)  # longitude and latitude, near New York
+
+
 def add_engineered(features):
-    """Features computed from the raw ones, in training and in serving alike."""
-    dlon = features["pickup_longitude"] - features["dropoff_longitude"]
-    dlat = features["pickup_latitude"] - features["dropoff_latitude"]
-    features["euclidean"] = tf.sqrt(dlon * dlon + dlat * dlat)
+    """Features computed from the raw ones, in training and in serving alike: the
+    trip's straight-line length in kilometres (what a fare is mostly made of)."""
+    dlon = (features["pickup_longitude"] - features["dropoff_longitude"]) * KM_PER_DEGREE[0]
+    dlat = (features["pickup_latitude"] - features["dropoff_latitude"]) * KM_PER_DEGREE[1]
+    features["distance_km"] = tf.sqrt(dlon * dlon + dlat * dlat)
     return features
+
+
+def _centred(low, high):
+    """A normalizer_fn: the coordinate box mapped to [-1, 1], so the deep part's
+    inputs are not numbers near -74 and 40."""
+    middle, half = (low + high) / 2, (high - low) / 2
+    return lambda x: (x - middle) / half
 
 
 def read_dataset(paths, mode, batch_size=512):
@@ -59,12 +70,12 @@ def read_dataset(paths, mode, batch_size=512):
 
 def feature_columns(nbuckets):
     fc = tf.feature_column
-    plon = fc.numeric_column("pickup_longitude")
-    plat = fc.numeric_column("pickup_latitude")
-    dlon = fc.numeric_column("dropoff_longitude")
-    dlat = fc.numeric_column("dropoff_latitude")
+    plon = fc.numeric_column("pickup_longitude", normalizer_fn=_centred(*LONGITUDES))
+    plat = fc.numeric_column("pickup_latitude", normalizer_fn=_centred(*LATITUDES))
+    dlon = fc.numeric_column("dropoff_longitude", normalizer_fn=_centred(*LONGITUDES))
+    dlat = fc.numeric_column("dropoff_latitude", normalizer_fn=_centred(*LATITUDES))
     pcount = fc.numeric_column("passenger_count")
-    euclidean = fc.numeric_column("euclidean")
+    distance = fc.numeric_column("distance_km")
     hour = fc.categorical_column_with_identity("hour_of_day", 24)
     day = fc.categorical_column_with_identity("day_of_week", 7)
 
@@ -78,9 +89,9 @@ def feature_columns(nbuckets):
     day_hour = fc.crossed_column([day, hour], 24 * 7)
 
     wide = [ploc, dloc, pd_pair, day_hour, fc.indicator_column(day), fc.indicator_column(hour),
-            pcount]
+            pcount, distance]
     deep = [fc.embedding_column(pd_pair, 10), fc.embedding_column(day_hour, 10),
-            plon, plat, dlon, dlat, euclidean]
+            plon, plat, dlon, dlat, distance]
     return wide, deep
 
 
