@@ -390,6 +390,21 @@ def test_status_and_logs(tmp_path: Path) -> None:
     assert data["models"][0]["versions"][0]["default"] is True
     log = runner.invoke(cli.cli, ["logs", "tiny-job", str(manifests)])
     assert log.exit_code == 0
+    # TensorFlow's C++ and absl lines are left out unless --all; the file keeps them.
+    (name,) = [j.name for j in _store(manifests).read("applied").jobs]
+    written = manifests / ".mlapply" / "jobs" / name / "logs" / "chief-0.log"
+    native = (
+        "I0000 00:00:1796609858.015231   12265 local_rendezvous.cc:404] Local rendezvous "
+        "is aborting with status: OUT_OF_RANGE: End of sequence\n"
+    )
+    written.write_text(written.read_text() + native + "the trainer's own last line\n")
+    quiet = CliRunner().invoke(cli.cli, ["logs", "tiny-job", str(manifests)])
+    assert quiet.exit_code == 0 and "the trainer's own last line" in quiet.stdout
+    assert (
+        "rendezvous" not in quiet.stdout and "1 TensorFlow C++ log line(s) left out" in quiet.stderr
+    )
+    every = runner.invoke(cli.cli, ["logs", "tiny-job", str(manifests), "--all"])
+    assert "Local rendezvous is aborting" in every.output
     missing = runner.invoke(cli.cli, ["logs", "nope", str(manifests)])
     assert missing.exit_code == 1 and "no job 'nope'" in missing.output
 

@@ -15,16 +15,23 @@ import re
 import stat
 from pathlib import Path
 
+_NATIVE_PATTERNS = [
+    # TensorFlow's C++ logging: date, time, level, source file.
+    r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IWEF] \S+:\d+\]",
+    # absl logging (TensorFlow 2.16+): I1201 10:00:00.123456  1234 file.cc:12], the
+    # time part early in a process reads 00:00:<seconds since the epoch>
+    r"^[IWEF]\d{4} [\d:.]+\s+\d+ \S+:\d+\]",
+    r"^WARNING: All log messages before absl::InitializeLog\(\) is called",
+    r"^To enable the following instructions: .* rebuild TensorFlow",
+]
+# TensorFlow's C++ and absl lines: what the log views leave out unless asked for
+# everything (the end of an input's "Local rendezvous is aborting ... OUT_OF_RANGE",
+# oneDNN and CPU notices). A Python traceback is never one of them.
+_NATIVE = re.compile("|".join(_NATIVE_PATTERNS))
 _NOISE = re.compile(
     "|".join(
         [
-            # TensorFlow's C++ logging: date, time, level, source file.
-            r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IWEF] \S+:\d+\]",
-            # absl logging (TensorFlow 2.16+): I1201 10:00:00.123456  1234 file.cc:12], the
-            # time part early in a process reads 00:00:<seconds since the epoch>
-            r"^[IWEF]\d{4} [\d:.]+\s+\d+ \S+:\d+\]",
-            r"^WARNING: All log messages before absl::InitializeLog\(\) is called",
-            r"^To enable the following instructions: .* rebuild TensorFlow",
+            *_NATIVE_PATTERNS,
             r"^WARNING:tensorflow:From .*",
             r"^W\d{4} .*",
             r"^Instructions for updating:",
@@ -72,6 +79,13 @@ def meaningful(text: str) -> list[str]:
         dropping = False
         kept.append(line)
     return kept
+
+
+def without_native(text: str) -> tuple[str, int]:
+    """The text without TensorFlow's C++ and absl lines, and how many there were."""
+    lines = text.splitlines(keepends=True)
+    kept = [line for line in lines if not _NATIVE.match(line)]
+    return "".join(kept), len(lines) - len(kept)
 
 
 TAIL_BYTES = 256 * 1024

@@ -146,13 +146,16 @@ class StackSource:
         return usage_view(self.backend.usage_series(job, trial, since), since)
 
     def log(self, job: str, trial: str | None, task: str, lines: int) -> dict[str, Any]:
+        from reconciler.backends.logtext import without_native
         from reconciler.render.console import log_view
 
         self._job(job, trial)
         chunk = facet(self.backend, facets.Logs).read_log(job, task, trial, -LOG_BYTES)
         if not chunk.exists:
             return {**log_view("", lines), "error": f"no {task} log yet"}
-        return log_view(chunk.data.decode(errors="replace"), lines)
+        # The page shows what the trainer says; `mlapply logs --all` has every line.
+        text, _ = without_native(chunk.data.decode(errors="replace"))
+        return log_view(text, lines)
 
     def models(self) -> dict[str, Any]:
         from reconciler.render.console import models_view

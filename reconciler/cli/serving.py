@@ -21,6 +21,7 @@ from reconciler.cli.common import (
 )
 from reconciler.diagnostics import MlapplyError
 from reconciler.lazy import LazyModule
+from reconciler.serving.quiet import native_stderr_to
 
 if TYPE_CHECKING:
     from reconciler.backends import facets
@@ -83,12 +84,19 @@ def predict(
         known = ", ".join(sorted(found.versions)) or "none"
         what = f"no version {chosen!r}" if chosen else "no default version"
         raise MlapplyError(f"model {found.name} has {what} (versions: {known})")
+    native_stderr_to(tensorflow_log(stack, "predict"))
     predictions = run_prediction(
         Path(found.versions[chosen]),
         instances,
         note=lambda text: click.echo(f"note: {text}", err=True),
     )
     click.echo(json.dumps({"predictions": predictions}, indent=2))
+
+
+def tensorflow_log(stack: Stack, command: str) -> Path:
+    """Where a command's TensorFlow C++ and absl lines go: the stack home, not the
+    terminal (reconciler.serving.quiet)."""
+    return stack.settings.home / "tensorflow-logs" / f"{command}.log"
 
 
 def _read_catalog(stack: Stack) -> Catalog:
@@ -207,6 +215,7 @@ def serve(
         clients=ClientLimits(max_connections, header_timeout, body_timeout, idle_timeout),
         allowed_hosts=allowed_hosts,
     )
+    native_stderr_to(tensorflow_log(stack, "serve"))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
 
     def ready(server: ModelServer, url: str) -> None:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from reconciler.backends import logtext
 from reconciler.backends.registry import facet, profile
 from reconciler.cli.common import (
     driver,
@@ -166,6 +167,12 @@ def _watch(stack: Stack, backend: Driver, output_format: str, interval: float) -
     default=None,
     help="A tuning job's trial (its id, as status lists them); default: the best, else the newest.",
 )
+@click.option(
+    "--all",
+    "everything",
+    is_flag=True,
+    help="Every line, TensorFlow's C++ and absl log lines too (left out by default).",
+)
 def logs(
     job: str,
     paths: tuple[str, ...],
@@ -174,9 +181,11 @@ def logs(
     follow: bool,
     task: str,
     trial: str | None,
+    everything: bool,
 ) -> None:
     """Print a job's log (JOB: the live name, or a TrainingJob's name for its newest job);
-    for a tuning job, a trial's."""
+    for a tuning job, a trial's. TensorFlow's C++ and absl lines are left out (the
+    count is said at the end, on stderr) unless --all."""
     stack = load_or_exit(paths, variables, var_files)
     require(stack, facets.Facet.LOGS)
     backend = driver(stack)
@@ -198,9 +207,9 @@ def logs(
     if not chunk.exists and not follow:
         _never_started(logs, matches[-1], task, trial)
         return
+    shown = _LogFilter(everything)
     while True:
-        if chunk.data:
-            click.echo(chunk.data.decode(errors="replace"), nl=False)
+        shown.echo(chunk.data)
         if not follow:
             break
         current = next(j for j in backend.read_live(stack.name).jobs if j.name == name)
@@ -212,6 +221,40 @@ def logs(
             break
         if not chunk.data:
             time.sleep(1)
+    shown.close()
+
+
+class _LogFilter:
+    """Prints a log as it grows, whole lines at a time, without TensorFlow's native
+    lines unless every line is wanted; says how many it left out."""
+
+    def __init__(self, everything: bool) -> None:
+        self.everything, self.pending, self.left_out = everything, "", 0
+
+    def echo(self, data: bytes) -> None:
+        if not data:
+            return
+        text = data.decode(errors="replace")
+        if self.everything:
+            click.echo(text, nl=False)
+            return
+        whole, _, self.pending = (self.pending + text).rpartition("\n")
+        if whole:
+            self._show(whole + "\n")
+
+    def close(self) -> None:
+        if self.pending:
+            self._show(self.pending)
+        if self.left_out:
+            click.echo(
+                f"({self.left_out} TensorFlow C++ log line(s) left out; --all shows them)",
+                err=True,
+            )
+
+    def _show(self, text: str) -> None:
+        kept, dropped = logtext.without_native(text)
+        self.left_out += dropped
+        click.echo(kept, nl=False)
 
 
 def _which_trial(job: LiveJob, asked: str | None) -> str | None:
