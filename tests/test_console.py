@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -36,9 +37,18 @@ ARTIFACTS = Path(os.environ.get("MLAPPLY_TEST_ARTIFACTS", REPO / "test-artifacts
 class Console:
     """`mlapply console` in its own process, on a port of its choosing."""
 
-    def __init__(self, manifests: Path) -> None:
+    def __init__(self, manifests: Path, *options: str) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "reconciler", "console", str(manifests), "--port", "0"],
+            [
+                sys.executable,
+                "-m",
+                "reconciler",
+                "console",
+                str(manifests),
+                "--port",
+                "0",
+                *options,
+            ],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -67,8 +77,8 @@ class Console:
 def console_of() -> Iterator[Any]:
     started: list[Console] = []
 
-    def start(manifests: Path) -> Console:
-        started.append(Console(manifests))
+    def start(manifests: Path, *options: str) -> Console:
+        started.append(Console(manifests, *options))
         return started[-1]
 
     yield start
@@ -129,14 +139,22 @@ def test_the_endpoints_answer_a_job_with_no_samples_yet_and_refuse_what_is_not_a
 ) -> None:
     manifests = burn_project(tmp_path, seconds=1)
     _record(manifests, "burn_0000aaaa", JobState.QUEUED)
-    console = console_of(manifests)
+    with socket.socket() as board:
+        board.bind(("127.0.0.1", 0))
+        port = board.getsockname()[1]
+        console = console_of(manifests, "--tensorboard-port", str(port))
 
-    status, jobs = console.get("/api/jobs")
-    assert status == 200
-    (job,) = jobs["jobs"]
-    assert job["name"] == "burn_0000aaaa" and job["state"] == "QUEUED"
-    assert job["cpu_now"] is None and job["scale_tier"] is None
-    assert job["tensorboard_url"].endswith("?runFilter=burn%2Fburn_0000aaaa#timeseries")
+        status, jobs = console.get("/api/jobs")
+        assert status == 200
+        (job,) = jobs["jobs"]
+        assert job["name"] == "burn_0000aaaa" and job["state"] == "QUEUED"
+        assert job["cpu_now"] is None and job["scale_tier"] is None
+        assert job["tensorboard_url"] is None  # no TensorBoard there: no link to nothing
+        board.listen()
+        (job,) = console.get("/api/jobs")[1]["jobs"]
+        assert job["tensorboard_url"] == (
+            f"http://127.0.0.1:{port}/?runFilter=burn%2Fburn_0000aaaa#timeseries"
+        )
     assert console.get("/api/jobs/burn_0000aaaa/usage") == (200, {"tasks": {}})
     status, log = console.get("/api/jobs/burn_0000aaaa/log")
     assert status == 200 and log["lines"] == [] and log["error"] == "no chief-0 log yet"

@@ -5,10 +5,12 @@ real processes where a job is needed."""
 from __future__ import annotations
 
 import io
+import os
 import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -270,8 +272,19 @@ spec:
 """
 
 
+LATER = """
+---
+apiVersion: mlapply/v1
+kind: TrainingJob
+metadata: {name: later}
+spec: {trainer: t, dataset: d, hyperparameters: {lr: 0.3}}
+"""
+
+
 @pytest.mark.usefixtures("default_runtime")
-def test_tensorboard_serves_each_job_and_trial_as_a_named_run(tmp_path: Path) -> None:
+def test_tensorboard_serves_each_job_and_trial_as_a_named_run_and_follows_new_jobs(
+    tmp_path: Path,
+) -> None:
     manifests = burn_project(tmp_path, seconds=1)
     (tmp_path / "trainer" / "trainer" / "task.py").write_text(SUMMARIES)
     stack = manifests / "stack.yaml"
@@ -286,9 +299,25 @@ def test_tensorboard_serves_each_job_and_trial_as_a_named_run(tmp_path: Path) ->
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        env={**os.environ, "MLAPPLY_TENSORBOARD_FOLLOW_SECONDS": "1"},
     )
     try:
         runs = wait_for_json(f"http://127.0.0.1:{port}/data/runs", server, 120)
+        # A job applied while TensorBoard runs joins it (it restarts on the same port).
+        stack.write_text(stack.read_text() + textwrap.dedent(LATER))
+        code, output = _run("apply", str(manifests), "--auto-approve")
+        assert code == 0, output
+        later = next(
+            j.name
+            for j in LocalStore(manifests / ".mlapply").read("watched").jobs
+            if j.manifest_name == "later"
+        )
+        joined = wait_for_json(
+            f"http://127.0.0.1:{port}/data/runs",
+            server,
+            120,
+            until=lambda found: f"later/{later}/output/tensorboard" in found,
+        )
     finally:
         server.terminate()
         said, _ = server.communicate(timeout=30)
@@ -299,7 +328,12 @@ def test_tensorboard_serves_each_job_and_trial_as_a_named_run(tmp_path: Path) ->
         f"tune/{tune}/trial-1/output/tensorboard",
         f"tune/{tune}/trial-2/output/tensorboard",
     ], said
+    assert isinstance(joined, list) and len(joined) == 4, said
     assert "TensorBoard on http://127.0.0.1:" in said and "over 3 run(s)" in said
+    assert f"TensorBoard restarted with later/{later}" in said
+    # TensorBoard's own output (its banner, absl lines) is in the stack home, not here.
+    assert "absl" not in said and "I0000" not in said and "Serving TensorBoard" not in said, said
+    assert (manifests / ".mlapply" / "tensorflow-logs" / "tensorboard.log").stat().st_size > 0
 
 
 def free_port() -> int:
@@ -310,8 +344,14 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def wait_for_json(url: str, server: subprocess.Popen[str], timeout: float) -> object:
-    """GET ``url`` until it answers (the server may take a while to start)."""
+def wait_for_json(
+    url: str,
+    server: subprocess.Popen[str],
+    timeout: float,
+    until: Callable[[Any], bool] = lambda _: True,
+) -> object:
+    """GET ``url`` until it answers what ``until`` accepts (the server may take a while
+    to start, or restart)."""
     import json
     import urllib.request
 
@@ -320,10 +360,13 @@ def wait_for_json(url: str, server: subprocess.Popen[str], timeout: float) -> ob
         assert server.poll() is None, "the server ended"
         try:
             with urllib.request.urlopen(url, timeout=5) as answer:
-                return json.load(answer)
+                found = json.load(answer)
+            if until(found):
+                return found
         except OSError:
-            time.sleep(0.5)
-    raise AssertionError(f"{url} did not answer in {timeout} s")
+            pass
+        time.sleep(0.5)
+    raise AssertionError(f"{url} did not answer as wanted in {timeout} s")
 
 
 def test_status_writes_figures_as_people_write_them() -> None:

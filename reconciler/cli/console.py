@@ -11,10 +11,12 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import click
 
 from reconciler.backends.registry import facet
+from reconciler.cli.boards import Board, listening
 from reconciler.cli.common import (
     allow_host_option,
     driver,
@@ -61,12 +63,14 @@ class StackSource:
         refresh: float,
         tensorboard: str | None,
         reload: Callable[[], Stack],
+        board: Board | None = None,
     ) -> None:
         self.stack_ = stack
         self.reload = reload  # each plan reads the manifests as they are now
         self.backend = backend
         self.refresh = refresh
         self.tensorboard = tensorboard
+        self.board = board  # one the console started, kept over the jobs as they are
         self.lock = threading.Lock()
         self.snapshot: tuple[float, LiveSnapshot, dict[str, Any]] | None = None
         self.plan: dict[str, Any] | None = None
@@ -130,12 +134,24 @@ class StackSource:
         from reconciler.render.console import jobs_view
 
         snapshot, view = self._status()
+        if self.board is not None:
+            self.board.follow(snapshot.jobs)
         runs: dict[str, str] = {}
-        if self.tensorboard and isinstance(self.backend, facets.TensorBoard):
+        if self._tensorboard_up() and isinstance(self.backend, facets.TensorBoard):
             for run, _ in self.backend.tensorboard_runs(snapshot.jobs):
                 manifest, live = run.split("/")[:2]
                 runs[live] = f"{manifest}/{live}"
-        return jobs_view(view, self.tensorboard, runs)
+        return jobs_view(view, self.tensorboard if runs else None, runs)
+
+    def _tensorboard_up(self) -> bool:
+        """Links only to a TensorBoard that runs: the console's own, or one the user
+        started with `mlapply tensorboard` on that port."""
+        if self.tensorboard is None:
+            return False
+        if self.board is not None:
+            return self.board.running()
+        address = urlsplit(self.tensorboard)
+        return listening(address.hostname or "127.0.0.1", address.port or 80)
 
     def usage(self, job: str, trial: str | None, since: float | None) -> dict[str, Any]:
         from reconciler.render.console import usage_view
@@ -207,8 +223,6 @@ def console(
 ) -> None:
     """Serve a web page that watches the stack: converged or not, jobs with CPU and
     memory charts per task, logs, trials, models and held versions. Read-only."""
-    import subprocess
-
     try:
         from reconciler.console.server import run_console
     except ImportError as exc:
@@ -221,19 +235,23 @@ def console(
     boards = backend if isinstance(backend, facets.TensorBoard) else None
     tensorboard = f"http://{host}:{tensorboard_port}" if boards else None
     refresh = max(1.0, backend.poll_seconds)
-    source = StackSource(
-        stack, backend, refresh, tensorboard, lambda: _load(paths, variables, var_files)
-    )
-    board: subprocess.Popen[bytes] | None = None
+    board = None
     if with_tensorboard and boards:
-        runs = boards.tensorboard_runs(backend.read_live(stack.name).jobs)
-        if runs:
-            board = subprocess.Popen(boards.tensorboard_argv(runs, host, tensorboard_port))
+        log = stack.settings.home / "tensorflow-logs" / "tensorboard.log"
+        board = Board(boards, host, tensorboard_port, log)
+        board.follow(backend.read_live(stack.name).jobs)
+    source = StackSource(
+        stack, backend, refresh, tensorboard, lambda: _load(paths, variables, var_files), board
+    )
 
     def ready(url: str) -> None:
         click.echo(f"Console of stack {stack.name!r} on {url}/ (Ctrl-C stops)")
         if tensorboard:
-            started = "started" if board else "start it with `mlapply tensorboard PATH`"
+            started = (
+                "started; it follows new jobs"
+                if board
+                else "shown while one runs there: `mlapply tensorboard PATH`"
+            )
             click.echo(f"  TensorBoard links point to {tensorboard}/ ({started})")
         warn_if_exposed(host, "the page")
         sys.stdout.flush()
@@ -242,8 +260,7 @@ def console(
         serve_until_stopped(run_console(source, host, port, ready, allowed_hosts), host, port)
     finally:
         if board is not None:
-            board.terminate()
-            board.wait()
+            board.stop()
 
 
 def register(group: click.Group) -> None:

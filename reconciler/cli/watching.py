@@ -315,9 +315,11 @@ def tensorboard(
 ) -> None:
     """Serve TensorBoard over the jobs' output and job dirs (JOB: only that job, a
     TrainingJob's name or a live name), one run each: manifest/live name, and a tuning
-    job's trials as .../trial-N. Runs until Ctrl-C."""
+    job's trials as .../trial-N. New jobs join as they appear (TensorBoard restarts on
+    the same port). Its own output goes to the stack home. Runs until Ctrl-C."""
     import signal
-    import subprocess
+
+    from reconciler.cli.boards import FOLLOW_SECONDS, Board
 
     paths = tuple(a for a in arguments if Path(a).exists())
     named = [a for a in arguments if not Path(a).exists()]
@@ -331,31 +333,45 @@ def tensorboard(
     stack = load_or_exit(paths, variables, var_files)
     require(stack, facets.Facet.TENSORBOARD)
     backend = driver(stack)
-    boards = facet(backend, facets.TensorBoard)
-    jobs = sorted(backend.read_live(stack.name).jobs, key=lambda j: j.create_time or 0)
-    if named:
-        jobs = [j for j in jobs if named[0] in (j.name, j.manifest_name)]
-        if not jobs:
-            raise MlapplyError(
-                f"no job {named[0]!r} in stack {stack.name!r} (nor a file or folder)",
-                "mlapply status PATH lists the jobs",
-            )
-    runs = boards.tensorboard_runs(jobs)
-    if not runs:
+    board = Board(
+        facet(backend, facets.TensorBoard),
+        host,
+        port,
+        stack.settings.home / "tensorflow-logs" / "tensorboard.log",
+    )
+
+    def jobs() -> list[LiveJob]:
+        found = sorted(backend.read_live(stack.name).jobs, key=lambda j: j.create_time or 0)
+        return [j for j in found if named[0] in (j.name, j.manifest_name)] if named else found
+
+    first = jobs()
+    if named and not first:
+        raise MlapplyError(
+            f"no job {named[0]!r} in stack {stack.name!r} (nor a file or folder)",
+            "mlapply status PATH lists the jobs",
+        )
+    if not board.follow(first):
         raise MlapplyError(f"stack {stack.name!r} has no jobs yet", "apply it first")
-    argv = boards.tensorboard_argv(runs, host, port)
-    click.echo(f"TensorBoard on http://{host}:{port}/ over {len(runs)} run(s):")
-    for name, folder in runs:
+    click.echo(f"TensorBoard on http://{host}:{port}/ over {len(board.runs)} run(s):")
+    for name, folder in board.runs:
         click.echo(f"  {name}  {folder}")
+    click.echo(f"  (new jobs join as they start; its own output: {board.log})")
     warn_if_exposed(host, "TensorBoard")
-    process = subprocess.Popen(argv)
     # Ended from outside (a service manager, a test), TensorBoard ends with it.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
-        process.wait()
+        while True:
+            time.sleep(FOLLOW_SECONDS)
+            board.check()
+            known = {name for name, _ in board.runs}
+            if board.follow(jobs()):
+                added = [name for name, _ in board.runs if name not in known]
+                stamp = time.strftime("%H:%M:%S")
+                click.echo(f"{stamp} TensorBoard restarted with {', '.join(added) or 'fewer runs'}")
     except KeyboardInterrupt:
-        process.terminate()
-        process.wait()
+        pass
+    finally:
+        board.stop()
 
 
 def register(group: click.Group) -> None:
