@@ -17,9 +17,10 @@ from tests.raycluster import RayCluster, loopback_only
 
 REPO = Path(__file__).resolve().parent.parent
 CASES = REPO / "tests" / "cases"
-# Runtime environments (a TensorFlow each, about 1.5 GB) are built once and kept
-# beside the checkout, so test runs share them and never touch the user's cache.
-os.environ.setdefault("MLAPPLY_RUNTIMES", str(REPO / ".cache" / "runtimes"))
+# Runtime environments (a TensorFlow each, about 1.5 GB) are the machine's: the tests
+# use and build them in the user's cache (~/.cache/mlapply/runtimes, or
+# $MLAPPLY_RUNTIMES) as mlapply does, not in a second copy beside the checkout; a
+# test that needs none built points MLAPPLY_RUNTIMES at an empty folder itself.
 # End-of-availability dates are judged as of the day the catalogue was checked, so
 # that a test's verdict does not change as the calendar moves on (a test about
 # another day sets its own).

@@ -134,7 +134,9 @@ class Scenario:
         try:
             return make_plan(result.stack, backend, now=now, **options)
         finally:
-            if saved is not None:
+            if saved is None:
+                del os.environ["MLAPPLY_RUNTIMES"]
+            else:
                 os.environ["MLAPPLY_RUNTIMES"] = saved
 
     def apply(

@@ -167,7 +167,6 @@ class Workflow:
             "GITHUB_STEP_SUMMARY": str(self.repo / "summary.md"),
             "FAKE_GH_STATE": str(self.state),
             "FAKE_GH_LOG": str(self.log),
-            "MLAPPLY_RUNTIMES": os.environ["MLAPPLY_RUNTIMES"],
         }
         expressions = {
             "${{ github.token }}": "token",

@@ -86,3 +86,26 @@ def test_an_init_project_does_not_retrain_when_its_manifests_or_data_change(
     assert identities() == before
     (target / "trainer" / "model.py").write_text("# changed\n", encoding="utf-8")
     assert identities() != before
+
+
+def test_the_tests_use_the_machines_runtime_cache_not_a_second_copy(tmp_path: Path) -> None:
+    """Loading the tests' conftest leaves MLAPPLY_RUNTIMES as the user has it: the suite
+    builds runtimes where mlapply does (~/.cache/mlapply/runtimes), once per machine."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    env = {k: v for k, v in os.environ.items() if k != "MLAPPLY_RUNTIMES"}
+    env["XDG_CACHE_HOME"] = str(tmp_path / "cache")
+    probe = (
+        "import tests.conftest\n"
+        "from reconciler.backends.local.runtime import runtime_cache\n"
+        "print(runtime_cache())"
+    )
+    found = subprocess.run(
+        [sys.executable, "-c", probe], cwd=REPO, env=env, capture_output=True, text=True
+    )
+    assert found.returncode == 0, found.stderr
+    assert found.stdout.strip() == str(tmp_path / "cache" / "mlapply" / "runtimes")
