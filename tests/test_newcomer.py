@@ -30,7 +30,9 @@ def _run(command: list[str], cwd: Path, timeout: float = 900) -> subprocess.Comp
     done = subprocess.run(
         command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
     )
-    assert done.returncode == 0, f"{shlex.join(command)}\n{done.stdout[-3000:]}{done.stderr[-3000:]}"
+    assert done.returncode == 0, (
+        f"{shlex.join(command)}\n{done.stdout[-3000:]}{done.stderr[-3000:]}"
+    )
     return done
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.apply.planning import Planned
 from reconciler.backends.base import JobState, LiveJob
 from reconciler.backends.local import LocalDriver, LocalStore
 from reconciler.backends.local.store import STATE_FILE
@@ -268,3 +269,43 @@ def test_a_job_lost_to_the_machinery_is_resubmitted_within_its_own_bound(tmp_pat
     assert job.action is Action.BLOCKED
     assert "3 of 3 attempts lost" in job.reasons[0].text
     assert "raise spec.retry.maxResubmits" in job.reasons[0].text
+
+
+def _text(planned: Planned) -> str:
+    from reconciler.render.jsonplan import plan_to_json
+    from reconciler.render.text import render_text
+
+    return render_text(plan_to_json(planned.plan))
+
+
+def test_going_back_from_a_later_apply_with_other_values_is_shown_as_that(
+    tmp_path: Path,
+) -> None:
+    """After `apply --var` (here: another learning rate, applied after the manifests'
+    own), a plain plan names what it cancels, shows each value going back, and never
+    calls the later run older; once that run has finished, it says the model goes back."""
+    running = Scenario(tmp_path / "running")
+    running.apply()
+    running.configure(learning_rate=0.02)
+    running.apply(now=NOW + 100, job_state=JobState.RUNNING)
+    later = max(running.store.read("demo").jobs, key=lambda j: j.create_time or 0).name
+    running.configure(learning_rate=0.01)
+    planned = running.plan(now=NOW + 200)
+    job = planned.plan.changes[0]
+    assert job.action is Action.CANCEL and job.live_targets[0].live_name == later
+    text = _text(planned)
+    assert f"# job.taxifare-dnn will be cancelled: {later}\n" in text
+    assert "~ hyperparameters.learning_rate: 0.02 -> 0.01\n" in text
+    assert "older" not in text and "forces replacement" not in text.split("version.")[0]
+    assert f"running job {later} (applied after taxifare_dnn_" in text
+
+    finished = Scenario(tmp_path / "finished")
+    finished.apply()
+    first = finished.store.read("demo").jobs[0].name  # the only one yet
+    finished.configure(learning_rate=0.02)
+    finished.apply(now=NOW + 100)
+    finished.configure(learning_rate=0.01)
+    text = _text(finished.plan(now=NOW + 200))
+    assert f"job.taxifare-dnn: back to {first}, which succeeded" in text
+    assert "hyperparameters.learning_rate: 0.02 -> 0.01" in text
+    assert "will be replaced" in text and "No changes" not in text  # the version goes back

@@ -122,6 +122,17 @@ HEADLINES = {
 }
 
 
+def headline_name(change: dict[str, Any]) -> str | None:
+    """The live resource a change's headline names: what a cancel cancels (another run
+    than the one the resource keeps, when the plan goes back to an earlier one), else
+    the resource's own live name."""
+    cancelled = [t["live_name"] for t in change["live_targets"] if t["operation"] == "cancel"]
+    if change["action"] == "cancel" and cancelled:
+        return ", ".join(cancelled)
+    name: str | None = change["live_name"]
+    return name
+
+
 def read_plan_file(path: str) -> dict[str, Any]:
     """A saved plan, checked against schemas/plan.schema.json."""
     import json

@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from reconciler.plan.fields import dotted
-from reconciler.render.jsonplan import abbreviate, error_text, summary_line
+from reconciler.render.jsonplan import abbreviate, error_text, headline_name, summary_line
 from reconciler.render.safe import fence, markdown_text, printable
 
 LIMIT = 65_000
@@ -69,7 +69,8 @@ def _flatten(value: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def _section(change: dict[str, Any]) -> str:
-    live = f" <code>{_cell(change['live_name'])}</code>" if change["live_name"] else ""
+    named = headline_name(change)
+    live = f" <code>{_cell(named)}</code>" if named else ""
     reasons = "".join(f"- {_cell(r['text'])}\n" for r in change["reasons"])
     body = "\n".join(_diff_lines(change))
     summary = f"<code>{_cell(change['address'])}</code>: {_action(change)}{live}"

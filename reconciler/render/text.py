@@ -6,7 +6,13 @@ import json
 from typing import Any
 
 from reconciler.plan.fields import dotted
-from reconciler.render.jsonplan import HEADLINES, abbreviate, error_text, summary_line
+from reconciler.render.jsonplan import (
+    HEADLINES,
+    abbreviate,
+    error_text,
+    headline_name,
+    summary_line,
+)
 from reconciler.render.safe import printable
 
 _FIELD_SYMBOLS = {"add": "+", "change": "~", "remove": "-"}
@@ -49,7 +55,8 @@ def render_text(document: dict[str, Any], *, colour: bool = False) -> str:
     for change in pending:
         action = change["action"]
         symbol = _paint(change["symbol"], action, colour)
-        live = f": {change['live_name']}" if change["live_name"] else ""
+        named = headline_name(change)
+        live = f": {named}" if named else ""
         lines.append(f"  # {change['address']} {HEADLINES[action]}{live}")
         lines.append(f"  {symbol} {change['address']}")
         lines.extend(f"      why: {printable(reason['text'])}" for reason in change["reasons"])

@@ -10,6 +10,7 @@ manifest declares are cancelled while they run; finished ones are history.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -55,6 +56,10 @@ def plan(want: DesiredResource[CompiledJob], view: PlanView) -> Change:
     action = plans.Action.NOOP
     now = view.options.now
 
+    # A newer run of another identity (an `apply --var`, or a branch applied first):
+    # going back to this plan's identity is shown as the change it is.
+    newer = [j for j in runs if latest is not None and j.hash != want.hash and _after(j, latest)]
+
     if latest is not None and unfinished(latest):
         action = plans.Action.WAIT
         text = f"{latest.name} is {phrases.state_phrase(latest, now)}"
@@ -96,12 +101,18 @@ def plan(want: DesiredResource[CompiledJob], view: PlanView) -> Change:
             )
             reasons.append(plans.Reason(plans.ReasonCode.TUNING, text))
         _check_data(want, view)
+    if newer and latest is not None and action is plans.Action.NOOP and not stale:
+        reasons.extend(_back_to(latest, newer[-1], want))
     targets = tuple(plans.LiveTarget(j.name, "cancel") for j in stale)
     if stale:
         reasons.extend(
             plans.Reason(
                 plans.ReasonCode.CANCELS_OLDER,
-                f"running job {j.name} (an older identity) will be cancelled",
+                f"running job {j.name} (applied after {latest.name}, with other values) "
+                f"will be cancelled; {latest.name}, which succeeded, is this plan's job "
+                "again: nothing trains"
+                if latest is not None and j in newer and latest.state is records.JobState.SUCCEEDED
+                else f"running job {j.name} (an older identity) will be cancelled",
             )
             for j in stale
         )
@@ -109,6 +120,12 @@ def plan(want: DesiredResource[CompiledJob], view: PlanView) -> Change:
             action = plans.Action.REPLACE
         elif action in (plans.Action.NOOP, plans.Action.WAIT):
             action = plans.Action.CANCEL
+            # How what is cancelled differs from this plan's job.
+            # How what is cancelled differs from this plan's job (which is not replaced:
+            # it trained already, or trains on).
+            before = spec_view(stale[-1])
+            changed = field_diffs.field_changes(before, after, UPDATABLE) if before else []
+            fields = [dataclasses.replace(f, forces_replacement=False) for f in changed]
         view.protect(want, action, targets)
     return view.change(
         want,
@@ -121,6 +138,27 @@ def plan(want: DesiredResource[CompiledJob], view: PlanView) -> Change:
         targets=targets,
         replace_order=plans.ReplaceOrder.DELETE_BEFORE_CREATE,
     )
+
+
+def _after(job: LiveJob, other: LiveJob) -> bool:
+    return (job.create_time or 0) > (other.create_time or 0)
+
+
+def _back_to(latest: LiveJob, newest: LiveJob, want: DesiredResource[CompiledJob]) -> list[Reason]:
+    """Why nothing trains though the newest run is another identity: this plan's
+    identity trained before it; and how the newest run differs."""
+    text = (
+        f"back to {latest.name}, which succeeded: the newest run, {newest.name}, was "
+        "applied after it with other values; nothing trains, and what deploys this "
+        f"job deploys {latest.name} again"
+    )
+    return [
+        plans.Reason(plans.ReasonCode.IDENTITY_CHANGED, text),
+        *(
+            plans.Reason(r.code, f"from {newest.name}: {r.text}")
+            for r in identity_reasons(newest, want)
+        ),
+    ]
 
 
 def _after_failure(
