@@ -132,8 +132,14 @@ def test_apply_converges_reapplies_as_no_op_replaces_and_destroys(tmp_path: Path
     assert new_version.name != version.name
     assert snapshot.models[0].default_version == new_version.name
 
+    # The destroy's plan lists every run it removes with its outputs, before asking.
+    old_run, new_run = sorted(snapshot.jobs, key=lambda j: j.create_time or 0)
     result = CliRunner().invoke(cli.cli, ["destroy", str(manifests), "--auto-approve"])
     assert result.exit_code == 0, result.output
+    listed = result.output.split("Removed with the stack (each run's record, outputs,")[1]
+    assert f"  - {old_run.name} of job.tiny-job (succeeded)\n" in listed
+    assert f"  - {new_run.name} of job.tiny-job (succeeded)\n" in listed
+    assert "2 job run(s) removed with their outputs." in result.output
     snapshot = _store(manifests).read("applied")
     assert (snapshot.jobs, snapshot.models, snapshot.versions, snapshot.packages) == ((),) * 4
     assert not any((manifests / ".mlapply" / "models").iterdir())

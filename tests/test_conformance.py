@@ -316,14 +316,17 @@ def test_versions_deploy_switch_default_and_delete_default_last(world: World) ->
     assert live.versions == () and live.models == ()
 
 
-def test_purge_removes_finished_jobs_and_staged_packages(world: World) -> None:
+def test_purge_removes_the_listed_finished_jobs_and_staged_packages(world: World) -> None:
     submission = world.submission("purge")
     world.backend.submit_job(submission)
     world.wait(submission.record.name, lambda j: j.state.finished)
     assert bool(world.backend.read_live(world.stack).packages) is world.stages_packages
     for job in world.backend.read_live(world.stack).jobs:
         world.wait(job.name, lambda j: j.state.finished, seconds=90)
-    assert world.backend.purge(world.stack) > 0
+    finished = sorted(job.name for job in world.backend.read_live(world.stack).jobs)
+    world.backend.purge(world.stack, [])  # a destroy's plan listed no run: none goes
+    assert sorted(job.name for job in world.backend.read_live(world.stack).jobs) == finished
+    assert world.backend.purge(world.stack, finished) > 0
     live = world.backend.read_live(world.stack)
     assert live.jobs == () and live.packages == ()
 

@@ -157,6 +157,7 @@ def _destroy(root: Path) -> None:
     stack = load_stack([str(root)]).stack
     assert stack is not None
     backend = driver(stack.settings)
-    outcome = Executor(make_plan(stack, backend, destroy=True), backend).run()
+    planned = make_plan(stack, backend, destroy=True)
+    outcome = Executor(planned, backend).run()
     assert outcome.ok, (outcome.failed, outcome.skipped)
-    backend.purge(stack.name)
+    backend.purge(stack.name, [removal.live_name for removal in planned.plan.removals])

@@ -309,3 +309,36 @@ def test_going_back_from_a_later_apply_with_other_values_is_shown_as_that(
     assert f"job.taxifare-dnn: back to {first}, which succeeded" in text
     assert "hyperparameters.learning_rate: 0.02 -> 0.01" in text
     assert "will be replaced" in text and "No changes" not in text  # the version goes back
+
+
+def test_a_destroy_plan_lists_the_runs_it_removes_in_every_format(tmp_path: Path) -> None:
+    """Destroy removes each run's outputs, logs and trials with the stack: its plan says
+    so, in every format, even when no other resource is left to delete."""
+    import json
+
+    from jsonschema import Draft202012Validator
+
+    from reconciler.render.jsonplan import plan_to_json
+    from reconciler.render.markdown import render_markdown
+    from tests.conftest import REPO
+
+    s = Scenario(tmp_path, with_model=False)
+    s.apply()
+    (run,) = s.store.read("demo").jobs
+    planned = s.plan(now=LATER, destroy=True)
+    assert planned.plan.has_changes and not planned.plan.changes
+    document = plan_to_json(planned.plan)
+    schema = json.loads((REPO / "schemas" / "plan.schema.json").read_text())
+    Draft202012Validator(schema).validate(document)
+    assert document["removals"] == [
+        {"live_name": run.name, "manifest": "taxifare-dnn", "state": "SUCCEEDED"}
+    ]
+    text = _text(planned)
+    assert f"  - {run.name} of job.taxifare-dnn (succeeded)\n" in text
+    assert "No changes" not in text and text.rstrip().endswith(
+        "0 to delete; 1 job run(s) removed with their outputs."
+    )
+    markdown = render_markdown(document)
+    assert f"> - {run.name} of job.taxifare-dnn (succeeded)" in markdown
+    assert "**No changes.**" not in markdown
+    assert "removals" not in plan_to_json(s.plan(now=LATER).plan)  # only a destroy's

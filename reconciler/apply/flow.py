@@ -72,5 +72,6 @@ def converge(
             wait_for_jobs=options.wait_for_jobs,
             on_event=on_event,
         ).run()
-    purged = backend.purge(stack.name) if options.destroy and outcome.ok else 0
+    listed = [removal.live_name for removal in planned.plan.removals]
+    purged = backend.purge(stack.name, listed) if options.destroy and outcome.ok else 0
     return Converged(planned, outcome, purged)

@@ -17,7 +17,7 @@ from reconciler.gcpause import paused_gc
 from reconciler.identity import DesiredState
 from reconciler.identity.hashcache import HashCache
 from reconciler.kinds import compute_desired, diff_stack
-from reconciler.plan import Plan, PlanOptions
+from reconciler.plan import Plan, PlanOptions, Removal
 from reconciler.stack.resources import Stack
 
 
@@ -53,5 +53,13 @@ def make_plan(
         when = time.time() if now is None else now
         options = PlanOptions(targets=targets, retrain=retrain, now=when, paths=paths)
         plan = diff_stack(desired, live, options)
+        if destroy:
+            plan = replace(plan, removals=removals(live))
         notice = registry.profile(stack.settings.backend).notice
         return Planned(replace(plan, notice=notice) if notice else plan, desired, live)
+
+
+def removals(live: LiveSnapshot) -> tuple[Removal, ...]:
+    """Every job run of the stack, oldest first: a destroy removes them with it."""
+    ordered = sorted(live.jobs, key=lambda j: (j.create_time or 0, j.name))
+    return tuple(Removal(j.name, j.manifest_name or "", j.state.value) for j in ordered)

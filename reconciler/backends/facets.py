@@ -12,7 +12,7 @@ the way out (``Profile.explains``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import AbstractContextManager
 from enum import Enum
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, runtime_checkable
@@ -45,8 +45,9 @@ class Driver(Protocol):
         """How this backend lists remote data for fingerprints (None: it cannot)."""
         ...
 
-    def purge(self, stack: str) -> int:
-        """Remove what destroy leaves after its plan (finished jobs, staged objects);
+    def purge(self, stack: str, jobs: Collection[str]) -> int:
+        """Remove what destroy leaves after its plan: the finished ones of ``jobs`` (the
+        runs its plan listed, by live name; no other) and the stack's staged objects;
         how many things were removed."""
         ...
 

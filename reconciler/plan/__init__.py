@@ -12,6 +12,7 @@ from reconciler.plan.model import (
     PlanOptions,
     Reason,
     ReasonCode,
+    Removal,
     ReplaceOrder,
 )
 
@@ -26,6 +27,7 @@ __all__ = [
     "PlanOptions",
     "Reason",
     "ReasonCode",
+    "Removal",
     "ReplaceOrder",
     "diff",
 ]

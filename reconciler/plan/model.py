@@ -176,6 +176,16 @@ class PlanOptions:
 
 
 @dataclass(frozen=True)
+class Removal:
+    """A job run a destroy removes with the stack: its record, outputs, logs and trials
+    (listed by the plan, so that apply removes no more than it shows)."""
+
+    live_name: str
+    manifest: str
+    state: str
+
+
+@dataclass(frozen=True)
 class Plan:
     stack: str
     backend: str
@@ -186,6 +196,8 @@ class Plan:
     options: PlanOptions = field(default_factory=PlanOptions)
     notice: str | None = None
     """What the backend's profile says of every plan on it (a shut-down API)."""
+    removals: tuple[Removal, ...] = ()
+    """A destroy's job runs, removed after its changes."""
 
     def counts(self) -> dict[Action, int]:
         found = dict.fromkeys(Action, 0)
@@ -195,7 +207,7 @@ class Plan:
 
     @property
     def has_changes(self) -> bool:
-        return any(c.action.pending for c in self.changes)
+        return any(c.action.pending for c in self.changes) or bool(self.removals)
 
     @property
     def blocked(self) -> int:

@@ -40,6 +40,16 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
             for e in plan.errors
         ],
         **({"backend_notice": plan.notice} if plan.notice else {}),
+        **(
+            {
+                "removals": [
+                    {"live_name": r.live_name, "manifest": r.manifest, "state": r.state}
+                    for r in plan.removals
+                ]
+            }
+            if plan.removals
+            else {}
+        ),
     }
 
 
@@ -93,7 +103,16 @@ def summary_line(document: dict[str, Any]) -> str:
     extra = [f"{summary[k]} to {k}" for k in ("cancel", "wait") if summary[k]]
     if summary.get("blocked"):
         extra.append(f"{summary['blocked']} blocked")
-    return line + (", " + ", ".join(extra) if extra else "") + "."
+    removed = len(document.get("removals", ()))
+    lost = f"; {removed} job run(s) removed with their outputs" if removed else ""
+    return line + (", " + ", ".join(extra) if extra else "") + lost + "."
+
+
+REMOVALS_HEADING = "Removed with the stack (each run's record, outputs, logs and trials):"
+
+
+def removal_line(removal: dict[str, Any]) -> str:
+    return f"{removal['live_name']} of job.{removal['manifest']} ({removal['state'].lower()})"
 
 
 _DIGEST_LENGTH = 64

@@ -10,7 +10,14 @@ import json
 from typing import Any
 
 from reconciler.plan.fields import dotted
-from reconciler.render.jsonplan import abbreviate, error_text, headline_name, summary_line
+from reconciler.render.jsonplan import (
+    REMOVALS_HEADING,
+    abbreviate,
+    error_text,
+    headline_name,
+    removal_line,
+    summary_line,
+)
 from reconciler.render.safe import fence, markdown_text, printable
 
 LIMIT = 65_000
@@ -123,8 +130,16 @@ def render_markdown(document: dict[str, Any]) -> str:
             warnings.append(f"> - `{change['address']}` ({change['action']}{listed})")
         head.extend(_capped(warnings, LIMIT // 8, "> - _...and {} more._"))
         head.append("")
+    if document.get("removals"):
+        head.extend(["> [!WARNING]", f"> {REMOVALS_HEADING}"])
+        removed = [f"> - {_cell(removal_line(r))}" for r in document["removals"]]
+        head.extend(_capped(removed, LIMIT // 8, "> - _...and {} more._"))
+        head.append("")
     if not pending:
-        head.append("**No changes.** The live resources match the manifests.")
+        if document.get("removals"):
+            head.append(f"**{summary_line(document)}**")
+        else:
+            head.append("**No changes.** The live resources match the manifests.")
         return "\n".join(head) + "\n"
     head.extend(["| | resource | action | why |", "|---|---|---|---|"])
     rows = [

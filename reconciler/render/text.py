@@ -8,9 +8,11 @@ from typing import Any
 from reconciler.plan.fields import dotted
 from reconciler.render.jsonplan import (
     HEADLINES,
+    REMOVALS_HEADING,
     abbreviate,
     error_text,
     headline_name,
+    removal_line,
     summary_line,
 )
 from reconciler.render.safe import printable
@@ -75,6 +77,10 @@ def render_text(document: dict[str, Any], *, colour: bool = False) -> str:
         if change["depends_on"]:
             lines.append(f"      after: {', '.join(change['depends_on'])}")
         lines.append("")
+    if document.get("removals"):
+        lines.append(REMOVALS_HEADING)
+        lines.extend(f"  - {printable(removal_line(r))}" for r in document["removals"])
+        lines.append("")
     if notes:
         lines.append("Notes:")
         for change in notes:
@@ -87,7 +93,7 @@ def render_text(document: dict[str, Any], *, colour: bool = False) -> str:
         lines.append(_paint(f"Error: {printable(error_text(problem))}", "delete", colour))
     if document["errors"]:
         lines.append("")
-    if not pending:
+    if not pending and not document.get("removals"):
         lines.append("No changes. The live resources match the manifests.")
     else:
         lines.append(summary_line(document))

@@ -16,7 +16,7 @@ import functools
 import os
 import threading
 from abc import abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from contextlib import AbstractContextManager, suppress
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar, cast
@@ -219,11 +219,11 @@ class GoogleDriver(Driver, StackLock):
 
     # Purge -------------------------------------------------------------------------------
 
-    def purge(self, stack: str) -> int:
-        """What destroy leaves after its plan: the stack's finished jobs (each API its
-        own way) and its objects in the staging bucket. How many were removed."""
-        return self.forget_finished_jobs(stack) + self.staging.purge(stack)
+    def purge(self, stack: str, jobs: Collection[str]) -> int:
+        """What destroy leaves after its plan: the listed finished jobs (each API its
+        own way) and the stack's objects in the staging bucket. How many were removed."""
+        return self.forget_finished_jobs(stack, jobs) + self.staging.purge(stack)
 
     @abstractmethod
-    def forget_finished_jobs(self, stack: str) -> int:
-        """Remove (or unlabel, where the API cannot delete) the stack's finished jobs."""
+    def forget_finished_jobs(self, stack: str, jobs: Collection[str]) -> int:
+        """Remove (or unlabel, where the API cannot delete) the listed finished jobs."""

@@ -19,7 +19,7 @@ import socket
 import sqlite3
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
@@ -582,14 +582,14 @@ class LocalDriver(Driver, Jobs, Studies, Serving, StackLock, Logs, Usage, Tensor
         with self._store() as store:
             store.set_default(model, version)
 
-    def purge(self, stack: str) -> int:
-        """Remove what destroy leaves after its plan: finished jobs (records, folders)
-        and staged packages. Returns how many were removed."""
+    def purge(self, stack: str, jobs: Collection[str]) -> int:
+        """Remove what destroy leaves after its plan: the listed finished jobs (records,
+        folders) and staged packages. Returns how many were removed."""
         removed = 0
         with self._store() as store:
             snapshot = store.read(stack)
             for job in snapshot.jobs:
-                if job.state.finished:
+                if job.state.finished and job.name in jobs:
                     shutil.rmtree(self.job_dir(job.name), ignore_errors=True)
                     shutil.rmtree(self.trainer_dir(job.name), ignore_errors=True)
                     store.delete_job(job.name)

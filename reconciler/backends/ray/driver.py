@@ -17,7 +17,7 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
@@ -370,10 +370,11 @@ class RayDriver(Driver, Jobs, Studies, StackLock, Logs, Usage, Serving, Predicti
     def prediction_url(self, model: str, version: str | None) -> str:
         return self.apps.prediction_url(model, version)
 
-    def purge(self, stack: str) -> int:
-        """Delete the stack's ended jobs from the cluster, and its storage folder; then
-        what Ray writes back of them and of the lock just released (removal.py)."""
-        ended = [job.name for job in self.read_live(stack).jobs if job.state.finished]
+    def purge(self, stack: str, jobs: Collection[str]) -> int:
+        """Delete the listed ended jobs from the cluster, and the stack's storage folder;
+        then what Ray writes back of them and of the lock just released (removal.py)."""
+        live = self.read_live(stack).jobs
+        ended = [job.name for job in live if job.state.finished and job.name in jobs]
         for name in ended:
             removal.delete(self.client, name)
         removed = len(ended) + staging.purge(self.storage, stack)

@@ -7,7 +7,7 @@ job an earlier apply submitted, and a lost answer is checked with one
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from contextlib import suppress
 from typing import Any
 
@@ -149,12 +149,13 @@ class MlEngineJobs(MlEngineCore, Jobs, Studies):
                     raise  # not a lost race with another writer
         raise MlapplyError(f"job {name}'s labels kept changing under {ETAG_ATTEMPTS} writes")
 
-    def forget_finished_jobs(self, stack: str) -> int:
+    def forget_finished_jobs(self, stack: str, jobs: Collection[str]) -> int:
         """ml v1 has no jobs.delete: the stack's finished jobs lose mlapply's labels (they
         stay in the project's job history, no longer the stack's)."""
         removed = 0
         for found in self.listed_jobs(stack):
-            if not bodies.STATES.get(str(found.get("state")), JobState.QUEUED).finished:
+            state = bodies.STATES.get(str(found.get("state")), JobState.QUEUED)
+            if not state.finished or found.get("jobId") not in jobs:
                 continue
             labels = {k: v for k, v in found.get("labels", {}).items() if k not in RESERVED_LABELS}
             self._patch_labels(str(found["jobId"]), labels)

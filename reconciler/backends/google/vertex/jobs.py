@@ -9,7 +9,7 @@ from) is read whole.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from reconciler.backends.base import JobState, JobSubmission, LiveJob
@@ -203,10 +203,10 @@ class VertexJobs(VertexCore, Jobs, Studies):
             job.stack or "", "jobs", job.name, {"spec": job.spec, "labels": dict(job.labels)}
         )
 
-    def forget_finished_jobs(self, stack: str) -> int:
+    def forget_finished_jobs(self, stack: str, jobs: Collection[str]) -> int:
         removed = 0
         for found in self.listed_jobs(stack):
-            if not job_state(found).finished:
+            if not job_state(found).finished or found.get("displayName") not in jobs:
                 continue
             self.delete(
                 self._collection(found).delete(name=found["name"]), f"delete job {found['name']}"
