@@ -213,3 +213,26 @@ def test_the_root_error_is_said_and_its_consequences_are_not(
     assert result.exit_code == 1, result.output
     errors = [line for line in result.output.splitlines() if ": error: " in line]
     assert len(errors) == 1 and cause in errors[0], result.output
+
+
+def test_a_command_whose_extra_is_not_installed_says_which_to_install() -> None:
+    """After a plain `pip install mlapply` (no [local]), predict cannot import numpy:
+    the user is told the extra to install, not that mlapply has a bug."""
+    import subprocess
+    import sys
+
+    blocked = (
+        "import sys; sys.modules['numpy'] = None; sys.argv = ['mlapply', *sys.argv[1:]]; "
+        "from reconciler.cli import main; main()"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", blocked, "predict", "m", "manifests", "--instances", "[]"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert "`mlapply predict` needs the local extra (numpy is not installed)" in done.stderr
+    assert "pip install 'mlapply[local]'" in done.stderr and "bug" not in done.stderr

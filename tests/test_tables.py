@@ -189,3 +189,12 @@ def test_the_stack_schema_composes_each_backends_own_settings() -> None:
     spec = committed["properties"]["spec"]["properties"]
     for block in blocks.values():
         assert spec[block.key] == block.schema
+
+
+def test_each_extra_a_missing_module_names_is_one_pyproject_declares() -> None:
+    import tomllib
+
+    from reconciler.extras import extras_named
+
+    declared = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    assert extras_named() <= set(declared["optional-dependencies"])

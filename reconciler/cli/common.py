@@ -12,6 +12,7 @@ import click
 
 from reconciler import __version__, diskspace
 from reconciler.diagnostics import Diagnostic, MlapplyError, Severity
+from reconciler.extras import extra_for
 
 if TYPE_CHECKING:
     from reconciler.backends.facets import Driver, Facet
@@ -81,17 +82,31 @@ class _Group(click.Group):
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             ctx.exit(130)
+        except ModuleNotFoundError as exc:
+            extra = extra_for(exc.name)
+            if extra is None:
+                self._internal(ctx, exc)
+            command = ctx.invoked_subcommand or "this command"
+            self._fail(
+                ctx,
+                f"`mlapply {command}` needs the {extra} extra ({exc.name} is not installed)",
+                f"pip install 'mlapply[{extra}]'",
+                exc,
+            )
         except Exception as exc:
             if diskspace.is_disk_full(exc):
                 where = getattr(exc, "filename", None) or os.getcwd()
                 full = diskspace.disk_full(str(where))
                 self._fail(ctx, full.message, full.hint, exc)
-            self._fail(
-                ctx,
-                f"internal error: {type(exc).__name__}: {exc}",
-                "this is a bug in mlapply; rerun with --debug and report the traceback",
-                exc,
-            )
+            self._internal(ctx, exc)
+
+    def _internal(self, ctx: click.Context, exc: BaseException) -> NoReturn:
+        self._fail(
+            ctx,
+            f"internal error: {type(exc).__name__}: {exc}",
+            "this is a bug in mlapply; rerun with --debug and report the traceback",
+            exc,
+        )
 
     @staticmethod
     def _fail(

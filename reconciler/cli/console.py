@@ -223,13 +223,8 @@ def console(
 ) -> None:
     """Serve a web page that watches the stack: converged or not, jobs with CPU and
     memory charts per task, logs, trials, models and held versions. Read-only."""
-    try:
-        from reconciler.console.server import run_console
-    except ImportError as exc:
-        raise MlapplyError(
-            f"`mlapply console` needs the local extra ({exc.name} is missing)",
-            "pip install 'mlapply[local]'",
-        ) from exc
+    from reconciler.console.server import run_console
+
     stack = load_or_exit(paths, variables, var_files)
     backend = driver(stack)
     boards = backend if isinstance(backend, facets.TensorBoard) else None

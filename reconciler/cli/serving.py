@@ -195,15 +195,9 @@ def serve(
     """Serve a stack's deployed model versions over HTTP (ML Engine and TF Serving paths)."""
     import logging
 
-    try:
-        from reconciler.serving.guard import ClientLimits
-        from reconciler.serving.server import ModelServer, ServeOptions
-        from reconciler.serving.server import serve as run_server
-    except ImportError as exc:
-        raise MlapplyError(
-            f"`mlapply serve` needs the local extra ({exc.name} is missing)",
-            "pip install 'mlapply[local]'",
-        ) from exc
+    from reconciler.serving.guard import ClientLimits
+    from reconciler.serving.server import ModelServer, ServeOptions
+    from reconciler.serving.server import serve as run_server
 
     stack = load_or_exit(paths, variables, var_files)
     _read_catalog(stack)  # refuses a cloud stack before anything listens
