@@ -60,6 +60,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     with (manifests / "serving.yaml").open("a") as handle:
         handle.write(SECOND_VERSION)
     _apply(manifests)
+    terminal = (manifests.parent / "serve-stderr.log").open("w")  # what a user would see
     process = subprocess.Popen(
         [
             *(sys.executable, "-m", "reconciler.cli", "serve", str(manifests), "--port", "0"),
@@ -67,9 +68,10 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
             *("--body-timeout", "1"),
         ],
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=terminal,
         text=True,
     )
+    terminal.close()
     assert process.stdout is not None
     first = process.stdout.readline()
     assert first.startswith("Serving stack 'taxifare' on http://127.0.0.1:"), first
@@ -96,6 +98,16 @@ def _call(url: str, body: Any = None, raw: bytes | None = None) -> tuple[int, An
             return response.status, json.loads(response.read()), version
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read()), ""
+
+
+def test_tensorflow_native_lines_go_to_the_stack_home_not_the_terminal(served: Served) -> None:
+    status, _, _ = _call(f"{served.url}/v1/models/taxifare:predict", served.request)
+    assert status == 200
+    said = (served.manifests.parent / "serve-stderr.log").read_text()
+    assert "loaded " in said and " in " in said  # mlapply's own lines stay
+    assert not any(mark in said for mark in ("I0000", "E0000", "absl::", "oneDNN")), said
+    native = served.manifests / ".mlapply" / "tensorflow-logs" / "serve.log"
+    assert native.exists()
 
 
 def test_google_api_client_predicts_through_the_ml_engine_path(served: Served) -> None:

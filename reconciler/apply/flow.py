@@ -35,7 +35,7 @@ class Converged:
     outcome: Outcome | None = None
     """None when nothing ran: no changes, plan errors, or not confirmed."""
     purged: int = 0
-    """What destroy removed after its plan (finished jobs, staged packages)."""
+    """How many of the job runs a destroy's plan listed it removed after its changes."""
 
 
 def converge(

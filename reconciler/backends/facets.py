@@ -48,7 +48,7 @@ class Driver(Protocol):
     def purge(self, stack: str, jobs: Collection[str]) -> int:
         """Remove what destroy leaves after its plan: the finished ones of ``jobs`` (the
         runs its plan listed, by live name; no other) and the stack's staged objects;
-        how many things were removed."""
+        how many of those runs were removed."""
         ...
 
 

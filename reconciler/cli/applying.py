@@ -145,9 +145,12 @@ def _converge(
     if outcome.held:  # each said as it happened (its event line)
         _not_converged(len(outcome.held) + blocked, done_count=count)
     if options.destroy:
+        listed = len(done.planned.plan.removals)
+        left = listed - done.purged
+        kept = f" ({left} not finished yet: destroy again once they end)" if left else ""
         click.echo(
-            f"Destroy complete: {count} change(s); {done.purged} finished job(s) and "
-            "staged package(s) removed."
+            f"Destroy complete: {count} change(s); {done.purged} of {listed} job run(s) "
+            f"removed with their outputs{kept}; staged packages removed."
         )
         return
     if not options.wait_for_jobs:  # jobs may still run: not everything is done

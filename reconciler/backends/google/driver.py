@@ -221,8 +221,10 @@ class GoogleDriver(Driver, StackLock):
 
     def purge(self, stack: str, jobs: Collection[str]) -> int:
         """What destroy leaves after its plan: the listed finished jobs (each API its
-        own way) and the stack's objects in the staging bucket. How many were removed."""
-        return self.forget_finished_jobs(stack, jobs) + self.staging.purge(stack)
+        own way) and the stack's objects in the staging bucket. How many runs were removed."""
+        removed = self.forget_finished_jobs(stack, jobs)
+        self.staging.purge(stack)
+        return removed
 
     @abstractmethod
     def forget_finished_jobs(self, stack: str, jobs: Collection[str]) -> int:

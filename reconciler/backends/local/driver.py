@@ -584,7 +584,7 @@ class LocalDriver(Driver, Jobs, Studies, Serving, StackLock, Logs, Usage, Tensor
 
     def purge(self, stack: str, jobs: Collection[str]) -> int:
         """Remove what destroy leaves after its plan: the listed finished jobs (records,
-        folders) and staged packages. Returns how many were removed."""
+        folders) and staged packages. Returns how many runs were removed."""
         removed = 0
         with self._store() as store:
             snapshot = store.read(stack)
@@ -597,5 +597,4 @@ class LocalDriver(Driver, Jobs, Studies, Serving, StackLock, Logs, Usage, Tensor
             for package in snapshot.packages:
                 Path(package.uri).unlink(missing_ok=True)
                 store.delete_package(package.name)
-                removed += 1
         return removed

@@ -377,11 +377,11 @@ class RayDriver(Driver, Jobs, Studies, StackLock, Logs, Usage, Serving, Predicti
         ended = [job.name for job in live if job.state.finished and job.name in jobs]
         for name in ended:
             removal.delete(self.client, name)
-        removed = len(ended) + staging.purge(self.storage, stack)
+        staging.purge(self.storage, stack)
         time.sleep(removal.SETTLE_SECONDS)
         for name in [*ended, lock.lock_id(stack)]:
             removal.clear_ghost(self.client, name)
-        return removed
+        return len(ended)
 
 
 class _Answering:
