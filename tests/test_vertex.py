@@ -653,6 +653,36 @@ def test_a_deploy_whose_answer_is_lost_while_it_runs_is_not_sent_twice(
 
 
 @pytest.mark.slow
+def test_a_call_a_concurrent_change_aborted_is_made_again_not_waited_for(
+    fake: FakeGcp, example: Path
+) -> None:
+    """409 is ALREADY_EXISTS and ABORTED alike; an aborted upload or deploy did nothing,
+    so it is sent again (it was taken as 'already exists' and waited for up to an hour)."""
+    upload = "aiplatform.projects.locations.models.upload"
+    deploy = "aiplatform.projects.locations.endpoints.deployModel"
+    fake.faults.abort.update({upload: 1, deploy: 1})
+    code, output = _run("apply", str(example), "--auto-approve")
+    assert code == 0, output
+    assert fake.calls.count(upload) == 2 and fake.calls.count(deploy) == 2
+    (endpoint,) = fake.endpoints.values()
+    (deployed,) = endpoint["deployedModels"]
+    assert endpoint["trafficSplit"] == {deployed["id"]: 100}
+    (versions,) = fake.models.values()
+    assert len(versions) == 1, versions
+
+
+def test_a_409_is_told_apart_by_its_status() -> None:
+    from reconciler.backends.google.errors import Aborted, AlreadyExists, translate
+
+    def body(status: str) -> bytes:
+        return json.dumps({"error": {"code": 409, "message": "m", "status": status}}).encode()
+
+    assert isinstance(translate(409, body("ABORTED"), "deploy"), Aborted)
+    assert isinstance(translate(409, body("ALREADY_EXISTS"), "deploy"), AlreadyExists)
+    assert isinstance(translate(409, b"not json", "deploy"), AlreadyExists)
+
+
+@pytest.mark.slow
 def test_an_operation_that_outlives_its_wait_is_not_a_lost_answer(
     fake: FakeGcp, example: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

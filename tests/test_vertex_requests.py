@@ -130,6 +130,9 @@ def test_a_removed_deployments_traffic_goes_to_the_others() -> None:
     assert bodies.without({"1": 50, "2": 25, "3": 25}, "1", ["2", "3"]) == {"2": 50, "3": 50}
     assert bodies.without({"1": 100}, "1", []) == {}
     assert bodies.without({"2": 100}, "1", ["2"]) == {"2": 100}
+    # The others listed at 0 %, as Google's SDK writes them (was a ZeroDivisionError).
+    assert bodies.without({"1": 100, "2": 0}, "1", ["2"]) == {"2": 100}
+    assert bodies.without({"1": 100, "2": 0, "3": 0}, "1", ["2", "3"]) == {"3": 100}
     ids = {bodies.deployed_model_id(f"v_{n}", flag) for n in range(50) for flag in (True, False)}
     assert len(ids) == 100 and all(len(i) == 10 and i[0] != "0" for i in ids)
 

@@ -63,6 +63,10 @@ class Faults:
     lost_rate: float = 0.0  # share of changes (not GETs) that take effect but answer 503
     delay: float = 0.0  # seconds added to every answer
     deny: set[str] = field(default_factory=set)  # method ids answered 403
+    # method id -> calls answered 409 ABORTED before they take effect: a concurrent
+    # change ("ABORTED 409: concurrency conflict, such as read-modify-write conflict",
+    # cloud.google.com/apis/design/errors, checked 2026-12-07), as ALREADY_EXISTS is 409
+    abort: dict[str, int] = field(default_factory=dict)
     failed_operations: set[str] = field(default_factory=set)  # method ids whose LRO fails
     seed: int = 7
     injected: int = 0  # how many were injected
@@ -183,6 +187,9 @@ class FakeGcp:
             if method.id in self.faults.deny:
                 message = f"Permission '{method.id}' denied on resource (or it may not exist)."
                 return _error(403, message, "PERMISSION_DENIED")
+            if self.faults.abort.get(method.id, 0) > 0:
+                self.faults.abort[method.id] -= 1
+                return _error(409, "The operation was aborted.", "ABORTED")
             if self.faults.rate and self._random.random() < self.faults.rate:
                 status = self._random.choice([408, 429, 500, 503])
                 self.faults.injected += 1

@@ -27,10 +27,10 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.backends.google.errors import (
-    RETRYABLE,
     VERTEX_ROLES,
     GoogleApiError,
     resource_of,
+    retryable,
     translate,
 )
 from reconciler.diagnostics import MlapplyError
@@ -112,7 +112,7 @@ class Caller:
                 return request.execute(num_retries=0)
             except HttpError as exc:
                 status = int(exc.resp.status)
-                if not retry or status not in RETRYABLE or attempt == self.attempts - 1:
+                if not retry or not retryable(status, exc.content) or attempt == self.attempts - 1:
                     resource = resource_of(str(getattr(request, "uri", "")))
                     raise translate(status, exc.content, what, resource, self.roles) from exc
             except (OSError, ssl.SSLError, httplib2.HttpLib2Error) as exc:  # dropped connections

@@ -15,7 +15,7 @@ from reconciler.diagnostics import MlapplyError
 
 # Retried with backoff: 408, 429 and 5xx, the list of Cloud Storage's retry strategy
 # (cloud.google.com/storage/docs/retry-strategy, checked 2026-12-01), applied to every
-# Google call here.
+# Google call here; and 409 when its status is ABORTED (below).
 RETRYABLE = frozenset({408, 429, 500, 502, 503, 504})
 
 
@@ -39,6 +39,29 @@ class PermissionDenied(GoogleApiError):
 
 class PreconditionFailed(GoogleApiError):
     pass
+
+
+class Aborted(GoogleApiError):
+    """409 with status ABORTED: a concurrent change to the resource stopped the call
+    before it took effect. Google's error model gives 409 to ALREADY_EXISTS and to
+    ABORTED ("concurrency conflict, such as read-modify-write conflict";
+    cloud.google.com/apis/design/errors, checked 2026-12-07); only the body's
+    ``error.status`` tells them apart. Nothing happened: the call may be made again."""
+
+
+def api_status(content: bytes | str | None) -> str:
+    """The ``error.status`` of a Google error body (ALREADY_EXISTS, ABORTED ...), or ""."""
+    text = content.decode(errors="replace") if isinstance(content, bytes) else (content or "")
+    try:
+        body: Any = json.loads(text)
+    except ValueError:
+        return ""
+    error = body.get("error") if isinstance(body, dict) else None
+    return str(error.get("status", "")) if isinstance(error, dict) else ""
+
+
+def retryable(status: int, content: bytes | str | None) -> bool:
+    return status in RETRYABLE or (status == 409 and api_status(content) == "ABORTED")
 
 
 def api_message(content: bytes | str | None) -> str:
@@ -73,6 +96,12 @@ def translate(
     detail = f": {message}" if message else ""
     if status == 404:
         return NotFound(status, f"not found: {what}{detail}")
+    if status == 409 and api_status(content) == "ABORTED":
+        return Aborted(
+            status,
+            f"a concurrent change to the resource aborted {what}{detail}",
+            "something else changed it at the same time; apply again",
+        )
     if status == 409:
         return AlreadyExists(status, f"already exists: {what}{detail}")
     if status == 412:

@@ -12,7 +12,7 @@ import random
 from collections.abc import Callable
 
 from reconciler.backends.google.client import Caller
-from reconciler.backends.google.errors import RETRYABLE, GoogleApiError
+from reconciler.backends.google.errors import RETRYABLE, Aborted, GoogleApiError
 from reconciler.diagnostics import MlapplyError
 
 
@@ -28,7 +28,8 @@ def at_most_once(
             act()
             return
         except GoogleApiError as exc:
-            lost = exc.status in RETRYABLE or exc.status == 0
+            # Lost answers, and calls a concurrent change aborted before they took effect.
+            lost = exc.status in RETRYABLE or exc.status == 0 or isinstance(exc, Aborted)
             if not lost or attempt == caller.attempts - 1:
                 raise
     raise MlapplyError(f"{what}: no answer after {caller.attempts} attempts")

@@ -163,12 +163,15 @@ def deployed_model_id(version: str, access_logging: bool) -> str:
 def without(split: Mapping[str, int], gone: str, others: Sequence[str]) -> dict[str, int]:
     """The traffic split once ``gone`` is undeployed: its share spread over the others
     in proportion (as Google's SDK does, ``Endpoint._unallocate_traffic``), or all to the
-    last of ``others`` when none of them had traffic. Empty when none remain."""
+    last of ``others`` when none of them had traffic: absent from the split, or listed
+    at 0 %, as the SDK writes a deployment made with ``traffic_percentage=0``
+    (python-aiplatform ``Endpoint._allocate_traffic``, read 2026-12-07). Empty when
+    none remain."""
     rest = {k: v for k, v in split.items() if k != gone and k in others}
     share = split.get(gone, 0)
     if not others:
         return {}
-    if not rest:
+    if not sum(rest.values()):
         return {others[-1]: 100} if share else {}
     total = sum(rest.values())
     moved = {k: v + share * v // total for k, v in rest.items()}
