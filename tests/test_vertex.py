@@ -671,6 +671,32 @@ def test_a_call_a_concurrent_change_aborted_is_made_again_not_waited_for(
     assert len(versions) == 1, versions
 
 
+@pytest.mark.slow
+def test_versions_a_person_uploaded_or_aliased_are_not_taken_for_the_stacks(
+    fake: FakeGcp, example: Path
+) -> None:
+    """An alias a person adds ("champion", listed first) does not rename mlapply's
+    version; a version uploaded by hand (its labels merged with the model's look like
+    the stack's) is neither the stack's nor a stray copy to delete; "default" is moved
+    by mlapply before it deletes the version holding it."""
+    code, output = _run("apply", str(example), "--auto-approve")
+    assert code == 0, output
+    ((model, versions),) = fake.models.items()
+    ours = versions[0]
+    ours["versionAliases"] = ["champion", *ours["versionAliases"]]
+    by_hand = {**ours, "versionId": "99", "versionAliases": ["by-hand"], "labels": {}}
+    versions.append({**by_hand, "artifactUri": "gs://elsewhere/model/"})
+    code, output = _run("plan", str(example), "--detailed-exitcode")
+    assert code == 0 and "No changes." in output, output
+    code, output = _run("apply", str(example), "--auto-approve", "--var", "train_steps=50")
+    assert code == 0, output
+    kept = fake.models[model]
+    assert [v["versionAliases"] for v in kept if v["versionId"] == "99"] == [["by-hand"]]
+    (new,) = [v for v in kept if v["versionId"] != "99"]
+    assert "default" in new["versionAliases"]  # moved to mlapply's newest, not the hand one
+    assert "aiplatform.projects.locations.models.mergeVersionAliases" in fake.calls
+
+
 def test_a_409_is_told_apart_by_its_status() -> None:
     from reconciler.backends.google.errors import Aborted, AlreadyExists, translate
 

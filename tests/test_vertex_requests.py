@@ -183,7 +183,27 @@ def test_prediction_resources_never_scale_to_zero_and_legacy_machines_map() -> N
 def test_names_round_trip_through_aliases_and_endpoint_ids() -> None:
     assert bodies.alias("taxifare_v1_4ae79bc6") == "taxifare-v1-4ae79bc6"
     assert bodies.live_name(["default", "taxifare-v1-4ae79bc6"]) == "taxifare_v1_4ae79bc6"
+    # Aliases have no order, and people add their own: mlapply's is the one it wrote.
+    assert bodies.live_name(["champion", "taxifare-v1-4ae79bc6"]) == "taxifare_v1_4ae79bc6"
+    assert bodies.live_name(["default", "champion"]) is None
+    assert bodies.live_name(["release-deadbeef", "v1-00000000"], {"v1_00000000"}) == "v1_00000000"
+    assert bodies.live_name(["release-deadbeef", "v1-00000000"]) is None  # which? neither
     assert bodies.endpoint_id("taxi_fare") == "taxi-fare"
     assert bodies.filter_labels({"mlapply-stack": "s"}, "j") == (
         'labels.mlapply-stack="s" AND display_name="j"'
     )
+
+
+def test_google_timestamps_with_0_3_6_or_9_fractional_digits_and_offsets() -> None:
+    from reconciler.backends.google.times import seconds
+
+    base = 1796604123.0  # 2026-12-07T00:42:03Z
+    assert seconds("2026-12-07T00:42:03Z") == base
+    assert seconds("2026-12-07T00:42:03.5Z") == base + 0.5
+    assert seconds("2026-12-07T00:42:03.250Z") == base + 0.25
+    assert seconds("2026-12-07T00:42:03.000001Z") == pytest.approx(base + 1e-6, abs=1e-7)
+    assert seconds("2026-12-07T00:42:03.123456789Z") == pytest.approx(base + 0.123456789)
+    assert seconds("2026-12-07T01:42:03.123456789+01:00") == pytest.approx(base + 0.123456789)
+    assert seconds(None) is None and seconds("") is None
+    with pytest.raises(ValueError):
+        seconds("2026-12-07T00:42:03.1234567891Z")

@@ -14,7 +14,10 @@ class ApiError(Exception):
 
 
 def now() -> str:
-    return (
-        time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
-        + f".{int(time.time() * 1e6) % 10**6:06d}Z"
-    )
+    """The time as Google's JSON writes a Timestamp: RFC 3339, Z-normalized, with 0, 3,
+    6 or 9 fractional digits (protobuf's JSON mapping of google.protobuf.Timestamp,
+    protobuf.dev/reference/protobuf/google.protobuf/#timestamp, checked 2026-12-07).
+    The fake writes 9, as the services do for nanosecond times."""
+    nanos = time.time_ns()
+    whole = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(nanos // 10**9))
+    return f"{whole}.{nanos % 10**9:09d}Z"

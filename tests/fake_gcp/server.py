@@ -681,13 +681,42 @@ class FakeGcp:
             raise ApiError(400, f"{name}: cannot delete the only version", "FAILED_PRECONDITION")
         if self._deployed(name, str(version)):
             raise ApiError(400, f"{name}@{version} is deployed", "FAILED_PRECONDITION")
-        rest = [v for v in versions if v["versionId"] != version]
         if "default" in gone["versionAliases"]:
-            # Deleting the default moves it to the next newest (gcp-api.md corrections).
-            newest = max(rest, key=lambda v: int(v["versionId"]))
-            newest["versionAliases"] = [*newest["versionAliases"], "default"]
-        self.models[name] = rest
+            # What deleting the default version of several does is not documented for
+            # Vertex (ml v1's versions.delete refuses it, [DISC] in gcp-api.md; our own
+            # notes once said the alias moves); the fake takes the strict reading, so a
+            # client must move "default" first (models.mergeVersionAliases).
+            raise ApiError(400, f"{name}@{version} is the default version", "FAILED_PRECONDITION")
+        self.models[name] = [v for v in versions if v["versionId"] != version]
         return self._operation(name, {})
+
+    def _models_mergeVersionAliases(
+        self, params: dict[str, str], query: Any, body: dict[str, Any]
+    ) -> Any:
+        # MergeVersionAliasesRequest (aiplatform v1 discovery document, checked
+        # 2026-12-07): "-alias" removes one; an alias names one version of a model, so
+        # adding it moves it; a model keeps its "default".
+        name, version = self._model(params)
+        target = next((v for v in self.models[name] if v["versionId"] == version), None)
+        if target is None:
+            raise ApiError(404, f"{name}@{version} not found", "NOT_FOUND")
+        wanted = body.get("versionAliases") or []
+        if not wanted:
+            raise ApiError(400, "mergeVersionAliases: versionAliases is required")
+        for alias in wanted:
+            bare = alias.removeprefix("-")
+            if not ALIAS.match(bare) or bare.isdigit():
+                raise ApiError(400, f"mergeVersionAliases: invalid version alias {alias}")
+            if alias == "-default":
+                raise ApiError(400, "mergeVersionAliases: a model keeps its default version")
+        for alias in wanted:
+            if alias.startswith("-"):
+                target["versionAliases"] = [a for a in target["versionAliases"] if a != alias[1:]]
+                continue
+            for other in self.models[name]:
+                other["versionAliases"] = [a for a in other["versionAliases"] if a != alias]
+            target["versionAliases"] = [*target["versionAliases"], alias]
+        return self._shown(name, target)
 
     def _models_delete(self, params: dict[str, str], query: Any, _: Any) -> Any:
         name, _ = self._model(params)

@@ -7,7 +7,8 @@ Pure functions: what a job, a tuning spec or a version becomes in
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from reconciler.backends.base import JobState, LiveTrial
@@ -145,10 +146,23 @@ def alias(live_name: str) -> str:
     return live_name.replace("_", "-")
 
 
-def live_name(aliases: Sequence[str]) -> str | None:
-    """The live name back from a version's aliases (live names have no dashes)."""
-    ours = [a for a in aliases if a != "default"]
-    return ours[0].replace("-", "_") if ours else None
+# The alias mlapply gives a version: its live name, the manifest name then the
+# identity's 8 hex digits, with dashes for underscores.
+_OURS = re.compile(r"[a-z][a-z0-9-]*-[0-9a-f]{8}")
+
+
+def live_name(aliases: Sequence[str], recorded: Collection[str] = ()) -> str | None:
+    """The live name back from a version's aliases (live names have no dashes): one
+    mlapply recorded writing the model's versions, else the one of the form it
+    writes. Aliases have no order (MergeVersionAliasesRequest, aiplatform v1,
+    checked 2026-12-07), and people add their own ("champion"), so it is never
+    merely the first that is not "default"."""
+    names = [a.replace("-", "_") for a in aliases if a != "default"]
+    known = [n for n in names if n in recorded]
+    if known:
+        return known[0]
+    formed = [a for a in aliases if _OURS.fullmatch(a)]
+    return formed[0].replace("-", "_") if len(formed) == 1 else None
 
 
 def deployed_model_id(version: str, access_logging: bool) -> str:

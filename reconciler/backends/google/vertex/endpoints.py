@@ -11,7 +11,7 @@ zero-traffic first, as Google's SDK does.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from reconciler.backends.base import LiveModel, LiveVersion, VersionDeployment, VersionState
@@ -69,8 +69,13 @@ class VertexEndpoints(VertexCore, Serving):
                 name=model["name"],
                 method="listVersions",
             )
+            written = {
+                key.split("/", 1)[1]
+                for key in records.get("versions", {})
+                if key.startswith(f"{model_id}/")
+            }
             for version in listed:
-                name = bodies.live_name(version.get("versionAliases", []))
+                name = bodies.live_name(version.get("versionAliases", []), written)
                 if name is None or version.get("labels", {}).get(LABEL_STACK) != stack:
                     continue
                 version_ids[(model_id, str(version.get("versionId")))] = name
@@ -367,15 +372,21 @@ class VertexEndpoints(VertexCore, Serving):
         """Versions no alias of mlapply's names, and not deployed: an upload sent again
         after an answer lost while it was still running made a second copy, and the
         alias moved to the newer one (reusing an alias moves it, per the corrections in
-        gcp-api.md). They serve nothing; delete them."""
+        gcp-api.md). They serve nothing; delete them. A stray copy has the artifact of
+        a version mlapply names: a version a person uploaded (its labels merged with
+        the model's look like the stack's) is never one."""
         endpoint = self._endpoint(model) or {}
         serving = {str(d["model"]).rsplit("@", 1)[-1] for d in endpoint.get("deployedModels", [])}
         versions = self._versions(model)
+        named = [v for v in versions if bodies.live_name(v.get("versionAliases", []))]
+        ours = {v.get("artifactUri") for v in named}
         for found in versions:
-            if bodies.live_name(found.get("versionAliases", [])) is not None:
+            if found in named or found.get("artifactUri") not in ours:
                 continue
             if str(found.get("versionId")) in serving or len(versions) < 2:
                 continue
+            if "default" in found.get("versionAliases", []):
+                self._move_default_alias(model, found, versions)
             self.delete(
                 self.ai.models().deleteVersion(name=version_resource(found)),
                 f"delete the stray copy {found.get('versionId')} of {model}",
@@ -469,6 +480,29 @@ class VertexEndpoints(VertexCore, Serving):
             lambda: not self._deployed(model, deployed_id),
         )
 
+    def _move_default_alias(
+        self, model: str, gone: Mapping[str, Any], versions: Sequence[Mapping[str, Any]]
+    ) -> None:
+        """Give "default" to the newest other version before ``gone`` is deleted: what
+        Vertex does to the alias of a deleted default version is not documented, and
+        Google's SDK moves "default" itself (its uploads set it), so mlapply does not
+        rely on either (MergeVersionAliasesRequest, aiplatform v1, checked 2026-12-07)."""
+        others = [v for v in versions if v.get("versionId") != gone.get("versionId")]
+        # The newest version mlapply names, else the newest: never a person's older one.
+        heir = max(
+            others,
+            key=lambda v: (
+                bodies.live_name(v.get("versionAliases", [])) is not None,
+                int(str(v.get("versionId", 0))),
+            ),
+        )
+        self.call(
+            self.ai.models().mergeVersionAliases(
+                name=version_resource(heir), body={"versionAliases": ["default"]}
+            ),
+            f"make version {heir.get('versionId')} of {model} the registry's default",
+        )
+
     @one_model_at_a_time(lambda model, name: model)
     def delete_version(self, model: str, name: str) -> None:
         endpoint = self._endpoint(model)
@@ -481,6 +515,8 @@ class VertexEndpoints(VertexCore, Serving):
         if found is None:
             return
         stack = found.get("labels", {}).get(LABEL_STACK, "")
+        if len(versions) > 1 and "default" in found.get("versionAliases", []):
+            self._move_default_alias(model, found, versions)
         if len(versions) == 1:
             self.delete(
                 self.ai.models().delete(name=f"{self.parent}/models/{model}"),
