@@ -307,7 +307,7 @@ def test_on_vertex_the_console_links_the_cloud_console_and_invents_no_usage(
     status, jobs = console.get("/api/jobs")
     (job,) = jobs["jobs"]
     assert job["console_url"].startswith(
-        "https://console.cloud.google.com/ai/platform/locations/us-central1/training/"
+        "https://console.cloud.google.com/agent-platform/locations/us-central1/training/"
     )
     assert job["tensorboard_url"] is None and job["cpu_now"] is None
     assert console.get(f"/api/jobs/{job['name']}/usage") == (200, {"tasks": {}})
@@ -316,5 +316,5 @@ def test_on_vertex_the_console_links_the_cloud_console_and_invents_no_usage(
     status, models = console.get("/api/models")
     (model,) = models["models"]
     assert model["console_url"].startswith(
-        "https://console.cloud.google.com/vertex-ai/locations/us-central1/endpoints/"
+        "https://console.cloud.google.com/agent-platform/locations/us-central1/endpoints/"
     )

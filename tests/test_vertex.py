@@ -116,12 +116,12 @@ def test_the_example_stack_applies_reapplies_changes_and_destroys(
     # Each job and endpoint links to its Google Cloud console page.
     job_id = job["name"].rsplit("/", 1)[1]
     assert (
-        "https://console.cloud.google.com/ai/platform/locations/us-central1/training/"
+        "https://console.cloud.google.com/agent-platform/locations/us-central1/training/"
         f"{job_id}?project=demo-project"
     ) in output, output
     endpoint_id = endpoint["name"].rsplit("/", 1)[1]
     assert (
-        "https://console.cloud.google.com/vertex-ai/locations/us-central1/endpoints/"
+        "https://console.cloud.google.com/agent-platform/locations/us-central1/endpoints/"
         f"{endpoint_id}?project=demo-project"
     ) in output, output
     code, output = _run("logs", "taxifare-dnn", str(example))

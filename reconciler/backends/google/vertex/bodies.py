@@ -258,13 +258,15 @@ def study_of(job: Mapping[str, Any]) -> Study:
 
 _CONSOLE = "https://console.cloud.google.com"
 _CONSOLE_PAGES = {
-    # google-cloud-aiplatform, jobs.py: _Job._dashboard_uri with _job_type "training"
-    # for CustomJob and HyperparameterTuningJob (checked 2026-12-05).
-    "customJobs": "ai/platform/locations/{location}/training/{id}",
-    "hyperparameterTuningJobs": "ai/platform/locations/{location}/training/{id}",
-    # The Vertex AI console's endpoint page, in the vertex-ai/locations/... form the
-    # SDK's pipeline links use (PipelineJob._dashboard_uri, checked 2026-12-05).
-    "endpoints": "vertex-ai/locations/{location}/endpoints/{id}",
+    # The console moved Vertex AI's pages under agent-platform/ with the product's 2026
+    # rebrand; the old ai/platform/... job links answer 404 (python-aiplatform issue
+    # #6638 and its fix, pull request #6639, whose tests assert "/agent-platform/" in a
+    # job's dashboard URI; job pages seen in that form in 2026; checked 2026-12-07).
+    "customJobs": "agent-platform/locations/{location}/training/{id}",
+    "hyperparameterTuningJobs": "agent-platform/locations/{location}/training/{id}",
+    # The endpoint page, in the same form (the docs link the endpoints list at
+    # agent-platform/endpoints; one endpoint's page not verified against the console).
+    "endpoints": "agent-platform/locations/{location}/endpoints/{id}",
 }
 
 
