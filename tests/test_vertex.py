@@ -608,6 +608,77 @@ def test_custom_machines_vertex_does_not_offer_are_refused_at_validate(example: 
     assert "training.yaml:" in output
 
 
+@pytest.mark.parametrize(
+    ("machines", "refusal"),
+    [
+        ("{type: a3-highgpu-8g, accelerator: {type: NVIDIA_H100_80GB, count: 8}}", None),
+        ("{type: a2-ultragpu-2g, accelerator: {type: NVIDIA_A100_80GB, count: 2}}", None),
+        ("{type: n1-standard-8, accelerator: {type: NVIDIA_TESLA_T4, count: 2}}", None),
+        (
+            "{type: e2-standard-8, accelerator: {type: NVIDIA_TESLA_T4, count: 1}}",
+            "NVIDIA_TESLA_T4 does not attach to machine type e2-standard-8",
+        ),
+        (
+            "{type: n1-standard-8, accelerator: {type: NVIDIA_L4, count: 1}}",
+            "NVIDIA_L4 does not attach to machine type n1-standard-8: it comes with g2-",
+        ),
+        (
+            "{type: n1-standard-8, accelerator: {type: NVIDIA_TESLA_A100, count: 1}}",
+            "NVIDIA_TESLA_A100 does not attach to machine type n1-standard-8",
+        ),
+        (
+            "{type: n1-standard-8, accelerator: {type: NVIDIA_TESLA_T4, count: 3}}",
+            "3 NVIDIA_TESLA_T4 cannot attach to one N1 machine: 1, 2, 4 can",
+        ),
+        (
+            "{type: a2-highgpu-2g, accelerator: {type: NVIDIA_TESLA_A100, count: 8}}",
+            "machine type a2-highgpu-2g comes with 2 NVIDIA_TESLA_A100",
+        ),
+        (
+            "{type: n1-standard-32, accelerator: {type: NVIDIA_TESLA_V100, count: 1}}",
+            "1 NVIDIA_TESLA_V100 attach to N1 machines of at most 12 vCPUs",
+        ),
+    ],
+)
+def test_gpus_are_checked_against_the_machine_type_they_go_with(
+    fake: FakeGcp, example: Path, machines: str, refusal: str | None
+) -> None:
+    """Validate and the fake read one table (vertex/gpus.py, from Google's GPU pages):
+    the newest GPUs come with their machine families, N1 takes some GPUs in some
+    counts, no other family takes any."""
+    training = example / "training.yaml"
+    training.write_text(
+        training.read_text().replace(
+            "  scaleTier: BASIC\n", f"  scaleTier: CUSTOM\n  machines: {{master: {machines}}}\n"
+        )
+    )
+    code, output = _run("validate", str(example))
+    if refusal is None:
+        assert code == 0, output
+        code, output = _run("apply", str(example), "--auto-approve")
+        assert code == 0, output  # the fake takes it too
+        (job,) = [j.resource for j in fake.jobs.values()]
+        spec = job["jobSpec"]["workerPoolSpecs"][0]["machineSpec"]
+        assert spec["machineType"] == machines.split(",")[0].split(": ")[1]
+        return
+    assert code == 1 and refusal in output and "training.yaml:" in output, output
+    from tests.fake_gcp import rules
+
+    pool = {"machineSpec": _machine_spec(machines)}
+    assert refusal in (rules.machine_problem(pool, 0) or "")  # the fake refuses it too
+
+
+def _machine_spec(machines: str) -> dict[str, object]:
+    import yaml
+
+    given = yaml.safe_load(machines)
+    return {
+        "machineType": given["type"],
+        "acceleratorType": given["accelerator"]["type"],
+        "acceleratorCount": given["accelerator"]["count"],
+    }
+
+
 @pytest.mark.slow
 def test_a_tuning_trainer_that_ignores_aip_model_dir_gets_a_clear_error(
     fake: FakeGcp, example: Path

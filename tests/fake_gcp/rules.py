@@ -1,7 +1,9 @@
 """What the fake Vertex AI accepts that discovery cannot say: images and their end of
-availability, machine types, what a trainer is given. Written from Google's pages
-(each cited, checked 2026-12-02), not from mlapply's catalogue, so a mistake in one
-shows against the other.
+availability, machine types, what a trainer is given. Images and the environment are
+written from Google's pages (each cited, checked 2026-12-02), not from mlapply's
+catalogue, so a mistake in one shows against the other; machine types and their GPUs
+are the one table validate reads too (vertex/gpus.py, each rule cited), which is
+data copied from Google's GPU pages rather than a reading of them.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import os
 import re
 from datetime import date
 from typing import Any
+
+from reconciler.backends.google.vertex import catalogue, gpus
 
 # https://cloud.google.com/vertex-ai/docs/supported-frameworks-list (custom training,
 # TensorFlow) and https://cloud.google.com/vertex-ai/docs/training/training-with-tpu-vm:
@@ -44,14 +48,10 @@ PREDICTION_IMAGES = {
     for kind in ("cpu", "gpu")
 }
 PREBUILT = re.compile(r"^(us|europe|asia)-docker\.pkg\.dev/vertex-ai/(?P<path>[^:]+):latest$")
-# https://cloud.google.com/vertex-ai/docs/training/configure-compute: the machine
-# families of custom training, and the sizes that exist (n1-highcpu: 16/32/64/96).
-MACHINE = re.compile(
-    r"^(n1-standard-(4|8|16|32|64|96)|n1-highmem-(2|4|8|16|32|64|96)"
-    r"|n1-highcpu-(16|32|64|96)|e2-standard-(4|8|16|32)|e2-highmem-(2|4|8|16)"
-    r"|e2-highcpu-(16|32)|n2-(standard|highmem|highcpu)-\d+|n4-highcpu-\d+"
-    r"|c2-standard-\d+|a2-highgpu-\d+g|g2-standard-\d+|cloud-tpu)$"
-)
+# The machine types custom training offers and the GPUs each takes: the catalogue's
+# one table (reconciler/backends/google/vertex/gpus.py and catalogue.py, each rule
+# with its source), as the issue asks of validate and the fake alike.
+MACHINES = catalogue.TRAINING_MACHINES
 TPU_TYPES = ("TPU_V2", "TPU_V3")
 
 
@@ -76,14 +76,16 @@ def image_problem(uri: str, table: dict[str, date], what: str, own_allowed: bool
 def machine_problem(pool: dict[str, Any], index: int) -> str | None:
     spec = pool.get("machineSpec") or {}
     machine = str(spec.get("machineType", ""))
-    if not MACHINE.match(machine):
+    if machine not in MACHINES:
         return f"workerPoolSpecs[{index}]: machine type {machine} is not offered for training"
-    tpu = str(spec.get("acceleratorType", "")) in TPU_TYPES
+    accelerator = spec.get("acceleratorType") or None
+    tpu = accelerator in TPU_TYPES
     if tpu != (machine == "cloud-tpu"):
         return f"workerPoolSpecs[{index}]: cloud-tpu goes with TPU_V2 or TPU_V3, and only them"
     if tpu and int(spec.get("acceleratorCount", 0)) != 8:
         return f"workerPoolSpecs[{index}]: a TPU VM has 8 cores"
-    return None
+    wrong = gpus.problem(machine, accelerator, int(spec.get("acceleratorCount", 0)))
+    return f"workerPoolSpecs[{index}]: {wrong}" if wrong else None
 
 
 def environment(pools: list[dict[str, Any]], base: str, trial: str | None) -> dict[str, str]:

@@ -16,6 +16,8 @@ from __future__ import annotations
 from datetime import date
 from typing import NamedTuple
 
+from reconciler.backends.google.vertex import gpus
+
 CHECKED = "2026-12-02"
 REGISTRY = "docker.pkg.dev/vertex-ai/"
 GEOGRAPHIES = ("us", "europe", "asia")
@@ -99,27 +101,13 @@ TRAINING_MACHINES: frozenset[str] = frozenset(
     + [f"n2-highcpu-{n}" for n in (16, 32, 48, 64, 80)]
     + [f"n4-highcpu-{n}" for n in (2, 4, 8, 16, 32, 48, 64, 80)]
     + [f"c2-standard-{n}" for n in (4, 8, 16, 30, 60)]
-    + [f"a2-highgpu-{n}g" for n in (1, 2, 4, 8)]
-    + [f"g2-standard-{n}" for n in (4, 8, 12, 16, 24, 32, 48, 96)]
+    + list(gpus.BUILT_IN)  # the accelerator-optimized types: A2, A3, A4, A4X, G2, G4
     + ["cloud-tpu"]
 )
-# MachineSpec.acceleratorType values a training job may ask for (aiplatform v1 discovery
-# document, revision 20261106: NVIDIA_TESLA_K80 is marked "Deprecated: ... reached end
-# of support"), checked 2026-12-02.
-ACCELERATORS: frozenset[str] = frozenset(
-    {
-        "NVIDIA_TESLA_P100",
-        "NVIDIA_TESLA_V100",
-        "NVIDIA_TESLA_P4",
-        "NVIDIA_TESLA_T4",
-        "NVIDIA_TESLA_A100",
-        "NVIDIA_A100_80GB",
-        "NVIDIA_L4",
-        "NVIDIA_H100_80GB",
-        "TPU_V2",
-        "TPU_V3",
-    }
-)
+# MachineSpec.acceleratorType values a training job may ask for: the GPUs of gpus.py
+# and two TPUs (aiplatform v1 discovery document, revision 20261106: NVIDIA_TESLA_K80
+# is marked "Deprecated: ... reached end of support"), checked 2026-12-07.
+ACCELERATORS: frozenset[str] = gpus.GPUS | {"TPU_V2", "TPU_V3"}
 # A TPU VM is machine type cloud-tpu with 8 TPU_V2 or TPU_V3 cores, in one pool
 # (https://cloud.google.com/vertex-ai/docs/training/configure-compute#tpu, checked
 # 2026-12-02).

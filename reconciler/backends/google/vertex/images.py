@@ -13,7 +13,7 @@ from datetime import date, timedelta
 
 from reconciler.backends.compiled import CompiledJob, Pool
 from reconciler.backends.google.machines import machine_check
-from reconciler.backends.google.vertex import catalogue
+from reconciler.backends.google.vertex import catalogue, gpus
 from reconciler.backends.google.vertex.catalogue import Image
 from reconciler.backends.profile import TrainingCheck, Verdict, today
 from reconciler.diagnostics import MlapplyError
@@ -160,7 +160,11 @@ def machine_problem(pool: Pool) -> str | None:
             f"a TPU runs on machine type {catalogue.TPU_MACHINE} with {catalogue.TPU_CORES} "
             "TPU_V2 or TPU_V3 cores, and that machine type only with a TPU"
         )
-    return None
+    return gpus.problem(
+        pool.machine_type,
+        accelerator.type if accelerator else None,
+        accelerator.count if accelerator else 0,
+    )
 
 
 def describe(job: CompiledJob) -> str | None:
