@@ -609,6 +609,36 @@ def test_custom_machines_vertex_does_not_offer_are_refused_at_validate(example: 
 
 
 @pytest.mark.parametrize(
+    ("image", "said"),
+    [
+        ("us-docker.pkg.dev/vertex-ai/training/pytorch-gpu.2-4.py310:latest", "warning"),
+        ("europe-docker.pkg.dev/vertex-ai/training/sklearn-cpu.1-5.py310:latest", "warning"),
+        ("us-docker.pkg.dev/vertex-ai/training/xgboost-cpu.2-1.py310:latest", "warning"),
+        ("us-docker.pkg.dev/vertex-ai/training/tf-cpu.2-19.py310:latest", "warning"),
+        ("gcr.io/me/trainer:1", "error"),
+    ],
+)
+def test_a_prebuilt_training_image_the_catalogue_lacks_is_a_warning_not_an_error(
+    example: Path, image: str, said: str
+) -> None:
+    """Google's prebuilt images for PyTorch, scikit-learn and XGBoost, and TensorFlow
+    images newer than the catalogue, run packages too: validate says their end of
+    availability is unchecked; an image outside Google's registry cannot run one."""
+    training = example / "training.yaml"
+    training.write_text(
+        training.read_text().replace(
+            "  scaleTier: BASIC\n", f"  scaleTier: BASIC\n  executorImage: {image}\n"
+        )
+    )
+    code, output = _run("validate", str(example))
+    if said == "warning":
+        assert code == 0, output
+        assert "mlapply's catalogue does not list" in output and "warning" in output
+    else:
+        assert code == 1 and "is not one of Vertex AI's prebuilt training images" in output
+
+
+@pytest.mark.parametrize(
     ("machines", "refusal"),
     [
         ("{type: a3-highgpu-8g, accelerator: {type: NVIDIA_H100_80GB, count: 8}}", None),
@@ -659,7 +689,7 @@ def test_gpus_are_checked_against_the_machine_type_they_go_with(
         assert code == 0, output  # the fake takes it too
         (job,) = [j.resource for j in fake.jobs.values()]
         spec = job["jobSpec"]["workerPoolSpecs"][0]["machineSpec"]
-        assert spec["machineType"] == machines.split(",")[0].split(": ")[1]
+        assert spec["machineType"] == _machine_spec(machines)["machineType"]
         return
     assert code == 1 and refusal in output and "training.yaml:" in output, output
     from tests.fake_gcp import rules

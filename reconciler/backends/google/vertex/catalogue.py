@@ -13,6 +13,7 @@ add its row here.
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import NamedTuple
 
@@ -63,6 +64,14 @@ TRAINING: tuple[Image, ...] = (
     Image("2.15", "tpu", "training/tf-tpu.2-15.cp310", date(2025, 10, 23)),
 )
 TRAINING_PYTHON = "3.10"
+# Any of Google's prebuilt training images, by the form of its name: TensorFlow, PyTorch,
+# scikit-learn and XGBoost, each for CPU, GPU or TPU, per framework and Python version
+# (same source). One the table above lacks (a framework mlapply does not pick, or an
+# image Google added later) is named as unchecked, not refused.
+PREBUILT_TRAINING = re.compile(
+    r"(us|europe|asia)-docker\.pkg\.dev/vertex-ai/training/"
+    r"(tf|pytorch|sklearn|xgboost)-(cpu|gpu|tpu)\.\d+-\d+\.(py|cp)3\d+:latest"
+)
 
 # Prebuilt prediction images for TensorFlow SavedModels (ModelContainerSpec.imageUri).
 # Source: https://cloud.google.com/vertex-ai/docs/predictions/pre-built-containers

@@ -91,6 +91,14 @@ def training_verdict(check: TrainingCheck) -> Verdict | None:
     kind = kind_of(check.pools)
     if chosen is not None and chosen.executor:
         found = lookup(catalogue.TRAINING, chosen.executor)
+        if found is None and catalogue.PREBUILT_TRAINING.fullmatch(chosen.executor):
+            return Verdict(
+                f"{chosen.executor} is one of Google's prebuilt training images that "
+                "mlapply's catalogue does not list (another framework, or newer than "
+                f"{catalogue.CHECKED}): its end of availability is not checked",
+                f"see {catalogue.TRAINING_SOURCE} for its dates",
+                error=False,
+            )
         if found is None:
             return Verdict(
                 f"{chosen.executor} is not one of Vertex AI's prebuilt training images, "
