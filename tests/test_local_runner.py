@@ -254,9 +254,16 @@ def test_runtime_versions_resolve_to_real_releases() -> None:
     python = runtimes.this_python()
     exact = runtimes.resolve("2.15", python)
     assert not isinstance(exact, str) and exact.keras == 2 and not exact.mapped
+    # 2.1-2.11 run on the oldest release that keeps their APIs and works on Python 3.11:
+    # 2.12's and 2.13's tf.estimator call inspect.getargspec, which 3.11 removed.
     old = runtimes.resolve("2.3", "3.11")
-    assert not isinstance(old, str) and old.tensorflow == (2, 12) and old.keras == 2
-    assert "runs on TensorFlow 2.12" in old.describe()
+    assert not isinstance(old, str) and old.tensorflow == (2, 14) and old.keras == 2
+    assert "runs on TensorFlow 2.14" in old.describe()
+    passed_over = runtimes.resolve("2.12", "3.11")
+    assert not isinstance(passed_over, str) and passed_over.tensorflow == (2, 14)
+    assert "TensorFlow 2.12: its tf.estimator calls inspect.getargspec" in passed_over.describe()
+    on_3_10 = runtimes.resolve("2.12", "3.10")
+    assert isinstance(on_3_10, str) or on_3_10.tensorflow == (2, 12)  # when 3.10 is here
     newer = runtimes.resolve("2.17", python)
     assert not isinstance(newer, str) and newer.keras == 3
     assert "tensorflow-cpu==2.17.*" in newer.requirements()

@@ -172,6 +172,71 @@ def test_a_keras_2_package_with_job_dir_only_runs_unmodified(tmp_path: Path) -> 
     assert len(predictions) == 1
 
 
+CANNED_TASK = '''
+"""Canned Estimators as the ML Engine samples of the TensorFlow 2.1-2.11 years wrote
+them: feature columns, a regressor with its default (v2) optimizer, classifiers with
+a named optimizer, wide-and-deep; each trained a few steps, the last exported."""
+import argparse
+import os
+
+import pandas as pd
+import tensorflow as tf
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--job-dir", required=True)
+parser.add_argument("--epochs", type=int, default=1)
+args = parser.parse_args()
+
+frame = pd.read_csv(os.environ["TRAINING_CSV"])
+columns = [tf.feature_column.numeric_column(name) for name in ("a", "b", "c")]
+
+
+def input_fn(label):
+    def make():
+        features = {name: frame[name].astype("float32").values for name in ("a", "b", "c")}
+        data = tf.data.Dataset.from_tensor_slices((features, frame[label].values))
+        return data.shuffle(200).repeat().batch(32)
+    return make
+
+
+frame["big"] = (frame["y"] > frame["y"].median()).astype("int32")
+made = [
+    (tf.estimator.DNNRegressor(hidden_units=[8], feature_columns=columns), "y"),
+    (tf.estimator.LinearClassifier(feature_columns=columns, optimizer="Ftrl"), "big"),
+    (tf.estimator.DNNClassifier([8], feature_columns=columns, optimizer="Adagrad"), "big"),
+    (
+        tf.estimator.DNNLinearCombinedRegressor(
+            linear_feature_columns=columns, dnn_feature_columns=columns, dnn_hidden_units=[4]
+        ),
+        "y",
+    ),
+]
+for estimator, label in made:
+    estimator.train(input_fn(label), steps=20)
+    print("trained", type(estimator).__name__)
+spec = tf.estimator.export.build_parsing_serving_input_receiver_fn(
+    tf.feature_column.make_parse_example_spec(columns)
+)
+made[0][0].export_saved_model(os.path.join(args.job_dir, "export"), spec)
+'''
+
+
+def test_canned_estimators_run_unmodified_on_a_runtime_of_the_2_1_to_2_11_years(
+    tmp_path: Path,
+) -> None:
+    """Runtime 2.3 runs on the oldest TensorFlow that keeps tf.estimator and works on
+    this Python: not 2.12 or 2.13 on Python 3.11 (their canned optimizers call
+    inspect.getargspec), so 2.14; the plan says which and why."""
+    manifests = _legacy_project(tmp_path, CANNED_TASK, runtime="2.3")
+    planned = CliRunner().invoke(cli.cli, ["plan", str(manifests)])
+    assert "runtime 2.3 runs on TensorFlow 2.14, Keras 2" in planned.output, planned.output
+    _apply(manifests)
+    assert list((manifests / ".mlapply" / "outputs").rglob("saved_model.pb"))
+    log = "".join(p.read_text() for p in (manifests / ".mlapply" / "jobs").rglob("chief-0.log"))
+    for name in ("DNNRegressor", "LinearClassifier", "DNNClassifier", "DNNLinearCombined"):
+        assert f"trained {name}" in log, log[-3000:]
+
+
 SWALLOWED = """
 import sys
 try:

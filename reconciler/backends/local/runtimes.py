@@ -39,6 +39,17 @@ TENSORFLOW_PYTHONS: dict[tuple[int, int], tuple[str, ...]] = {
     (2, 20): ("3.9", "3.10", "3.11", "3.12", "3.13"),
     (2, 21): ("3.10", "3.11", "3.12", "3.13"),
 }
+# Releases whose own packages fail on a Python they have wheels for: release -> (the
+# first Python it fails on, why). tensorflow-estimator 2.12.0 and 2.13.0 call
+# inspect.getargspec (canned/optimizers.py, line 90: every canned Estimator with a v2
+# optimizer), which Python 3.11 removed; 2.14.0 and 2.15.0 do not. Read off the wheels
+# from PyPI, unpacked and searched, on 2026-12-07. Such a release is passed over for
+# the next that works.
+BROKEN_ON: dict[tuple[int, int], tuple[str, str]] = {
+    release: ("3.11", "its tf.estimator calls inspect.getargspec, which Python 3.11 removed")
+    for release in ((2, 12), (2, 13))
+}
+
 LAST_KERAS_2 = (2, 15)
 """TensorFlow 2.16 made Keras 3 its Keras and dropped tf.estimator (its release notes)."""
 
@@ -108,6 +119,10 @@ class Runtime(NamedTuple):
         text = f"TensorFlow {self.tensorflow_version}, Keras {self.keras}, Python {self.python}"
         if self.mapped:
             text = f"runtime {self.asked} runs on {text} here"
+            asked = _parse(self.asked)
+            why = broken(asked, self.python) if asked in TENSORFLOW_PYTHONS else None
+            if asked is not None and why:
+                text += f" (TensorFlow {self.asked}: {why})"
         return text
 
 
@@ -138,11 +153,13 @@ def resolve(version: str, python: str) -> Runtime | str:
         return f"runtime {version} is newer than the newest here, {newest[0]}.{newest[1]}"
     if asked[0] != 2:
         return f"runtime {version} is not a TensorFlow 2 runtime"
-    # The asked release itself, else the oldest newer one that keeps its APIs.
+    # The asked release itself, else the oldest newer one that keeps its APIs and works
+    # on this Python.
     ceiling = LAST_KERAS_2 if asked <= LAST_KERAS_2 else newest
     for release in sorted(TENSORFLOW_PYTHONS):
         if asked <= release <= ceiling and python in TENSORFLOW_PYTHONS[release]:
-            return Runtime(version, release, python, executable)
+            if not broken(release, python):
+                return Runtime(version, release, python, executable)
     offered = [
         f"{r[0]}.{r[1]}" for r in sorted(TENSORFLOW_PYTHONS) if python in TENSORFLOW_PYTHONS[r]
     ]
@@ -152,6 +169,15 @@ def resolve(version: str, python: str) -> Runtime | str:
         if offered
         else f"no TensorFlow release supports Python {python}"
     )
+
+
+def broken(release: tuple[int, int], python: str) -> str | None:
+    """Why ``release`` fails on ``python``, if it does (BROKEN_ON)."""
+    found = BROKEN_ON.get(release)
+    if found is None or _parse(python) is None or _parse(found[0]) is None:
+        return None
+    given, first = _parse(python), _parse(found[0])
+    return found[1] if given and first and given >= first else None
 
 
 def versions_for(python: str) -> str:
