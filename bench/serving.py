@@ -27,6 +27,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from reconciler.sampledata import TAXI
+
 REPO = Path(__file__).resolve().parent.parent
 NUMERIC = [
     "pickup_longitude",
@@ -36,15 +38,7 @@ NUMERIC = [
     "passenger_count",
 ]
 CATEGORICAL = ["hour_of_day", "day_of_week"]
-INSTANCE = {
-    "pickup_longitude": -73.99,
-    "pickup_latitude": 40.75,
-    "dropoff_longitude": -73.90,
-    "dropoff_latitude": 40.80,
-    "passenger_count": 1,
-    "hour_of_day": 8,
-    "day_of_week": 2,
-}
+INSTANCE = TAXI.instances[0]
 STACK = """
 apiVersion: mlapply/v1
 kind: Stack
