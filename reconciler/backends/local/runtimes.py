@@ -157,8 +157,8 @@ def resolve(version: str, python: str) -> Runtime | str:
     # on this Python.
     ceiling = LAST_KERAS_2 if asked <= LAST_KERAS_2 else newest
     for release in sorted(TENSORFLOW_PYTHONS):
-        offered = python in TENSORFLOW_PYTHONS[release]
-        if asked <= release <= ceiling and offered and not broken(release, python):
+        has_wheels = python in TENSORFLOW_PYTHONS[release]
+        if asked <= release <= ceiling and has_wheels and not broken(release, python):
             return Runtime(version, release, python, executable)
     offered = [
         f"{r[0]}.{r[1]}" for r in sorted(TENSORFLOW_PYTHONS) if python in TENSORFLOW_PYTHONS[r]
