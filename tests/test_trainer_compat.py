@@ -185,7 +185,9 @@ def test_status_says_what_an_older_runtime_runs_on_and_the_error_a_hint_is_about
         "s", "local", LiveSnapshot("s", jobs=(job,)), {}, 10.0, profile("local").describe_runtime
     )
     text = render_status(view)
-    assert f"runtime 2.11 runs on TensorFlow 2.12, Keras 2, Python {python} here" in text
+    mapped = runtimes.resolve("2.11", python)
+    assert not isinstance(mapped, str)
+    assert f"runtime 2.11 runs on TensorFlow {mapped.tensorflow_version}, Keras 2" in text
     assert "      AttributeError: no DenseFeatures\n      hint: set 2.15\n" in text
 
 
