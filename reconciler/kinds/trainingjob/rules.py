@@ -120,7 +120,6 @@ def plan(want: DesiredResource[CompiledJob], view: PlanView) -> Change:
             action = plans.Action.REPLACE
         elif action in (plans.Action.NOOP, plans.Action.WAIT):
             action = plans.Action.CANCEL
-            # How what is cancelled differs from this plan's job.
             # How what is cancelled differs from this plan's job (which is not replaced:
             # it trained already, or trains on).
             before = spec_view(stale[-1])
