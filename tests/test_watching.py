@@ -379,3 +379,22 @@ def test_status_writes_figures_as_people_write_them() -> None:
         "memory_bytes_now": 2**20,
     }
     assert usage_text(job).endswith("step 60000 train_steps 60000, rmse 0.01235")
+
+
+def test_logs_are_printed_whole_lines_at_a_time_across_chunks(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A chunk may end inside a line or a character; native lines are left out either
+    way, and the count is said on stderr."""
+    from reconciler.cli.watching import _LogFilter
+
+    text = "I0000 00:00:1.0  12 port.cc:153] oneDNN\nstep 1 loss 0.5 — ok\ntail"
+    data = text.encode()
+    shown = _LogFilter(everything=False)
+    cut = data.index("—".encode()) + 1  # inside the dash's three bytes
+    for chunk in (data[:10], data[10:cut], data[cut:]):
+        shown.echo(chunk)
+    shown.close()
+    said = capsys.readouterr()
+    assert said.out == "step 1 loss 0.5 — ok\ntail"
+    assert "1 TensorFlow C++ log line(s) left out" in said.err

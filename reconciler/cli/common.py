@@ -6,6 +6,7 @@ import os
 import sys
 import traceback
 from collections.abc import Coroutine, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
@@ -230,6 +231,12 @@ allow_host_option = click.option(
     help="A Host name to answer beside addresses and localhost: a proxy's "
     "(repeatable; '*' for any). Other names get 403 (DNS rebinding).",
 )
+
+
+def tensorflow_log(stack: Stack, command: str) -> Path:
+    """Where a command's TensorFlow C++ and absl lines (and TensorBoard's output) go:
+    the stack home, not the terminal."""
+    return stack.settings.home / "tensorflow-logs" / f"{command}.log"
 
 
 def warn_if_exposed(host: str, what: str) -> None:

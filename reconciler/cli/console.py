@@ -24,6 +24,7 @@ from reconciler.cli.common import (
     load_or_exit,
     serve_until_stopped,
     summary,
+    tensorflow_log,
     variable_options,
     warn_if_exposed,
 )
@@ -232,8 +233,7 @@ def console(
     refresh = max(1.0, backend.poll_seconds)
     board = None
     if with_tensorboard and boards:
-        log = stack.settings.home / "tensorflow-logs" / "tensorboard.log"
-        board = Board(boards, host, tensorboard_port, log)
+        board = Board(boards, host, tensorboard_port, tensorflow_log(stack, "tensorboard"))
         board.follow(backend.read_live(stack.name).jobs)
     source = StackSource(
         stack, backend, refresh, tensorboard, lambda: _load(paths, variables, var_files), board

@@ -16,6 +16,7 @@ from reconciler.cli.common import (
     load_or_exit,
     require,
     serve_until_stopped,
+    tensorflow_log,
     variable_options,
     warn_if_exposed,
 )
@@ -91,12 +92,6 @@ def predict(
         note=lambda text: click.echo(f"note: {text}", err=True),
     )
     click.echo(json.dumps({"predictions": predictions}, indent=2))
-
-
-def tensorflow_log(stack: Stack, command: str) -> Path:
-    """Where a command's TensorFlow C++ and absl lines go: the stack home, not the
-    terminal (reconciler.serving.quiet)."""
-    return stack.settings.home / "tensorflow-logs" / f"{command}.log"
 
 
 def _read_catalog(stack: Stack) -> Catalog:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import json
 import sys
 import time
@@ -16,6 +17,7 @@ from reconciler.cli.common import (
     driver,
     load_or_exit,
     require,
+    tensorflow_log,
     variable_options,
     warn_if_exposed,
 )
@@ -230,11 +232,13 @@ class _LogFilter:
 
     def __init__(self, everything: bool) -> None:
         self.everything, self.pending, self.left_out = everything, "", 0
+        # A chunk may end inside a character: decoded across chunks.
+        self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
 
     def echo(self, data: bytes) -> None:
-        if not data:
+        text = self.decoder.decode(data)
+        if not text:
             return
-        text = data.decode(errors="replace")
         if self.everything:
             click.echo(text, nl=False)
             return
@@ -243,7 +247,10 @@ class _LogFilter:
             self._show(whole + "\n")
 
     def close(self) -> None:
-        if self.pending:
+        self.pending += self.decoder.decode(b"", final=True)
+        if self.everything and self.pending:
+            click.echo(self.pending, nl=False)
+        elif self.pending:
             self._show(self.pending)
         if self.left_out:
             click.echo(
@@ -337,7 +344,7 @@ def tensorboard(
         facet(backend, facets.TensorBoard),
         host,
         port,
-        stack.settings.home / "tensorflow-logs" / "tensorboard.log",
+        tensorflow_log(stack, "tensorboard"),
     )
 
     def jobs() -> list[LiveJob]:

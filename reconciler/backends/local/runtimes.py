@@ -45,8 +45,8 @@ TENSORFLOW_PYTHONS: dict[tuple[int, int], tuple[str, ...]] = {
 # optimizer), which Python 3.11 removed; 2.14.0 and 2.15.0 do not. Read off the wheels
 # from PyPI, unpacked and searched, on 2026-12-07. Such a release is passed over for
 # the next that works.
-BROKEN_ON: dict[tuple[int, int], tuple[str, str]] = {
-    release: ("3.11", "its tf.estimator calls inspect.getargspec, which Python 3.11 removed")
+BROKEN_ON: dict[tuple[int, int], tuple[tuple[int, int], str]] = {
+    release: ((3, 11), "its tf.estimator calls inspect.getargspec, which Python 3.11 removed")
     for release in ((2, 12), (2, 13))
 }
 
@@ -120,8 +120,8 @@ class Runtime(NamedTuple):
         if self.mapped:
             text = f"runtime {self.asked} runs on {text} here"
             asked = _parse(self.asked)
-            why = broken(asked, self.python) if asked in TENSORFLOW_PYTHONS else None
-            if asked is not None and why:
+            why = broken(asked, self.python) if asked is not None else None
+            if why:
                 text += f" (TensorFlow {self.asked}: {why})"
         return text
 
@@ -173,11 +173,8 @@ def resolve(version: str, python: str) -> Runtime | str:
 
 def broken(release: tuple[int, int], python: str) -> str | None:
     """Why ``release`` fails on ``python``, if it does (BROKEN_ON)."""
-    found = BROKEN_ON.get(release)
-    if found is None or _parse(python) is None or _parse(found[0]) is None:
-        return None
-    given, first = _parse(python), _parse(found[0])
-    return found[1] if given and first and given >= first else None
+    found, given = BROKEN_ON.get(release), _parse(python)
+    return found[1] if found is not None and given is not None and given >= found[0] else None
 
 
 def versions_for(python: str) -> str:
