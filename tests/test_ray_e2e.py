@@ -122,15 +122,18 @@ def test_the_example_trains_across_two_nodes_plans_no_change_and_destroys(
 
 
 SLEEPY_TASK = """
-import argparse, os, time
+import argparse, json, os, time
 parser = argparse.ArgumentParser()
 parser.add_argument("--output_dir")
 parser.add_argument("--sleep", type=float, default=0)
 args, _ = parser.parse_known_args()
 time.sleep(args.sleep)
-export = os.path.join(args.output_dir, "export", "1")
-os.makedirs(export, exist_ok=True)
-open(os.path.join(export, "saved_model.pb"), "wb").write(b"a SavedModel, as far as apply goes")
+task = json.loads(os.environ.get("TF_CONFIG", "{}")).get("task", {})
+if task.get("type", "chief") == "chief":  # as Estimator and Keras trainers export
+    export = os.path.join(args.output_dir, "export", "1")
+    os.makedirs(export, exist_ok=True)
+    with open(os.path.join(export, "saved_model.pb"), "wb") as out:
+        out.write(b"a SavedModel, as far as apply goes")
 """
 
 
@@ -211,7 +214,7 @@ def test_a_job_whose_node_is_lost_is_resubmitted_by_the_next_apply(
 
 
 TUNED_TASK = """
-import argparse, os
+import argparse, json, os
 import hypertune
 parser = argparse.ArgumentParser()
 parser.add_argument("--output_dir")
@@ -221,9 +224,12 @@ loss = (args.lr - 0.3) ** 2
 hypertune.HyperTune().report_hyperparameter_tuning_metric(
     hyperparameter_metric_tag="loss", metric_value=loss, global_step=1
 )
-export = os.path.join(args.output_dir, "export", "1")
-os.makedirs(export, exist_ok=True)
-open(os.path.join(export, "saved_model.pb"), "w").write(f"lr={args.lr}")
+task = json.loads(os.environ.get("TF_CONFIG", "{}")).get("task", {})
+if task.get("type", "chief") == "chief":  # a worker writing here races the chief's end
+    export = os.path.join(args.output_dir, "export", "1")
+    os.makedirs(export, exist_ok=True)
+    with open(os.path.join(export, "saved_model.pb"), "w") as out:
+        out.write(f"lr={args.lr}")
 """
 TUNING = """  hyperparameterTuning:
     metric: loss
