@@ -881,6 +881,61 @@ def test_access_logging_and_a_serving_container_reach_the_deployment(
     assert code == 0 and "No changes." in output, output
 
 
+MIRROR = "us-central1-docker.pkg.dev/demo-project/mirror/tensorflow-serving:2.17.0"
+
+
+@pytest.mark.slow
+def test_tensorflow_serving_set_once_in_the_stack_serves_every_version_after_the_images_end(
+    fake: FakeGcp, example: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After 2027-01-14 no prebuilt TensorFlow prediction image is left: the Stack names
+    TensorFlow Serving in the user's registry once, and mlapply fills the container
+    (servers.py, with its sources) and copies the SavedModel, in Cloud Storage, into
+    the numbered folder TF Serving loads from AIP_STORAGE_URI."""
+    monkeypatch.setenv("MLAPPLY_TODAY", "2027-02-01")
+    code, output = _run("validate", str(example))
+    assert code == 1 and "tf2-cpu.2-15" in output and "2027-01-14" in output, output
+    assert "server: tensorflow-serving" in output, output
+    stack = example / "stack.yaml"
+    stack.write_text(
+        stack.read_text().replace(
+            "  defaults:\n",
+            "  defaults:\n    servingContainer:\n      server: tensorflow-serving\n"
+            f"      image: {MIRROR}\n",
+        )
+    )
+    fake.faults.rewrite_in_steps = True  # Cloud Storage may copy an object in steps
+    code, output = _run("apply", str(example), "--auto-approve")
+    assert code == 0, output
+    (versions,) = fake.models.values()
+    (version,) = versions
+    assert version["containerSpec"] == {
+        "imageUri": MIRROR,
+        "command": ["/usr/bin/tensorflow_model_server"],
+        "args": [
+            "--rest_api_port=8501",
+            "--model_name=model",
+            "--model_base_path=$(AIP_STORAGE_URI)",
+        ],
+        "ports": [{"containerPort": 8501}],
+        "predictRoute": "/v1/models/model:predict",
+        "healthRoute": "/v1/models/model",
+    }
+    bucket, _, base = version["artifactUri"].removeprefix("gs://").partition("/")
+    served = {
+        name.removeprefix(base.rstrip("/") + "/"): stored["data"]
+        for (held, name), stored in fake.objects.items()
+        if held == bucket and name.startswith(base.rstrip("/") + "/")
+    }
+    assert served == {
+        "1/saved_model.pb": b"a SavedModel",
+        "1/variables/variables.index": b"variables",
+    }, served
+    assert "storage.objects.rewrite" in fake.calls
+    code, output = _run("plan", str(example), "--detailed-exitcode")
+    assert code == 0 and "No changes." in output, output
+
+
 @pytest.mark.slow
 def test_the_fake_refuses_an_undeploy_that_leaves_traffic_on_the_model(
     fake: FakeGcp, example: Path

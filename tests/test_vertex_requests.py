@@ -122,7 +122,26 @@ def test_end_of_availability_warns_within_90_days_and_errors_after() -> None:
     assert serving is not None and not serving.error and "2027-01-14" in serving.message
     gone = PROFILE.serving_check("2.17", None, DAY)
     assert gone is not None and gone.error and "servingContainer" in gone.hint
-    assert PROFILE.serving_check("2.17", ServingContainer("example.com/serve/me:1"), DAY) is None
+    mine = "us-central1-docker.pkg.dev/p/serving/me:1"
+    assert PROFILE.serving_check("2.17", ServingContainer(mine), DAY) is None
+    # Vertex takes a serving image from Artifact Registry or Container Registry only.
+    hub = PROFILE.serving_check("2.17", ServingContainer("tensorflow/serving:2.17.0"), DAY)
+    assert hub is not None and hub.error and "Artifact Registry" in hub.message
+
+
+def test_a_server_fills_the_container_and_a_container_of_ones_own_is_sent_as_written() -> None:
+    mirror = "us-central1-docker.pkg.dev/p/mirror/tensorflow-serving:2.17.0"
+    spec = bodies.serving_container(ServingContainer(mirror, server="tensorflow-serving"))
+    assert spec["args"][-1] == "--model_base_path=$(AIP_STORAGE_URI)"
+    assert spec["ports"] == [{"containerPort": 8501}]
+    assert spec["predictRoute"] == "/v1/models/model:predict"
+    own = ServingContainer(mirror, port=9000, predict_route="/p", health_route="/h")
+    assert bodies.serving_container(own) == {
+        "imageUri": mirror,
+        "ports": [{"containerPort": 9000}],
+        "predictRoute": "/p",
+        "healthRoute": "/h",
+    }
 
 
 def test_a_removed_deployments_traffic_goes_to_the_others() -> None:

@@ -21,6 +21,7 @@ from reconciler.stack.resources import (
     DEFAULT_RUNTIME_VERSION,
     DEFAULT_SCALE_TIER,
     Meta,
+    ServingContainer,
     StackSettings,
 )
 
@@ -86,6 +87,16 @@ class StackHandler:
             runtime_version=defaults.get("runtimeVersion") or self._default_runtime(backend),
             python_version=defaults.get("pythonVersion") or self._default_python(backend),
             scale_tier=defaults.get("scaleTier", DEFAULT_SCALE_TIER),
+            serving_container=(
+                ServingContainer.parse(defaults["servingContainer"])
+                if "servingContainer" in defaults
+                else None
+            ),
+            serving_container_at=(
+                loaded.doc.at(("spec", "defaults", "servingContainer"))
+                if loaded is not None and "servingContainer" in defaults
+                else None
+            ),
         )
         if loaded is not None:
             self._check_backend(ctx, loaded, settings)

@@ -84,6 +84,9 @@ class StackSettings(_Addressed):
     runtime_version: str
     python_version: str
     scale_tier: str
+    serving_container: ServingContainer | None = None
+    """``spec.defaults.servingContainer``: every version's that names none."""
+    serving_container_at: Location | None = None
 
 
 @dataclass(frozen=True)
@@ -138,9 +141,11 @@ class ServingContainer(NamedTuple):
     port: int | None = None
     predict_route: str | None = None
     health_route: str | None = None
+    server: str | None = None
+    """A model server the backend knows (``tensorflow-serving``): it fills the rest."""
 
     def essence(self) -> dict[str, Any]:
-        return {
+        found: dict[str, Any] = {
             "image": self.image,
             "command": list(self.command),
             "args": list(self.args),
@@ -149,6 +154,23 @@ class ServingContainer(NamedTuple):
             "predictRoute": self.predict_route,
             "healthRoute": self.health_route,
         }
+        if self.server is not None:  # only when set: other versions' identity stays
+            found["server"] = self.server
+        return found
+
+    @classmethod
+    def parse(cls, given: Mapping[str, Any]) -> ServingContainer:
+        """From a manifest's ``servingContainer`` (checked by its schema)."""
+        return cls(
+            image=given["image"],
+            command=tuple(given.get("command", ())),
+            args=tuple(given.get("args", ())),
+            env=tuple(sorted(given.get("env", {}).items())),
+            port=given.get("port"),
+            predict_route=given.get("predictRoute"),
+            health_route=given.get("healthRoute"),
+            server=given.get("server"),
+        )
 
 
 @dataclass(frozen=True)

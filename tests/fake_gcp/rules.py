@@ -50,6 +50,9 @@ PREDICTION_IMAGES = {
     }.items()
     for kind in ("cpu", "gpu")
 }
+# "This URI must identify an image in Artifact Registry or Container Registry"
+# (ModelContainerSpec.imageUri, aiplatform v1 discovery document, checked 2026-12-07).
+SERVING_REGISTRY = re.compile(r"^([a-z0-9-]+-docker\.pkg\.dev|([a-z]+\.)?gcr\.io)/")
 PREBUILT = re.compile(r"^(us|europe|asia)-docker\.pkg\.dev/vertex-ai/(?P<path>[^:]+):latest$")
 # The machine types custom training offers and the GPUs each takes: the catalogue's
 # one table (reconciler/backends/google/vertex/gpus.py and catalogue.py, each rule

@@ -41,7 +41,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from tests.fake_gcp import rules
-from tests.fake_gcp.common import ApiError, now
+from tests.fake_gcp.common import ApiError, crc32c, now
 from tests.fake_gcp.discovery import STANDARD_QUERY, Api, Method, load
 from tests.fake_gcp.mlengine import MlEngine
 
@@ -68,6 +68,7 @@ class Faults:
     # cloud.google.com/apis/design/errors, checked 2026-12-07), as ALREADY_EXISTS is 409
     abort: dict[str, int] = field(default_factory=dict)
     failed_operations: set[str] = field(default_factory=set)  # method ids whose LRO fails
+    rewrite_in_steps: bool = False  # objects.rewrite answers "not done" once per object
     seed: int = 7
     injected: int = 0  # how many were injected
 
@@ -567,9 +568,16 @@ class FakeGcp:
         self._labels(model.get("labels"), "models.upload")
         if not str(model.get("artifactUri", "")).startswith("gs://"):
             raise ApiError(400, "models.upload: artifactUri must be a gs:// folder")
-        if self._object(model["artifactUri"].rstrip("/") + "/saved_model.pb") is None:
-            raise ApiError(400, f"models.upload: no saved_model.pb in {model['artifactUri']}")
         image = model.get("containerSpec", {}).get("imageUri", "")
+        # A prebuilt TensorFlow image loads saved_model.pb from the artifact folder
+        # itself; a custom container reads AIP_STORAGE_URI its own way, and Vertex does
+        # not inspect it ("Export model artifacts for prediction" and "Custom container
+        # requirements", cloud.google.com/vertex-ai/docs/predictions, checked 2026-12-07).
+        prebuilt = rules.PREBUILT.match(image) is not None
+        if image and not prebuilt and not rules.SERVING_REGISTRY.match(image):
+            raise ApiError(400, f"models.upload: {image} is not in Artifact or Container Registry")
+        if prebuilt and self._object(model["artifactUri"].rstrip("/") + "/saved_model.pb") is None:
+            raise ApiError(400, f"models.upload: no saved_model.pb in {model['artifactUri']}")
         problem = rules.image_problem(image, rules.PREDICTION_IMAGES, "prediction", True)
         if problem or not image:
             # A missing or ended image fails the upload (gcp-api.md, corrections of
@@ -888,6 +896,7 @@ class FakeGcp:
             "name": name,
             "size": str(len(data)),
             "md5Hash": base64.b64encode(hashlib.md5(data).digest()).decode(),
+            "crc32c": crc32c(data),
             "generation": str(next(self._generations)),
             "timeCreated": now(),
             "updated": now(),
@@ -967,6 +976,34 @@ class FakeGcp:
             if bucket == params["bucket"] and name.startswith(prefix)
         ]
         return self._page(items, query, "items")
+
+    def _objects_rewrite(self, params: dict[str, str], query: dict[str, str], _: Any) -> Any:
+        """A server-side copy. Google may answer ``done: false`` with a
+        ``rewriteToken`` to send again (storage v1 discovery document, revision 20261009,
+        ``objects.rewrite``; cloud.google.com/storage/docs/json_api/v1/objects/rewrite,
+        checked 2026-12-07): the fake does so for the first call of every object when
+        ``faults.rewrite_in_steps`` is set, so a client that stops at the first answer
+        leaves no object."""
+        source = self.objects.get((params["sourceBucket"], params["sourceObject"]))
+        if source is None:
+            raise ApiError(404, "No such object", "notFound")
+        data = source["data"]
+        if self.faults.rewrite_in_steps and query.get("rewriteToken") is None:
+            return {
+                "kind": "storage#rewriteResponse",
+                "totalBytesRewritten": str(len(data) // 2),
+                "objectSize": str(len(data)),
+                "done": False,
+                "rewriteToken": f"token-{params['sourceObject']}",
+            }
+        meta = self._store(params["destinationBucket"], params["destinationObject"], data)
+        return {
+            "kind": "storage#rewriteResponse",
+            "totalBytesRewritten": str(len(data)),
+            "objectSize": str(len(data)),
+            "done": True,
+            "resource": meta,
+        }
 
     def _objects_delete(self, params: dict[str, str], query: dict[str, str], _: Any) -> Any:
         key = (params["bucket"], params["object"])

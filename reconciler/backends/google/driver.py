@@ -172,10 +172,15 @@ class GoogleDriver(Driver, StackLock):
         spec = keep_deployed(version.spec or {}, before) or {}
         self.records.put(stack, "versions", key, {**spec, "labels": dict(version.labels)})
 
-    def stage_version(self, version: LiveVersion, export: str) -> str:
-        """Before a version is made: its SavedModel uploaded when it is a folder here
-        (its gs:// URI returned), and its record kept."""
-        if not export.startswith("gs://"):
+    def stage_version(self, version: LiveVersion, export: str, folder: str | None = None) -> str:
+        """Before a version is made: its SavedModel uploaded when it is a folder here, or
+        put in ``folder`` for a server that reads it there (its gs:// URI returned), and
+        its record kept."""
+        if folder is not None:
+            export = self.staging.saved_model_in_folder(
+                version.stack or "", version.model, version.name, export, folder
+            )
+        elif not export.startswith("gs://"):
             export = self.staging.saved_model(
                 version.stack or "", version.model, version.name, Path(export)
             )

@@ -122,6 +122,31 @@ class Staging:
             bucket.upload_once(f"{prefix}/{path.relative_to(folder).as_posix()}", path)
         return bucket.uri(prefix)
 
+    def saved_model_in_folder(
+        self, stack: str, model: str, version: str, export: str, folder: str
+    ) -> str:
+        """The SavedModel at ``export`` (gs:// or a folder here) put under
+        ``models/<model>/<version>/<folder>/``, for a server that loads numbered folders
+        (vertex/servers.py); the URI of ``models/<model>/<version>``. Objects in gs://
+        are copied by Cloud Storage itself, and only those not there already."""
+        bucket = self._bucket()
+        prefix = f"{self.prefix(stack)}models/{model}/{version}"
+        if not export.startswith("gs://"):
+            folder_here = Path(export)
+            if not (folder_here / "saved_model.pb").is_file():
+                raise MlapplyError(f"no SavedModel under {folder_here}")
+            for path in sorted(p for p in folder_here.rglob("*") if p.is_file()):
+                relative = path.relative_to(folder_here).as_posix()
+                bucket.upload_once(f"{prefix}/{folder}/{relative}", path)
+            return bucket.uri(prefix)
+        source_bucket, source = split_uri(export.rstrip("/") + "/")
+        objects = list(Bucket(bucket.caller, bucket.service, source_bucket).list(source))
+        if not any(o["name"] == source + "saved_model.pb" for o in objects):
+            raise MlapplyError(f"no saved_model.pb in {export}")
+        for item in objects:
+            bucket.copy_in(item, f"{prefix}/{folder}/{item['name'][len(source) :]}")
+        return bucket.uri(prefix)
+
     def purge(self, stack: str) -> int:
         """Delete the stack's objects but its lock; how many were deleted."""
         bucket = self._bucket()

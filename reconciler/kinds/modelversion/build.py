@@ -49,19 +49,21 @@ def build(ctx: BuildContext, loaded: LoadedDocument, meta: Meta) -> ModelVersion
             )
     runtime = spec.get("runtimeVersion", runtime)
     profile = registry.profile(settings.backend)
-    container = _serving_container(spec.get("servingContainer"))
+    own = spec.get("servingContainer")
+    container = ServingContainer.parse(own) if own else settings.serving_container
     verdict = profile.serving_check(runtime, container, today())
     if verdict is not None:
         key = (
             ("servingContainer", "image")
-            if container is not None
+            if own
             else ("runtimeVersion",)
             if "runtimeVersion" in spec
             else ("source",)
         )
-        (ctx.report if verdict.error else ctx.warn)(
-            verdict.message, loaded.doc.at(("spec", *key)), verdict.hint
-        )
+        where = loaded.doc.at(("spec", *key))
+        if container is not None and not own and settings.serving_container_at is not None:
+            where = settings.serving_container_at  # the Stack's default, said where it is
+        (ctx.report if verdict.error else ctx.warn)(verdict.message, where, verdict.hint)
     gate = _gate(ctx, loaded, spec, job, profile) if "gate" in spec else None
     return ModelVersion(
         meta=meta,
@@ -163,18 +165,4 @@ def _gate(
         goal=goal,
         threshold=float(threshold) if threshold is not None else None,
         must_beat_default=given.get("mustBeatDefault", False),
-    )
-
-
-def _serving_container(given: Mapping[str, Any] | None) -> ServingContainer | None:
-    if given is None:
-        return None
-    return ServingContainer(
-        image=given["image"],
-        command=tuple(given.get("command", ())),
-        args=tuple(given.get("args", ())),
-        env=tuple(sorted(given.get("env", {}).items())),
-        port=given.get("port"),
-        predict_route=given.get("predictRoute"),
-        health_route=given.get("healthRoute"),
     )

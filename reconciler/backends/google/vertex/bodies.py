@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 from reconciler.backends.base import JobState, LiveTrial
 from reconciler.backends.compiled import CompiledVersion, Pool, Role
 from reconciler.backends.google.times import seconds
+from reconciler.backends.google.vertex import servers
 from reconciler.stack.resources import ServingContainer, Tuning
 from reconciler.tuning.study import Trial, best
 
@@ -74,7 +75,9 @@ def worker_pools(pools: Sequence[Pool], program: Mapping[str, Any]) -> list[Any]
 
 
 def serving_container(container: ServingContainer) -> dict[str, Any]:
-    """A version's own serving image as ``ModelContainerSpec`` (aiplatform v1)."""
+    """A version's own serving image as ``ModelContainerSpec`` (aiplatform v1), its
+    server's command, port and routes filled in (servers.py)."""
+    container = servers.filled(container)
     spec: dict[str, Any] = {"imageUri": container.image}
     if container.command:
         spec["command"] = list(container.command)

@@ -22,7 +22,7 @@ from reconciler.backends.google.errors import AlreadyExists, NotFound
 from reconciler.backends.google.once import at_most_once
 from reconciler.backends.google.paging import list_all, list_if_found
 from reconciler.backends.google.times import seconds
-from reconciler.backends.google.vertex import bodies, catalogue, images
+from reconciler.backends.google.vertex import bodies, catalogue, images, servers
 from reconciler.backends.google.vertex.core import VertexCore
 from reconciler.diagnostics import MlapplyError
 from reconciler.stack.resources import LABEL_HASH, LABEL_STACK
@@ -215,7 +215,8 @@ class VertexEndpoints(VertexCore, Serving):
     @one_model_at_a_time(lambda deployment: deployment.record.model)
     def deploy_version(self, deployment: VersionDeployment) -> None:
         version = deployment.record
-        export = self.stage_version(version, deployment.export)
+        folder = servers.version_folder(deployment.version.serving_container)
+        export = self.stage_version(version, deployment.export, folder)
         found = self._version(version.model, version.name)
         if found is None:
             found = self._upload_version(version, export, deployment.version)

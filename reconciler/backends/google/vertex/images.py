@@ -8,6 +8,7 @@ set instead.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import date, timedelta
 
@@ -32,10 +33,21 @@ def serving_hint(day: date) -> str:
     lasting = sorted(
         {i.runtime for i in catalogue.PREDICTION if i.ends - day > WARN_BEFORE}, reverse=True
     )
-    own = "spec.servingContainer.image to your own serving image (see the README, Vertex AI)"
+    own = (
+        "servingContainer: {server: tensorflow-serving, image: <TensorFlow Serving mirrored "
+        "into your Artifact Registry>} on the version, or once in the Stack's spec.defaults "
+        "(README: Vertex AI, serving after the prebuilt images)"
+    )
     if not lasting:
         return f"set {own}: no prebuilt TensorFlow serving image lasts past {day + WARN_BEFORE}"
-    return f"set spec.runtimeVersion to one Vertex AI can serve ({', '.join(lasting)}), or {own}"
+    served = ", ".join(lasting)
+    return f"set spec.runtimeVersion to one Vertex AI can serve ({served}), or set {own}"
+
+
+REGISTRIES = re.compile(r"([a-z0-9-]+-docker\.pkg\.dev|([a-z]+\.)?gcr\.io)/.+")
+"""Where Vertex AI takes a serving image from: "This URI must identify an image in
+Artifact Registry or Container Registry" (ModelContainerSpec.imageUri, aiplatform v1
+discovery document revision 20261106, checked 2026-12-07)."""
 
 
 def geography(region: str) -> str:
@@ -129,6 +141,13 @@ def training_verdict(check: TrainingCheck) -> Verdict | None:
 def serving_verdict(runtime: str, container: ServingContainer | None, day: date) -> Verdict | None:
     if container is not None:
         found = lookup(catalogue.PREDICTION, container.image)
+        if found is None and not REGISTRIES.fullmatch(container.image):
+            return Verdict(
+                f"{container.image} is not in Artifact Registry or Container Registry, and "
+                "Vertex AI serves only images from there",
+                "mirror it into your Artifact Registry (docker pull, docker tag "
+                "REGION-docker.pkg.dev/PROJECT/REPO/NAME:TAG, docker push) and name that",
+            )
         if found is None:
             return None
         return _ending(found, container.image, day, catalogue.PREDICTION_SOURCE, serving_hint(day))
