@@ -9,10 +9,12 @@ machines, run this image, or run it much longer: its end of availability).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reconciler.backends import registry
 from reconciler.backends.profile import TrainingCheck, today
+from reconciler.kinds.trainingjob import keras3
 from reconciler.lazy import LazyModule
 from reconciler.stack.build import BuildContext, Reference, parse_duration, training_image
 from reconciler.stack.resources import (
@@ -131,6 +133,7 @@ def check(ctx: BuildContext) -> None:
     trainers: Mapping[str, Trainer] = ctx.built[Trainer.kind]
     settings = ctx.stack_settings()
     compile_pools = registry.profile(settings.backend).compile_pools
+    scanned: dict[Path, bool] = {}
     for name, job in ctx.built[TrainingJob.kind].items():
         trainer = trainers.get(job.trainer)
         if trainer is None:
@@ -138,6 +141,12 @@ def check(ctx: BuildContext) -> None:
         pools = compile_pools(job.scale_tier, job.machines, settings.backend_settings)
         _check_roles(ctx, name, job, trainer, pools)
         _check_machines(ctx, name, job, trainer, pools)
+        keras = keras3.problem(job, trainer, pools, scanned)
+        if keras is not None:
+            doc = ctx.documents[TrainingJob.kind][name].doc
+            named = "runtimeVersion" in doc.data["spec"]
+            where = doc.at(("spec", "runtimeVersion")) if named else doc.key_at(("spec",))
+            ctx.warn(keras[0], where, keras[1])
         taken = {f.lstrip("-") for f in trainer.flags if f}
         tuned = [p.name for p in job.tuning.params] if job.tuning else []
         for hyper in [*job.hyperparameters, *tuned]:
