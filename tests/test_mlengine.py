@@ -202,3 +202,35 @@ def test_validate_refuses_what_ml_engine_never_offered(
     assert code == 1, output
     assert f"error: {message}" in output
     assert "Traceback" not in output
+
+
+def test_the_fakes_regional_endpoint_refuses_a_legacy_machine_type(fake: FakeGcp) -> None:
+    """mlapply serves on the regional endpoint, which takes no MLS1 machine type
+    (.../ai-platform/prediction/docs/regional-endpoints); validate says so first."""
+    from google.auth.credentials import AnonymousCredentials
+
+    from reconciler.backends.google.client import Caller, build_service
+    from reconciler.backends.google.errors import GoogleApiError
+    from reconciler.backends.google.storage import Bucket
+
+    caller = Caller(attempts=1)
+    anonymous = AnonymousCredentials()  # type: ignore[no-untyped-call]
+    storage = build_service("storage", "v1", anonymous)
+    Bucket(caller, storage, "demo-staging").upload("m/saved_model.pb", data=b"a SavedModel")
+    models = build_service("ml", "v1", anonymous).projects().models()
+    model = {"name": "m", "regions": ["us-central1"]}
+    caller.execute(models.create(parent="projects/demo-project", body=model), "create")
+    version = {
+        "name": "v1",
+        "deploymentUri": "gs://demo-staging/m",
+        "runtimeVersion": "2.11",
+        "pythonVersion": "3.7",
+        "machineType": "mls1-c4-m2",
+    }
+    parent = "projects/demo-project/models/m"
+    with pytest.raises(GoogleApiError) as refused:
+        caller.execute(models.versions().create(parent=parent, body=version), "create")
+    assert refused.value.status == 400 and "mls1-c4-m2" in str(refused.value)
+    fake.violations.clear()  # sent on purpose
+    version["machineType"] = "n1-standard-2"
+    caller.execute(models.versions().create(parent=parent, body=version), "create")

@@ -135,6 +135,8 @@ class Profile(NamedTuple):
         lambda runtime, container, today: None
     )
     """Whether the image a version would serve from is offered."""
+    serving_machine_check: Callable[[str], Verdict | None] = lambda machine: None
+    """Whether a version's ``machineType`` serves here (a warning: served on another)."""
     machine_problem: Callable[[Pool], str | None] = lambda pool: None
     """Why this backend cannot give a pool its machines, or None."""
     runs_images: bool = False

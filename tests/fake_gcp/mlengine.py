@@ -53,8 +53,11 @@ LEGACY_MACHINE = re.compile(
     r"|standard_p100|complex_model_m_p100|standard_v100|large_model_v100"
     r"|complex_model_[ml]_v100)$"
 )
-# https://cloud.google.com/ai-platform/prediction/docs/machine-types-online-prediction
-PREDICTION_MACHINE = re.compile(r"^(mls1-c(1|4)-m2|n1-(standard|highmem|highcpu)-(2|4|8|16|32))$")
+# https://cloud.google.com/ai-platform/prediction/docs/machine-types-online-prediction;
+# the fake is a regional endpoint, which takes no legacy mls1-* type ("You cannot use
+# legacy (MLS1) machine types on regional endpoints": .../prediction/docs/regional-endpoints,
+# checked 2026-12-07).
+PREDICTION_MACHINE = re.compile(r"^n1-(standard|highmem|highcpu)-(2|4|8|16|32)$")
 ROLES = ("worker", "parameterServer", "evaluator")
 TERMINAL = ("SUCCEEDED", "FAILED", "CANCELLED")
 # versions.patch: "description, requestLoggingConfig, autoScaling.minNodes,

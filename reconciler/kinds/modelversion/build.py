@@ -64,6 +64,13 @@ def build(ctx: BuildContext, loaded: LoadedDocument, meta: Meta) -> ModelVersion
         if container is not None and not own and settings.serving_container_at is not None:
             where = settings.serving_container_at  # the Stack's default, said where it is
         (ctx.report if verdict.error else ctx.warn)(verdict.message, where, verdict.hint)
+    machine = spec.get("machineType", DEFAULT_MACHINE_TYPE)
+    machine_verdict = profile.serving_machine_check(machine)
+    if machine_verdict is not None:
+        at = ("spec", "machineType") if "machineType" in spec else ("spec",)
+        (ctx.report if machine_verdict.error else ctx.warn)(
+            machine_verdict.message, loaded.doc.at(at), machine_verdict.hint
+        )
     gate = _gate(ctx, loaded, spec, job, profile) if "gate" in spec else None
     return ModelVersion(
         meta=meta,
@@ -79,7 +86,7 @@ def build(ctx: BuildContext, loaded: LoadedDocument, meta: Meta) -> ModelVersion
         runtime_version=runtime,
         python_version=spec.get("pythonVersion", python),
         framework=spec.get("framework", "TENSORFLOW"),
-        machine_type=spec.get("machineType", DEFAULT_MACHINE_TYPE),
+        machine_type=machine,
         scaling=scale,
         serving_container=container,
         gate=gate,

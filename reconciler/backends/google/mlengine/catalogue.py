@@ -95,17 +95,20 @@ ACCELERATORS = frozenset(
 PREDICTION_SOURCE = (
     "https://cloud.google.com/ai-platform/prediction/docs/machine-types-online-prediction"
 )
-# Online prediction machines: the legacy mls1 types (global endpoint) and Compute
-# Engine types (regional endpoints, whose default is n1-standard-2: Version.machineType,
-# ml v1 discovery document).
-PREDICTION_MACHINES = frozenset(
-    {
-        "mls1-c1-m2",
-        "mls1-c4-m2",
-        *(f"n1-standard-{n}" for n in (2, 4, 8, 16, 32)),
-        *(f"n1-highmem-{n}" for n in (2, 4, 8, 16, 32)),
-        *(f"n1-highcpu-{n}" for n in (2, 4, 8, 16, 32)),
-    }
+# Online prediction machines on the regional endpoints (REGION-ml.googleapis.com), where
+# mlapply sends models and versions: Compute Engine (N1) types only ("You cannot use
+# legacy (MLS1) machine types on regional endpoints",
+# https://cloud.google.com/ai-platform/prediction/docs/regional-endpoints, checked
+# 2026-12-07); the default is n1-standard-2 (Version.machineType, ml v1 discovery document).
+REGIONAL_ENDPOINTS_SOURCE = (
+    "https://cloud.google.com/ai-platform/prediction/docs/regional-endpoints, checked 2026-12-07"
+)
+LEGACY_PREDICTION_MACHINES = frozenset({"mls1-c1-m2", "mls1-c4-m2"})
+_FAMILIES, _CPUS = ("n1-standard", "n1-highmem", "n1-highcpu"), (2, 4, 8, 16, 32)
+PREDICTION_MACHINES = frozenset(f"{family}-{n}" for family in _FAMILIES for n in _CPUS)
+PREDICTION_MACHINES_TEXT = (
+    f"{', '.join(_FAMILIES[:-1])} or {_FAMILIES[-1]} type with "
+    f"{', '.join(map(str, _CPUS[:-1]))} or {_CPUS[-1]} vCPUs"
 )
 
 # The scale tiers' clusters in ML Engine's legacy machine names (gcp-api.md section

@@ -63,6 +63,24 @@ def describe_runtime(runtime: str, python: str) -> RuntimeNote | None:
     return RuntimeNote(f"Cloud ML Engine runtime {runtime}, Python {python}")
 
 
+def serving_machine_check(machine: str) -> Verdict | None:
+    if machine in catalogue.PREDICTION_MACHINES:
+        return None
+    offered = catalogue.PREDICTION_MACHINES_TEXT
+    if machine in catalogue.LEGACY_PREDICTION_MACHINES:
+        return Verdict(
+            f"{machine} is a legacy (MLS1) machine type, which Cloud ML Engine serves only "
+            "on its global endpoint; mlapply serves on the regional endpoint "
+            "(REGION-ml.googleapis.com), which takes Compute Engine (N1) types only",
+            f"set spec.machineType to n1-standard-2 (the default) or another {offered} "
+            f"({catalogue.REGIONAL_ENDPOINTS_SOURCE})",
+        )
+    return Verdict(
+        f"Cloud ML Engine online prediction has no machine type {machine}",
+        f"set spec.machineType to an {offered} ({catalogue.PREDICTION_SOURCE})",
+    )
+
+
 def serving_check(runtime: str, container: ServingContainer | None, today: date) -> Verdict | None:
     if container is not None:
         return Verdict(
@@ -109,6 +127,7 @@ PROFILE = Profile(
     settings_problem=settings_problem,
     default_runtime=catalogue.DEFAULT_RUNTIME,
     serving_check=serving_check,
+    serving_machine_check=serving_machine_check,
     machine_problem=machine_problem,
     search_phrases=MappingProxyType(
         searches("automated early stopping (enableTrialEarlyStopping)")

@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 from reconciler.backends.base import JobState, LiveTrial
 from reconciler.backends.compiled import CompiledVersion, Pool, Role
 from reconciler.backends.google.times import seconds
-from reconciler.backends.google.vertex import servers
+from reconciler.backends.google.vertex import catalogue, servers
 from reconciler.stack.resources import ServingContainer, Tuning
 from reconciler.tuning.study import Trial, best
 
@@ -35,9 +35,6 @@ STATES = {
     "JOB_STATE_CANCELLED": JobState.CANCELLED,
 }
 
-# ML Engine's online prediction machines have no Vertex equivalent.
-_LEGACY_PREDICTION_MACHINES = ("mls1-",)
-DEFAULT_PREDICTION_MACHINE = "n1-standard-2"
 
 _ALGORITHMS = {
     "BAYESIAN": "ALGORITHM_UNSPECIFIED",  # Vertex's default is Bayesian optimisation
@@ -130,9 +127,9 @@ def study_spec(tuning: Tuning) -> dict[str, Any]:
 def prediction_resources(version: CompiledVersion) -> dict[str, Any]:
     """``dedicatedResources`` from a version's machineType and scaling (no scale to
     zero on Vertex: at least one replica)."""
-    machine = version.machine_type or DEFAULT_PREDICTION_MACHINE
-    if machine.startswith(_LEGACY_PREDICTION_MACHINES):
-        machine = DEFAULT_PREDICTION_MACHINE
+    machine = version.machine_type or catalogue.DEFAULT_PREDICTION_MACHINE
+    if machine.startswith(catalogue.LEGACY_PREDICTION_MACHINES):
+        machine = catalogue.DEFAULT_PREDICTION_MACHINE
     scaling = version.scaling
     nodes = scaling.nodes
     low = max(1, scaling.min_nodes or nodes or 1)

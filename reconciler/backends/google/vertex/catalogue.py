@@ -93,6 +93,10 @@ PREDICTION: tuple[Image, ...] = tuple(
 )
 # The newest runtime Vertex can still serve: a Vertex stack's default runtimeVersion.
 DEFAULT_RUNTIME = "2.15"
+# ML Engine's legacy online prediction machines have no Vertex equivalent: a version
+# naming one serves on the default, and validate warns.
+LEGACY_PREDICTION_MACHINES = ("mls1-",)
+DEFAULT_PREDICTION_MACHINE = "n1-standard-2"
 
 # Machine types for custom training. Source:
 # https://cloud.google.com/vertex-ai/docs/training/configure-compute#machine-types,

@@ -167,6 +167,21 @@ def serving_verdict(runtime: str, container: ServingContainer | None, day: date)
     )
 
 
+def serving_machine_verdict(machine: str) -> Verdict | None:
+    """ML Engine's legacy MLS1 prediction machines: Vertex has none (the version
+    serves on the default machine instead)."""
+    if not machine.startswith(catalogue.LEGACY_PREDICTION_MACHINES):
+        return None
+    return Verdict(
+        f"{machine} is one of ML Engine's legacy (MLS1) machine types, which Vertex AI "
+        f"does not have: the version serves on {catalogue.DEFAULT_PREDICTION_MACHINE}",
+        f"set spec.machineType to a Compute Engine type, such as "
+        f"{catalogue.DEFAULT_PREDICTION_MACHINE} (https://cloud.google.com/vertex-ai/docs/"
+        "predictions/configure-compute)",
+        error=False,
+    )
+
+
 _offered = machine_check(
     "Vertex AI",
     catalogue.TRAINING_MACHINES,

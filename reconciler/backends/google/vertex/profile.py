@@ -11,6 +11,7 @@ from reconciler.backends.google.vertex import catalogue
 from reconciler.backends.google.vertex.images import (
     describe,
     machine_problem,
+    serving_machine_verdict,
     serving_verdict,
     training_verdict,
 )
@@ -43,6 +44,7 @@ PROFILE = Profile(
     default_runtime=catalogue.DEFAULT_RUNTIME,
     training_check=training_verdict,
     serving_check=serving_verdict,
+    serving_machine_check=serving_machine_verdict,
     machine_problem=machine_problem,
     runs_images=True,
     describe_image=describe,
