@@ -5,8 +5,9 @@ templates: the estimator template in the style of Google's taxifare sample
 on a parameter-server tier; a Keras 2 package with only ``--job-dir``, a
 TensorBoard callback, no setup.py, pandas it never declares and its data
 location from ``env``; a trainer that catches its own error and exits 0; one
-that needs Keras 2 on a Keras 3 runtime. They run through ``mlapply apply``
-and ``mlapply predict`` as a user runs them.
+that needs Keras 2 on a Keras 3 runtime; a multi-worker Keras trainer on Keras
+3, as TensorFlow's tutorial writes it. They run through ``mlapply apply`` and
+``mlapply predict`` as a user runs them.
 """
 
 from __future__ import annotations
@@ -270,3 +271,80 @@ def test_a_keras_2_trainer_on_a_keras_3_runtime_gets_a_hint_without_noise(tmp_pa
     assert "DenseFeatures" in result.output
     assert 'set runtimeVersion: "2.15"' in result.output
     assert "tensorflow/core" not in result.output  # TensorFlow's C++ log lines left out
+
+
+MULTI_WORKER_TASK = """
+# Multi-worker Keras as TensorFlow's tutorial writes it
+# (tensorflow.org/tutorials/distribute/multi_worker_with_keras).
+import argparse, json, os, shutil, tempfile
+import tensorflow as tf
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--output_dir", required=True)
+args, _ = parser.parse_known_args()
+strategy = tf.distribute.MultiWorkerMirroredStrategy()
+with strategy.scope():
+    model = tf.keras.Sequential([tf.keras.Input(shape=(1,)), tf.keras.layers.Dense(1)])
+    model.compile(loss="mse", optimizer="sgd")
+model.fit(tf.data.Dataset.from_tensors(([1.0], [2.0])).repeat(256).batch(16), epochs=2,
+          steps_per_epoch=8)
+# Every worker saves (the save is collective); only the chief's copy is kept.
+chief = json.loads(os.environ["TF_CONFIG"])["task"]["type"] == "chief"
+export = os.path.join(args.output_dir, "export", "1") if chief else tempfile.mkdtemp()
+tf.saved_model.save(model, export)
+if not chief:
+    shutil.rmtree(export)
+"""
+MULTI_WORKER_STACK = """
+apiVersion: mlapply/v1
+kind: Stack
+metadata: {name: multi}
+spec:
+  local: {replicas: {workers: 1, parameterServers: 0}}
+---
+apiVersion: mlapply/v1
+kind: Trainer
+metadata: {name: multi}
+spec: {source: ../package, flags: {train: null, eval: null}}
+---
+apiVersion: mlapply/v1
+kind: TrainingJob
+metadata: {name: multi}
+spec:
+  trainer: multi
+  runtimeVersion: "2.17"
+  scaleTier: STANDARD_1
+"""
+
+
+def test_a_multi_worker_keras_trainer_on_keras_3_is_warned_and_the_fix_named_works(
+    tmp_path: Path,
+) -> None:
+    """tensorflow/tensorflow#72388, for real: Keras 3's model.fit fails under
+    MultiWorkerMirroredStrategy with two workers; plan says so first, and the fix it
+    names (tf_keras and TF_USE_LEGACY_KERAS=1) trains."""
+    (tmp_path / ".git").mkdir()
+    package = tmp_path / "package"
+    (package / "trainer").mkdir(parents=True)
+    (package / "trainer" / "__init__.py").write_text("")
+    (package / "trainer" / "task.py").write_text(MULTI_WORKER_TASK)
+    setup = 'from setuptools import setup\nsetup(name="multi", packages=["trainer"]{})\n'
+    (package / "setup.py").write_text(setup.format(""))
+    manifests = tmp_path / "manifests"
+    manifests.mkdir()
+    (manifests / "stack.yaml").write_text(MULTI_WORKER_STACK)
+    result = CliRunner().invoke(cli.cli, ["plan", str(manifests)])
+    assert "tensorflow/tensorflow#72388" in result.output, result.output
+    assert "TF_USE_LEGACY_KERAS" in result.output, result.output
+    result = CliRunner().invoke(cli.cli, ["apply", str(manifests), "--auto-approve"])
+    assert result.exit_code == 1, result.output
+    assert "Invalid reduction dimension 0 for input with 0 dimensions" in result.output
+
+    (package / "setup.py").write_text(setup.format(', install_requires=["tf_keras~=2.17.0"]'))
+    stack = manifests / "stack.yaml"
+    stack.write_text(stack.read_text() + '  env: {TF_USE_LEGACY_KERAS: "1"}\n')
+    result = CliRunner().invoke(cli.cli, ["validate", str(manifests)])
+    assert result.exit_code == 0 and "warning" not in result.output, result.output
+    _apply(manifests)
+    exported = list((manifests / ".mlapply" / "outputs").rglob("export/1/saved_model.pb"))
+    assert len(exported) == 1, "the chief of the second job exported"
