@@ -74,8 +74,9 @@ def problem(
         f"{STRATEGY} with more than one worker (tensorflow/tensorflow#72388): this "
         f'trainer ("{trainer.meta.name}") uses both, on {sum(p.replicas for p in pools)} '
         "replicas",
-        "train it with Keras 2: add tf_keras (the release matching TensorFlow, e.g. "
-        f"tf_keras~={job.runtime_version}.0) to the trainer's install_requires and set "
-        f"spec.env {{{LEGACY}: '1'}} on the job; or declare runtimeVersion 2.15 (Keras 2), "
-        "or train on one machine",
+        "train it with Keras 2: install tf_keras (the release matching TensorFlow, e.g. "
+        f"tf_keras~={job.runtime_version}.0) with the trainer (its install_requires; on a "
+        "cluster you run, in the cluster's environment) and set spec.env "
+        f"{{{LEGACY}: '1'}} on the job; or declare runtimeVersion 2.15 (Keras 2), or train "
+        "on one machine",
     )
