@@ -164,8 +164,9 @@ def _legacy_project(root: Path, task: str, runtime: str = "2.15") -> Path:
     return manifests
 
 
-def test_a_keras_2_package_with_job_dir_only_runs_unmodified(tmp_path: Path) -> None:
-    manifests = _legacy_project(tmp_path, KERAS_2_TASK)
+@pytest.mark.parametrize("runtime", ["2.8", "2.15"])  # on TensorFlow 2.14 and 2.15 here
+def test_a_keras_2_package_with_job_dir_only_runs_unmodified(tmp_path: Path, runtime: str) -> None:
+    manifests = _legacy_project(tmp_path, KERAS_2_TASK, runtime=runtime)
     _apply(manifests)
     (job,) = (manifests / ".mlapply" / "outputs").iterdir()
     assert list((job / "logs").rglob("events.out.tfevents.*")), "TensorBoard wrote its summaries"
@@ -203,13 +204,22 @@ def input_fn(label):
 frame["big"] = (frame["y"] > frame["y"].median()).astype("int32")
 made = [
     (tf.estimator.DNNRegressor(hidden_units=[8], feature_columns=columns), "y"),
+    (tf.estimator.LinearRegressor(feature_columns=columns), "y"),
     (tf.estimator.LinearClassifier(feature_columns=columns, optimizer="Ftrl"), "big"),
     (tf.estimator.DNNClassifier([8], feature_columns=columns, optimizer="Adagrad"), "big"),
+    (tf.estimator.DNNClassifier([8], feature_columns=columns, optimizer="Adam"), "big"),
     (
         tf.estimator.DNNLinearCombinedRegressor(
             linear_feature_columns=columns, dnn_feature_columns=columns, dnn_hidden_units=[4]
         ),
         "y",
+    ),
+    (
+        tf.estimator.DNNLinearCombinedClassifier(
+            linear_feature_columns=columns, dnn_feature_columns=columns, dnn_hidden_units=[4],
+            dnn_optimizer="Adam",
+        ),
+        "big",
     ),
 ]
 for estimator, label in made:
@@ -222,19 +232,35 @@ made[0][0].export_saved_model(os.path.join(args.job_dir, "export"), spec)
 '''
 
 
-def test_canned_estimators_run_unmodified_on_a_runtime_of_the_2_1_to_2_11_years(
-    tmp_path: Path,
+@pytest.mark.parametrize(
+    ("runtime", "runs_on"),
+    [
+        # The oldest TensorFlow that keeps tf.estimator and works on this Python: not
+        # 2.12 or 2.13 on Python 3.11 (their canned optimizers call inspect.getargspec).
+        ("2.3", "runtime 2.3 runs on TensorFlow 2.14, Keras 2"),
+        ("2.15", "TensorFlow 2.15, Keras 2"),
+    ],
+)
+def test_canned_estimators_run_unmodified_on_each_release_a_keras_2_runtime_maps_to(
+    tmp_path: Path, runtime: str, runs_on: str
 ) -> None:
-    """Runtime 2.3 runs on the oldest TensorFlow that keeps tf.estimator and works on
-    this Python: not 2.12 or 2.13 on Python 3.11 (their canned optimizers call
-    inspect.getargspec), so 2.14; the plan says which and why."""
-    manifests = _legacy_project(tmp_path, CANNED_TASK, runtime="2.3")
+    """Every runtime up to 2.15 runs on TensorFlow 2.14 or 2.15 here (the plan says
+    which and why): regressors and classifiers, DNN, linear and wide-and-deep, with
+    default and named optimizers, train and export unmodified on both."""
+    manifests = _legacy_project(tmp_path, CANNED_TASK, runtime=runtime)
     planned = CliRunner().invoke(cli.cli, ["plan", str(manifests)])
-    assert "runtime 2.3 runs on TensorFlow 2.14, Keras 2" in planned.output, planned.output
+    assert runs_on in planned.output, planned.output
     _apply(manifests)
     assert list((manifests / ".mlapply" / "outputs").rglob("saved_model.pb"))
     log = "".join(p.read_text() for p in (manifests / ".mlapply" / "jobs").rglob("chief-0.log"))
-    for name in ("DNNRegressor", "LinearClassifier", "DNNClassifier", "DNNLinearCombined"):
+    for name in (
+        "DNNRegressor",
+        "LinearRegressor",
+        "LinearClassifier",
+        "DNNClassifier",
+        "DNNLinearCombinedRegressor",
+        "DNNLinearCombinedClassifier",
+    ):
         assert f"trained {name}" in log, log[-3000:]
 
 
