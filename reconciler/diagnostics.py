@@ -7,7 +7,6 @@ all of them together. ``cli`` is the only place that prints them.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import Enum
@@ -90,6 +89,8 @@ def sort_key(diagnostic: Diagnostic) -> tuple[str, int, int]:
 def closest(word: str, candidates: Iterable[str]) -> str | None:
     """The candidate a typo most likely meant, if one is close enough."""
     pool = list(candidates)
+    import difflib  # only when a name is wrong
+
     matches = difflib.get_close_matches(word, pool, n=1, cutoff=0.6)
     if not matches:
         lowered = {c.lower(): c for c in pool}

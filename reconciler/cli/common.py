@@ -11,14 +11,18 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from reconciler import __version__, diskspace
+from reconciler import __version__
 from reconciler.diagnostics import Diagnostic, MlapplyError, Severity
 from reconciler.extras import extra_for
+from reconciler.lazy import LazyModule
 
 if TYPE_CHECKING:
+    from reconciler import diskspace
     from reconciler.backends.facets import Driver, Facet
     from reconciler.manifests import VariableInputs
     from reconciler.stack import Stack
+else:
+    diskspace = LazyModule("reconciler.diskspace")  # sqlite3, shutil: only on a write error
 
 EXIT_OK = 0
 EXIT_ERROR = 1

@@ -16,7 +16,6 @@ from urllib.parse import urlsplit
 import click
 
 from reconciler.backends.registry import facet
-from reconciler.cli.boards import Board, listening
 from reconciler.cli.common import (
     allow_host_option,
     driver,
@@ -36,9 +35,11 @@ if TYPE_CHECKING:
     from reconciler.backends import facets
     from reconciler.backends.base import LiveSnapshot
     from reconciler.backends.facets import Driver
+    from reconciler.cli import boards
     from reconciler.stack.resources import Stack
 else:
     facets = LazyModule("reconciler.backends.facets")
+    boards = LazyModule("reconciler.cli.boards")  # sockets and processes: `console` only
 
 PLAN_SECONDS = 15.0
 """How old a plan may be before the page's next read makes another (in the background)."""
@@ -64,7 +65,7 @@ class StackSource:
         refresh: float,
         tensorboard: str | None,
         reload: Callable[[], Stack],
-        board: Board | None = None,
+        board: boards.Board | None = None,
     ) -> None:
         self.stack_ = stack
         self.reload = reload  # each plan reads the manifests as they are now
@@ -152,7 +153,7 @@ class StackSource:
         if self.board is not None:
             return self.board.running()
         address = urlsplit(self.tensorboard)
-        return listening(address.hostname or "127.0.0.1", address.port or 80)
+        return boards.listening(address.hostname or "127.0.0.1", address.port or 80)
 
     def usage(self, job: str, trial: str | None, since: float | None) -> dict[str, Any]:
         from reconciler.render.console import usage_view
@@ -228,12 +229,12 @@ def console(
 
     stack = load_or_exit(paths, variables, var_files)
     backend = driver(stack)
-    boards = backend if isinstance(backend, facets.TensorBoard) else None
-    tensorboard = f"http://{host}:{tensorboard_port}" if boards else None
+    followed = backend if isinstance(backend, facets.TensorBoard) else None
+    tensorboard = f"http://{host}:{tensorboard_port}" if followed else None
     refresh = max(1.0, backend.poll_seconds)
     board = None
-    if with_tensorboard and boards:
-        board = Board(boards, host, tensorboard_port, tensorflow_log(stack, "tensorboard"))
+    if with_tensorboard and followed:
+        board = boards.Board(followed, host, tensorboard_port, tensorflow_log(stack, "tensorboard"))
         board.follow(backend.read_live(stack.name).jobs)
     source = StackSource(
         stack, backend, refresh, tensorboard, lambda: _load(paths, variables, var_files), board

@@ -22,14 +22,15 @@ from reconciler.cli.common import (
 )
 from reconciler.diagnostics import MlapplyError
 from reconciler.lazy import LazyModule
-from reconciler.serving.quiet import native_stderr_to
 
 if TYPE_CHECKING:
     from reconciler.backends import facets
+    from reconciler.serving import quiet
     from reconciler.serving.catalog import Catalog
     from reconciler.stack import Stack
 else:
     facets = LazyModule("reconciler.backends.facets")
+    quiet = LazyModule("reconciler.serving.quiet")  # logging: predict and serve only
 
 
 @click.command()
@@ -85,7 +86,7 @@ def predict(
         known = ", ".join(sorted(found.versions)) or "none"
         what = f"no version {chosen!r}" if chosen else "no default version"
         raise MlapplyError(f"model {found.name} has {what} (versions: {known})")
-    native_stderr_to(tensorflow_log(stack, "predict"))
+    quiet.native_stderr_to(tensorflow_log(stack, "predict"))
     predictions = run_prediction(
         Path(found.versions[chosen]),
         instances,
@@ -204,7 +205,7 @@ def serve(
         clients=ClientLimits(max_connections, header_timeout, body_timeout, idle_timeout),
         allowed_hosts=allowed_hosts,
     )
-    native_stderr_to(tensorflow_log(stack, "serve"))
+    quiet.native_stderr_to(tensorflow_log(stack, "serve"))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
 
     def ready(server: ModelServer, url: str) -> None:

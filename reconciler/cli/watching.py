@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from reconciler.backends import logtext
 from reconciler.backends.registry import facet, profile
 from reconciler.cli.common import (
     driver,
@@ -25,12 +24,13 @@ from reconciler.diagnostics import MlapplyError
 from reconciler.lazy import LazyModule
 
 if TYPE_CHECKING:
-    from reconciler.backends import facets
+    from reconciler.backends import facets, logtext
     from reconciler.backends.base import LiveJob, LiveSnapshot
     from reconciler.backends.facets import Driver
     from reconciler.stack.resources import Stack
 else:
     facets = LazyModule("reconciler.backends.facets")
+    logtext = LazyModule("reconciler.backends.logtext")  # its patterns: `logs` only
 
 CLEAR_SCREEN = "\x1b[H\x1b[2J"
 
