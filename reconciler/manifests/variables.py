@@ -171,26 +171,44 @@ def substitute(
     skip: PathKey | None = None,
 ) -> tuple[Document, list[Diagnostic]]:
     """The document with every ``${var.NAME}`` replaced; problems at their positions."""
-    diagnostics: list[Diagnostic] = []
+    substitution = _Substitution(doc, values, decls, skip)
+    data = substitution.visit(doc.data, ())
+    return replace(doc, data=data), substitution.diagnostics
 
-    def visit(value: Any, path: PathKey) -> Any:
-        if path == skip:
+
+class _Substitution:
+    """One document's substitution. Methods, not nested functions: a nested function
+    that calls itself is a reference cycle, which kept every document's positions
+    alive until the cyclic collector ran (and forever once frozen: gcpause.py)."""
+
+    def __init__(
+        self,
+        doc: Document,
+        values: Mapping[str, Any],
+        decls: Mapping[str, Declaration],
+        skip: PathKey | None,
+    ) -> None:
+        self.doc, self.values, self.decls, self.skip = doc, values, decls, skip
+        self.diagnostics: list[Diagnostic] = []
+
+    def visit(self, value: Any, path: PathKey) -> Any:
+        if path == self.skip:
             return value
         if isinstance(value, dict):
-            return {k: visit(v, (*path, k)) for k, v in value.items()}
+            return {k: self.visit(v, (*path, k)) for k, v in value.items()}
         if isinstance(value, list):
-            return [visit(v, (*path, i)) for i, v in enumerate(value)]
+            return [self.visit(v, (*path, i)) for i, v in enumerate(value)]
         if isinstance(value, str) and "${" in value:
-            return replace_in(value, path)
+            return self.replace_in(value, path)
         return value
 
-    def lookup(expression: str, path: PathKey) -> Any:
+    def lookup(self, expression: str, path: PathKey) -> Any:
         """The variable's value; on failure, a diagnostic and the reference as written."""
         match = _VARIABLE.match(expression.strip())
-        where = doc.at(path)
+        where = self.doc.at(path)
         as_written = "${" + expression + "}"
         if match is None:
-            diagnostics.append(
+            self.diagnostics.append(
                 error(
                     f"unsupported expression ${{{expression}}}",
                     where,
@@ -199,12 +217,14 @@ def substitute(
             )
             return as_written
         name = match.group(1)
-        if name not in decls:
-            hint = did_you_mean(name, sorted(decls)) or "declare it in the Stack's spec.variables"
-            diagnostics.append(error(f'variable "{name}" is not declared', where, hint))
+        if name not in self.decls:
+            hint = (
+                did_you_mean(name, sorted(self.decls)) or "declare it in the Stack's spec.variables"
+            )
+            self.diagnostics.append(error(f'variable "{name}" is not declared', where, hint))
             return as_written
-        if name not in values:
-            diagnostics.append(
+        if name not in self.values:
+            self.diagnostics.append(
                 error(
                     f'variable "{name}" is not set',
                     where,
@@ -213,22 +233,19 @@ def substitute(
                 )
             )
             return as_written
-        return values[name]
+        return self.values[name]
 
-    def replace_in(text: str, path: PathKey) -> Any:
+    def replace_in(self, text: str, path: PathKey) -> Any:
         whole = _REFERENCE.fullmatch(text)
         if whole is not None and whole.group(0) != "$${":
-            return lookup(whole.group(1), path)
+            return self.lookup(whole.group(1), path)
 
         def one(match: re.Match[str]) -> str:
             if match.group(0) == "$${":
                 return "${"
-            return _text(lookup(match.group(1), path))
+            return _text(self.lookup(match.group(1), path))
 
         return _REFERENCE.sub(one, text)
-
-    data = visit(doc.data, ())
-    return replace(doc, data=data), diagnostics
 
 
 def _text(value: Any) -> str:
