@@ -65,9 +65,12 @@ def write_stack(root: Path, jobs: int) -> None:
 
 
 def measure(jobs: int) -> dict[str, float]:
+    from reconciler import gcpause
     from reconciler.apply.planning import make_plan
     from reconciler.backends.local import LocalDriver, LocalStore
     from reconciler.kinds import load_stack
+
+    gcpause.freeze_when_resumed(True)  # as `mlapply plan` does (cli/common.LOAD_ONCE)
     from reconciler.render.jsonplan import plan_to_json
     from reconciler.render.text import render_text
     from tests.live_world import record_converged

@@ -5,12 +5,14 @@ and no reference cycles; the collector's repeated passes over the growing
 heap made plans of 10,000 resources about a third slower (bench/plan_scale.py).
 Reference counting still frees everything; the collector resumes afterwards.
 
-When it resumes, what was built is frozen (``gc.freeze``): left young, the
-whole graph would be walked by the next collections, the first of them in
-whatever runs next (rendering a 10,000-job plan took 1.2 s, all of it the
-collector's). Frozen objects are still freed by reference counting when they
-are dropped; only a cycle among them would outlive its use, and a plan leaves
-none (a full collection after one finds no cyclic garbage).
+In a process that ends after its one load and plan (``mlapply plan``,
+``validate``, ``apply``), what was built is frozen when the collector resumes
+(``gc.freeze``): left young, the whole graph would be walked by the next
+collections, the first of them in whatever runs next (rendering a 10,000-job
+plan took 1.2 s, all of it the collector's). Frozen objects are still freed
+by reference counting; only a cycle would outlive its use, and load and plan
+leave none (tests/test_plan.py). A long-running process (the console, serve)
+does not freeze: it would keep every cycle alive at that moment, its own too.
 """
 
 from __future__ import annotations
@@ -18,6 +20,15 @@ from __future__ import annotations
 import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+
+class _ThisProcess:
+    freezes = False
+
+
+def freeze_when_resumed(enabled: bool) -> None:
+    """Whether this process freezes what is built while the collector is paused."""
+    _ThisProcess.freezes = enabled
 
 
 @contextmanager
@@ -28,5 +39,6 @@ def paused_gc() -> Iterator[None]:
         yield
     finally:
         if was_enabled:
-            gc.freeze()
+            if _ThisProcess.freezes:
+                gc.freeze()
             gc.enable()

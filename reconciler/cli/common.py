@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from reconciler import __version__
+from reconciler import __version__, gcpause
 from reconciler.diagnostics import Diagnostic, MlapplyError, Severity
 from reconciler.extras import extra_for
 from reconciler.lazy import LazyModule
@@ -23,6 +23,10 @@ if TYPE_CHECKING:
     from reconciler.stack import Stack
 else:
     diskspace = LazyModule("reconciler.diskspace")  # sqlite3, shutil: only on a write error
+
+LOAD_ONCE = frozenset({"apply", "destroy", "graph", "plan", "validate"})
+"""Commands whose process ends after one load and plan: what they build is frozen
+for the garbage collector (gcpause.py)."""
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -73,9 +77,13 @@ class _Group(click.Group):
     def resolve_command(
         self, ctx: click.Context, args: list[str]
     ) -> tuple[str | None, click.Command | None, list[str]]:
+        resolved: tuple[str | None, click.Command | None, list[str]]
         if args and args[0] not in self.commands and os.path.exists(args[0]):
-            return "apply", self.commands["apply"], args
-        return super().resolve_command(ctx, args)
+            resolved = "apply", self.commands["apply"], args
+        else:
+            resolved = super().resolve_command(ctx, args)
+        gcpause.freeze_when_resumed(resolved[0] in LOAD_ONCE)
+        return resolved
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
