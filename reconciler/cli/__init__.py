@@ -17,7 +17,7 @@ from reconciler.cli import (
     serving,
     watching,
 )
-from reconciler.cli.common import cli
+from reconciler.cli.common import cli, run_as_process
 
 __all__ = ["cli", "main"]
 
@@ -26,4 +26,5 @@ for _module in (planning, applying, watching, console, serving, scaffolding, imp
 
 
 def main() -> None:
+    run_as_process()
     cli(prog_name="mlapply")

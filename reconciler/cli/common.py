@@ -25,8 +25,19 @@ else:
     diskspace = LazyModule("reconciler.diskspace")  # sqlite3, shutil: only on a write error
 
 LOAD_ONCE = frozenset({"apply", "destroy", "graph", "plan", "validate"})
-"""Commands whose process ends after one load and plan: what they build is frozen
-for the garbage collector (gcpause.py)."""
+"""Commands after whose one load and plan the ``mlapply`` process ends: what they
+build is frozen for the garbage collector (gcpause.py). Not when the command line
+runs inside another program (a test's CliRunner): its process lives on."""
+
+
+class _Process:
+    is_mlapply = False
+    """Set by ``main``: this process is the ``mlapply`` command and ends with it."""
+
+
+def run_as_process() -> None:
+    _Process.is_mlapply = True
+
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -82,7 +93,7 @@ class _Group(click.Group):
             resolved = "apply", self.commands["apply"], args
         else:
             resolved = super().resolve_command(ctx, args)
-        gcpause.freeze_when_resumed(resolved[0] in LOAD_ONCE)
+        gcpause.freeze_when_resumed(_Process.is_mlapply and resolved[0] in LOAD_ONCE)
         return resolved
 
     def invoke(self, ctx: click.Context) -> Any:
