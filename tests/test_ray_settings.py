@@ -149,3 +149,9 @@ def test_validate_refuses_object_storage_with_the_way_to_mount_it(tmp_path: Path
     assert result.exit_code == 1, result.output
     assert "stack.yaml:4:" in result.output and "spec.ray.storage s3://b/p" in result.output
     assert "mount the bucket at the same path everywhere" in result.output
+
+
+def test_the_launcher_draws_the_keras_3_line_where_the_rest_of_mlapply_does() -> None:
+    from reconciler.stack.releases import KERAS_3_FROM
+
+    assert launcher.KERAS_3_FROM == KERAS_3_FROM

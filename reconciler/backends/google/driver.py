@@ -18,7 +18,6 @@ import threading
 from abc import abstractmethod
 from collections.abc import Callable, Collection
 from contextlib import AbstractContextManager, suppress
-from pathlib import Path
 from typing import Any, ClassVar, TypeVar, cast
 
 from reconciler.backends import exports
@@ -176,13 +175,9 @@ class GoogleDriver(Driver, StackLock):
         """Before a version is made: its SavedModel uploaded when it is a folder here, or
         put in ``folder`` for a server that reads it there (its gs:// URI returned), and
         its record kept."""
-        if folder is not None:
-            export = self.staging.saved_model_in_folder(
-                version.stack or "", version.model, version.name, export, folder
-            )
-        elif not export.startswith("gs://"):
+        if folder is not None or not export.startswith("gs://"):
             export = self.staging.saved_model(
-                version.stack or "", version.model, version.name, Path(export)
+                version.stack or "", version.model, version.name, export, folder
             )
         self.record_version(version)
         return export

@@ -112,39 +112,33 @@ class Staging:
             for path in files
         )
 
-    def saved_model(self, stack: str, model: str, version: str, folder: Path) -> str:
-        """Upload a local SavedModel folder (once per file); its gs:// URI."""
-        if not (folder / "saved_model.pb").is_file():
-            raise MlapplyError(f"no SavedModel under {folder}")
-        bucket = self._bucket()
-        prefix = f"{self.prefix(stack)}models/{model}/{version}"
-        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-            bucket.upload_once(f"{prefix}/{path.relative_to(folder).as_posix()}", path)
-        return bucket.uri(prefix)
-
-    def saved_model_in_folder(
-        self, stack: str, model: str, version: str, export: str, folder: str
+    def saved_model(
+        self, stack: str, model: str, version: str, export: str, folder: str | None = None
     ) -> str:
-        """The SavedModel at ``export`` (gs:// or a folder here) put under
-        ``models/<model>/<version>/<folder>/``, for a server that loads numbered folders
-        (vertex/servers.py); the URI of ``models/<model>/<version>``. Objects in gs://
-        are copied by Cloud Storage itself, and only those not there already."""
+        """The SavedModel at ``export`` in ``models/<model>/<version>/``, or in its
+        ``folder`` for a server that loads numbered folders (vertex/servers.py); the URI of
+        ``models/<model>/<version>``. A folder here is uploaded, objects in gs:// are
+        copied by Cloud Storage itself; each file only when not there already."""
         bucket = self._bucket()
         prefix = f"{self.prefix(stack)}models/{model}/{version}"
+        into = f"{prefix}/{folder}/" if folder else f"{prefix}/"
         if not export.startswith("gs://"):
-            folder_here = Path(export)
-            if not (folder_here / "saved_model.pb").is_file():
-                raise MlapplyError(f"no SavedModel under {folder_here}")
-            for path in sorted(p for p in folder_here.rglob("*") if p.is_file()):
-                relative = path.relative_to(folder_here).as_posix()
-                bucket.upload_once(f"{prefix}/{folder}/{relative}", path)
+            here = Path(export)
+            if not (here / "saved_model.pb").is_file():
+                raise MlapplyError(f"no SavedModel under {here}")
+            for path in sorted(p for p in here.rglob("*") if p.is_file()):
+                bucket.upload_once(f"{into}{path.relative_to(here).as_posix()}", path)
             return bucket.uri(prefix)
         source_bucket, source = split_uri(export.rstrip("/") + "/")
         objects = list(Bucket(bucket.caller, bucket.service, source_bucket).list(source))
         if not any(o["name"] == source + "saved_model.pb" for o in objects):
             raise MlapplyError(f"no saved_model.pb in {export}")
+        present = {o["name"]: o.get("crc32c") for o in bucket.list(into)}  # one listing
         for item in objects:
-            bucket.copy_in(item, f"{prefix}/{folder}/{item['name'][len(source) :]}")
+            name = f"{into}{item['name'][len(source) :]}"
+            # Every object has a CRC32C (composite ones have no MD5).
+            if item.get("crc32c") is None or present.get(name) != item["crc32c"]:
+                bucket.copy_in(item, name)
         return bucket.uri(prefix)
 
     def purge(self, stack: str) -> int:

@@ -91,15 +91,11 @@ class Bucket:
 
     def copy_in(self, source: dict[str, Any], name: str) -> None:
         """A server-side copy of ``source`` (an object as listed, of any bucket) to
-        ``name`` here, unless an object with its content is there already.
+        ``name`` here.
 
         ``objects.rewrite`` (storage v1 discovery document, revision 20261009): a call
         may copy part of a large object and answer a ``rewriteToken`` to send again.
         """
-        present = self.get(name)
-        checksum = source.get("crc32c")  # every object has one; composites have no MD5
-        if present is not None and checksum and present.get("crc32c") == checksum:
-            return
         token: str | None = None
         for _ in range(REWRITE_CALLS):
             extra = {"rewriteToken": token} if token else {}

@@ -18,6 +18,9 @@ import sys
 from pathlib import Path
 from typing import NamedTuple
 
+from reconciler.stack import releases
+from reconciler.stack.releases import LAST_KERAS_2
+
 CHECKED = "2026-12-01"
 
 # The Pythons each tensorflow-cpu release has wheels for on Linux x86_64, read
@@ -50,8 +53,6 @@ BROKEN_ON: dict[tuple[int, int], tuple[tuple[int, int], str]] = {
     for release in ((2, 12), (2, 13))
 }
 
-LAST_KERAS_2 = (2, 15)
-"""TensorFlow 2.16 made Keras 3 its Keras and dropped tf.estimator (its release notes)."""
 
 # The packages every runtime image carried beside TensorFlow, from Google's
 # runtime version list (https://cloud.google.com/ai-platform/training/docs/runtime-version-list,
@@ -119,23 +120,16 @@ class Runtime(NamedTuple):
         text = f"TensorFlow {self.tensorflow_version}, Keras {self.keras}, Python {self.python}"
         if self.mapped:
             text = f"runtime {self.asked} runs on {text} here"
-            asked = _parse(self.asked)
+            asked = releases.parse(self.asked)
             why = broken(asked, self.python) if asked is not None else None
             if why:
                 text += f" (TensorFlow {self.asked}: {why})"
         return text
 
 
-def _parse(version: str) -> tuple[int, int] | None:
-    parts = version.split(".")
-    if len(parts) != 2 or not all(p.isdigit() for p in parts):
-        return None
-    return int(parts[0]), int(parts[1])
-
-
 def resolve(version: str, python: str) -> Runtime | str:
     """The runtime ``version`` with ``python`` runs on here, or why it cannot run."""
-    asked = _parse(version)
+    asked = releases.parse(version)
     if asked is None:
         return f'runtimeVersion "{version}" is not a version like "2.15"'
     # The Python running mlapply needs no search of the machine (validate stays fast).
@@ -173,7 +167,7 @@ def resolve(version: str, python: str) -> Runtime | str:
 
 def broken(release: tuple[int, int], python: str) -> str | None:
     """Why ``release`` fails on ``python``, if it does (BROKEN_ON)."""
-    found, given = BROKEN_ON.get(release), _parse(python)
+    found, given = BROKEN_ON.get(release), releases.parse(python)
     return found[1] if found is not None and given is not None and given >= found[0] else None
 
 

@@ -61,8 +61,9 @@ USAGE_LAST_WRITE_SECONDS = 2.0
 STOP_WAIT_SECONDS = 8.0
 """How long a stopped replica waits for its trainer (under ``run_replicas``' 10 s)."""
 KERAS_3_FROM = (2, 16)
-"""TensorFlow 2.16 made Keras 3 its Keras and dropped tf.estimator (its release notes),
-as the local backend's runtimes.LAST_KERAS_2 says."""
+"""``reconciler.stack.releases.KERAS_3_FROM``, written again because this file runs on
+the cluster importing only Ray and the standard library (tests/test_ray_settings.py
+holds the two equal)."""
 # The distributions TensorFlow's wheels come as (pypi.org, checked 2026-12-06).
 TENSORFLOW_DISTRIBUTIONS = ("tensorflow", "tensorflow-cpu", "tensorflow-intel", "tf-nightly")
 

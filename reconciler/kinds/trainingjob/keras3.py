@@ -17,24 +17,18 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from reconciler.stack import releases
+from reconciler.stack.releases import KERAS_3_FROM
+
 if TYPE_CHECKING:
     from reconciler.backends.compiled import Pool
     from reconciler.stack.resources import Trainer, TrainingJob
 
-KERAS_3_FROM = (2, 16)
-"""TensorFlow 2.16 made Keras 3 its Keras (its release notes)."""
 STRATEGY = "MultiWorkerMirroredStrategy"
 LEGACY = "TF_USE_LEGACY_KERAS"
 MOST_FILES = 200
 MOST_BYTES = 1 << 20
 """Per file: a trainer module larger than this is not a trainer's source."""
-
-
-def _release(runtime: str) -> tuple[int, int] | None:
-    parts = runtime.split(".")
-    if len(parts) < 2 or not (parts[0].isdigit() and parts[1].isdigit()):
-        return None
-    return int(parts[0]), int(parts[1])
 
 
 def _sources(folder: Path) -> list[str]:
@@ -60,8 +54,8 @@ def problem(
 ) -> tuple[str, str] | None:
     """(what will fail, the fix) for a multi-worker Keras trainer on Keras 3, or None.
     ``scanned`` keeps each trainer folder's answer: many jobs share a trainer."""
-    release = _release(job.runtime_version)
-    if release is None or release < KERAS_3_FROM or trainer.source is None:
+    found = releases.parse(job.runtime_version)
+    if found is None or found < KERAS_3_FROM or trainer.source is None:
         return None
     if sum(p.replicas for p in pools) < 2 or job.env.get(LEGACY) == "1":
         return None
