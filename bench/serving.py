@@ -9,6 +9,13 @@ port, and drives it with N concurrent HTTP clients (aiohttp, one keep-alive
 connection each, one instance per request, TF Serving path). The limit is
 the same signature called in-process by N threads, one instance per call.
 Prints requests per second and p50/p99 latency for each, and the ratio.
+
+At one client it also measures the floor a served request cannot go under:
+a bare aiohttp handler (read the body, parse it, answer a fixed prediction,
+no model) in its own process, driven the same way; its p50 plus the
+in-process call's p50 is the floor, and the served p50 is shown against it.
+It also times the in-process call paced as a lone client's requests come
+(after 0.5 ms idle each time), which a server cannot beat either.
 """
 
 from __future__ import annotations
@@ -91,6 +98,24 @@ def summary(latencies: list[float], seconds: float) -> dict[str, float]:
     }
 
 
+def paced(model_dir: Path, seconds: float, gap: float = 0.0005) -> dict[str, float]:
+    """The in-process call made at a lone client's pace: after ``gap`` seconds of
+    sleep each time, as a server between requests (its caches and TensorFlow's
+    threads have cooled), where the floor's calls come back to back."""
+    from reconciler.serving.signature import ServingSignature
+
+    signature = ServingSignature.load(model_dir)
+    columns, _ = signature.columns_from_instances([INSTANCE])
+    latencies = []
+    stop = time.perf_counter() + seconds
+    while time.perf_counter() < stop:
+        time.sleep(gap)
+        start = time.perf_counter()
+        signature.run(columns)
+        latencies.append(time.perf_counter() - start)
+    return summary(latencies, seconds)
+
+
 def in_process(model_dir: Path, clients: int, seconds: float) -> dict[str, float]:
     from reconciler.serving.signature import ServingSignature
 
@@ -139,8 +164,30 @@ async def over_http(url: str, clients: int, seconds: float) -> dict[str, float]:
     return summary(latencies, seconds)
 
 
-def start_server(manifests: Path) -> tuple[subprocess.Popen[str], str]:
-    command = [sys.executable, "-m", "reconciler.cli", "serve", str(manifests), "--port", "0"]
+def bare_server() -> None:
+    """The floor's server: aiohttp answering a fixed prediction, printing its URL."""
+    from aiohttp import web
+
+    async def handle(request: web.Request) -> web.Response:
+        body = json.loads(await request.read())
+        answer = {"predictions": [{"predicted_fare": 0.0} for _ in body["instances"]]}
+        return web.Response(text=json.dumps(answer), content_type="application/json")
+
+    async def run() -> None:
+        app = web.Application()
+        app.router.add_post("/{tail:.*}", handle)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = runner.addresses[0][1]
+        print(f"bare on http://127.0.0.1:{port} ", flush=True)
+        await asyncio.Event().wait()
+
+    asyncio.run(run())
+
+
+def start_server(command: list[str]) -> tuple[subprocess.Popen[str], str]:
     process = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
     )
@@ -155,7 +202,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 16])
+    parser.add_argument("--bare-server", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.bare_server:
+        bare_server()
+        return
     with tempfile.TemporaryDirectory() as temp:
         root = Path(temp)
         (root / ".git").mkdir()
@@ -167,7 +218,8 @@ def main() -> None:
             check=True,
             stdout=subprocess.DEVNULL,
         )
-        process, url = start_server(root / "m")
+        serve = [sys.executable, "-m", "reconciler.cli", "serve", str(root / "m"), "--port", "0"]
+        process, url = start_server(serve)
         try:
             rows = []
             for clients in args.clients:
@@ -179,6 +231,15 @@ def main() -> None:
         finally:
             process.terminate()
             process.wait()
+        bare = cooled = None
+        if 1 in args.clients:
+            cooled = paced(root / "savedmodel", args.seconds)
+            process, url = start_server([sys.executable, __file__, "--bare-server"])
+            try:
+                bare = asyncio.run(over_http(f"{url}/v1/models/fare:predict", 1, args.seconds))
+            finally:
+                process.terminate()
+                process.wait()
     print(
         f"{'clients':>7} | {'in-process rps':>14} {'p50 ms':>7} {'p99 ms':>7} | "
         f"{'served rps':>10} {'p50 ms':>7} {'p99 ms':>7} | ratio"
@@ -189,6 +250,16 @@ def main() -> None:
             f" | {served['rps']:>10.0f} {served['p50_ms']:>7.2f} {served['p99_ms']:>7.2f}"
             f" | {served['rps'] / limit['rps']:.0%}"
         )
+    if bare is not None:
+        limit, served = next((limit, served) for clients, limit, served in rows if clients == 1)
+        floor = bare["p50_ms"] + limit["p50_ms"]
+        print(
+            f"one client: bare aiohttp p50 {bare['p50_ms']:.3f} ms + in-process p50 "
+            f"{limit['p50_ms']:.3f} ms = floor {floor:.3f} ms; served p50 "
+            f"{served['p50_ms']:.3f} ms = {served['p50_ms'] / floor:.2f}x the floor"
+        )
+    if cooled is not None:
+        print(f"the in-process call after 0.5 ms idle each time: p50 {cooled['p50_ms']:.3f} ms")
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -167,6 +168,77 @@ def test_a_request_that_arrives_after_its_version_was_unloaded_still_gets_an_ans
             await batcher.close()
             columns, count = model.columns_from_instances([_instance(2)])
             return rows(await asyncio.wait_for(batcher.predict(columns, count), 5), 0, count)
+
+    assert asyncio.run(run()) == [{"city": "nyc", "fare": 7.0}]
+
+
+def _threaded_model(threads: list[str], calls: list[int]) -> ServingSignature:
+    model = _model(calls)
+    inner = model.run
+
+    def run(columns: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        threads.append(threading.current_thread().name)
+        return inner(columns)
+
+    model.run = run  # type: ignore[method-assign]
+    return model
+
+
+def test_a_lone_client_of_a_fast_model_is_answered_on_the_loops_thread_and_a_crowd_batches() -> (
+    None
+):
+    threads: list[str] = []
+    calls: list[int] = []
+    model = _threaded_model(threads, calls)
+
+    async def run() -> tuple[list[Any], list[Any]]:
+        with ThreadPoolExecutor(2, thread_name_prefix="pool") as pool:
+            batcher = Batcher(model, pool, max_wait=1.0)
+            lone = []
+            for i in range(3):  # one after another, as a single client sends them
+                batcher.expect()
+                columns, count = model.columns_from_instances([_instance(i)])
+                lone.append(rows(await batcher.predict(columns, count), 0, count))
+            calls.clear()
+            for _ in range(16):
+                batcher.expect()
+
+            async def one(i: int) -> Any:
+                await asyncio.sleep(0)
+                columns, count = model.columns_from_instances([_instance(i)])
+                return rows(await batcher.predict(columns, count), 0, count)
+
+            crowd = await asyncio.gather(*(one(i) for i in range(16)))
+            await batcher.close()
+        return lone, list(crowd)
+
+    lone, crowd = asyncio.run(run())
+    # The first call is timed on a worker; the next, known fast, run on the loop's thread.
+    assert threads[0].startswith("pool") and threads[1:3] == ["MainThread", "MainThread"]
+    assert [answer[0]["fare"] for answer in lone] == [3.0, 5.0, 7.0]
+    assert len(calls) < 16 and sum(calls) == 16  # the crowd met in batches
+    assert [answer[0]["fare"] for answer in crowd] == [2 * i + 3 for i in range(16)]
+
+
+def test_a_request_cancelled_while_it_waits_to_run_leaves_the_version_serving() -> None:
+    model = _model()
+
+    async def run() -> Any:
+        with ThreadPoolExecutor(1) as pool:
+            batcher = Batcher(model, pool)
+            for _ in range(2):  # known fast: a lone request now waits two turns, then runs
+                batcher.expect()
+                columns, count = model.columns_from_instances([_instance(1)])
+                await batcher.predict(columns, count)
+            batcher.expect()
+            gone = asyncio.create_task(batcher.predict(columns, count))
+            await asyncio.sleep(0)
+            gone.cancel()  # its client went away during those turns
+            batcher.expect()
+            columns, count = model.columns_from_instances([_instance(2)])
+            answer = await asyncio.wait_for(batcher.predict(columns, count), 5)
+            await asyncio.wait_for(batcher.close(), 5)
+            return rows(answer, 0, count)
 
     assert asyncio.run(run()) == [{"city": "nyc", "fare": 7.0}]
 

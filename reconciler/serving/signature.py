@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -79,11 +80,11 @@ class InputSpec:
     dtype: str  # TensorFlow's dtype name
     shape: tuple[int | None, ...]  # the full shape; the first dimension is the batch
 
-    @property
+    @functools.cached_property
     def kind(self) -> str:
         return _KINDS.get(self.dtype, "unsupported")
 
-    @property
+    @functools.cached_property
     def numpy_dtype(self) -> Any:
         if self.kind == "string":
             return object
@@ -299,15 +300,17 @@ def _leaf_problem(value: Any, kind: str) -> str | None:
             if problem:
                 return problem
         return None
-    ok = {
-        "number": isinstance(value, (int, float)) and not isinstance(value, bool),
-        "integer": isinstance(value, int) and not isinstance(value, bool),
-        "boolean": isinstance(value, bool),
-        "string": isinstance(value, str) or _is_b64(value),
-    }[kind]
-    if ok:
+    if _LEAF_OK[kind](value):
         return None
     return "got null" if value is None else f"got {_json_type(value)} {_short(value)}"
+
+
+_LEAF_OK: dict[str, Callable[[Any], bool]] = {
+    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "boolean": lambda v: isinstance(v, bool),
+    "string": lambda v: isinstance(v, str) or _is_b64(v),
+}
 
 
 def _shape_problem(value: Any, want: tuple[int | None, ...]) -> str | None:
