@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -139,16 +139,13 @@ class _DocumentBuilder:
     # Scalars ---------------------------------------------------------------
 
     def scalar(self, event: events.ScalarEvent) -> None:
-        where = self.loc(event.start_mark)
-        expecting_key = bool(
-            self.stack
-            and isinstance(self.stack[-1].value, dict)
-            and self.stack[-1].pending_key is None
-            and not self.stack[-1].pending_merge
-        )
-        if expecting_key:
-            self.key(event, where)
-            return
+        mark = event.start_mark
+        where = Location(self.file, mark.line + 1, mark.column + 1)
+        if self.stack:
+            top = self.stack[-1]
+            if top.pending_key is None and not top.pending_merge and type(top.value) is dict:
+                self.key(event, where)
+                return
         value = self.scalar_value(event, where)
         self.count(1, where)
         self.attach(value, where, event.anchor, 1)
@@ -294,8 +291,29 @@ class _DocumentBuilder:
         top.pending_key_location = None
 
 
-def _event_stream(text: str) -> Iterator[events.Event]:
-    return yaml.parse(text, Loader=_Parser)
+def _events(text: str) -> Iterator[events.Event]:
+    """libyaml's events, taken from its parser directly (``yaml.parse`` adds a Python
+    generator step and a check per event)."""
+    parser = _Parser(text)
+    try:
+        get = parser.get_event
+        while True:
+            event = get()
+            if event is None or isinstance(event, events.StreamEndEvent):
+                return
+            yield event
+    finally:
+        parser.dispose()
+
+
+_STEPS: dict[type[events.Event], Callable[[_DocumentBuilder, Any], None]] = {
+    events.ScalarEvent: _DocumentBuilder.scalar,
+    events.MappingStartEvent: lambda builder, event: builder.start(event, {}),
+    events.SequenceStartEvent: lambda builder, event: builder.start(event, []),
+    events.MappingEndEvent: lambda builder, _: builder.end(),
+    events.SequenceEndEvent: lambda builder, _: builder.end(),
+    events.AliasEvent: _DocumentBuilder.alias,
+}
 
 
 def read_yaml(text: str, file: str) -> tuple[list[Document], list[Diagnostic]]:
@@ -304,10 +322,14 @@ def read_yaml(text: str, file: str) -> tuple[list[Document], list[Diagnostic]]:
     diagnostics: list[Diagnostic] = []
     builder: _DocumentBuilder | None = None
     index = 0
-    stream = _event_stream(text)
+    steps = _STEPS
     try:
-        for event in stream:
-            if isinstance(event, events.DocumentStartEvent):
+        for event in _events(text):
+            step = steps.get(type(event))
+            if step is not None:
+                if builder is not None:
+                    step(builder, event)
+            elif isinstance(event, events.DocumentStartEvent):
                 mark = event.start_mark
                 start = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file)
                 builder = _DocumentBuilder(file, index, start)
@@ -317,18 +339,6 @@ def read_yaml(text: str, file: str) -> tuple[list[Document], list[Diagnostic]]:
                 diagnostics.extend(builder.diagnostics)
                 documents.append(builder.doc)
                 builder = None
-            elif builder is None:
-                continue
-            elif isinstance(event, events.ScalarEvent):
-                builder.scalar(event)
-            elif isinstance(event, events.MappingStartEvent):
-                builder.start(event, {})
-            elif isinstance(event, events.SequenceStartEvent):
-                builder.start(event, [])
-            elif isinstance(event, events.MappingEndEvent | events.SequenceEndEvent):
-                builder.end()
-            elif isinstance(event, events.AliasEvent):
-                builder.alias(event)
     except _Refused as refused:
         diagnostics.extend(builder.diagnostics if builder else [])
         diagnostics.append(refused.diagnostic)
