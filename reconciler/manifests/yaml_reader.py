@@ -139,7 +139,7 @@ class _DocumentBuilder:
     # Scalars ---------------------------------------------------------------
 
     def scalar(self, event: events.ScalarEvent) -> None:
-        mark = event.start_mark
+        mark: Any = event.start_mark  # libyaml always marks its events
         where = Location(self.file, mark.line + 1, mark.column + 1)
         if self.stack:
             top = self.stack[-1]
