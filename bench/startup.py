@@ -2,6 +2,8 @@
 
 Run: `make bench` or `.venv/bin/python bench/startup.py [--runs N]`. Prints the
 median and best wall time of each command over N runs, from the repository root.
+The example's data is generated first where a checkout lacks it (as `make
+example` does), since `plan` checks that a dataset's files exist.
 
 Commands run as an installed mlapply does, with bytecode caches: the first
 (unmeasured) run writes them even where PYTHONDONTWRITEBYTECODE is set, which
@@ -54,6 +56,10 @@ def main() -> None:
         else f"{'median ms':>10} {'best ms':>8}"
         for label, _ in trees
     )
+    for _, where in trees:  # plan checks that the example's data files exist
+        if not (where / "manifests" / "data" / "taxi-train.csv").exists():
+            generate = [sys.executable, str(where / "manifests" / "data" / "generate.py")]
+            subprocess.run(generate, cwd=where, capture_output=True, check=True)
     print(f"{head}   ({args.runs} runs, {sys.version.split()[0]})")
     for name, command in COMMANDS.items():
         times: dict[str, list[float]] = {label: [] for label, _ in trees}
