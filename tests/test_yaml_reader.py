@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from reconciler.manifests.yaml_reader import (
     MAX_DEPTH,
     MAX_FILE_BYTES,
+    _read,
     read_yaml,
     read_yaml_file,
 )
@@ -22,6 +24,28 @@ def test_values_and_keys_keep_their_positions() -> None:
     assert str(doc.at(("a", "c", "d"))) == "f.yaml:3:10"
     # A path that is not there falls back to the nearest enclosing value.
     assert doc.at(("a", "c", "missing")) == doc.at(("a", "c"))
+
+
+def test_positions_read_when_first_asked_are_those_a_read_with_positions_gives() -> None:
+    text = (
+        "a: &b {x: 1, y: [2, 3]}\n"
+        "c:\n  <<: *b\n  y: 4\n  z:\n    - {k: v}\n    - [5, 6]\n"
+        "---\n"
+        "second: {deep: {er: [1, {x: y}]}}\n"
+    )
+    lazy, problems = read_yaml(text, "f.yaml")
+    assert problems == []
+    eager, _ = _read(text, "f.yaml", positions=True)
+    assert [d.location for d in lazy] == [d.location for d in eager]
+    # The first question about a position reads the file again, for every document.
+    source = lazy[1].positions._source
+    assert source is not None and source.read is None
+    assert lazy[1].values == eager[1].values
+    assert source.read is not None and lazy[0].positions._source is source
+    assert (lazy[0].values, lazy[0].keys) == (eager[0].values, eager[0].keys)
+    assert len(eager[0].values) == 14 and str(lazy[0].key_at(("c", "z"))) == "f.yaml:5:3"
+    # A copy of a document (variables substituted) shares its positions.
+    assert str(replace(lazy[1], data={}).at(("second", "deep", "er", 1, "x"))) == "f.yaml:9:29"
 
 
 def test_multiple_documents_are_read_in_order_and_empty_ones_kept_as_none() -> None:

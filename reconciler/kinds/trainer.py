@@ -79,14 +79,13 @@ def _stack_files(ctx: IdentityContext) -> Iterator[str]:
 
 
 def _source(ctx: BuildContext, loaded: LoadedDocument, given: str) -> Path | None:
-    where = loaded.doc.at(("spec", "source"))
     folder = loaded.file.path.parent
     path = (folder / given).resolve()
     root = repository_root(folder.resolve(), loaded.file.root.resolve())
     if not path.is_relative_to(root):
         ctx.report(
             f'spec.source: "{given}" is outside the repository ({root})',
-            where,
+            loaded.doc.at(("spec", "source")),
             "a trainer's source must be inside the repository (the folder holding .git, "
             "else the manifests folder) so a plan is reproducible from a checkout",
         )
@@ -94,7 +93,7 @@ def _source(ctx: BuildContext, loaded: LoadedDocument, given: str) -> Path | Non
     if not path.is_dir():
         ctx.report(
             f'spec.source: folder "{given}" does not exist',
-            where,
+            loaded.doc.at(("spec", "source")),
             f"the path is relative to the manifest file's folder (it resolved to {path})",
         )
         return None

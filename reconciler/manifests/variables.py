@@ -171,6 +171,8 @@ def substitute(
     skip: PathKey | None = None,
 ) -> tuple[Document, list[Diagnostic]]:
     """The document with every ``${var.NAME}`` replaced; problems at their positions."""
+    if not doc.references:
+        return doc, []
     substitution = _Substitution(doc, values, decls, skip)
     data = substitution.visit(doc.data, ())
     return replace(doc, data=data), substitution.diagnostics

@@ -4,7 +4,9 @@ Manifests are untrusted. This reader builds plain JSON-like values (dict,
 list, str, int, float, bool, None) from libyaml's event stream itself rather
 than using a YAML loader, which lets it
 
-* record the file, line and column of every value and every mapping key;
+* record the file, line and column of every value and every mapping key
+  (for a file that reads cleanly, only once they are first asked for:
+  :class:`Positions`);
 * reject duplicate mapping keys (YAML libraries silently keep the last one);
 * refuse every tag that would construct an object (only the core scalar,
   sequence and mapping tags are accepted);
@@ -55,6 +57,56 @@ except AttributeError:  # pragma: no cover - PyYAML built without libyaml
     _Parser = yaml.SafeLoader
 
 
+class Positions:
+    """Where each value and mapping key of one document is.
+
+    A file that reads without a problem is read without positions (most
+    documents never need one, and keeping a position per value costs time and
+    memory); the first question about a position reads the file again, with
+    positions, for all of its documents at once.
+    """
+
+    __slots__ = ("_index", "_keys", "_source", "_values")
+
+    def __init__(self, source: _Source | None = None, index: int = 0) -> None:
+        self._values: dict[PathKey, Location] = {}
+        self._keys: dict[PathKey, Location] = {}
+        self._source = source
+        self._index = index
+
+    def _read(self) -> None:
+        if self._source is not None:
+            self._values, self._keys = self._source.positions_of(self._index)
+            self._source = None
+
+    @property
+    def values(self) -> dict[PathKey, Location]:
+        self._read()
+        return self._values
+
+    @property
+    def keys(self) -> dict[PathKey, Location]:
+        self._read()
+        return self._keys
+
+
+class _Source:
+    """A file read without positions, kept to read them when first asked. It holds
+    no document (a document holds it): no reference cycle keeps either alive."""
+
+    def __init__(self, text: str, file: str) -> None:
+        self.text = text
+        self.file = file
+        self.read: list[tuple[dict[PathKey, Location], dict[PathKey, Location]]] | None = None
+
+    def positions_of(self, index: int) -> tuple[dict[PathKey, Location], dict[PathKey, Location]]:
+        if self.read is None:
+            documents, _ = _read(self.text, self.file, positions=True)
+            self.read = [(d.positions.values, d.positions.keys) for d in documents]
+            self.text = ""
+        return self.read[index]
+
+
 @dataclass
 class Document:
     """One YAML document: its data and the position of each value in it."""
@@ -63,13 +115,25 @@ class Document:
     index: int
     data: Any
     location: Location
-    values: dict[PathKey, Location] = field(default_factory=dict)
-    keys: dict[PathKey, Location] = field(default_factory=dict)
+    positions: Positions = field(default_factory=Positions)
+    references: bool = True
+    """Whether the document may hold a ``${...}`` reference (False: its file has none)."""
+
+    @property
+    def values(self) -> dict[PathKey, Location]:
+        return self.positions.values
+
+    @property
+    def keys(self) -> dict[PathKey, Location]:
+        return self.positions.keys
 
     def at(self, path: PathKey) -> Location:
         """Where the value at ``path`` is, or the nearest enclosing value."""
+        if not path:
+            return self.location  # the document's value: known without positions
+        values = self.values
         for end in range(len(path), -1, -1):
-            found = self.values.get(path[:end])
+            found = values.get(path[:end])
             if found is not None:
                 return found
         return self.location
@@ -101,8 +165,14 @@ class _Frame:
 
 
 class _DocumentBuilder:
-    def __init__(self, file: str, index: int, start: Location) -> None:
+    """Builds one document's values from its events; with ``positions`` off it
+    records no position, and a problem's position is only a placeholder (the
+    file is read again with positions to report it)."""
+
+    def __init__(self, file: str, index: int, start: Location, positions: bool) -> None:
         self.file = file
+        self.positions = positions
+        self.nowhere = Location(file)
         self.doc = Document(file=file, index=index, data=None, location=start)
         self.stack: list[_Frame] = []
         self.anchors: dict[str, tuple[Any, int]] = {}
@@ -139,8 +209,11 @@ class _DocumentBuilder:
     # Scalars ---------------------------------------------------------------
 
     def scalar(self, event: events.ScalarEvent) -> None:
-        mark: Any = event.start_mark  # libyaml always marks its events
-        where = Location(self.file, mark.line + 1, mark.column + 1)
+        if self.positions or not self.stack:
+            mark: Any = event.start_mark  # libyaml always marks its events
+            where = Location(self.file, mark.line + 1, mark.column + 1)
+        else:
+            where = self.nowhere
         if self.stack:
             top = self.stack[-1]
             if top.pending_key is None and not top.pending_merge and type(top.value) is dict:
@@ -202,6 +275,8 @@ class _DocumentBuilder:
             raise _Refused(error("anchors on mapping keys are not supported", where))
         # Keys are names: keep the text as written, so `on:` or `1:` stay strings.
         name = event.value
+        if name in top.value and not self.positions:
+            raise _Refused(error(f'duplicate key "{name}"', where))  # said again with positions
         if name in top.value and (*top.path, name) in self.doc.keys:
             first = self.doc.keys[(*top.path, name)]
             self.diagnostics.append(
@@ -217,7 +292,7 @@ class _DocumentBuilder:
     # Collections -----------------------------------------------------------
 
     def start(self, event: events.CollectionStartEvent, value: dict[str, Any] | list[Any]) -> None:
-        where = self.loc(event.start_mark)
+        where = self.loc(event.start_mark) if self.positions or not self.stack else self.nowhere
         if event.tag is not None and event.tag != "!" and event.tag not in _COLLECTION_TAGS:
             raise _Refused(self.tag_error(event.tag, where))
         if self.stack and isinstance(self.stack[-1].value, dict):
@@ -231,7 +306,8 @@ class _DocumentBuilder:
                 error(f"values nest deeper than {MAX_DEPTH} levels", where, "flatten the document")
             )
         self.count(1, where)
-        self.stack.append(_Frame(self.child_path(), value, event.anchor, where))
+        path = self.child_path() if self.positions else ()
+        self.stack.append(_Frame(path, value, event.anchor, where))
 
     def end(self) -> None:
         frame = self.stack.pop()
@@ -264,15 +340,16 @@ class _DocumentBuilder:
             self.anchors[anchor] = (value, size)
         if not self.stack:
             self.doc.data = value
-            self.doc.values[()] = where
+            if self.positions:
+                self.doc.values[()] = where
             self.doc.location = where
             return
         top = self.stack[-1]
         top.size += size
         if isinstance(top.value, list):
-            path: PathKey = (*top.path, len(top.value))
+            if self.positions:
+                self.doc.values.setdefault((*top.path, len(top.value)), where)
             top.value.append(value)
-            self.doc.values.setdefault(path, where)
             return
         if top.pending_merge:
             top.pending_merge = False
@@ -282,8 +359,8 @@ class _DocumentBuilder:
             top.merges.extend((s, where) for s in sources)
             return
         assert top.pending_key is not None and top.pending_key_location is not None
-        path = (*top.path, top.pending_key)
-        if top.pending_key not in top.value:
+        if self.positions and top.pending_key not in top.value:
+            path = (*top.path, top.pending_key)
             self.doc.keys[path] = top.pending_key_location
             self.doc.values[path] = where
         top.value[top.pending_key] = value
@@ -317,7 +394,25 @@ _STEPS: dict[type[events.Event], Callable[[_DocumentBuilder, Any], None]] = {
 
 
 def read_yaml(text: str, file: str) -> tuple[list[Document], list[Diagnostic]]:
-    """Every document in ``text``, with positions; problems as diagnostics."""
+    """Every document in ``text``, with positions; problems as diagnostics.
+
+    Read first without positions; a file with a problem is read again with them,
+    so that each problem is said where it is.
+    """
+    documents, diagnostics = _read(text, file, positions=False)
+    if diagnostics:
+        documents, diagnostics = _read(text, file, positions=True)
+    else:
+        source = _Source(text, file)
+        for document in documents:
+            document.positions = Positions(source, document.index)
+    if "${" not in text:
+        for document in documents:
+            document.references = False
+    return documents, diagnostics
+
+
+def _read(text: str, file: str, *, positions: bool) -> tuple[list[Document], list[Diagnostic]]:
     documents: list[Document] = []
     diagnostics: list[Diagnostic] = []
     builder: _DocumentBuilder | None = None
@@ -332,7 +427,7 @@ def read_yaml(text: str, file: str) -> tuple[list[Document], list[Diagnostic]]:
             elif isinstance(event, events.DocumentStartEvent):
                 mark = event.start_mark
                 start = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file)
-                builder = _DocumentBuilder(file, index, start)
+                builder = _DocumentBuilder(file, index, start, positions)
                 index += 1
             elif isinstance(event, events.DocumentEndEvent):
                 assert builder is not None
