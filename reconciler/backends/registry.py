@@ -60,6 +60,7 @@ BACKENDS: dict[str, Row] = {
 DEFAULT = "local"
 
 
+@functools.cache  # a plan asks for a backend's profile once per resource
 def _load(reference: str) -> object:
     module, _, name = reference.partition(":")
     found: object = importlib.import_module(module)

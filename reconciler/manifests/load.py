@@ -8,6 +8,7 @@ errors from a single typo).
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -30,12 +31,12 @@ class LoadedDocument:
     valid: bool
     """Whether the document passed its kind's schema."""
 
-    @property
+    @functools.cached_property  # asked for by every kind's builder, of every document
     def kind(self) -> str | None:
         kind = self.doc.data.get("kind") if isinstance(self.doc.data, dict) else None
         return kind if isinstance(kind, str) else None
 
-    @property
+    @functools.cached_property
     def name(self) -> str | None:
         data = self.doc.data
         metadata = data.get("metadata") if isinstance(data, dict) else None
