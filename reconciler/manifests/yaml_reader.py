@@ -369,8 +369,8 @@ class _DocumentBuilder:
 
 
 def _events(text: str) -> Iterator[events.Event]:
-    """libyaml's events, taken from its parser directly (``yaml.parse`` adds a Python
-    generator step and a check per event)."""
+    """libyaml's events, taken from its parser directly (``yaml.parse`` asks the
+    parser twice per event: ``check_event``, then ``get_event``)."""
     parser = _Parser(text)
     try:
         get = parser.get_event
