@@ -68,6 +68,7 @@ class Batcher:
         self._on_batch = on_batch
         self._loop = asyncio.get_running_loop()
         self._pending: deque[_Request] = deque()
+        self._pending_instances = 0  # of the requests in _pending
         self._expected = 0
         self._busy = False  # a batch runs, or is being gathered
         self._idle = asyncio.Event()
@@ -92,12 +93,13 @@ class Batcher:
             return await self._loop.run_in_executor(self._executor, self.signature.run, columns)
         request = _Request(columns, count)
         self._pending.append(request)
+        self._pending_instances += count
         if not self._busy:
             self._busy = True
             self._idle.clear()
             try:
                 if count <= self._fast_upto and await self._alone(request):
-                    self._pending.popleft()
+                    self._take()  # it alone, as _alone found
                     self._call_inline(request)
             finally:
                 self._next()
@@ -111,16 +113,15 @@ class Batcher:
 
     def _call_inline(self, request: _Request) -> None:
         try:
-            outputs = self._timed_run(request.columns)
+            outputs = self._timed_run(request.columns, request.count)
         except Exception as exc:
             request.done.set_exception(exc)
         else:
             request.done.set_result(outputs)
 
-    def _timed_run(self, columns: Columns) -> Outputs:
+    def _timed_run(self, columns: Columns, count: int) -> Outputs:
         started = time.perf_counter()
         outputs = self.signature.run(columns)
-        count = len(next(iter(columns.values()))) if columns else 0
         if time.perf_counter() - started < INLINE_UNDER:
             self._fast_upto = max(self._fast_upto, count)
         else:
@@ -137,7 +138,7 @@ class Batcher:
         if not self._pending:
             self._busy = False
             self._idle.set()
-        elif self._expected > 0 and self._pending_count() < self._max_batch:
+        elif self._expected > 0 and self._pending_instances < self._max_batch:
             self._spawn(self._gather())  # wait briefly for the requests on their way
         else:
             self._start(self._take())
@@ -146,14 +147,11 @@ class Batcher:
         deadline = time.monotonic() + self._max_wait
         while (
             self._expected > 0
-            and self._pending_count() < self._max_batch
+            and self._pending_instances < self._max_batch
             and time.monotonic() < deadline
         ):
             await asyncio.sleep(0)  # let the requests on their way arrive
         self._start(self._take())
-
-    def _pending_count(self) -> int:
-        return sum(r.count for r in self._pending)
 
     def _take(self) -> list[_Request]:
         batch = [self._pending.popleft()]
@@ -161,14 +159,16 @@ class Batcher:
         while self._pending and size < self._max_batch:
             batch.append(self._pending.popleft())
             size += batch[-1].count
+        self._pending_instances -= size
         return batch
 
     def _start(self, batch: list[_Request]) -> None:
+        size = sum(r.count for r in batch)
         if self._on_batch:
-            self._on_batch(len(batch), sum(r.count for r in batch))
+            self._on_batch(len(batch), size)
         try:
             columns = concatenate([r.columns for r in batch])
-            call = self._executor.submit(self._timed_run, columns)
+            call = self._executor.submit(self._timed_run, columns, size)
         except Exception as exc:  # shapes that do not stack; an executor shut down
             self._failed(batch, exc)
             return
