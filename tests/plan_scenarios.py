@@ -21,6 +21,7 @@ kind: Stack
 metadata: {{name: demo}}
 spec:
   defaults: {{labels: {{team: pricing}}}}
+{stack_extra}
 ---
 apiVersion: mlapply/v1
 kind: Dataset
@@ -40,8 +41,9 @@ metadata: {{name: taxifare-dnn}}
 spec:
   trainer: taxifare
   dataset: taxi
-  hyperparameters: {{learning_rate: {learning_rate}, hidden_units: "64,32"}}
+  hyperparameters: {{learning_rate: {learning_rate}, hidden_units: "64,32"{steps}}}
   retry: {{maxAttempts: {max_attempts}}}
+{job_extra}
 {model}
 """
 
@@ -84,6 +86,9 @@ class Scenario:
             "protect": False,
             "canary": False,
             "default": "v1",
+            "stack_extra": "",
+            "job_extra": "",
+            "train_steps": None,
         }
         files = {
             ".git/HEAD": "ref: refs/heads/main\n",
@@ -113,10 +118,14 @@ class Scenario:
         )
         if self.params["canary"]:
             model += CANARY.format(canary_default=str(default == "canary").lower())
+        steps = self.params["train_steps"]
         text = MANIFEST.format(
             learning_rate=self.params["learning_rate"],
             max_attempts=self.params["max_attempts"],
             model=model if self.params["with_model"] else "",
+            stack_extra=textwrap.indent(self.params["stack_extra"], "  "),
+            job_extra=textwrap.indent(self.params["job_extra"], "  "),
+            steps="" if steps is None else f", train_steps: {steps}",
         )
         self.write("m/stack.yaml", textwrap.dedent(text).lstrip())
 

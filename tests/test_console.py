@@ -124,7 +124,12 @@ def test_the_stack_view_says_what_would_change_and_the_models_view_what_is_held(
     stack = views.stack_view("s", "local", plan, 1.0, None, {"outcome": "apply complete"})
     assert stack["converged"] is False
     assert stack["changes"] == [
-        {"address": "version.v", "action": "blocked", "reasons": ["held: rmse 3.41 > threshold 3"]}
+        {
+            "address": "version.v",
+            "action": "blocked",
+            "reasons": ["held: rmse 3.41 > threshold 3"],
+            "forecast": None,
+        }
     ]
     assert views.stack_view("s", "local", None, None, None, None)["converged"] is None
     held = views.models_view({"models": []}, plan)["held"]

@@ -108,6 +108,13 @@ def prevent_destroy(s: Scenario) -> Planned:
     return s.plan(now=LATER)
 
 
+def over_budget(s: Scenario) -> Planned:
+    s.configure(train_steps=100, stack_extra="prices: {nodeHour: 36.0}\nbudget: {perJob: 0.5}")
+    s.apply()  # one run of 60 s: $0.60 at a cent a second
+    s.configure(train_steps=200)
+    return s.plan(now=LATER)
+
+
 SCENARIOS: list[Callable[[Scenario], Planned]] = [
     fresh,
     no_changes,
@@ -122,6 +129,7 @@ SCENARIOS: list[Callable[[Scenario], Planned]] = [
     default_switched_outside,
     model_removed,
     prevent_destroy,
+    over_budget,
 ]
 
 

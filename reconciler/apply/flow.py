@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from reconciler.apply.executor import Event, Executor, Outcome
 from reconciler.apply.planning import Planned, make_plan
-from reconciler.apply.saved import SavedPlan, refuse_stale
+from reconciler.apply.saved import SavedPlan, refuse_over_budget, refuse_stale
 from reconciler.backends import registry
 from reconciler.backends.facets import Driver, StackLock
 from reconciler.stack.resources import Stack
@@ -27,6 +27,9 @@ class ApplyOptions:
     lock_timeout: float = 0.0
     targets: tuple[str, ...] = ()
     retrain: tuple[str, ...] = ()
+    max_cost: float | None = None
+    allow_over_budget: bool = False
+    """Only from a saved plan made with --allow-over-budget."""
 
 
 @dataclass(frozen=True)
@@ -57,10 +60,14 @@ def converge(
             targets=options.targets,
             retrain=options.retrain,
             destroy=options.destroy,
+            max_cost=options.max_cost,
+            allow_over_budget=options.allow_over_budget,
         )
         if options.saved is not None:
             refuse_stale(options.saved, planned.plan)
         show(planned)
+        if not options.destroy and not planned.plan.errors:
+            refuse_over_budget(planned.plan)
         if planned.plan.errors or (not planned.plan.has_changes and not options.destroy):
             return Converged(planned)
         if options.saved is None and not confirm():

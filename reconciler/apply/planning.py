@@ -13,10 +13,11 @@ from dataclasses import dataclass, replace
 from reconciler.backends import registry
 from reconciler.backends.base import LiveSnapshot
 from reconciler.backends.facets import Driver
+from reconciler.backends.prices import stack_prices
 from reconciler.gcpause import paused_gc
 from reconciler.identity import DesiredState
 from reconciler.identity.hashcache import HashCache
-from reconciler.kinds import compute_desired, diff_stack
+from reconciler.kinds import compute_desired, cost_plan, diff_stack
 from reconciler.plan import Plan, PlanOptions, Removal
 from reconciler.stack.resources import Stack
 
@@ -38,6 +39,8 @@ def make_plan(
     now: float | None = None,
     paths: tuple[str, ...] = (),
     destroy: bool = False,
+    max_cost: float | None = None,
+    allow_over_budget: bool = False,
 ) -> Planned:
     """The plan for ``stack``; with ``destroy``, the plan that removes all it has live."""
     if destroy:
@@ -51,11 +54,21 @@ def make_plan(
             cache.close()
         live = backend.read_live(stack.name)
         when = time.time() if now is None else now
-        options = PlanOptions(targets=targets, retrain=retrain, now=when, paths=paths)
+        options = PlanOptions(
+            targets=targets,
+            retrain=retrain,
+            now=when,
+            paths=paths,
+            max_cost=max_cost,
+            allow_over_budget=allow_over_budget,
+        )
         plan = diff_stack(desired, live, options)
+        profile = registry.profile(stack.settings.backend)
+        prices = stack_prices(profile.prices, stack.settings.node_hour, profile.job_nodes)
+        plan = cost_plan(plan, desired, live, prices)
         if destroy:
             plan = replace(plan, removals=removals(live))
-        notice = registry.profile(stack.settings.backend).notice
+        notice = profile.notice
         return Planned(replace(plan, notice=notice) if notice else plan, desired, live)
 
 

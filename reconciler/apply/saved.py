@@ -20,6 +20,8 @@ class SavedPlan:
     paths: tuple[str, ...]
     targets: tuple[str, ...]
     retrain: tuple[str, ...]
+    max_cost: float | None = None
+    allow_over_budget: bool = False
 
 
 def is_saved_plan(path: str) -> bool:
@@ -42,7 +44,12 @@ def read_saved(path: str) -> SavedPlan:
     if not options.get("paths"):
         raise MlapplyError(f"{path}: the plan does not record its manifest paths")
     return SavedPlan(
-        document, tuple(options["paths"]), tuple(options["targets"]), tuple(options["retrain"])
+        document,
+        tuple(options["paths"]),
+        tuple(options["targets"]),
+        tuple(options["retrain"]),
+        options.get("max_cost"),
+        bool(options.get("allow_over_budget")),
     )
 
 
@@ -67,3 +74,26 @@ def refuse_stale(saved: SavedPlan, plan: Plan) -> None:
             "the saved plan is stale: the live resources changed since it was made",
             "make the plan again with `mlapply plan -o FILE`",
         )
+
+
+class OverBudget(MlapplyError):
+    """A plan whose forecast exceeds a budget: refused before anything starts, with its
+    own exit status (4)."""
+
+    exit_code = 4
+
+
+def refuse_over_budget(plan: Plan) -> None:
+    """Raise when the plan is over budget and was not made with --allow-over-budget."""
+    if not plan.over_budget or plan.cost is None:
+        return
+    over = plan.cost.overruns
+    listed = "; ".join(
+        f"{o.limit} ${o.allowed:,.2f} exceeded by ${o.excess:,.2f} ({', '.join(o.addresses[:3])})"
+        for o in over
+    )
+    raise OverBudget(
+        f"the plan is over budget: {listed}; nothing was started",
+        "lower what it trains, raise spec.budget in the Stack, or review an override: "
+        "`mlapply plan --allow-over-budget -o FILE`, then `mlapply apply FILE`",
+    )

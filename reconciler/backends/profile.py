@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 if TYPE_CHECKING:
     from reconciler.backends.compiled import CompiledJob, Pool
     from reconciler.backends.facets import Facet
+    from reconciler.backends.prices import PriceList
     from reconciler.stack.resources import (
         Machines,
         ServingContainer,
@@ -105,6 +106,11 @@ def searches(early_stopping: str, **algorithms: str) -> dict[str, str]:
     }
 
 
+def replicas(pools: Sequence[Pool]) -> int:
+    """A job's replicas over all its pools: the nodes it holds where each is a node."""
+    return sum(pool.replicas for pool in pools)
+
+
 class Profile(NamedTuple):
     name: str
     title: str
@@ -152,3 +158,10 @@ class Profile(NamedTuple):
     """What validate and plan say of every stack on this backend (a shut-down API)."""
     trial_output: TrialOutput = TrialOutput.JOB_DIR
     """Where a tuning trial writes here (each its own job dir, or a folder of the output)."""
+    prices: PriceList | None = None
+    """The backend's list prices (None: priced only by the Stack's ``spec.prices``)."""
+    job_nodes: Callable[[Sequence[Pool]], int] = replicas
+    """How many nodes a job's pools hold, for a node-hour price."""
+    serving_cost: str | None = None
+    """Why a version here has no recurring cost (None: it holds its nodes while it
+    serves)."""

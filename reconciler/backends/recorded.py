@@ -30,6 +30,8 @@ class JobDetails(TypedDict, total=False):
     """Relative path -> (size, sha256) of the trainer's source."""
     data_files: Mapping[str, Mapping[str, Any]]
     """By side, the dataset's files the same way."""
+    trainer: str
+    """The Trainer's manifest name."""
 
 
 def _parts(raw: Raw | None) -> tuple[Raw, Raw, Raw] | None:
@@ -76,6 +78,49 @@ class JobRecord(NamedTuple):
         if isinstance(runtime, str) and isinstance(python, str):
             return runtime, python
         return None
+
+
+class Forecasted(NamedTuple):
+    """What the plan forecast for a job when apply submitted it, kept with the job so
+    that ``status`` can set it against what happened."""
+
+    seconds: float
+    low: float
+    high: float
+    basis: str
+    cost: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self._asdict())
+
+    @classmethod
+    def read(cls, raw: Any) -> Forecasted | None:
+        if not isinstance(raw, Mapping):
+            return None
+        numbers = [raw.get(k) for k in ("seconds", "low", "high")]
+        if not all(isinstance(n, int | float) and not isinstance(n, bool) for n in numbers):
+            return None
+        cost = raw.get("cost")
+        return cls(
+            float(raw["seconds"]),
+            float(raw["low"]),
+            float(raw["high"]),
+            str(raw.get("basis", "")),
+            float(cost) if isinstance(cost, int | float) else None,
+        )
+
+
+def forecasted(raw: Raw | None) -> Forecasted | None:
+    """What a job's record says was forecast for it (any record shape)."""
+    return Forecasted.read(raw.get("forecast")) if isinstance(raw, Mapping) else None
+
+
+def with_forecast(raw: Raw, forecast: Forecasted | None) -> dict[str, Any]:
+    """A job's record with what was forecast for it."""
+    found = dict(raw)
+    if forecast is not None:
+        found["forecast"] = forecast.to_json()
+    return found
 
 
 class Deployed(NamedTuple):

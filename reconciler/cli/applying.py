@@ -14,6 +14,7 @@ import click
 from reconciler.cli.common import (
     EXIT_ERROR,
     EXIT_OK,
+    budget_options,
     check_names,
     driver,
     load_or_exit,
@@ -217,6 +218,7 @@ def _next_steps(planned: Planned, finished: Sequence[str], paths: Sequence[str])
 @_apply_options
 @_NO_WAIT
 @selection_options
+@budget_options
 def apply(
     paths: tuple[str, ...],
     variables: tuple[str, ...],
@@ -227,6 +229,7 @@ def apply(
     lock_timeout: float,
     targets: tuple[str, ...],
     retrain: tuple[str, ...],
+    max_cost: float | None,
 ) -> None:
     """Plan, confirm, then build, train, deploy, cancel and delete until the live
     resources match the manifests. PATHS are manifests, or one saved plan file."""
@@ -234,9 +237,12 @@ def apply(
     from reconciler.apply.saved import is_saved_plan, read_saved
 
     saved = None
+    allow_over_budget = False
     if len(paths) == 1 and os.path.isfile(paths[0]) and is_saved_plan(paths[0]):
         saved = read_saved(paths[0])
         paths, targets, retrain = saved.paths, saved.targets, saved.retrain
+        max_cost = saved.max_cost if max_cost is None else max_cost
+        allow_over_budget = saved.allow_over_budget
     options = ApplyOptions(
         saved=saved,
         wait_for_jobs=not no_wait,
@@ -244,6 +250,8 @@ def apply(
         lock_timeout=lock_timeout,
         targets=targets,
         retrain=retrain,
+        max_cost=max_cost,
+        allow_over_budget=allow_over_budget,
     )
     _converge(paths, variables, var_files, options, auto_approve)
 

@@ -42,6 +42,10 @@ def run_as_process() -> None:
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_CHANGES = 2
+EXIT_STALE = 3
+"""``apply FILE``: the saved plan is stale (``apply.saved.StalePlan``)."""
+EXIT_OVER_BUDGET = 4
+"""The plan's forecast exceeds a budget (``plan --detailed-exitcode``, ``apply``)."""
 
 
 def use_colour(stream: Any) -> bool:
@@ -188,6 +192,16 @@ def selection_options(command: Any) -> Any:
         multiple=True,
         metavar="ADDRESS",
         help="Only this resource and what it depends on (repeatable).",
+    )(command)
+
+
+def budget_options(command: Any) -> Any:
+    return click.option(
+        "--max-cost",
+        type=click.FloatRange(min=0),
+        metavar="USD",
+        help="Refuse a plan whose jobs are forecast to cost more than this, in US dollars, "
+        "besides the Stack's spec.budget (the lower limit holds).",
     )(command)
 
 

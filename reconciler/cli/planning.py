@@ -13,6 +13,8 @@ from reconciler.cli.common import (
     EXIT_CHANGES,
     EXIT_ERROR,
     EXIT_OK,
+    EXIT_OVER_BUDGET,
+    budget_options,
     check_names,
     driver,
     inputs,
@@ -120,10 +122,18 @@ def _from_here(diagnostic: dict[str, Any]) -> dict[str, Any]:
 @click.option(
     "--detailed-exitcode",
     is_flag=True,
-    help="Exit 0 when there are no changes, 1 on error, 2 when there are changes.",
+    help="Exit 0 when there are no changes, 1 on error, 2 when there are changes, 4 when "
+    "the forecast exceeds a budget.",
 )
 @click.option("-o", "--out", "out_file", type=click.Path(dir_okay=False), help="Save the plan.")
 @selection_options
+@budget_options
+@click.option(
+    "--allow-over-budget",
+    is_flag=True,
+    help="Let apply go on with this plan (saved with -o) even over budget: the override "
+    "is part of the reviewed plan.",
+)
 def plan(
     paths: tuple[str, ...],
     variables: tuple[str, ...],
@@ -133,8 +143,11 @@ def plan(
     out_file: str | None,
     targets: tuple[str, ...],
     retrain: tuple[str, ...],
+    max_cost: float | None,
+    allow_over_budget: bool,
 ) -> None:
-    """Show which jobs will train, which versions deploy, and why.
+    """Show which jobs will train, which versions deploy, and why, with what each will
+    take and cost.
 
     Reads the manifests and the live resources; never builds, uploads or runs
     anything (it writes only its file-hash cache in the stack home).
@@ -150,6 +163,8 @@ def plan(
         targets=targets,
         retrain=retrain,
         paths=tuple(os.path.abspath(p) for p in paths),
+        max_cost=max_cost,
+        allow_over_budget=allow_over_budget,
     )
     document = plan_to_json(planned.plan)
     if out_file:
@@ -159,6 +174,8 @@ def plan(
     click.echo(render(document, output_format), nl=False)
     if planned.plan.errors:
         sys.exit(EXIT_ERROR)
+    if detailed_exitcode and planned.plan.over_budget:
+        sys.exit(EXIT_OVER_BUDGET)
     if detailed_exitcode and not planned.plan.converged:
         sys.exit(EXIT_CHANGES)
     sys.exit(EXIT_OK)

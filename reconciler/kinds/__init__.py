@@ -23,17 +23,27 @@ if TYPE_CHECKING:
     import reconciler.kinds.base as kinds_base
     import reconciler.plan.diff as planner
     from reconciler.backends.base import LiveSnapshot
+    from reconciler.backends.prices import Prices
     from reconciler.identity.content import RemoteLister
     from reconciler.identity.desired import DesiredResource, DesiredState
     from reconciler.identity.hashcache import HashCache
     from reconciler.manifests import VariableInputs
+    from reconciler.plan import costing
     from reconciler.plan.model import Plan, PlanOptions
 else:
     desired_state = LazyModule("reconciler.identity.desired")
     kinds_base = LazyModule("reconciler.kinds.base")
+    costing = LazyModule("reconciler.plan.costing")
     planner = LazyModule("reconciler.plan.diff")
 
-__all__ = ["VOCABULARY", "LoadResult", "compute_desired", "diff_stack", "load_stack"]
+__all__ = [
+    "VOCABULARY",
+    "LoadResult",
+    "compute_desired",
+    "cost_plan",
+    "diff_stack",
+    "load_stack",
+]
 
 
 def load_stack(
@@ -69,3 +79,10 @@ def diff_stack(desired: DesiredState, live: LiveSnapshot, options: PlanOptions |
     """The plan: each live kind's rule over the desired state and the snapshot (pure)."""
 
     return planner.diff(desired, live, options, LIVE)
+
+
+def cost_plan(plan: Plan, desired: DesiredState, live: LiveSnapshot, prices: Prices | None) -> Plan:
+    """The plan with each change's forecast and the budget check: each live kind
+    forecasts its own changes (pure)."""
+    profile = registry.profile(desired.stack.settings.backend)
+    return costing.cost(plan, desired, live, prices, profile, LIVE)

@@ -30,7 +30,9 @@ if TYPE_CHECKING:
     from reconciler.identity.desired import DesiredResource
     from reconciler.identity.hashcache import HashCache
     from reconciler.manifests import LoadedDocument
+    from reconciler.plan.costing import ForecastView
     from reconciler.plan.diff import PlanView
+    from reconciler.plan.forecast import Forecast
     from reconciler.plan.model import Change
     from reconciler.stack.build import BuildContext, Reference
     from reconciler.stack.resources import Machines, Meta, Stack, Tuning
@@ -158,6 +160,14 @@ class LiveHandler(Handler):
     def apply(self, change: Change, ctx: ApplyContext) -> str:
         """Make one change real; returns what was done, for people."""
 
+    def forecast(self, change: Change, view: ForecastView) -> Forecast | None:
+        """What ``change`` will take and cost (pure), for a kind that costs something."""
+        return None
+
+    def standing(self, view: ForecastView) -> float | None:
+        """What this kind's live resources cost a month now (None: nothing recurring)."""
+        return None
+
     def next_step(self, change: Change, stack: Stack, paths: str) -> str | None:
         """What a person can do now that ``change`` was made (``paths``: the
         manifest paths as typed), or None."""
@@ -190,6 +200,14 @@ class RulesPart(Protocol):
     def removed(self, view: PlanView) -> list[Change]: ...
 
 
+class ForecastPart(Protocol):
+    """A kind's ``forecast`` module: what its changes cost (pure)."""
+
+    def forecast(self, change: Change, view: ForecastView) -> Forecast | None: ...
+
+    def standing(self, view: ForecastView) -> float | None: ...
+
+
 class StepsPart(Protocol):
     """A kind's ``steps`` module: its apply step, the only part that acts."""
 
@@ -207,6 +225,8 @@ class PackagedHandler(LiveHandler):
     build_part: ClassVar[BuildPart]
     package: ClassVar[str]
     """The kind's package (``__name__`` of its ``__init__``)."""
+    costs: ClassVar[bool] = False
+    """Whether the kind has a ``forecast`` module (its changes cost something)."""
 
     def _part(self, name: str) -> Any:
         return importlib.import_module(f"{self.package}.{name}")
@@ -224,6 +244,11 @@ class PackagedHandler(LiveHandler):
     @functools.cached_property
     def steps(self) -> StepsPart:
         found: StepsPart = self._part("steps")
+        return found
+
+    @functools.cached_property
+    def forecasting(self) -> ForecastPart:
+        found: ForecastPart = self._part("forecast")
         return found
 
     def build(self, ctx: BuildContext, loaded: LoadedDocument, meta: Meta) -> Any:
@@ -249,3 +274,9 @@ class PackagedHandler(LiveHandler):
 
     def next_step(self, change: Change, stack: Stack, paths: str) -> str | None:
         return self.steps.next_step(change, stack, paths)
+
+    def forecast(self, change: Change, view: ForecastView) -> Forecast | None:
+        return self.forecasting.forecast(change, view) if self.costs else None
+
+    def standing(self, view: ForecastView) -> float | None:
+        return self.forecasting.standing(view) if self.costs else None

@@ -20,6 +20,7 @@ from reconciler.stack.resources import (
     DEFAULT_REGION,
     DEFAULT_RUNTIME_VERSION,
     DEFAULT_SCALE_TIER,
+    Budget,
     Meta,
     ServingContainer,
     StackSettings,
@@ -97,6 +98,8 @@ class StackHandler:
                 if loaded is not None and "servingContainer" in defaults
                 else None
             ),
+            budget=_budget(loaded, spec.get("budget")),
+            node_hour=spec.get("prices", {}).get("nodeHour"),
         )
         if loaded is not None:
             self._check_backend(ctx, loaded, settings)
@@ -161,11 +164,31 @@ class StackHandler:
         )
         if profile.notice:
             ctx.warn(f"backend {settings.backend}: {profile.notice}", where)
+        if profile.prices is not None and "prices" in loaded.doc.data.get("spec", {}):
+            ctx.report(
+                f"backend {settings.backend} prices from its own list ({profile.prices.title}, "
+                f"{profile.prices.source}); spec.prices is for backends without one",
+                loaded.doc.at(("spec", "prices")),
+                "remove spec.prices (it is used on the local and ray backends)",
+            )
         problem = profile.settings_problem(settings)
         if problem:
             key = registry.settings(settings.backend).key
             spec = loaded.doc.data.get("spec", {})
             ctx.report(problem, loaded.doc.at(("spec", key)) if key in spec else where)
+
+
+def _budget(loaded: LoadedDocument | None, given: Mapping[str, Any] | None) -> Budget:
+    if not given or loaded is None:
+        return Budget()
+    at = loaded.doc.at(("spec", "budget"))
+    return Budget(
+        per_apply=given.get("perApply"),
+        per_job=given.get("perJob"),
+        serving_per_month=given.get("servingPerMonth"),
+        # Relative to the Stack's folder: the plan (a pull-request comment) names it so.
+        location=str(at._replace(file=os.path.relpath(at.file, loaded.file.path.parent))),
+    )
 
 
 def _placeholder() -> Meta:

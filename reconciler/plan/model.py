@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, NamedTuple
 
+from reconciler.plan.forecast import CostSummary, Forecast
+
 
 class Action(str, Enum):
     CREATE = "create"
@@ -151,6 +153,8 @@ class Change:
     """For REPLACE: whether the new resource comes before the old one goes."""
     drift: bool = False
     """Whether something changed outside mlapply."""
+    forecast: Forecast | None = None
+    """What it will take and cost (``plan.costing``), for the kinds that cost something."""
 
     @property
     def symbol(self) -> str:
@@ -173,6 +177,10 @@ class PlanOptions:
     """The time the plan is made at (diff is pure: it never reads the clock)."""
     paths: tuple[str, ...] = ()
     """The manifest paths it was made from, so a saved plan can be applied."""
+    max_cost: float | None = None
+    """``--max-cost``: a per-apply limit besides the Stack's budget."""
+    allow_over_budget: bool = False
+    """``--allow-over-budget``: apply a plan over budget (kept in a saved plan)."""
 
 
 @dataclass(frozen=True)
@@ -198,6 +206,8 @@ class Plan:
     """What the backend's profile says of every plan on it (a shut-down API)."""
     removals: tuple[Removal, ...] = ()
     """A destroy's job runs, removed after its changes."""
+    cost: CostSummary | None = None
+    """The forecast's totals and the budget (``plan.costing``)."""
 
     def counts(self) -> dict[Action, int]:
         found = dict.fromkeys(Action, 0)
@@ -212,6 +222,11 @@ class Plan:
     @property
     def blocked(self) -> int:
         return sum(c.action is Action.BLOCKED for c in self.changes)
+
+    @property
+    def over_budget(self) -> bool:
+        """Over a budget limit, and not allowed to be: apply refuses it."""
+        return self.cost is not None and self.cost.over_budget and not self.cost.override
 
     @property
     def converged(self) -> bool:

@@ -9,7 +9,8 @@
   ``location.path``/``location.lines.begin`` (docs.gitlab.com, "Code Quality",
   report format, checked 2026-12-05).
 - Labels as tfcmt puts them on a pull request (add-or-update, destroy,
-  no-changes), with mlapply's "blocked": each one ``add`` or ``remove``.
+  no-changes), with mlapply's "blocked" and "over-budget" (a forecast over a
+  budget, even one the plan allows): each one ``add`` or ``remove``.
 """
 
 from __future__ import annotations
@@ -19,7 +20,13 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-LABELS = ("mlapply:add-or-update", "mlapply:destroy", "mlapply:blocked", "mlapply:no-changes")
+LABELS = (
+    "mlapply:add-or-update",
+    "mlapply:destroy",
+    "mlapply:blocked",
+    "mlapply:no-changes",
+    "mlapply:over-budget",
+)
 _ADDING = ("create", "update", "replace", "cancel", "wait")
 _GITLAB_SEVERITY = {"error": "major", "warning": "minor"}
 
@@ -73,5 +80,6 @@ def labels(plan: Mapping[str, Any]) -> str:
         "mlapply:destroy": "delete" in actions,
         "mlapply:blocked": "blocked" in actions,
         "mlapply:no-changes": bool(plan["summary"]["converged"]) and not plan["errors"],
+        "mlapply:over-budget": bool(((plan.get("cost") or {}).get("budget") or {}).get("over")),
     }
     return "".join(f"{'add' if wanted[label] else 'remove'} {label}\n" for label in LABELS)

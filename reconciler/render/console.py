@@ -11,6 +11,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
+from reconciler.render.costs import change_line, summary_lines
+from reconciler.render.status import forecast_text, forecasts_line
+
 MAX_POINTS = 600
 """Points per task answered at most (the newest); the local store keeps no more."""
 MAX_LOG_LINES = 1000
@@ -30,6 +33,7 @@ def stack_view(
             "address": c["address"],
             "action": c["action"],
             "reasons": [r["text"] for r in c.get("reasons", ())],
+            "forecast": ": ".join(found) if (found := change_line(c)) else None,
         }
         for c in (plan or {}).get("changes", ())
         if c["action"] != "no-op"
@@ -39,6 +43,7 @@ def stack_view(
         "backend": backend,
         "converged": None if plan is None else bool(plan["summary"]["converged"]),
         "changes": changes,
+        "cost": summary_lines(dict(plan)) if plan is not None else [],
         "planned_at": planned_at,
         "plan_error": plan_error,
         "last_apply": dict(last_apply) if last_apply else None,
@@ -54,8 +59,15 @@ def jobs_view(
     for job in reversed(status["jobs"]):  # newest first
         run = runs.get(job["name"])
         link = f"{tensorboard}/?runFilter={quote(run, safe='')}#timeseries" if run else None
-        jobs.append({**job, "tensorboard_url": link if tensorboard else None})
-    return {"now": status["now"], "jobs": jobs}
+        said = forecast_text(job.get("forecast"))
+        jobs.append(
+            {**job, "tensorboard_url": link if tensorboard else None, "forecast_text": said}
+        )
+    return {
+        "now": status["now"],
+        "jobs": jobs,
+        "forecasts": forecasts_line(status.get("forecasts") or {}),
+    }
 
 
 def models_view(status: Mapping[str, Any], plan: Mapping[str, Any] | None) -> dict[str, Any]:

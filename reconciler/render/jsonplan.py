@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from reconciler.plan.forecast import CostSummary, Forecast, JobForecast
 from reconciler.plan.model import Action, Change, FieldChange, FieldOp, Plan
 
-FORMAT_VERSION = "2.0"
+FORMAT_VERSION = "2.1"
 
 
 def plan_to_json(plan: Plan) -> dict[str, Any]:
@@ -27,11 +28,14 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
             "retrain": list(plan.options.retrain),
             "planned_at": plan.options.now,
             "paths": list(plan.options.paths),
+            "max_cost": plan.options.max_cost,
+            "allow_over_budget": plan.options.allow_over_budget,
         },
         "summary": {
             **{action.value: counts[action] for action in Action},
             "has_changes": plan.has_changes,
             "converged": plan.converged,
+            "over_budget": plan.over_budget,
         },
         "changes": [_change(c) for c in plan.changes],
         "errors": [
@@ -39,6 +43,7 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
             | ({"location": e.location} if e.location else {})
             for e in plan.errors
         ],
+        **({"cost": _cost(plan.cost)} if plan.cost is not None else {}),
         **({"backend_notice": plan.notice} if plan.notice else {}),
         **(
             {
@@ -72,6 +77,84 @@ def _change(change: Change) -> dict[str, Any]:
             for t in change.live_targets
         ],
         "drift": change.drift,
+        **({"forecast": _forecast(change.forecast)} if change.forecast is not None else {}),
+    }
+
+
+def _seconds(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
+
+
+def _money(value: float | None) -> float | None:
+    """Amounts to a ten-thousandth of a dollar (a plan shows cents)."""
+    return None if value is None else round(value, 4)
+
+
+def _forecast(forecast: Forecast) -> dict[str, Any]:
+    if isinstance(forecast, JobForecast):
+        return {
+            "type": "training",
+            "basis": forecast.basis.value,
+            "basis_text": forecast.basis_text,
+            "seconds": _seconds(forecast.seconds),
+            "low": _seconds(forecast.low),
+            "high": _seconds(forecast.high),
+            "weak": forecast.weak,
+            "hourly": _money(forecast.hourly),
+            "cost": _money(forecast.cost),
+            "cost_low": _money(forecast.cost_low),
+            "cost_high": _money(forecast.cost_high),
+            "unpriced": forecast.unpriced,
+            "running": _seconds(forecast.running),
+            "left": _seconds(forecast.left),
+        }
+    return {
+        "type": "serving",
+        "shape": forecast.shape,
+        "monthly": _money(forecast.monthly),
+        "removed": _money(forecast.removed),
+        "delta": _money(forecast.delta),
+        "unpriced": forecast.unpriced,
+    }
+
+
+def _cost(cost: CostSummary) -> dict[str, Any]:
+    prices = cost.prices
+    return {
+        "currency": cost.currency,
+        "prices": (
+            {
+                "title": prices.title,
+                "source": prices.source,
+                "as_of": prices.as_of,
+                "stale_days": prices.stale_days,
+            }
+            if prices is not None
+            else None
+        ),
+        "training": {
+            "expected": _money(cost.training),
+            "low": _money(cost.training_low),
+            "high": _money(cost.training_high),
+            "seconds": _seconds(cost.seconds),
+            "unforecast": list(cost.unforecast),
+        },
+        "serving": {"before": _money(cost.serving_before), "after": _money(cost.serving_after)},
+        "budget": {
+            "over": cost.over_budget,
+            "override": cost.override,
+            "overruns": [
+                {
+                    "limit": o.limit,
+                    "allowed": o.allowed,
+                    "forecast": _money(o.forecast),
+                    "excess": _money(o.excess),
+                    "addresses": list(o.addresses),
+                    "where": o.where,
+                }
+                for o in cost.overruns
+            ],
+        },
     }
 
 
@@ -164,10 +247,11 @@ def read_plan_file(path: str) -> dict[str, Any]:
     except (OSError, ValueError) as exc:
         raise MlapplyError(f"{path}: not a readable plan file ({exc})") from exc
     version = document.get("format_version") if isinstance(document, dict) else None
-    if version != FORMAT_VERSION:
+    major = FORMAT_VERSION.split(".", maxsplit=1)[0]
+    if not isinstance(version, str) or version.split(".")[0] != major:
         raise MlapplyError(
             f"{path}: this plan is in format {version}, and this mlapply reads format "
-            f"{FORMAT_VERSION} only",
+            f"{major}.x only",
             "make the plan again with `mlapply plan -o FILE`",
         )
     from jsonschema import Draft202012Validator

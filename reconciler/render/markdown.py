@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 from reconciler.plan.fields import dotted
+from reconciler.render.costs import change_line, overrun_line, short, summary_lines
 from reconciler.render.jsonplan import (
     REMOVALS_HEADING,
     abbreviate,
@@ -79,6 +80,9 @@ def _section(change: dict[str, Any]) -> str:
     named = headline_name(change)
     live = f" <code>{_cell(named)}</code>" if named else ""
     reasons = "".join(f"- {_cell(r['text'])}\n" for r in change["reasons"])
+    forecast = change_line(change)
+    if forecast is not None:
+        reasons += f"- {forecast[0]}: {_cell(forecast[1])}\n"
     body = "\n".join(_diff_lines(change))
     summary = f"<code>{_cell(change['address'])}</code>: {_action(change)}{live}"
     bar = fence(body)  # no value can close it
@@ -130,6 +134,17 @@ def render_markdown(document: dict[str, Any]) -> str:
             warnings.append(f"> - `{change['address']}` ({change['action']}{listed})")
         head.extend(_capped(warnings, LIMIT // 8, "> - _...and {} more._"))
         head.append("")
+    budget = (document.get("cost") or {}).get("budget") or {}
+    if budget.get("overruns"):
+        allowed = budget.get("override")
+        head.append("> [!CAUTION]")
+        head.append(
+            "> **Over budget** (allowed by `--allow-over-budget`):"
+            if allowed
+            else "> **Over budget**: `mlapply apply` refuses this plan."
+        )
+        head.extend(f"> - {_cell(overrun_line(o))}" for o in budget["overruns"])
+        head.append("")
     if document.get("removals"):
         head.extend(["> [!WARNING]", f"> {REMOVALS_HEADING}"])
         removed = [f"> - {_cell(removal_line(r))}" for r in document["removals"]]
@@ -141,14 +156,23 @@ def render_markdown(document: dict[str, Any]) -> str:
         else:
             head.append("**No changes.** The live resources match the manifests.")
         return "\n".join(head) + "\n"
-    head.extend(["| | resource | action | why |", "|---|---|---|---|"])
+    costed = any(c.get("forecast") for c in pending)
+    if costed:
+        head.extend(["| | resource | action | why | forecast |", "|---|---|---|---|---|"])
+    else:
+        head.extend(["| | resource | action | why |", "|---|---|---|---|"])
     rows = [
         f"| {_ICONS.get(c['action'], '')} | `{c['address']}` | {_action(c)} | "
         f"{_cell('; '.join(r['text'] for r in c['reasons']) or '-')} |"
+        + (f" {_cell(short(c))} |" if costed else "")
         for c in pending
     ]
-    head.extend(_capped(rows, LIMIT // 2, "| | _...and {} more_ | | |"))
+    more = "| | _...and {} more_ | | |" + (" |" if costed else "")
+    head.extend(_capped(rows, LIMIT // 2, more))
     head.extend(["", f"**{summary_line(document)}**", ""])
+    costs = [line for line in summary_lines(document) if not line.startswith("Over budget")]
+    if costs:
+        head.extend([*(_cell(line) + "  " for line in costs[:-1]), _cell(costs[-1]), ""])
     text = "\n".join(head)
     shown = 0
     for change in pending:

@@ -6,12 +6,13 @@ and the time; the command line does the reading and prints this.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import statistics
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from reconciler.backends.base import JobState, LiveJob, LiveSnapshot, LiveVersion
 from reconciler.backends.profile import RuntimeNote
-from reconciler.backends.recorded import deployed_with
+from reconciler.backends.recorded import deployed_with, forecasted
 from reconciler.plan.phrases import duration
 from reconciler.stack.resources import Tuning
 from reconciler.tuning.study import FINISHED
@@ -98,6 +99,7 @@ def status_view(
             "scale_tier": record.essence.get("scaleTier") if (record := j.record) else None,
             "metrics": dict(j.metrics),
             "console_url": j.console_url,
+            "forecast": _forecast(j, now),
             **_study(j, now),
         }
         for j in sorted(snapshot.jobs, key=lambda j: j.create_time or 0)
@@ -121,7 +123,85 @@ def status_view(
         }
         for m in snapshot.models
     ]
-    return {"stack": stack, "backend": backend, "now": now, "jobs": jobs, "models": models}
+    return {
+        "stack": stack,
+        "backend": backend,
+        "now": now,
+        "jobs": jobs,
+        "forecasts": forecast_errors(jobs),
+        "models": models,
+    }
+
+
+TRUSTED_ERROR = 0.25
+"""A forecast within this of what happened counts as right."""
+
+
+def _forecast(job: LiveJob, now: float) -> dict[str, Any] | None:
+    """What the plan forecast for a job, and how far off it was (or how long is left)."""
+    said = forecasted(job.spec)
+    if said is None:
+        return None
+    found: dict[str, Any] = {
+        "seconds": said.seconds,
+        "low": said.low,
+        "high": said.high,
+        "basis": said.basis,
+        "cost": said.cost,
+        "error": None,
+        "left": None,
+    }
+    if job.start_time is None:
+        return found
+    ran = (job.end_time or now) - job.start_time
+    if job.state is JobState.SUCCEEDED and said.seconds > 0:
+        found["error"] = (ran - said.seconds) / said.seconds
+    elif job.state.active:
+        found["left"] = max(said.seconds - ran, 0.0)
+    return found
+
+
+def forecast_errors(jobs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """How past forecasts fared: over the succeeded runs that had one, the median of
+    their errors (absolute), how many were within ``TRUSTED_ERROR``, and the worst."""
+    errors = [
+        j["forecast"]["error"] for j in jobs if (j.get("forecast") or {}).get("error") is not None
+    ]
+    if not errors:
+        return {"runs": 0, "median_error": None, "within": 0, "worst": None}
+    return {
+        "runs": len(errors),
+        "median_error": statistics.median(abs(e) for e in errors),
+        "within": sum(abs(e) <= TRUSTED_ERROR for e in errors),
+        "worst": max(errors, key=abs),
+    }
+
+
+def forecast_text(forecast: Mapping[str, Any] | None) -> str | None:
+    """``forecast 60 s (30 s to 90 s): ran 20 % longer`` for a job's line, or None."""
+    if not forecast:
+        return None
+    low, high = duration(forecast["low"]), duration(forecast["high"])
+    said = f"forecast {duration(forecast['seconds'])} ({low} to {high})"
+    if forecast.get("error") is not None:
+        error = forecast["error"]
+        how = "longer" if error > 0 else "shorter"
+        return f"{said}: ran {abs(error):.0%} {how}"
+    if forecast.get("left") is not None:
+        return f"{said}: about {duration(forecast['left'])} left"
+    return said
+
+
+def forecasts_line(summary: Mapping[str, Any]) -> str | None:
+    """The stack's record of forecasts, so a team can see whether to trust them."""
+    runs = summary.get("runs") or 0
+    if not runs:
+        return None
+    return (
+        f"Forecasts: {runs} finished run{'s' if runs != 1 else ''} had one; median error "
+        f"{summary['median_error']:.0%}, {summary['within']} of {runs} within "
+        f"{TRUSTED_ERROR:.0%}, worst {summary['worst']:+.0%}."
+    )
 
 
 def _deployed_figures(version: LiveVersion) -> dict[str, float]:
@@ -166,6 +246,9 @@ def render_status(view: Mapping[str, Any]) -> str:
             lines.append(f"      {job['runtime']}")
         if job.get("console_url"):
             lines.append(f"      {job['console_url']}")
+        forecast = forecast_text(job.get("forecast"))
+        if forecast:
+            lines.append(f"      {forecast}")
         for trial in job.get("trials", ()):
             lines.append(_trial_line(trial, job.get("metric")))
             if trial["error"] and trial["state"] == "FAILED":
@@ -176,6 +259,9 @@ def render_status(view: Mapping[str, Any]) -> str:
             # The last line, and the one before a hint: the exception the hint is about.
             shown = said[-2:] if len(said) > 1 and said[-1].startswith("hint: ") else said[-1:]
             lines.extend(f"      {line.strip()}" for line in shown)
+    record = forecasts_line(view.get("forecasts") or {})
+    if record:
+        lines.append(f"  {record}")
     lines.append("\nModels:" if view["models"] else "\nModels: none")
     for model in view["models"]:
         lines.append(f"  {model['name']}")

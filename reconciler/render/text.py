@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from reconciler.plan.fields import dotted
+from reconciler.render.costs import change_line, summary_lines
 from reconciler.render.jsonplan import (
     HEADLINES,
     REMOVALS_HEADING,
@@ -62,6 +63,9 @@ def render_text(document: dict[str, Any], *, colour: bool = False) -> str:
         lines.append(f"  # {change['address']} {HEADLINES[action]}{live}")
         lines.append(f"  {symbol} {change['address']}")
         lines.extend(f"      why: {printable(reason['text'])}" for reason in change["reasons"])
+        forecast = change_line(change)
+        if forecast is not None:
+            lines.append(f"      {forecast[0]}: {printable(forecast[1])}")
         for field in change["field_changes"]:
             mark = "  # forces replacement" if field["forces_replacement"] else ""
             before = _value(field["before"]) if "before" in field else "(none)"
@@ -92,6 +96,12 @@ def render_text(document: dict[str, Any], *, colour: bool = False) -> str:
     for problem in document["errors"]:
         lines.append(_paint(f"Error: {printable(error_text(problem))}", "delete", colour))
     if document["errors"]:
+        lines.append("")
+    costs = summary_lines(document)
+    for line in costs:
+        over = line.startswith("Over budget")
+        lines.append(_paint(printable(line), "delete", colour) if over else printable(line))
+    if costs:
         lines.append("")
     if not pending and not document.get("removals"):
         lines.append("No changes. The live resources match the manifests.")

@@ -68,6 +68,16 @@ class Meta(NamedTuple):
     """Where the document starts."""
 
 
+class Budget(NamedTuple):
+    """``Stack.spec.budget``: the most a plan may forecast (US dollars; None: no limit)."""
+
+    per_apply: float | None = None
+    per_job: float | None = None
+    serving_per_month: float | None = None
+    location: str = ""
+    """Where it is written (``file:line``), for the plan's message."""
+
+
 @dataclass(frozen=True)
 class StackSettings(_Addressed):
     kind = "Stack"
@@ -87,6 +97,10 @@ class StackSettings(_Addressed):
     serving_container: ServingContainer | None = None
     """``spec.defaults.servingContainer``: every version's that names none."""
     serving_container_at: Location | None = None
+    budget: Budget = field(default_factory=Budget)
+    node_hour: float | None = None
+    """``spec.prices.nodeHour``: what a node costs per hour where the backend has no
+    price list."""
 
 
 @dataclass(frozen=True)

@@ -73,6 +73,8 @@ PROFILE = Profile(
     describe_runtime=describe_runtime,
     default_python=runtimes.this_python(),
     trial_slots=trial_slots,
+    job_nodes=lambda pools: 1,  # every process runs on this machine
+    serving_cost="mlapply serve runs on this machine while you run it: no recurring cost",
     explains={
         Facet.PREDICTIONS: Missing(
             "the local backend's versions are SavedModels on this machine: mlapply predict "

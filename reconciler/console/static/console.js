@@ -76,8 +76,10 @@ async function refreshStack() {
     const item = el("li");
     item.append(el("code", change.address), el("span", ` ${change.action}: `, "muted"),
       el("span", change.reasons.join("; ")));
+    if (change.forecast) item.append(el("div", change.forecast, "muted"));
     return item;
   }));
+  document.getElementById("plan-cost").textContent = (stack.cost || []).join(" ");
   document.getElementById("changes-panel").hidden = stack.changes.length === 0;
   document.getElementById("planned-at").textContent = stack.planned_at ?
     `(planned ${new Date(stack.planned_at * 1000).toLocaleTimeString()})` : "";
@@ -101,6 +103,7 @@ async function refreshJobs() {
   state.jobs = answer.jobs;
   const body = document.querySelector("#jobs tbody");
   document.getElementById("no-jobs").hidden = answer.jobs.length > 0;
+  document.getElementById("forecasts").textContent = answer.forecasts || "";
   const live = answer.jobs.filter(active);
   if (!state.chosenByUser || !answer.jobs.some((j) => j.name === state.selected)) {
     const first = live[0] || answer.jobs[0];
@@ -118,7 +121,7 @@ async function refreshJobs() {
       job.peak_memory_bytes ? `${mib(job.peak_memory_bytes)} peak` : "-";
     row.append(name, el("td", job.state, `state-${job.state}`), el("td", job.scale_tier || "-"),
       el("td", duration(job.duration_seconds)), el("td", cpu), el("td", memory),
-      el("td", metricText(job)));
+      el("td", metricText(job)), el("td", job.forecast_text || "-", "muted"));
     row.addEventListener("click", () => {
       state.selected = job.name;
       state.trial = null;

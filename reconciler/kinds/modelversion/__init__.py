@@ -18,4 +18,5 @@ class ModelVersionHandler(PackagedHandler):
     record = ModelVersion
     build_part: ClassVar[BuildPart] = build
     package = __name__
+    costs = True
     updatable = build.UPDATABLE

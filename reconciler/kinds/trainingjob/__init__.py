@@ -22,5 +22,6 @@ class TrainingJobHandler(PackagedHandler):
     record = TrainingJob
     build_part: ClassVar[BuildPart] = build
     package = __name__
+    costs = True
     updatable = build.UPDATABLE
     retrainable = True

@@ -82,6 +82,8 @@ def identify(job: TrainingJob, ctx: IdentityContext) -> DesiredResource[Compiled
             # Shared, not copied: every job of a trainer has the same file list.
             "trainer_files": source.files if source else {},
             "data_files": {side: p.files for side, p in prints.items()},
+            # Which Trainer it ran: a forecast learns from the trainer's other jobs.
+            "trainer": trainer.meta.name,
         },
         prevent_destroy=job.meta.prevent_destroy,
     )

@@ -11,10 +11,12 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from reconciler.backends import facets, registry
+from reconciler.backends import facets, recorded, registry
+from reconciler.backends.recorded import Forecasted
 from reconciler.kinds.base import ApplyContext, JobProgress, StepFailed
 from reconciler.kinds.trainingjob.identity import compiled_job
 from reconciler.lazy import LazyModule
+from reconciler.plan.forecast import JobForecast
 
 if TYPE_CHECKING:
     import reconciler.backends.base as records
@@ -43,7 +45,7 @@ def apply(change: Change, ctx: ApplyContext) -> str:
         change.live_name,
         want.live_labels(ctx.stack.name),
         records.JobState.QUEUED,
-        spec=want.record(),
+        spec=recorded.with_forecast(want.record(), _forecast(change, ctx)),
     )
     if change.action is plans.Action.UPDATE:
         jobs.relabel_job(record)
@@ -63,6 +65,18 @@ def apply(change: Change, ctx: ApplyContext) -> str:
             f"{change.live_name} {done.state.value.lower()}: {done.error or ''}".strip(": ")
         )
     return f"{change.live_name} succeeded"
+
+
+def _forecast(change: Change, ctx: ApplyContext) -> Forecasted | None:
+    """What the plan forecast for the job it submits; a relabelled job keeps its own."""
+    found = change.forecast
+    if change.action is plans.Action.UPDATE:
+        live = next((j for j in ctx.live.jobs if j.name == change.live_name), None)
+        return recorded.forecasted(live.spec) if live is not None else None
+    if not isinstance(found, JobForecast) or found.seconds is None:
+        return None
+    low, high = found.low or found.seconds, found.high or found.seconds
+    return recorded.Forecasted(found.seconds, low, high, found.basis_text, found.cost)
 
 
 def wait_for_job(

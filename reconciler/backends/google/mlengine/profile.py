@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import date
 from types import MappingProxyType
 
+from reconciler.backends.google import prices
 from reconciler.backends.google import settings as google_settings
 from reconciler.backends.google.explains import TENSORBOARD_LOGDIR, kept_elsewhere
 from reconciler.backends.google.machines import machine_check
@@ -107,6 +108,7 @@ PROFILE = Profile(
     name="mlengine",
     title="Cloud ML Engine (ml v1, shut down 2025-01-31)",
     compile_pools=compile_pools,
+    prices=prices.MLENGINE,
     explains=kept_elsewhere(
         "Cloud ML Engine",
         logs="gcloud ai-platform jobs stream-logs JOB_ID",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
+from reconciler.backends.google import prices
 from reconciler.backends.google import settings as google_settings
 from reconciler.backends.google.explains import TENSORBOARD_LOGDIR, kept_elsewhere
 from reconciler.backends.google.tiers import compile_pools
@@ -27,6 +28,7 @@ PROFILE = Profile(
     name="vertex",
     title="Vertex AI (aiplatform v1)",
     compile_pools=compile_pools,
+    prices=prices.VERTEX,
     explains=kept_elsewhere(
         "Vertex AI",
         logs="gcloud ai custom-jobs stream-logs JOB_ID --region REGION",

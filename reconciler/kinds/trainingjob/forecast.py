@@ -1,0 +1,277 @@
+"""A TrainingJob's forecast: how long it will run and what it will cost (pure).
+
+History is the stack's own finished runs (the live snapshot the plan read): a
+succeeded run's running time (start to end), its machines, its
+hyperparameters, the size of its training data and, for a study, each
+trial's time. The basis is, strongest first: past runs of the same
+TrainingJob on the same machines; past runs of the same Trainer on the same
+machines; past runs of the same TrainingJob on other machines (weak: said);
+else none ("no history: first run", and the price per hour alone).
+
+What time grows with is decided from the job's hyperparameters by name: the
+first of ``STEPS`` it sets is its training steps (time grows with the steps,
+not with the data: a step reads one batch); else the first of ``EPOCHS``
+(time grows with epochs times the training data's bytes); else the data's
+bytes. ``plan.estimate`` fits past runs against that measure.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import statistics
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from reconciler.kinds.indexes import live_jobs
+from reconciler.kinds.trainingjob.identity import compiled_job
+from reconciler.lazy import LazyModule
+
+if TYPE_CHECKING:
+    import reconciler.backends.base as records
+    import reconciler.plan.estimate as estimates
+    import reconciler.plan.forecast as forecasts
+    import reconciler.plan.model as plans
+    from reconciler.backends.base import LiveJob
+    from reconciler.backends.compiled import CompiledJob
+    from reconciler.plan.costing import ForecastView
+    from reconciler.plan.estimate import Estimate, Point
+    from reconciler.plan.forecast import JobForecast
+    from reconciler.plan.model import Change
+else:
+    estimates = LazyModule("reconciler.plan.estimate")
+    forecasts = LazyModule("reconciler.plan.forecast")
+    plans = LazyModule("reconciler.plan.model")
+    records = LazyModule("reconciler.backends.base")
+
+STEPS = ("train_steps", "max_steps", "num_train_steps", "training_steps", "num_steps", "steps")
+EPOCHS = ("num_epochs", "train_epochs", "epochs", "n_epochs")
+_TRIAL_DONE = ("SUCCEEDED", "STOPPED")
+
+
+class Measure(NamedTuple):
+    """What a job's time grows with: a hyperparameter (steps or epochs), the data, both."""
+
+    name: str | None
+    per_byte: bool
+
+    def of(self, hyperparameters: Mapping[str, Any], data: float | None) -> float | None:
+        value: float | None = 1.0
+        if self.name is not None:
+            found = hyperparameters.get(self.name)
+            number = isinstance(found, int | float) and not isinstance(found, bool)
+            value = float(found) if number and found is not None else None
+        if value is None or not self.per_byte:
+            return value
+        return value * data if data else None
+
+    def words(self) -> str:
+        if self.name is None:
+            return "data"
+        return f"{self.name} x data" if self.per_byte else self.name
+
+
+def measure_for(hyperparameters: Mapping[str, Any], data: float | None) -> Measure:
+    step = next((n for n in STEPS if n in hyperparameters), None)
+    if step is not None:
+        return Measure(step, False)
+    epoch = next((n for n in EPOCHS if n in hyperparameters), None)
+    return Measure(epoch, data is not None)
+
+
+class PastRun(NamedTuple):
+    name: str
+    manifest: str
+    trainer: str | None
+    machines: str
+    hyperparameters: Mapping[str, Any]
+    data: float | None
+    seconds: float
+    trials: tuple[tuple[Mapping[str, Any], float], ...]
+    """A study's finished trials: (their parameters, seconds)."""
+
+
+def forecast(change: Change, view: ForecastView) -> JobForecast | None:
+    if change.action not in (plans.Action.CREATE, plans.Action.REPLACE, plans.Action.WAIT):
+        return None
+    want = view.desired.resources.get(change.address)
+    if want is None:
+        return None
+    job = compiled_job(want)
+    found = _estimate(job, _machines(want.essence), view)
+    priced = view.prices.training(job.pools, job.region) if view.prices is not None else None
+    hourly = priced.hourly if priced is not None else None
+    unpriced = (
+        (priced.missing if priced is not None else view.unpriced()) if hourly is None else None
+    )
+    if change.action is plans.Action.WAIT:
+        found = _running(found, view, change.live_name)
+    if job.tuning is not None and hourly is not None:
+        tuning = job.tuning
+        slots = min(tuning.max_parallel_trials, view.profile.trial_slots(job.pools))
+        waves = math.ceil(tuning.max_trials / max(slots, 1))
+        hourly = hourly * tuning.max_trials / waves  # every trial pays for its machines
+    return dataclasses.replace(found, hourly=hourly, unpriced=unpriced)
+
+
+def standing(view: ForecastView) -> float | None:
+    return None  # a job costs while it runs; nothing recurs
+
+
+def _machines(essence: Mapping[str, Any]) -> str:
+    return json.dumps([essence.get("scaleTier"), essence.get("machines")], sort_keys=True)
+
+
+def _estimate(job: CompiledJob, machines: str, view: ForecastView) -> JobForecast:
+    history: list[PastRun] = view.memo("forecast.history", lambda: _history(view))
+    data = _data_bytes(job.data)
+    wanted = dict(job.hyperparameters)
+    if job.tuning is not None:
+        for param in job.tuning.params:  # a tuned size: the middle of its range
+            if param.name not in wanted and param.min is not None and param.max is not None:
+                wanted[param.name] = (param.min + param.max) / 2
+    measure = measure_for(wanted, data)
+    work = measure.of(wanted, data)
+    tier = job.scale_tier
+    same_machines = [r for r in history if r.machines == machines]
+    choices = (
+        (
+            forecasts.Basis.MANIFEST,
+            [r for r in same_machines if r.manifest == job.name],
+            f"{job.name} on {tier}",
+        ),
+        (
+            forecasts.Basis.TRAINER,
+            [r for r in same_machines if r.trainer == job.trainer],
+            f"trainer {job.trainer} on {tier}",
+        ),
+        (
+            forecasts.Basis.OTHER_MACHINES,
+            [r for r in history if r.manifest == job.name],
+            f"{job.name} on other machines",
+        ),
+    )
+    for basis, runs, who in choices:
+        points = _points(runs, measure, job.tuning is not None)
+        found = estimates.estimate(points, work) if work is not None else None
+        if found is None:
+            continue
+        text = _basis_text(found, who, points, work, measure, job)
+        weak = found.weak or basis is forecasts.Basis.OTHER_MACHINES
+        seconds, low, high = found.seconds, found.low, found.high
+        if job.tuning is not None:
+            slots = min(job.tuning.max_parallel_trials, view.profile.trial_slots(job.pools))
+            waves = math.ceil(job.tuning.max_trials / max(slots, 1))
+            seconds, low, high = seconds * waves, low * waves, high * waves
+        return forecasts.JobForecast(basis, text, seconds, low, high, weak)
+    return forecasts.JobForecast(forecasts.Basis.NONE, "no history: first run")
+
+
+def _basis_text(
+    found: Estimate,
+    who: str,
+    points: list[Point],
+    work: float | None,
+    measure: Measure,
+    job: CompiledJob,
+) -> str:
+    unit = "trial" if job.tuning is not None else "run"
+    text = f"{found.runs} past {unit}{'s' if found.runs != 1 else ''} of {who}"
+    middle = statistics.median(p.work for p in points)
+    if work is not None and middle > 0 and abs(work / middle - 1) > 0.05:
+        ratio = work / middle
+        text += (
+            f", {measure.words()} {ratio:.1f}x larger"
+            if ratio > 1
+            else f", {measure.words()} {1 / ratio:.1f}x smaller"
+        )
+    if found.extrapolated:
+        text += ", beyond the sizes seen"
+    if job.tuning is not None:
+        tuning = job.tuning
+        text += f"; {tuning.max_trials} trials, at most {tuning.max_parallel_trials} at a time"
+        if tuning.early_stopping:
+            text += " (early stopping may end some sooner: not counted)"
+    return text
+
+
+def _points(runs: list[PastRun], measure: Measure, trials: bool) -> list[Point]:
+    points: list[Point] = []
+    for run in runs:
+        if trials and run.trials:
+            for params, seconds in run.trials:
+                size = measure.of({**run.hyperparameters, **params}, run.data)
+                if size is not None:
+                    points.append(estimates.Point(size, seconds))
+            continue
+        size = measure.of(run.hyperparameters, run.data)
+        if size is not None:
+            points.append(estimates.Point(size, run.seconds))
+    return points
+
+
+def _running(found: JobForecast, view: ForecastView, name: str | None) -> JobForecast:
+    run = next((j for j in view.live.jobs if j.name == name), None)
+    if run is None or run.start_time is None or found.seconds is None:
+        return found
+    ran = max(view.options.now - run.start_time, 0.0)
+    return dataclasses.replace(found, running=ran, left=max(found.seconds - ran, 0.0))
+
+
+def _data_bytes(data: Mapping[str, Any]) -> float | None:
+    train = data.get("train")
+    files = getattr(train, "files", None) if train is not None else None
+    return _size(files)
+
+
+def _size(files: Any) -> float | None:
+    if not isinstance(files, Mapping) or not files:
+        return None
+    total = 0
+    for entry in files.values():
+        if isinstance(entry, list | tuple) and entry and isinstance(entry[0], int):
+            total += entry[0]
+    return float(total) or None
+
+
+def _history(view: ForecastView) -> list[PastRun]:
+    found: list[PastRun] = []
+    for manifest, runs in live_jobs(view).items():
+        for run in runs:
+            past = _past(manifest, run)
+            if past is not None:
+                found.append(past)
+    return found
+
+
+def _past(manifest: str, run: LiveJob) -> PastRun | None:
+    if run.state is not records.JobState.SUCCEEDED or run.lost:
+        return None
+    if run.start_time is None or run.end_time is None or run.end_time <= run.start_time:
+        return None
+    record = run.record
+    if record is None:
+        return None
+    essence: Mapping[str, Any] = record.essence
+    details: Mapping[str, Any] = record.details
+    trainer = details.get("trainer")
+    trials = tuple(
+        (dict(t.params), t.end_time - t.start_time)
+        for t in run.trials
+        if t.state in _TRIAL_DONE
+        and t.start_time is not None
+        and t.end_time is not None
+        and t.end_time > t.start_time
+    )
+    hyperparameters = essence.get("hyperparameters")
+    return PastRun(
+        run.name,
+        manifest,
+        trainer if isinstance(trainer, str) else None,
+        _machines(essence),
+        hyperparameters if isinstance(hyperparameters, Mapping) else {},
+        _size((details.get("data_files") or {}).get("train")),
+        run.end_time - run.start_time,
+        trials,
+    )
