@@ -1,10 +1,13 @@
 """How planning scales: stacks of N TrainingJobs (each deployed as a ModelVersion,
 ten versions per Model) whose live records are all in the local store.
 
-Run: `.venv/bin/python bench/plan_scale.py [--sizes 100 1000 10000]`. Each size
-runs in its own process (so peak memory is its own); setup is not timed. The
-timed `plan` is what `mlapply plan` does: load and validate the manifests,
-fingerprint, read the live state, diff; plus rendering the text.
+Run: `.venv/bin/python bench/plan_scale.py [--sizes 100 1000 10000] [--changed]`.
+Each size runs in its own process (so peak memory is its own); setup is not
+timed. The timed `plan` is what `mlapply plan` does: load and validate the
+manifests, fingerprint, read the live state, diff, forecast; plus rendering the
+text. With `--changed`, every job's hyperparameters change after the stack is
+recorded as converged, so the plan retrains every job (and forecasts each from
+its past run).
 """
 
 from __future__ import annotations
@@ -25,13 +28,13 @@ sys.path.insert(0, str(REPO))
 NOW = 1_800_000_000.0
 
 
-def write_stack(root: Path, jobs: int) -> None:
-    (root / ".git").mkdir()
+def write_stack(root: Path, jobs: int, lr: str = "0.01") -> None:
+    (root / ".git").mkdir(exist_ok=True)
     trainer = root / "trainer" / "trainer"
-    trainer.mkdir(parents=True)
+    trainer.mkdir(parents=True, exist_ok=True)
     (trainer / "__init__.py").write_text("")
     (trainer / "task.py").write_text("print('train')\n")
-    (root / "data").mkdir()
+    (root / "data").mkdir(exist_ok=True)
     for i in range(3):
         (root / "data" / f"train-{i}.csv").write_text(f"fare,km\n{i},{i * 2}\n")
     docs = [
@@ -46,7 +49,7 @@ def write_stack(root: Path, jobs: int) -> None:
         docs.append(
             "apiVersion: mlapply/v1\nkind: TrainingJob\n"
             f"metadata: {{name: job-{j}}}\n"
-            f"spec: {{trainer: t, dataset: d, hyperparameters: {{seed: {j}, lr: 0.01}}}}\n"
+            f"spec: {{trainer: t, dataset: d, hyperparameters: {{seed: {j}, lr: {lr}}}}}\n"
         )
         default = "true" if j % 10 == 0 else "false"
         docs.append(
@@ -55,7 +58,7 @@ def write_stack(root: Path, jobs: int) -> None:
             f"spec: {{model: model-{j // 10}, source: {{job: job-{j}}}, default: {default}}}\n"
         )
     manifests = root / "m"
-    manifests.mkdir()
+    manifests.mkdir(exist_ok=True)
     # Many files, as a real repository of this size would have.
     per_file = 200
     for start in range(0, len(docs), per_file):
@@ -64,7 +67,7 @@ def write_stack(root: Path, jobs: int) -> None:
         )
 
 
-def measure(jobs: int) -> dict[str, float]:
+def measure(jobs: int, changed: bool = False) -> dict[str, float]:
     from reconciler import gcpause
     from reconciler.apply.planning import make_plan
     from reconciler.backends.local import LocalDriver, LocalStore
@@ -85,6 +88,8 @@ def measure(jobs: int) -> dict[str, float]:
         store = LocalStore(home, create=True)
         record_converged(store, planned.desired, now=NOW)
         store.close()
+        if changed:
+            write_stack(root, jobs, lr="0.02")
         del setup, planned  # measure from a clean heap, as a new `mlapply plan` process has
         gc.collect()
 
@@ -96,7 +101,7 @@ def measure(jobs: int) -> dict[str, float]:
         planned_at = time.perf_counter()
         text = render_text(plan_to_json(again.plan))
         end = time.perf_counter()
-        assert not again.plan.has_changes, text[:2000]
+        assert again.plan.has_changes == changed, text[:2000]
         resources = len(loaded.stack.everything())
         live = len(again.live.jobs) + len(again.live.versions) + len(again.live.models)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -115,10 +120,11 @@ def measure(jobs: int) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 10000])
+    parser.add_argument("--changed", action="store_true", help="every job retrains")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(measure(args.one)))
+        print(json.dumps(measure(args.one, args.changed)))
         return
     print(
         f"{'jobs':>6} {'resources':>9} {'live':>6} {'load s':>7} {'identity+read+diff s':>21} "
@@ -127,7 +133,7 @@ def main() -> None:
     previous = None
     for size in args.sizes:
         done = subprocess.run(
-            [sys.executable, __file__, "--one", str(size)],
+            [sys.executable, __file__, "--one", str(size), *(["--changed"] * args.changed)],
             capture_output=True,
             text=True,
             check=True,

@@ -254,6 +254,7 @@ def test_the_page_shows_a_running_job_with_growing_charts_and_its_log(
             page.goto(console.url + "/")
             page.wait_for_selector("#jobs tbody tr[data-job^='burn_']", timeout=30_000)
             assert "burn" in page.inner_text("#jobs tbody")
+            assert "Forecast" in page.inner_text("#jobs thead")  # a first run: "-"
             page.wait_for_function(
                 "Number(document.querySelector('#cpu-chart').dataset.points) > 0"
                 " && Number(document.querySelector('#memory-chart').dataset.points) > 0",

@@ -220,8 +220,28 @@ def test_a_study_runs_its_trials_in_waves_of_its_parallel_limit(scenario: Scenar
         scenario, train_steps=100, job_extra=tuning.replace("maxTrials: 4", "maxTrials: 6")
     )
     assert found.seconds == pytest.approx(3 * 30)  # 6 trials, 2 at a time, 30 s each
-    assert "4 past trials of taxifare-dnn on BASIC; 6 trials, at most 2 at a time" in (
-        found.basis_text
+    assert found.basis_text == "4 past trials of taxifare-dnn on BASIC; 6 trials, 2 at a time"
+
+
+def test_a_study_with_early_stopping_counts_past_stopped_trials_at_their_time(
+    scenario: Scenario,
+) -> None:
+    tuning = (
+        "hyperparameterTuning:\n"
+        "  metric: rmse\n  goal: MINIMIZE\n  maxTrials: 3\n  maxParallelTrials: 1\n"
+        "  enableEarlyStopping: true\n"
+        "  params:\n  - {name: dropout, type: DOUBLE, min: 0.0, max: 0.5}\n"
+    )
+    trials = (
+        LiveTrial("1", {"dropout": 0.1}, "SUCCEEDED", 1.0, NOW, NOW + 40),
+        LiveTrial("2", {"dropout": 0.2}, "STOPPED", 2.0, NOW + 40, NOW + 50),
+        LiveTrial("3", {"dropout": 0.3}, "SUCCEEDED", 1.5, NOW + 50, NOW + 90),
+    )
+    _run(scenario, 95, start=NOW, trials=trials, train_steps=100, job_extra=tuning)
+    found = _forecast(scenario, train_steps=100, job_extra=tuning.replace("0.5}", "0.6}"))
+    assert found.seconds == pytest.approx(3 * 40)  # the median trial, three rounds
+    assert found.basis_text.endswith(
+        "3 trials, 1 at a time (early stopping: 1 past trial stopped early, at the time they ran)"
     )
 
 

@@ -22,6 +22,8 @@ from typing import NamedTuple
 class Point(NamedTuple):
     work: float
     seconds: float
+    trial: bool = False
+    """A trial of a study (a study's forecast counts its trials, not whole runs)."""
 
 
 class Estimate(NamedTuple):

@@ -88,8 +88,8 @@ class PastRun(NamedTuple):
     hyperparameters: Mapping[str, Any]
     data: float | None
     seconds: float
-    trials: tuple[tuple[Mapping[str, Any], float], ...]
-    """A study's finished trials: (their parameters, seconds)."""
+    trials: tuple[tuple[Mapping[str, Any], float, bool], ...]
+    """A study's finished trials: (their parameters, seconds, stopped early)."""
 
 
 def forecast(change: Change, view: ForecastView) -> JobForecast | None:
@@ -108,10 +108,8 @@ def forecast(change: Change, view: ForecastView) -> JobForecast | None:
     if change.action is plans.Action.WAIT:
         found = _running(found, view, change.live_name)
     if job.tuning is not None and hourly is not None:
-        tuning = job.tuning
-        slots = min(tuning.max_parallel_trials, view.profile.trial_slots(job.pools))
-        waves = math.ceil(tuning.max_trials / max(slots, 1))
-        hourly = hourly * tuning.max_trials / waves  # every trial pays for its machines
+        _, waves = _waves(job, view)
+        hourly = hourly * job.tuning.max_trials / waves  # every trial pays for its machines
     return dataclasses.replace(found, hourly=hourly, unpriced=unpriced)
 
 
@@ -124,7 +122,7 @@ def _machines(essence: Mapping[str, Any]) -> str:
 
 
 def _estimate(job: CompiledJob, machines: str, view: ForecastView) -> JobForecast:
-    history: list[PastRun] = view.memo("forecast.history", lambda: _history(view))
+    history: History = view.memo("forecast.history", lambda: _history(view))
     data = _data_bytes(job.data)
     wanted = dict(job.hyperparameters)
     if job.tuning is not None:
@@ -134,49 +132,64 @@ def _estimate(job: CompiledJob, machines: str, view: ForecastView) -> JobForecas
     measure = measure_for(wanted, data)
     work = measure.of(wanted, data)
     tier = job.scale_tier
-    same_machines = [r for r in history if r.machines == machines]
     choices = (
         (
             forecasts.Basis.MANIFEST,
-            [r for r in same_machines if r.manifest == job.name],
+            history.of_job.get((job.name, machines), []),
             f"{job.name} on {tier}",
         ),
         (
             forecasts.Basis.TRAINER,
-            [r for r in same_machines if r.trainer == job.trainer],
+            history.of_trainer.get((job.trainer, machines), []),
             f"trainer {job.trainer} on {tier}",
         ),
         (
             forecasts.Basis.OTHER_MACHINES,
-            [r for r in history if r.manifest == job.name],
+            history.of_job_anywhere.get(job.name, []),
             f"{job.name} on other machines",
         ),
     )
     for basis, runs, who in choices:
-        points = _points(runs, measure, job.tuning is not None)
+        points, stopped = _points(runs, measure, job.tuning is not None)
         found = estimates.estimate(points, work) if work is not None else None
         if found is None:
             continue
-        text = _basis_text(found, who, points, work, measure, job)
+        text = _basis_text(found, who, points, work, measure)
         weak = found.weak or basis is forecasts.Basis.OTHER_MACHINES
         seconds, low, high = found.seconds, found.low, found.high
         if job.tuning is not None:
-            slots = min(job.tuning.max_parallel_trials, view.profile.trial_slots(job.pools))
-            waves = math.ceil(job.tuning.max_trials / max(slots, 1))
+            slots, waves = _waves(job, view)
+            text += _study_text(job, slots, stopped)
             seconds, low, high = seconds * waves, low * waves, high * waves
         return forecasts.JobForecast(basis, text, seconds, low, high, weak)
     return forecasts.JobForecast(forecasts.Basis.NONE, "no history: first run")
 
 
+def _waves(job: CompiledJob, view: ForecastView) -> tuple[int, int]:
+    """A study's trials at once (its limit, as far as the backend runs them) and how
+    many rounds its trials take."""
+    assert job.tuning is not None
+    slots = max(min(job.tuning.max_parallel_trials, view.profile.trial_slots(job.pools)), 1)
+    return slots, math.ceil(job.tuning.max_trials / slots)
+
+
+def _study_text(job: CompiledJob, slots: int, stopped: int) -> str:
+    assert job.tuning is not None
+    text = f"; {job.tuning.max_trials} trials, {slots} at a time"
+    if job.tuning.early_stopping:
+        text += (
+            f" (early stopping: {stopped} past trial{'s' if stopped != 1 else ''} stopped "
+            "early, at the time they ran)"
+            if stopped
+            else " (early stopping may end trials sooner: not counted)"
+        )
+    return text
+
+
 def _basis_text(
-    found: Estimate,
-    who: str,
-    points: list[Point],
-    work: float | None,
-    measure: Measure,
-    job: CompiledJob,
+    found: Estimate, who: str, points: list[Point], work: float | None, measure: Measure
 ) -> str:
-    unit = "trial" if job.tuning is not None else "run"
+    unit = "trial" if points and points[0].trial else "run"
     text = f"{found.runs} past {unit}{'s' if found.runs != 1 else ''} of {who}"
     middle = statistics.median(p.work for p in points)
     if work is not None and middle > 0 and abs(work / middle - 1) > 0.05:
@@ -188,31 +201,33 @@ def _basis_text(
         )
     if found.extrapolated:
         text += ", beyond the sizes seen"
-    if job.tuning is not None:
-        tuning = job.tuning
-        text += f"; {tuning.max_trials} trials, at most {tuning.max_parallel_trials} at a time"
-        if tuning.early_stopping:
-            text += " (early stopping may end some sooner: not counted)"
     return text
 
 
-def _points(runs: list[PastRun], measure: Measure, trials: bool) -> list[Point]:
+def _points(runs: list[PastRun], measure: Measure, trials: bool) -> tuple[list[Point], int]:
+    """The runs as points (a study's: its trials, where they are known), and how many
+    of those trials stopped early."""
     points: list[Point] = []
+    stopped = 0
     for run in runs:
         if trials and run.trials:
-            for params, seconds in run.trials:
+            for params, seconds, early in run.trials:
                 size = measure.of({**run.hyperparameters, **params}, run.data)
                 if size is not None:
-                    points.append(estimates.Point(size, seconds))
+                    points.append(estimates.Point(size, seconds, trial=True))
+                    stopped += early
             continue
         size = measure.of(run.hyperparameters, run.data)
         if size is not None:
             points.append(estimates.Point(size, run.seconds))
-    return points
+    return points, stopped
 
 
 def _running(found: JobForecast, view: ForecastView, name: str | None) -> JobForecast:
-    run = next((j for j in view.live.jobs if j.name == name), None)
+    by_name: dict[str | None, LiveJob] = view.memo(
+        "forecast.jobs", lambda: {j.name: j for j in view.live.jobs}
+    )
+    run = by_name.get(name)
     if run is None or run.start_time is None or found.seconds is None:
         return found
     ran = max(view.options.now - run.start_time, 0.0)
@@ -235,13 +250,26 @@ def _size(files: Any) -> float | None:
     return float(total) or None
 
 
-def _history(view: ForecastView) -> list[PastRun]:
-    found: list[PastRun] = []
+class History(NamedTuple):
+    """The stack's finished runs, indexed once per plan for each basis."""
+
+    of_job: dict[tuple[str, str], list[PastRun]]
+    """By (TrainingJob, machines)."""
+    of_trainer: dict[tuple[str | None, str], list[PastRun]]
+    """By (Trainer, machines)."""
+    of_job_anywhere: dict[str, list[PastRun]]
+
+
+def _history(view: ForecastView) -> History:
+    found = History({}, {}, {})
     for manifest, runs in live_jobs(view).items():
         for run in runs:
             past = _past(manifest, run)
-            if past is not None:
-                found.append(past)
+            if past is None:
+                continue
+            found.of_job.setdefault((manifest, past.machines), []).append(past)
+            found.of_trainer.setdefault((past.trainer, past.machines), []).append(past)
+            found.of_job_anywhere.setdefault(manifest, []).append(past)
     return found
 
 
@@ -257,7 +285,7 @@ def _past(manifest: str, run: LiveJob) -> PastRun | None:
     details: Mapping[str, Any] = record.details
     trainer = details.get("trainer")
     trials = tuple(
-        (dict(t.params), t.end_time - t.start_time)
+        (dict(t.params), t.end_time - t.start_time, t.state == "STOPPED")
         for t in run.trials
         if t.state in _TRIAL_DONE
         and t.start_time is not None
