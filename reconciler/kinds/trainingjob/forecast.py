@@ -17,7 +17,6 @@ bytes. ``plan.estimate`` fits past runs against that measure.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import statistics
@@ -37,7 +36,7 @@ if TYPE_CHECKING:
     from reconciler.backends.compiled import CompiledJob
     from reconciler.plan.costing import ForecastView
     from reconciler.plan.estimate import Estimate, Point
-    from reconciler.plan.forecast import JobForecast
+    from reconciler.plan.forecast import Basis, JobForecast
     from reconciler.plan.model import Change
 else:
     estimates = LazyModule("reconciler.plan.estimate")
@@ -99,18 +98,26 @@ def forecast(change: Change, view: ForecastView) -> JobForecast | None:
     if want is None:
         return None
     job = compiled_job(want)
-    found = _estimate(job, _machines(want.essence), view)
-    priced = view.prices.training(job.pools, job.region) if view.prices is not None else None
-    hourly = priced.hourly if priced is not None else None
-    unpriced = (
-        (priced.missing if priced is not None else view.unpriced()) if hourly is None else None
-    )
-    if change.action is plans.Action.WAIT:
-        found = _running(found, view, change.live_name)
+    # Jobs of a tier share its compiled pools: their machines key is made once.
+    key = f"forecast.machines.{job.scale_tier}.{id(job.pools)}"
+    machines = view.memo(key, lambda: _machines(want.essence))
+    found = _estimate(job, machines, view)
+    hourly: float | None
+    unpriced: str | None
+    if view.prices is None:
+        hourly, unpriced = None, view.unpriced()
+    else:
+        hourly, unpriced = view.prices.training(job.pools, job.region)
     if job.tuning is not None and hourly is not None:
         _, waves = _waves(job, view)
         hourly = hourly * job.tuning.max_trials / waves  # every trial pays for its machines
-    return dataclasses.replace(found, hourly=hourly, unpriced=unpriced)
+    running = left = None
+    if change.action is plans.Action.WAIT and found.seconds is not None:
+        running = _ran(view, change.live_name)
+        left = None if running is None else max(found.seconds - running, 0.0)
+    return forecasts.JobForecast(
+        *found, hourly=hourly, unpriced=unpriced, running=running, left=left
+    )
 
 
 def standing(view: ForecastView) -> float | None:
@@ -121,7 +128,18 @@ def _machines(essence: Mapping[str, Any]) -> str:
     return json.dumps([essence.get("scaleTier"), essence.get("machines")], sort_keys=True)
 
 
-def _estimate(job: CompiledJob, machines: str, view: ForecastView) -> JobForecast:
+class Found(NamedTuple):
+    """A job's forecast before its price: ``JobForecast``'s first fields."""
+
+    basis: Basis
+    basis_text: str
+    seconds: float | None = None
+    low: float | None = None
+    high: float | None = None
+    weak: bool = False
+
+
+def _estimate(job: CompiledJob, machines: str, view: ForecastView) -> Found:
     history: History = view.memo("forecast.history", lambda: _history(view))
     data = _data_bytes(job.data)
     wanted = dict(job.hyperparameters)
@@ -161,8 +179,8 @@ def _estimate(job: CompiledJob, machines: str, view: ForecastView) -> JobForecas
             slots, waves = _waves(job, view)
             text += _study_text(job, slots, stopped)
             seconds, low, high = seconds * waves, low * waves, high * waves
-        return forecasts.JobForecast(basis, text, seconds, low, high, weak)
-    return forecasts.JobForecast(forecasts.Basis.NONE, "no history: first run")
+        return Found(basis, text, seconds, low, high, weak)
+    return Found(forecasts.Basis.NONE, "no history: first run")
 
 
 def _waves(job: CompiledJob, view: ForecastView) -> tuple[int, int]:
@@ -223,15 +241,15 @@ def _points(runs: list[PastRun], measure: Measure, trials: bool) -> tuple[list[P
     return points, stopped
 
 
-def _running(found: JobForecast, view: ForecastView, name: str | None) -> JobForecast:
+def _ran(view: ForecastView, name: str | None) -> float | None:
+    """How long a running job has run by the plan's clock."""
     by_name: dict[str | None, LiveJob] = view.memo(
         "forecast.jobs", lambda: {j.name: j for j in view.live.jobs}
     )
     run = by_name.get(name)
-    if run is None or run.start_time is None or found.seconds is None:
-        return found
-    ran = max(view.options.now - run.start_time, 0.0)
-    return dataclasses.replace(found, running=ran, left=max(found.seconds - ran, 0.0))
+    if run is None or run.start_time is None:
+        return None
+    return max(view.options.now - run.start_time, 0.0)
 
 
 def _data_bytes(data: Mapping[str, Any]) -> float | None:
@@ -278,11 +296,10 @@ def _past(manifest: str, run: LiveJob) -> PastRun | None:
         return None
     if run.start_time is None or run.end_time is None or run.end_time <= run.start_time:
         return None
-    record = run.record
-    if record is None:
-        return None
-    essence: Mapping[str, Any] = record.essence
-    details: Mapping[str, Any] = record.details
+    spec = run.spec or {}
+    essence, details = spec.get("essence"), spec.get("details") or {}
+    if not isinstance(essence, Mapping) or not isinstance(details, Mapping):
+        return None  # a record of another shape: no history to learn from
     trainer = details.get("trainer")
     trials = tuple(
         (dict(t.params), t.end_time - t.start_time, t.state == "STOPPED")
