@@ -35,7 +35,7 @@ apiVersion: mlapply/v1
 kind: Stack
 metadata: {name: accuracy}
 spec:
-  variables: {steps: {type: integer, default: 100}}
+  variables: {steps: {type: integer, default: 100}, trials: {type: integer, default: 2}}
 ---
 apiVersion: mlapply/v1
 kind: Dataset
@@ -64,18 +64,18 @@ spec:
 STUDY = """
 apiVersion: mlapply/v1
 kind: TrainingJob
-metadata: {{name: tune}}
+metadata: {name: tune}
 spec:
   trainer: taxifare
   dataset: taxi
-  hyperparameters: {{train_steps: "${{var.steps}}"}}
+  hyperparameters: {train_steps: "${var.steps}"}
   hyperparameterTuning:
     metric: rmse
     goal: MINIMIZE
-    maxTrials: {trials}
+    maxTrials: "${var.trials}"
     maxParallelTrials: 2
     params:
-      - {{name: learning_rate, type: DOUBLE, min: 0.001, max: 0.1, scale: UNIT_LOG_SCALE}}
+      - {name: learning_rate, type: DOUBLE, min: 0.001, max: 0.1, scale: UNIT_LOG_SCALE}
 """
 
 
@@ -99,12 +99,12 @@ def write_data(root: Path, rows: int) -> None:
     write_csv(root / "data" / "taxi-valid.csv", TAXI_HEADER, taxi_ride, 1000, 43)
 
 
-def forecast_and_run(root: Path, address: str, steps: int) -> dict[str, Any]:
+def forecast_and_run(root: Path, address: str, steps: int, trials: int = 2) -> dict[str, Any]:
     """The plan's forecast for ``address``, then the job run and how long it ran."""
     from reconciler.backends.local import LocalStore
 
     manifests = str(root / "m")
-    variables = ["--var", f"steps={steps}", "--target", address]
+    variables = ["--var", f"steps={steps}", "--var", f"trials={trials}", "--target", address]
     plan = json.loads(mlapply("plan", manifests, "--format", "json", *variables))
     change = next(c for c in plan["changes"] if c["address"] == address)
     mlapply("apply", manifests, "--auto-approve", *variables)
@@ -161,12 +161,13 @@ def main() -> None:
         for rows, steps in args.forecast:
             write_data(root, rows)
             print(line(f"{rows} rows, {steps} steps", forecast_and_run(root, "job.fit", steps)))
-        study = STUDY.format(trials=args.trials)
-        (root / "m" / "study.yaml").write_text(textwrap.dedent(study).lstrip())
+        (root / "m" / "study.yaml").write_text(textwrap.dedent(STUDY).lstrip())
         rows, steps = args.runs[1]
         write_data(root, rows)
-        label = f"{args.trials}-trial study, {steps} steps"
-        print(line(label, forecast_and_run(root, "job.tune", steps)))
+        print("studies, 2 trials at a time (the first is the second's history):")
+        for trials in (2, args.trials):
+            found = forecast_and_run(root, "job.tune", steps, trials)
+            print(line(f"{trials}-trial study, {steps} steps", found))
 
 
 if __name__ == "__main__":

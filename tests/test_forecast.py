@@ -70,10 +70,11 @@ def test_one_slow_run_moves_neither_the_fit_nor_the_range_much() -> None:
     assert found.high < 60  # the outlier's ratio is left out of the range
 
 
-def test_runs_of_one_size_scale_in_proportion_and_say_it_is_weak() -> None:
+def test_runs_of_one_size_span_all_fixed_to_all_proportional_and_say_it_is_weak() -> None:
     found = estimate([Point(100, 50), Point(100, 70), Point(100, 60)], 200)
-    assert found is not None
-    assert found.seconds == pytest.approx(120) and found.weak
+    assert found is not None and found.weak
+    assert found.seconds == pytest.approx(60 * 2**0.5)
+    assert (found.low, found.high) == (pytest.approx(60 * 0.85), pytest.approx(120 * 1.15))
 
 
 def test_far_beyond_the_sizes_seen_is_an_extrapolation() -> None:
@@ -206,42 +207,38 @@ def test_another_job_of_the_same_trainer_on_the_same_machines_is_a_basis(tmp_pat
     assert change.forecast.seconds == pytest.approx(80)
 
 
-def test_a_study_runs_its_trials_in_waves_of_its_parallel_limit(scenario: Scenario) -> None:
-    tuning = (
-        "hyperparameterTuning:\n"
-        "  metric: rmse\n  goal: MINIMIZE\n  maxTrials: 4\n  maxParallelTrials: 2\n"
-        "  params:\n  - {name: dropout, type: DOUBLE, min: 0.0, max: 0.5}\n"
+STUDY = (
+    "hyperparameterTuning:\n"
+    "  metric: rmse\n  goal: MINIMIZE\n  maxTrials: {trials}\n  maxParallelTrials: 1\n"
+    "  enableEarlyStopping: {stopping}\n"
+    "  params:\n  - {{name: dropout, type: DOUBLE, min: 0.0, max: 0.5}}\n"
+)
+
+
+def test_a_first_study_is_forecast_in_rounds_as_long_as_a_run(scenario: Scenario) -> None:
+    _run(scenario, 30, start=NOW, train_steps=100)
+    study = STUDY.format(trials=4, stopping="false")
+    found = _forecast(scenario, train_steps=100, job_extra=study)
+    assert found.seconds == pytest.approx(4 * 30) and found.weak
+    assert found.basis_text == (
+        "1 past run of taxifare-dnn on BASIC; 4 trials, 1 at a time: 4 rounds, each as "
+        "long as a run (a study's own overhead is not known yet)"
     )
+
+
+def test_a_study_is_forecast_by_the_rounds_of_past_studies(scenario: Scenario) -> None:
+    _run(scenario, 30, start=NOW, train_steps=100)  # a single run: not the basis of a study
     trials = tuple(
-        LiveTrial(str(i), {"dropout": 0.2}, "SUCCEEDED", 1.0, NOW, NOW + 30) for i in range(1, 5)
+        LiveTrial(str(i), {"dropout": 0.1 * i}, "STOPPED" if i == 2 else "SUCCEEDED", 1.0)
+        for i in range(1, 5)
     )
-    _run(scenario, 70, start=NOW, trials=trials, train_steps=100, job_extra=tuning)
-    found = _forecast(
-        scenario, train_steps=100, job_extra=tuning.replace("maxTrials: 4", "maxTrials: 6")
-    )
-    assert found.seconds == pytest.approx(3 * 30)  # 6 trials, 2 at a time, 30 s each
-    assert found.basis_text == "4 past trials of taxifare-dnn on BASIC; 6 trials, 2 at a time"
-
-
-def test_a_study_with_early_stopping_counts_past_stopped_trials_at_their_time(
-    scenario: Scenario,
-) -> None:
-    tuning = (
-        "hyperparameterTuning:\n"
-        "  metric: rmse\n  goal: MINIMIZE\n  maxTrials: 3\n  maxParallelTrials: 1\n"
-        "  enableEarlyStopping: true\n"
-        "  params:\n  - {name: dropout, type: DOUBLE, min: 0.0, max: 0.5}\n"
-    )
-    trials = (
-        LiveTrial("1", {"dropout": 0.1}, "SUCCEEDED", 1.0, NOW, NOW + 40),
-        LiveTrial("2", {"dropout": 0.2}, "STOPPED", 2.0, NOW + 40, NOW + 50),
-        LiveTrial("3", {"dropout": 0.3}, "SUCCEEDED", 1.5, NOW + 50, NOW + 90),
-    )
-    _run(scenario, 95, start=NOW, trials=trials, train_steps=100, job_extra=tuning)
-    found = _forecast(scenario, train_steps=100, job_extra=tuning.replace("0.5}", "0.6}"))
-    assert found.seconds == pytest.approx(3 * 40)  # the median trial, three rounds
-    assert found.basis_text.endswith(
-        "3 trials, 1 at a time (early stopping: 1 past trial stopped early, at the time they ran)"
+    study = STUDY.format(trials=4, stopping="true")
+    _run(scenario, 100, start=NOW + 100, trials=trials, train_steps=100, job_extra=study)
+    found = _forecast(scenario, train_steps=100, job_extra=study.replace("4", "6", 1))
+    assert found.seconds == pytest.approx(6 * 25)  # 100 s for 4 rounds: 25 s a round
+    assert found.basis_text == (
+        "1 past study of taxifare-dnn on BASIC; 6 trials, 1 at a time: 6 rounds "
+        "(early stopping: 1 past trial stopped early, at the time they ran)"
     )
 
 
@@ -259,34 +256,40 @@ def test_a_running_job_has_the_time_it_has_left(scenario: Scenario) -> None:
 PRICED = "prices: {nodeHour: 36.0}"  # a cent a second: easy figures
 
 
+def _priced_history(s: Scenario) -> None:
+    """Runs of 100 and 200 steps that took a second a step: 300 steps cost $3.00."""
+    _run(s, 100, start=NOW, train_steps=100, stack_extra=PRICED)
+    _run(s, 200, start=NOW + 200, train_steps=200)
+
+
 def test_a_priced_plan_costs_each_job_and_totals_them(scenario: Scenario) -> None:
-    _run(scenario, 100, start=NOW, train_steps=100, stack_extra=PRICED)
+    _priced_history(scenario)
     planned = scenario.plan(now=NOW + 500)
     change = next(c for c in planned.plan.changes if c.address == JOB)
     assert change.forecast is None  # up to date: nothing to forecast
-    scenario.configure(train_steps=200)
+    scenario.configure(train_steps=300)
     planned = scenario.plan(now=NOW + 500)
     change = next(c for c in planned.plan.changes if c.address == JOB)
     assert isinstance(change.forecast, JobForecast)
-    assert change.forecast.cost == pytest.approx(2.0)  # 200 s at $0.01 a second
-    assert planned.plan.cost is not None and planned.plan.cost.training == pytest.approx(2.0)
+    assert change.forecast.cost == pytest.approx(3.0)  # 300 s at $0.01 a second
+    assert planned.plan.cost is not None and planned.plan.cost.training == pytest.approx(3.0)
     assert not planned.plan.over_budget
 
 
 @pytest.mark.parametrize(
     ("budget", "limit"),
-    [("perJob: 1.5", "perJob"), ("perApply: 1.0", "perApply")],
+    [("perJob: 2.5", "perJob"), ("perApply: 2.0", "perApply")],
 )
 def test_a_plan_over_budget_says_which_change_and_by_how_much(
     scenario: Scenario, budget: str, limit: str
 ) -> None:
-    _run(scenario, 100, start=NOW, train_steps=100, stack_extra=PRICED)
-    scenario.configure(train_steps=200, stack_extra=f"{PRICED}\nbudget: {{{budget}}}")
+    _priced_history(scenario)
+    scenario.configure(train_steps=300, stack_extra=f"{PRICED}\nbudget: {{{budget}}}")
     plan = scenario.plan(now=NOW + 500).plan
     assert plan.over_budget and plan.cost is not None
     (overrun,) = plan.cost.overruns
     assert (overrun.limit, overrun.addresses) == (limit, (JOB,))
-    assert overrun.excess == pytest.approx(2.0 - float(budget.split(": ")[1]))
+    assert overrun.excess == pytest.approx(3.0 - float(budget.split(": ")[1]))
     assert overrun.where.endswith("stack.yaml:7:11")  # spec.budget
     document = plan_to_json(plan)
     assert document["summary"]["over_budget"] is True
@@ -294,11 +297,11 @@ def test_a_plan_over_budget_says_which_change_and_by_how_much(
 
 
 def test_max_cost_is_a_limit_beside_the_budget(scenario: Scenario) -> None:
-    _run(scenario, 100, start=NOW, train_steps=100, stack_extra=PRICED)
-    scenario.configure(train_steps=200)
-    plan = scenario.plan(now=NOW + 500, max_cost=1.0).plan
+    _priced_history(scenario)
+    scenario.configure(train_steps=300)
+    plan = scenario.plan(now=NOW + 500, max_cost=2.0).plan
     assert [o.limit for o in plan.cost.overruns] == ["--max-cost"] if plan.cost else False
-    allowed = scenario.plan(now=NOW + 500, max_cost=1.0, allow_over_budget=True).plan
+    allowed = scenario.plan(now=NOW + 500, max_cost=2.0, allow_over_budget=True).plan
     assert not allowed.over_budget and allowed.cost is not None and allowed.cost.override
 
 
@@ -328,26 +331,26 @@ def test_serving_is_priced_per_month_and_its_budget_checked(tmp_path: Path) -> N
 
 
 def test_apply_refuses_a_plan_over_budget_before_starting_anything(scenario: Scenario) -> None:
-    _run(scenario, 100, start=NOW, train_steps=100, stack_extra=PRICED)
-    scenario.configure(train_steps=200, stack_extra=f"{PRICED}\nbudget: {{perJob: 1.5}}")
+    _priced_history(scenario)
+    scenario.configure(train_steps=300, stack_extra=f"{PRICED}\nbudget: {{perJob: 2.5}}")
     manifests = str(scenario.root / "m")
     runner = CliRunner()
     done = runner.invoke(cli, ["plan", manifests, "--detailed-exitcode"])
     assert done.exit_code == 4, done.output
-    assert "Over budget: spec.budget.perJob $1.50" in done.output
+    assert "Over budget: spec.budget.perJob $2.50" in done.output
     done = runner.invoke(cli, ["apply", manifests, "--auto-approve"])
     assert done.exit_code == 4, done.output
-    assert "the plan is over budget: perJob $1.50 exceeded by $0.50" in done.output
+    assert "the plan is over budget: perJob $2.50 exceeded by $0.50" in done.output
     store = scenario.store
     try:
-        assert len(store.read("demo").jobs) == 1  # nothing submitted
+        assert len(store.read("demo").jobs) == 2  # the history; nothing submitted
     finally:
         store.close()
 
 
 def test_an_override_in_the_reviewed_plan_lets_apply_go_on(scenario: Scenario) -> None:
-    _run(scenario, 100, start=NOW, train_steps=100, stack_extra=PRICED)
-    scenario.configure(train_steps=200, stack_extra=f"{PRICED}\nbudget: {{perJob: 1.5}}")
+    _priced_history(scenario)
+    scenario.configure(train_steps=300, stack_extra=f"{PRICED}\nbudget: {{perJob: 2.5}}")
     saved = scenario.root / "plan.json"
     runner = CliRunner()
     done = runner.invoke(

@@ -46,7 +46,6 @@ else:
 
 STEPS = ("train_steps", "max_steps", "num_train_steps", "training_steps", "num_steps", "steps")
 EPOCHS = ("num_epochs", "train_epochs", "epochs", "n_epochs")
-_TRIAL_DONE = ("SUCCEEDED", "STOPPED")
 
 
 class Measure(NamedTuple):
@@ -87,8 +86,16 @@ class PastRun(NamedTuple):
     hyperparameters: Mapping[str, Any]
     data: float | None
     seconds: float
-    trials: tuple[tuple[Mapping[str, Any], float, bool], ...]
-    """A study's finished trials: (their parameters, seconds, stopped early)."""
+    study: tuple[int, int] | None
+    """A study's (maxTrials, maxParallelTrials); None: a single run."""
+    stopped: int
+    """A study's trials stopped early."""
+
+    def rounds(self, slots: int) -> int:
+        """How many rounds of trials the study ran, ``slots`` at a time at most."""
+        assert self.study is not None
+        trials, parallel = self.study
+        return max(math.ceil(trials / max(min(parallel, slots), 1)), 1)
 
 
 def forecast(change: Change, view: ForecastView) -> JobForecast | None:
@@ -167,19 +174,20 @@ def _estimate(job: CompiledJob, machines: str, view: ForecastView) -> Found:
             f"{job.name} on other machines",
         ),
     )
+    slots, waves = _waves(job, view) if job.tuning is not None else (None, 1)
     for basis, runs, who in choices:
-        points, stopped = _points(runs, measure, job.tuning is not None)
+        points, stopped, studies = _points(runs, measure, slots)
         found = estimates.estimate(points, work) if work is not None else None
         if found is None:
             continue
-        text = _basis_text(found, who, points, work, measure)
+        text = _basis_text(found, who, points, work, measure, studies)
         weak = found.weak or basis is forecasts.Basis.OTHER_MACHINES
-        seconds, low, high = found.seconds, found.low, found.high
-        if job.tuning is not None:
-            slots, waves = _waves(job, view)
-            text += _study_text(job, slots, stopped)
-            seconds, low, high = seconds * waves, low * waves, high * waves
-        return Found(basis, text, seconds, low, high, weak)
+        if slots is not None:
+            text += _study_text(job, slots, stopped, studies)
+            weak = weak or not studies
+        return Found(
+            basis, text, found.seconds * waves, found.low * waves, found.high * waves, weak
+        )
     return Found(forecasts.Basis.NONE, "no history: first run")
 
 
@@ -191,9 +199,13 @@ def _waves(job: CompiledJob, view: ForecastView) -> tuple[int, int]:
     return slots, math.ceil(job.tuning.max_trials / slots)
 
 
-def _study_text(job: CompiledJob, slots: int, stopped: int) -> str:
+def _study_text(job: CompiledJob, slots: int, stopped: int, studies: bool) -> str:
     assert job.tuning is not None
-    text = f"; {job.tuning.max_trials} trials, {slots} at a time"
+    rounds = math.ceil(job.tuning.max_trials / slots)
+    text = f"; {job.tuning.max_trials} trials, {slots} at a time: {rounds} round"
+    text += "s" if rounds != 1 else ""
+    if not studies:
+        text += ", each as long as a run (a study's own overhead is not known yet)"
     if job.tuning.early_stopping:
         text += (
             f" (early stopping: {stopped} past trial{'s' if stopped != 1 else ''} stopped "
@@ -205,10 +217,15 @@ def _study_text(job: CompiledJob, slots: int, stopped: int) -> str:
 
 
 def _basis_text(
-    found: Estimate, who: str, points: list[Point], work: float | None, measure: Measure
+    found: Estimate,
+    who: str,
+    points: list[Point],
+    work: float | None,
+    measure: Measure,
+    studies: bool,
 ) -> str:
-    unit = "trial" if points and points[0].trial else "run"
-    text = f"{found.runs} past {unit}{'s' if found.runs != 1 else ''} of {who}"
+    unit = ("study", "studies") if studies else ("run", "runs")
+    text = f"{found.runs} past {unit[found.runs != 1]} of {who}"
     middle = statistics.median(p.work for p in points)
     if work is not None and middle > 0 and abs(work / middle - 1) > 0.05:
         ratio = work / middle
@@ -222,23 +239,28 @@ def _basis_text(
     return text
 
 
-def _points(runs: list[PastRun], measure: Measure, trials: bool) -> tuple[list[Point], int]:
-    """The runs as points (a study's: its trials, where they are known), and how many
-    of those trials stopped early."""
-    points: list[Point] = []
+def _points(
+    runs: list[PastRun], measure: Measure, slots: int | None
+) -> tuple[list[Point], int, bool]:
+    """The runs as points, how many of their trials stopped early, and whether the points
+    are rounds of past studies. A study is forecast by the rounds of past studies (each
+    round's time, overhead and contention included), else by single runs (a round as
+    long as a run); a single run by single runs, else by the rounds of past studies."""
+    single: list[Point] = []
+    rounds: list[Point] = []
     stopped = 0
     for run in runs:
-        if trials and run.trials:
-            for params, seconds, early in run.trials:
-                size = measure.of({**run.hyperparameters, **params}, run.data)
-                if size is not None:
-                    points.append(estimates.Point(size, seconds, trial=True))
-                    stopped += early
-            continue
         size = measure.of(run.hyperparameters, run.data)
-        if size is not None:
-            points.append(estimates.Point(size, run.seconds))
-    return points, stopped
+        if size is None:
+            continue
+        if run.study is None:
+            single.append(estimates.Point(size, run.seconds))
+            continue
+        rounds.append(estimates.Point(size, run.seconds / run.rounds(slots or 1)))
+        stopped += run.stopped
+    if slots is not None and rounds:
+        return rounds, stopped, True
+    return (single, 0, False) if single else (rounds, stopped, bool(rounds))
 
 
 def _ran(view: ForecastView, name: str | None) -> float | None:
@@ -301,14 +323,12 @@ def _past(manifest: str, run: LiveJob) -> PastRun | None:
     if not isinstance(essence, Mapping) or not isinstance(details, Mapping):
         return None  # a record of another shape: no history to learn from
     trainer = details.get("trainer")
-    trials = tuple(
-        (dict(t.params), t.end_time - t.start_time, t.state == "STOPPED")
-        for t in run.trials
-        if t.state in _TRIAL_DONE
-        and t.start_time is not None
-        and t.end_time is not None
-        and t.end_time > t.start_time
-    )
+    tuning = essence.get("hyperparameterTuning")
+    study = None
+    if isinstance(tuning, Mapping):
+        trials, parallel = tuning.get("maxTrials"), tuning.get("maxParallelTrials")
+        if isinstance(trials, int) and isinstance(parallel, int):
+            study = (trials, parallel)
     hyperparameters = essence.get("hyperparameters")
     return PastRun(
         run.name,
@@ -318,5 +338,6 @@ def _past(manifest: str, run: LiveJob) -> PastRun | None:
         hyperparameters if isinstance(hyperparameters, Mapping) else {},
         _size((details.get("data_files") or {}).get("train")),
         run.end_time - run.start_time,
-        trials,
+        study,
+        sum(t.state == "STOPPED" for t in run.trials),
     )
