@@ -134,6 +134,10 @@ def test_the_example_stack_applies_reapplies_changes_and_destroys(
 
     code, output = _run("apply", str(example), "--auto-approve", "--var", "train_steps=50")
     assert code == 0, output
+    # The plan prices the job and the version it serves from Vertex AI's list, and says
+    # how old the list is.
+    assert "Prices: Vertex AI list prices as of 2025-06-01 (" in output, output
+    assert "serving: 1 x n1-standard-2 ≈ $79.75/month (replacing $79.75/month)" in output
     assert len(fake.jobs) == 2
     (versions,) = fake.models.values()
     assert len(versions) == 1, "the old version is deleted once the new one serves"
