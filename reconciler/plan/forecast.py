@@ -38,10 +38,15 @@ class JobForecast:
     hourly: float | None = None
     """What its machines cost per hour (None: not priced, ``unpriced`` says why)."""
     unpriced: str | None = None
-    left: float | None = None
-    """A running job: the seconds it has left by the forecast (0: past it)."""
     running: float | None = None
     """A running job: how long it has run."""
+
+    @property
+    def left(self) -> float | None:
+        """A running job: the seconds it has left by the forecast (0: past it)."""
+        if self.running is None or self.seconds is None:
+            return None
+        return max(self.seconds - self.running, 0.0)
 
     def _cost(self, seconds: float | None) -> float | None:
         if seconds is None or self.hourly is None:

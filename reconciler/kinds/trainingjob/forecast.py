@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from reconciler.backends.compiled import CompiledJob
     from reconciler.plan.costing import ForecastView
     from reconciler.plan.estimate import Estimate, Point
-    from reconciler.plan.forecast import Basis, JobForecast
+    from reconciler.plan.forecast import JobForecast
     from reconciler.plan.model import Change
 else:
     estimates = LazyModule("reconciler.plan.estimate")
@@ -108,7 +108,6 @@ def forecast(change: Change, view: ForecastView) -> JobForecast | None:
     # Jobs of a tier share its compiled pools: their machines key is made once.
     key = f"forecast.machines.{job.scale_tier}.{id(job.pools)}"
     machines = view.memo(key, lambda: _machines(want.essence))
-    found = _estimate(job, machines, view)
     hourly: float | None
     unpriced: str | None
     if view.prices is None:
@@ -118,13 +117,8 @@ def forecast(change: Change, view: ForecastView) -> JobForecast | None:
     if job.tuning is not None and hourly is not None:
         _, waves = _waves(job, view)
         hourly = hourly * job.tuning.max_trials / waves  # every trial pays for its machines
-    running = left = None
-    if change.action is plans.Action.WAIT and found.seconds is not None:
-        running = _ran(view, change.live_name)
-        left = None if running is None else max(found.seconds - running, 0.0)
-    return forecasts.JobForecast(
-        *found, hourly=hourly, unpriced=unpriced, running=running, left=left
-    )
+    running = _ran(view, change.live_name) if change.action is plans.Action.WAIT else None
+    return _estimate(job, machines, view, Priced(hourly, unpriced, running))
 
 
 def standing(view: ForecastView) -> float | None:
@@ -135,18 +129,15 @@ def _machines(essence: Mapping[str, Any]) -> str:
     return json.dumps([essence.get("scaleTier"), essence.get("machines")], sort_keys=True)
 
 
-class Found(NamedTuple):
-    """A job's forecast before its price: ``JobForecast``'s first fields."""
+class Priced(NamedTuple):
+    """What a forecast carries besides the time: its price, and a running job's time."""
 
-    basis: Basis
-    basis_text: str
-    seconds: float | None = None
-    low: float | None = None
-    high: float | None = None
-    weak: bool = False
+    hourly: float | None
+    unpriced: str | None
+    running: float | None
 
 
-def _estimate(job: CompiledJob, machines: str, view: ForecastView) -> Found:
+def _estimate(job: CompiledJob, machines: str, view: ForecastView, priced: Priced) -> JobForecast:
     history: History = view.memo("forecast.history", lambda: _history(view))
     data = _data_bytes(job.data)
     wanted = dict(job.hyperparameters)
@@ -185,10 +176,9 @@ def _estimate(job: CompiledJob, machines: str, view: ForecastView) -> Found:
         if slots is not None:
             text += _study_text(job, slots, stopped, studies)
             weak = weak or not studies
-        return Found(
-            basis, text, found.seconds * waves, found.low * waves, found.high * waves, weak
-        )
-    return Found(forecasts.Basis.NONE, "no history: first run")
+        seconds, low, high = found.seconds * waves, found.low * waves, found.high * waves
+        return forecasts.JobForecast(basis, text, seconds, low, high, weak, **priced._asdict())
+    return forecasts.JobForecast(forecasts.Basis.NONE, "no history: first run", **priced._asdict())
 
 
 def _waves(job: CompiledJob, view: ForecastView) -> tuple[int, int]:
