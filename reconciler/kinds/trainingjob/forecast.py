@@ -2,8 +2,8 @@
 
 History is the stack's own finished runs (the live snapshot the plan read): a
 succeeded run's running time (start to end), its machines, its
-hyperparameters, the size of its training data and, for a study, each
-trial's time. The basis is, strongest first: past runs of the same
+hyperparameters, the size of its training data and, for a study, its trials
+and how many ran at once. The basis is, strongest first: past runs of the same
 TrainingJob on the same machines; past runs of the same Trainer on the same
 machines; past runs of the same TrainingJob on other machines (weak: said);
 else none ("no history: first run", and the price per hour alone).
@@ -12,7 +12,10 @@ What time grows with is decided from the job's hyperparameters by name: the
 first of ``STEPS`` it sets is its training steps (time grows with the steps,
 not with the data: a step reads one batch); else the first of ``EPOCHS``
 (time grows with epochs times the training data's bytes); else the data's
-bytes. ``plan.estimate`` fits past runs against that measure.
+bytes. ``plan.estimate`` fits past runs against that measure. A study runs
+its trials in rounds (as many at once as it may and the backend runs): a round
+takes what a round of the past studies took, overhead and contention included,
+else what a single run took (weak: a study's own overhead is not known yet).
 """
 
 from __future__ import annotations
@@ -115,8 +118,8 @@ def forecast(change: Change, view: ForecastView) -> JobForecast | None:
     else:
         hourly, unpriced = view.prices.training(job.pools, job.region)
     if job.tuning is not None and hourly is not None:
-        _, waves = _waves(job, view)
-        hourly = hourly * job.tuning.max_trials / waves  # every trial pays for its machines
+        _, study_rounds = _rounds(job, view)
+        hourly = hourly * job.tuning.max_trials / study_rounds  # every trial pays for its machines
     running = _ran(view, change.live_name) if change.action is plans.Action.WAIT else None
     return _estimate(job, machines, view, Priced(hourly, unpriced, running))
 
@@ -165,7 +168,7 @@ def _estimate(job: CompiledJob, machines: str, view: ForecastView, priced: Price
             f"{job.name} on other machines",
         ),
     )
-    slots, waves = _waves(job, view) if job.tuning is not None else (None, 1)
+    slots, study_rounds = _rounds(job, view) if job.tuning is not None else (None, 1)
     for basis, runs, who in choices:
         points, stopped, studies = _points(runs, measure, slots)
         found = estimates.estimate(points, work) if work is not None else None
@@ -176,12 +179,16 @@ def _estimate(job: CompiledJob, machines: str, view: ForecastView, priced: Price
         if slots is not None:
             text += _study_text(job, slots, stopped, studies)
             weak = weak or not studies
-        seconds, low, high = found.seconds * waves, found.low * waves, found.high * waves
+        seconds, low, high = (
+            found.seconds * study_rounds,
+            found.low * study_rounds,
+            found.high * study_rounds,
+        )
         return forecasts.JobForecast(basis, text, seconds, low, high, weak, **priced._asdict())
     return forecasts.JobForecast(forecasts.Basis.NONE, "no history: first run", **priced._asdict())
 
 
-def _waves(job: CompiledJob, view: ForecastView) -> tuple[int, int]:
+def _rounds(job: CompiledJob, view: ForecastView) -> tuple[int, int]:
     """A study's trials at once (its limit, as far as the backend runs them) and how
     many rounds its trials take."""
     assert job.tuning is not None
