@@ -142,7 +142,8 @@ class Priced(NamedTuple):
 
 def _estimate(job: CompiledJob, machines: str, view: ForecastView, priced: Priced) -> JobForecast:
     history: History = view.memo("forecast.history", lambda: _history(view))
-    data = _data_bytes(job.data)
+    train = job.data.get("train")  # jobs of a dataset share its fingerprint: sized once
+    data = view.memo(f"forecast.bytes.{id(train)}", lambda: _size(getattr(train, "files", None)))
     wanted = dict(job.hyperparameters)
     if job.tuning is not None:
         for param in job.tuning.params:  # a tuned size: the middle of its range
@@ -269,12 +270,6 @@ def _ran(view: ForecastView, name: str | None) -> float | None:
     if run is None or run.start_time is None:
         return None
     return max(view.options.now - run.start_time, 0.0)
-
-
-def _data_bytes(data: Mapping[str, Any]) -> float | None:
-    train = data.get("train")
-    files = getattr(train, "files", None) if train is not None else None
-    return _size(files)
 
 
 def _size(files: Any) -> float | None:
