@@ -6,6 +6,7 @@ console say the same.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 _MINUTE, _HOUR = 60.0, 3600.0
@@ -33,7 +34,7 @@ def money(amount: float) -> str:
     return f"${amount:,.2f}"
 
 
-def _span(low: float | None, high: float | None, unit: Any = duration) -> str:
+def _span(low: float | None, high: float | None, unit: Callable[[float], str] = duration) -> str:
     if low is None or high is None:
         return ""
     return f"{unit(low)} to {unit(high)}"
