@@ -95,5 +95,5 @@ def refuse_over_budget(plan: Plan) -> None:
     raise OverBudget(
         f"the plan is over budget: {listed}; nothing was started",
         "lower what it trains, raise spec.budget in the Stack, or review an override: "
-        "`mlapply plan --allow-over-budget -o FILE`, then `mlapply apply FILE`",
+        "`mlapply plan PATH... --allow-over-budget -o FILE`, then `mlapply apply FILE`",
     )
