@@ -340,7 +340,10 @@ def test_apply_refuses_a_plan_over_budget_before_starting_anything(scenario: Sce
     assert "Over budget: spec.budget.perJob $2.50" in done.output
     done = runner.invoke(cli, ["apply", manifests, "--auto-approve"])
     assert done.exit_code == 4, done.output
-    assert "the plan is over budget: perJob $2.50 exceeded by $0.50" in done.output
+    assert (
+        "the plan is over budget: spec.budget.perJob $2.50 (stack.yaml:7:11): "
+        "job.taxifare-dnn ≈ $3.00, $0.50 over; nothing was started"
+    ) in done.output
     store = scenario.store
     try:
         assert len(store.read("demo").jobs) == 2  # the history; nothing submitted

@@ -87,11 +87,10 @@ def refuse_over_budget(plan: Plan) -> None:
     """Raise when the plan is over budget and was not made with --allow-over-budget."""
     if not plan.over_budget or plan.cost is None:
         return
-    over = plan.cost.overruns
-    listed = "; ".join(
-        f"{o.limit} ${o.allowed:,.2f} exceeded by ${o.excess:,.2f} ({', '.join(o.addresses[:3])})"
-        for o in over
-    )
+    from reconciler.render.costs import overrun_line
+    from reconciler.render.jsonplan import overrun_json
+
+    listed = "; ".join(overrun_line(overrun_json(o)) for o in plan.cost.overruns)
     raise OverBudget(
         f"the plan is over budget: {listed}; nothing was started",
         "lower what it trains, raise spec.budget in the Stack, or review an override: "

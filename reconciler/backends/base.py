@@ -8,6 +8,7 @@ needs.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
@@ -160,6 +161,14 @@ class LiveSnapshot:
     environments: frozenset[str] = frozenset()
     """The runtime environments this machine has built (the local backend's), by key;
     not part of the digest: building one changes nothing a plan acts on."""
+
+    def job(self, name: str | None) -> LiveJob | None:
+        """The job of that live name (an index made on the first question)."""
+        return self._jobs_by_name.get(name) if name else None
+
+    @functools.cached_property
+    def _jobs_by_name(self) -> dict[str, LiveJob]:
+        return {job.name: job for job in self.jobs}
 
     @property
     def digest(self) -> str:

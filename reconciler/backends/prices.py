@@ -82,11 +82,9 @@ class PriceList(NamedTuple):
     regions: frozenset[str]
     """Where these prices hold; another region is not priced (said, not guessed)."""
     families: Mapping[str, MachineFamily]
-    """Training prices by machine family (``n1``)."""
+    """Prices by machine family (``n1``), for training and serving alike."""
     accelerators: Mapping[str, float]
     """Training: the hourly price of one accelerator, by type."""
-    serving_factor: float = 1.0
-    """A serving node's price against the same machine's training price."""
     scales_to_zero: bool = False
     """Whether a version with minNodes 0 costs nothing while idle."""
 
@@ -131,7 +129,7 @@ class PriceList(NamedTuple):
         hourly = self.machine(machine)
         if hourly is None:
             return Priced.unknown(f"{self.title} has no serving price for {machine}")
-        return Priced(hourly * self.serving_factor * nodes)
+        return Priced(hourly * nodes)  # a prediction node costs what the machine trains at
 
 
 class NodeHourPrices(NamedTuple):

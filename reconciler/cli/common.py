@@ -42,10 +42,6 @@ def run_as_process() -> None:
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_CHANGES = 2
-EXIT_STALE = 3
-"""``apply FILE``: the saved plan is stale (``apply.saved.StalePlan``)."""
-EXIT_OVER_BUDGET = 4
-"""The plan's forecast exceeds a budget (``plan --detailed-exitcode``, ``apply``)."""
 
 
 def use_colour(stream: Any) -> bool:

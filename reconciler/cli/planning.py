@@ -13,7 +13,6 @@ from reconciler.cli.common import (
     EXIT_CHANGES,
     EXIT_ERROR,
     EXIT_OK,
-    EXIT_OVER_BUDGET,
     budget_options,
     check_names,
     driver,
@@ -175,7 +174,9 @@ def plan(
     if planned.plan.errors:
         sys.exit(EXIT_ERROR)
     if detailed_exitcode and planned.plan.over_budget:
-        sys.exit(EXIT_OVER_BUDGET)
+        from reconciler.apply.saved import OverBudget  # apply refuses it with the same code
+
+        sys.exit(OverBudget.exit_code)
     if detailed_exitcode and not planned.plan.converged:
         sys.exit(EXIT_CHANGES)
     sys.exit(EXIT_OK)

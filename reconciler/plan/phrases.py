@@ -6,13 +6,16 @@ from reconciler.backends.base import JobState, LiveJob
 
 
 def duration(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    if seconds < 3600:
-        return f"{seconds // 60} min"
-    hours, rest = divmod(seconds, 3600)
-    return f"{hours} h {rest // 60} min" if rest >= 60 else f"{hours} h"
+    """``45 s``, ``14 min``, ``2 h 5 min``: to the nearest unit shown (a forecast's range
+    of 30 to 90 s reads "30 s to 2 min", not "to 1 min")."""
+    whole = max(0, round(seconds))
+    if whole < 60:
+        return f"{whole} s"
+    minutes = round(whole / 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, rest = divmod(minutes, 60)
+    return f"{hours} h {rest} min" if rest else f"{hours} h"
 
 
 def state_phrase(job: LiveJob, now: float) -> str:

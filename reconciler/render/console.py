@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
-from reconciler.render.costs import change_line, summary_lines
+from reconciler.render.costs import change_line, overrun_lines, summary_lines
 from reconciler.render.status import forecast_text, forecasts_line
 
 MAX_POINTS = 600
@@ -43,7 +43,7 @@ def stack_view(
         "backend": backend,
         "converged": None if plan is None else bool(plan["summary"]["converged"]),
         "changes": changes,
-        "cost": summary_lines(dict(plan)) if plan is not None else [],
+        "cost": [*summary_lines(plan), *overrun_lines(plan)] if plan is not None else [],
         "planned_at": planned_at,
         "plan_error": plan_error,
         "last_apply": dict(last_apply) if last_apply else None,

@@ -6,21 +6,10 @@ console say the same.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
-_MINUTE, _HOUR = 60.0, 3600.0
-
-
-def duration(seconds: float) -> str:
-    """``45 s``, ``14 min``, ``2.5 h``, ``3.1 days``."""
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 90 * _MINUTE:
-        return f"{seconds / _MINUTE:.0f} min"
-    if seconds < 48 * _HOUR:
-        return f"{seconds / _HOUR:.1f} h"
-    return f"{seconds / (24 * _HOUR):.1f} days"
+from reconciler.plan.phrases import duration
 
 
 def money(amount: float) -> str:
@@ -112,7 +101,7 @@ LIMIT_NAMES = {
 }
 
 
-def overrun_line(overrun: dict[str, Any]) -> str:
+def overrun_line(overrun: Mapping[str, Any]) -> str:
     """``spec.budget.perJob $2.00 (stack.yaml:9:3): job.x ≈ $3.10, $1.10 over``."""
     name = LIMIT_NAMES.get(overrun["limit"], overrun["limit"])
     where = overrun.get("where")
@@ -126,8 +115,9 @@ def overrun_line(overrun: dict[str, Any]) -> str:
     )
 
 
-def summary_lines(document: dict[str, Any]) -> list[str]:
-    """The plan's cost in a few lines (none when nothing in it has a figure)."""
+def summary_lines(document: Mapping[str, Any]) -> list[str]:
+    """The plan's cost in a few lines (none when nothing in it has a figure); the
+    limits it exceeds are ``overrun_lines``."""
     cost = document.get("cost")
     forecasts = [c["forecast"] for c in document["changes"] if c.get("forecast")]
     figures = [f for f in forecasts if f.get("seconds") is not None or f.get("monthly")]
@@ -166,8 +156,11 @@ def summary_lines(document: dict[str, Any]) -> list[str]:
         else ""
     )
     lines.append(f"Prices: {prices['title']}{dated}{old}.")
-    budget = cost["budget"]
-    for overrun in budget["overruns"]:
-        allowed = " (allowed: --allow-over-budget)" if budget["override"] else ""
-        lines.append(f"Over budget: {overrun_line(overrun)}{allowed}.")
     return lines
+
+
+def overrun_lines(document: Mapping[str, Any]) -> list[str]:
+    """``Over budget: ...`` for each limit the plan's forecast exceeds."""
+    budget = (document.get("cost") or {}).get("budget") or {}
+    allowed = " (allowed: --allow-over-budget)" if budget.get("override") else ""
+    return [f"Over budget: {overrun_line(o)}{allowed}." for o in budget.get("overruns", ())]

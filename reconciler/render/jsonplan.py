@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from reconciler.plan.forecast import CostSummary, Forecast, JobForecast
+from reconciler.plan.forecast import CostSummary, Forecast, JobForecast, Overrun
 from reconciler.plan.model import Action, Change, FieldChange, FieldOp, Plan
 
 FORMAT_VERSION = "2.1"
@@ -118,6 +118,17 @@ def _forecast(forecast: Forecast) -> dict[str, Any]:
     }
 
 
+def overrun_json(overrun: Overrun) -> dict[str, Any]:
+    return {
+        "limit": overrun.limit,
+        "allowed": overrun.allowed,
+        "forecast": _money(overrun.forecast),
+        "excess": _money(overrun.excess),
+        "addresses": list(overrun.addresses),
+        "where": overrun.where,
+    }
+
+
 def _cost(cost: CostSummary) -> dict[str, Any]:
     prices = cost.prices
     return {
@@ -143,17 +154,7 @@ def _cost(cost: CostSummary) -> dict[str, Any]:
         "budget": {
             "over": cost.over_budget,
             "override": cost.override,
-            "overruns": [
-                {
-                    "limit": o.limit,
-                    "allowed": o.allowed,
-                    "forecast": _money(o.forecast),
-                    "excess": _money(o.excess),
-                    "addresses": list(o.addresses),
-                    "where": o.where,
-                }
-                for o in cost.overruns
-            ],
+            "overruns": [overrun_json(o) for o in cost.overruns],
         },
     }
 

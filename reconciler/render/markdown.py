@@ -170,7 +170,7 @@ def render_markdown(document: dict[str, Any]) -> str:
     more = "| | _...and {} more_ | | |" + (" |" if costed else "")
     head.extend(_capped(rows, LIMIT // 2, more))
     head.extend(["", f"**{summary_line(document)}**", ""])
-    costs = [line for line in summary_lines(document) if not line.startswith("Over budget")]
+    costs = summary_lines(document)  # the limits exceeded are in the caution above
     if costs:
         head.extend([*(_cell(line) + "  " for line in costs[:-1]), _cell(costs[-1]), ""])
     text = "\n".join(head)

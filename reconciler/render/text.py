@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from reconciler.plan.fields import dotted
-from reconciler.render.costs import change_line, summary_lines
+from reconciler.render.costs import change_line, overrun_lines, summary_lines
 from reconciler.render.jsonplan import (
     HEADLINES,
     REMOVALS_HEADING,
@@ -98,10 +98,10 @@ def render_text(document: dict[str, Any], *, colour: bool = False) -> str:
     if document["errors"]:
         lines.append("")
     costs = summary_lines(document)
-    for line in costs:
-        over = line.startswith("Over budget")
-        lines.append(_paint(printable(line), "delete", colour) if over else printable(line))
-    if costs:
+    overruns = overrun_lines(document)
+    lines.extend(printable(line) for line in costs)
+    lines.extend(_paint(printable(line), "delete", colour) for line in overruns)
+    if costs or overruns:
         lines.append("")
     if not pending and not document.get("removals"):
         lines.append("No changes. The live resources match the manifests.")

@@ -117,11 +117,11 @@ def forecast(change: Change, view: ForecastView) -> JobForecast | None:
         hourly, unpriced = None, view.unpriced()
     else:
         hourly, unpriced = view.prices.training(job.pools, job.region)
+    slots, rounds = _rounds(job, view) if job.tuning is not None else (None, 1)
     if job.tuning is not None and hourly is not None:
-        _, study_rounds = _rounds(job, view)
-        hourly = hourly * job.tuning.max_trials / study_rounds  # every trial pays for its machines
+        hourly = hourly * job.tuning.max_trials / rounds  # every trial pays for its machines
     running = _ran(view, change.live_name) if change.action is plans.Action.WAIT else None
-    return _estimate(job, machines, view, Priced(hourly, unpriced, running))
+    return _estimate(job, machines, view, Carried(hourly, unpriced, running), slots, rounds)
 
 
 def standing(view: ForecastView) -> float | None:
@@ -132,7 +132,7 @@ def _machines(essence: Mapping[str, Any]) -> str:
     return json.dumps([essence.get("scaleTier"), essence.get("machines")], sort_keys=True)
 
 
-class Priced(NamedTuple):
+class Carried(NamedTuple):
     """What a forecast carries besides the time: its price, and a running job's time."""
 
     hourly: float | None
@@ -140,7 +140,14 @@ class Priced(NamedTuple):
     running: float | None
 
 
-def _estimate(job: CompiledJob, machines: str, view: ForecastView, priced: Priced) -> JobForecast:
+def _estimate(
+    job: CompiledJob,
+    machines: str,
+    view: ForecastView,
+    carried: Carried,
+    slots: int | None,
+    rounds: int,
+) -> JobForecast:
     history: History = view.memo("forecast.history", lambda: _history(view))
     train = job.data.get("train")  # jobs of a dataset share its fingerprint: sized once
     data = view.memo(f"forecast.bytes.{id(train)}", lambda: _size(getattr(train, "files", None)))
@@ -169,7 +176,6 @@ def _estimate(job: CompiledJob, machines: str, view: ForecastView, priced: Price
             f"{job.name} on other machines",
         ),
     )
-    slots, study_rounds = _rounds(job, view) if job.tuning is not None else (None, 1)
     for basis, runs, who in choices:
         points, stopped, studies = _points(runs, measure, slots)
         found = estimates.estimate(points, work) if work is not None else None
@@ -181,12 +187,12 @@ def _estimate(job: CompiledJob, machines: str, view: ForecastView, priced: Price
             text += _study_text(job, slots, stopped, studies)
             weak = weak or not studies
         seconds, low, high = (
-            found.seconds * study_rounds,
-            found.low * study_rounds,
-            found.high * study_rounds,
+            found.seconds * rounds,
+            found.low * rounds,
+            found.high * rounds,
         )
-        return forecasts.JobForecast(basis, text, seconds, low, high, weak, **priced._asdict())
-    return forecasts.JobForecast(forecasts.Basis.NONE, "no history: first run", **priced._asdict())
+        return forecasts.JobForecast(basis, text, seconds, low, high, weak, **carried._asdict())
+    return forecasts.JobForecast(forecasts.Basis.NONE, "no history: first run", **carried._asdict())
 
 
 def _rounds(job: CompiledJob, view: ForecastView) -> tuple[int, int]:
@@ -263,10 +269,7 @@ def _points(
 
 def _ran(view: ForecastView, name: str | None) -> float | None:
     """How long a running job has run by the plan's clock."""
-    by_name: dict[str | None, LiveJob] = view.memo(
-        "forecast.jobs", lambda: {j.name: j for j in view.live.jobs}
-    )
-    run = by_name.get(name)
+    run = view.live.job(name)
     if run is None or run.start_time is None:
         return None
     return max(view.options.now - run.start_time, 0.0)

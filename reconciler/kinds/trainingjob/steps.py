@@ -71,7 +71,7 @@ def _forecast(change: Change, ctx: ApplyContext) -> Forecasted | None:
     """What the plan forecast for the job it submits; a relabelled job keeps its own."""
     found = change.forecast
     if change.action is plans.Action.UPDATE:
-        live = next((j for j in ctx.live.jobs if j.name == change.live_name), None)
+        live = ctx.live.job(change.live_name)
         return recorded.forecasted(live.spec) if live is not None else None
     if not isinstance(found, JobForecast) or found.seconds is None:
         return None
