@@ -66,7 +66,7 @@ def test_saved_plan_is_json_and_show_renders_it(tmp_path: Path) -> None:
     code, text = _invoke("plan", str(s.root / "m"), "-o", str(saved))
     assert code == 0
     document = json.loads(saved.read_text())
-    assert document["format_version"] == "2.1" and len(document["snapshot_digest"]) == 64
+    assert document["format_version"] == "2.2" and len(document["snapshot_digest"]) == 64
     code, shown = _invoke("show", str(saved))
     assert (code, shown) == (0, text)
     code, markdown = _invoke("show", str(saved), "--format", "markdown")

@@ -143,7 +143,7 @@ def test_reading_a_stack_that_was_never_applied_creates_nothing(tmp_path: Path) 
 
 def test_store_has_a_schema_version_and_refuses_a_newer_one(tmp_path: Path) -> None:
     store = LocalStore(tmp_path, create=True)
-    assert store.schema_version == 4
+    assert store.schema_version == 5
     store.close()
     import sqlite3
 

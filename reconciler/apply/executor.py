@@ -65,6 +65,7 @@ class Executor:
         *,
         parallelism: int = 4,
         wait_for_jobs: bool = True,
+        rollout_wait: float = 0.0,
         on_event: Callable[[Event], None] = lambda event: None,
     ) -> None:
         self.planned = planned
@@ -84,6 +85,7 @@ class Executor:
             wait_for_jobs=wait_for_jobs,
             stop=self.stop,
             progress=lambda where, now: self.emit(Event(EventKind.PROGRESS, where, progress=now)),
+            rollout_wait=rollout_wait,
         )
 
     def run(self) -> Outcome:

@@ -23,6 +23,8 @@ class ApplyOptions:
     destroy: bool = False
     saved: SavedPlan | None = None
     wait_for_jobs: bool = True
+    rollout_wait: float = 0.0
+    """The longest each version's rollout is waited for (its steps held) in this apply."""
     parallelism: int = 4
     lock_timeout: float = 0.0
     targets: tuple[str, ...] = ()
@@ -77,6 +79,7 @@ def converge(
             backend,
             parallelism=options.parallelism,
             wait_for_jobs=options.wait_for_jobs,
+            rollout_wait=options.rollout_wait,
             on_event=on_event,
         ).run()
     listed = [removal.live_name for removal in planned.plan.removals]

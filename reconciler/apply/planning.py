@@ -12,8 +12,9 @@ from dataclasses import dataclass, replace
 
 from reconciler.backends import registry
 from reconciler.backends.base import LiveSnapshot
-from reconciler.backends.facets import Driver
+from reconciler.backends.facets import Driver, Traffic
 from reconciler.backends.prices import stack_prices
+from reconciler.backends.recorded import ROLLING
 from reconciler.gcpause import paused_gc
 from reconciler.identity import DesiredState
 from reconciler.identity.hashcache import HashCache
@@ -52,7 +53,7 @@ def make_plan(
             desired = compute_desired(stack, cache, backend.remote_lister())
         finally:
             cache.close()
-        live = backend.read_live(stack.name)
+        live = with_served(backend, backend.read_live(stack.name))
         when = time.time() if now is None else now
         options = PlanOptions(
             targets=targets,
@@ -70,6 +71,22 @@ def make_plan(
             plan = replace(plan, removals=removals(live))
         notice = profile.notice
         return Planned(replace(plan, notice=notice) if notice else plan, desired, live)
+
+
+def with_served(backend: Driver, live: LiveSnapshot) -> LiveSnapshot:
+    """The snapshot with what each version part way through a rollout served in its
+    current step (one question per such version; none without a rollout)."""
+    if not isinstance(backend, Traffic):
+        return live
+    served = {}
+    for version in live.versions:
+        state = version.rollout
+        if state is None or state.state != ROLLING:
+            continue
+        found = backend.served(live.stack, version.model, [version.name], state.since)
+        if version.name in found:
+            served[(version.model, version.name)] = found[version.name]
+    return replace(live, served=served) if served else live
 
 
 def removals(live: LiveSnapshot) -> tuple[Removal, ...]:

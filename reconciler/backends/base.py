@@ -15,7 +15,8 @@ from enum import Enum
 from typing import Any, NamedTuple
 
 from reconciler.backends.compiled import CompiledJob, CompiledVersion
-from reconciler.backends.recorded import JobRecord, VersionRecord
+from reconciler.backends.recorded import JobRecord, RolloutState, VersionRecord, rollout_of
+from reconciler.backends.served import Served
 from reconciler.identity.canonical import canonical_json, digest
 from reconciler.stack.resources import LABEL_HASH, LABEL_NAME, LABEL_PROTECTED, LABEL_STACK
 
@@ -124,6 +125,9 @@ class LiveModel(Labelled):
     create_time: float | None = None
     console_url: str | None = None
     """Where its cloud's console shows it (a Vertex AI endpoint's page)."""
+    traffic: Mapping[str, int] = field(default_factory=dict)
+    """Percent of its requests by version while they are split (a rollout); empty:
+    all go to the default version."""
 
 
 @dataclass(frozen=True)
@@ -140,6 +144,11 @@ class LiveVersion(Labelled):
     @property
     def record(self) -> VersionRecord | None:
         return VersionRecord.read(self.spec)
+
+    @property
+    def rollout(self) -> RolloutState | None:
+        """Where its rollout stands, as its record says (None: it had none)."""
+        return rollout_of(self.spec)
 
 
 @dataclass(frozen=True)
@@ -161,6 +170,10 @@ class LiveSnapshot:
     environments: frozenset[str] = frozenset()
     """The runtime environments this machine has built (the local backend's), by key;
     not part of the digest: building one changes nothing a plan acts on."""
+    served: Mapping[tuple[str, str], Served] = field(default_factory=dict)
+    """What versions in a rollout served in their current step, by (model, version)
+    (read for the plan through the ``Traffic`` facet); not part of the digest: it
+    grows with every request."""
 
     def job(self, name: str | None) -> LiveJob | None:
         """The job of that live name (an index made on the first question)."""
@@ -182,7 +195,10 @@ class LiveSnapshot:
                 "jobs": rows([[j.name, j.labels, j.state.value, j.error] for j in self.jobs]),
                 "models": rows(
                     [
+                        # A split only while there is one: digests of stacks without
+                        # one read as they always did (saved plans stay fresh).
                         [m.name, m.labels, m.description, m.region, m.default_version]
+                        + ([dict(m.traffic)] if m.traffic else [])
                         for m in self.models
                     ]
                 ),

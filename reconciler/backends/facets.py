@@ -26,6 +26,7 @@ if TYPE_CHECKING:
         LiveVersion,
         VersionDeployment,
     )
+    from reconciler.backends.served import Served
     from reconciler.identity.content import RemoteLister
 
 
@@ -104,6 +105,24 @@ class Serving(Protocol):
     def set_default(self, model: str, version: str) -> None: ...
 
     def delete_version(self, model: str, name: str) -> None: ...
+
+
+@runtime_checkable
+class Traffic(Protocol):
+    """A model's requests split between its versions by weight (a rollout's steps),
+    and what each version served."""
+
+    def set_traffic(self, model: str, split: Mapping[str, int]) -> None:
+        """Send each version (by live name) its percent of the model's requests (the
+        percents add up to 100); an empty split sends them all to the default."""
+        ...
+
+    def served(
+        self, stack: str, model: str, versions: Sequence[str], since: float
+    ) -> Mapping[str, Served]:
+        """What each of ``versions`` served since ``since`` (epoch seconds); versions
+        with nothing served are left out."""
+        ...
 
 
 @runtime_checkable
@@ -188,6 +207,11 @@ class LocalModels(Protocol):
         """Each model's serving versions: model -> version -> SavedModel folder."""
         ...
 
+    def record_served(self, stack: str, rows: Sequence[tuple[str, str, float, Served]]) -> None:
+        """Keep what ``mlapply serve`` counted: (model, version, time, figures) rows, each
+        what the version served since its row before (``Traffic.served`` adds them up)."""
+        ...
+
 
 @runtime_checkable
 class Predictions(Protocol):
@@ -210,6 +234,7 @@ class Facet(Enum):
     JOBS = (Jobs, "training jobs")
     STUDIES = (Studies, "hyperparameter tuning")
     SERVING = (Serving, "model serving")
+    TRAFFIC = (Traffic, "traffic split between versions, with what each served (rollouts)")
     LOCK = (StackLock, "a stack lock")
     LOGS = (Logs, "job logs")
     USAGE = (Usage, "job CPU and memory figures")

@@ -191,9 +191,80 @@ def with_deployed(raw: Raw, deployed: Deployed | None) -> dict[str, Any]:
     return found
 
 
-def keep_deployed(raw: Raw | None, before: Raw | None) -> Raw | None:
+ROLLING = "rolling"
+DONE = "done"
+ROLLED_BACK = "rolled-back"
+"""The states of a rollout (``RolloutState.state``)."""
+
+
+class RolloutState(NamedTuple):
+    """Where a version's rollout stands, kept in its record: the next plan and apply
+    read it, so a rollback outlives the apply that made it."""
+
+    state: str
+    """``rolling``, ``done`` or ``rolled-back``."""
+    step: int
+    """The index of the step it is at (or was at when it ended)."""
+    since: float
+    """When that step began (epoch seconds): its figures count from then."""
+    previous: str | None
+    """The version it takes the traffic from (the default when it began)."""
+    why: str | None = None
+    """Why it was rolled back."""
+    at: float | None = None
+    """When it was done or rolled back."""
+    by: str | None = None
+    """Who rolled it back: ``apply`` (a gate), or ``mlapply rollout undo`` and by whom."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: v for k, v in self._asdict().items() if v is not None}
+
+    @classmethod
+    def read(cls, raw: Any) -> RolloutState | None:
+        if not isinstance(raw, Mapping):
+            return None
+        state, step, since = raw.get("state"), raw.get("step"), raw.get("since")
+        if state not in (ROLLING, DONE, ROLLED_BACK) or not isinstance(step, int):
+            return None
+        if not isinstance(since, int | float):
+            return None
+
+        def text(key: str) -> str | None:
+            value = raw.get(key)
+            return value if isinstance(value, str) else None
+
+        at = raw.get("at")
+        return cls(
+            state,
+            step,
+            float(since),
+            text("previous"),
+            text("why"),
+            float(at) if isinstance(at, int | float) else None,
+            text("by"),
+        )
+
+
+def rollout_of(raw: Raw | None) -> RolloutState | None:
+    """Where a version's record says its rollout stands (any record shape)."""
+    return RolloutState.read(raw.get("rollout")) if isinstance(raw, Mapping) else None
+
+
+def with_rollout(raw: Raw, rollout: RolloutState | None) -> dict[str, Any]:
+    """A version's record with where its rollout stands."""
+    found = dict(raw)
+    if rollout is not None:
+        found["rollout"] = rollout.to_json()
+    return found
+
+
+def keep_history(raw: Raw | None, before: Raw | None) -> Raw | None:
     """A version's new record, keeping what it was deployed with (which gates compare
-    against) when an update does not say."""
-    if raw is None or deployed_with(raw) is not None:
+    against) and how its rollout went, where an update does not say."""
+    if raw is None:
         return raw
-    return with_deployed(raw, deployed_with(before))
+    if deployed_with(raw) is None:
+        raw = with_deployed(raw, deployed_with(before))
+    if rollout_of(raw) is None:
+        raw = with_rollout(raw, rollout_of(before))
+    return raw

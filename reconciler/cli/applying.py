@@ -38,6 +38,38 @@ _NO_WAIT = click.option(
     is_flag=True,
     help="Submit jobs and return; a later apply deploys what has trained.",
 )
+
+
+class _Duration(click.ParamType):  # type: ignore[type-arg]  # generic from click 8.2 only
+    """A duration as manifests write it (``90s``, ``15m``, ``1h30m``), or seconds."""
+
+    name = "duration"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        if isinstance(value, int | float):
+            return float(value)
+        import re
+
+        from reconciler.stack.build import parse_duration
+
+        text = str(value).strip()
+        if re.fullmatch(r"[0-9]+(\.[0-9]+)?", text):
+            return float(text)
+        if re.fullmatch(r"([0-9]+(\.[0-9]+)?(s|m|h|d))+", text):
+            return parse_duration(text)
+        self.fail(f"{value!r} is not a duration: write 90s, 15m, 1h30m, or seconds", param, ctx)
+
+
+_ROLLOUT_WAIT = click.option(
+    "--rollout-wait",
+    type=_Duration(),
+    default="0s",
+    show_default=True,
+    help="The longest to wait for rollout steps to hold before returning (e.g. 15m); "
+    "a later apply carries a rollout on from where it stands.",
+)
 _APPLY_OPTIONS = [
     click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation."),
     click.option(
@@ -217,6 +249,7 @@ def _next_steps(planned: Planned, finished: Sequence[str], paths: Sequence[str])
 @variable_options
 @_apply_options
 @_NO_WAIT
+@_ROLLOUT_WAIT
 @selection_options
 @budget_options
 def apply(
@@ -225,6 +258,7 @@ def apply(
     var_files: tuple[str, ...],
     auto_approve: bool,
     no_wait: bool,
+    rollout_wait: float,
     parallelism: int,
     lock_timeout: float,
     targets: tuple[str, ...],
@@ -246,6 +280,7 @@ def apply(
     options = ApplyOptions(
         saved=saved,
         wait_for_jobs=not no_wait,
+        rollout_wait=rollout_wait,
         parallelism=parallelism,
         lock_timeout=lock_timeout,
         targets=targets,

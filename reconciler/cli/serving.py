@@ -218,11 +218,22 @@ def serve(
             )
             click.echo(f"    POST {url}/v1/models/{model.name}:predict")
             click.echo(f"    POST {url}/v1/projects/PROJECT/models/{model.name}:predict")
+        click.echo(f"  Prometheus: GET {url}/metrics (requests, errors, latency per version)")
         warn_if_exposed(host, "the server")
         sys.stdout.flush()
 
+    models = facet(driver(stack), facets.LocalModels)
     serve_until_stopped(
-        run_server(lambda: _read_catalog(stack), host, port, options, ready), host, port
+        run_server(
+            lambda: _read_catalog(stack),
+            host,
+            port,
+            options,
+            ready,
+            keep=lambda rows: models.record_served(stack.name, rows),
+        ),
+        host,
+        port,
     )
 
 

@@ -100,6 +100,8 @@ class ApplyContext(NamedTuple):
     stop: threading.Event
     progress: Callable[[str, JobProgress], None]
     """``progress(address, how it is getting on)`` for the person watching."""
+    rollout_wait: float = 0.0
+    """``--rollout-wait``: the longest a rollout step is waited for in this apply."""
 
 
 class Handler(ABC):

@@ -223,6 +223,9 @@ class Compiler:
     def _kw_maximum(self, n: float, *_: Any) -> Check:
         return lambda v: not _is_number(v) or v <= n
 
+    def _kw_exclusiveMinimum(self, n: float, *_: Any) -> Check:
+        return lambda v: not _is_number(v) or v > n
+
     def _kw_allOf(self, subs: list[Any], _: Any, file: str) -> Check:
         return _every([self._sub(s, file) for s in subs])
 

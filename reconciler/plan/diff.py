@@ -26,6 +26,7 @@ from reconciler.plan.model import (
     PlanOptions,
     Reason,
     ReplaceOrder,
+    RolloutStatus,
 )
 
 T = TypeVar("T")
@@ -156,6 +157,7 @@ class PlanView:
         targets: Sequence[LiveTarget] = (),
         replace_order: ReplaceOrder | None = None,
         drift: bool = False,
+        rollout: RolloutStatus | None = None,
     ) -> Change:
         return Change(
             address=want.address,
@@ -171,6 +173,7 @@ class PlanView:
             live_targets=tuple(targets),
             replace_order=replace_order if action is Action.REPLACE else None,
             drift=drift,
+            rollout=rollout,
         )
 
 

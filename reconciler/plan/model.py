@@ -112,6 +112,7 @@ class ReasonCode(str, Enum):
     RUNTIME = "runtime"
     TUNING = "tuning"
     GATE = "gate"
+    ROLLOUT = "rollout"
 
 
 class Reason(NamedTuple):
@@ -120,6 +121,28 @@ class Reason(NamedTuple):
 
     def __str__(self) -> str:
         return self.text
+
+
+@dataclass(frozen=True)
+class RolloutStatus:
+    """Where a version's traffic rollout stands, as the plan read it."""
+
+    state: str
+    """``planned`` (it starts in this apply), ``rolling`` or ``rolled-back``."""
+    steps: tuple[int, ...]
+    """The version's percent of the traffic at each step."""
+    step: int | None = None
+    """The step it is at, from 1 (None: not begun)."""
+    previous: str | None = None
+    """The version it takes the traffic from."""
+    held_seconds: float | None = None
+    requests: int | None = None
+    error_rate: float | None = None
+    latency_ms: Mapping[str, float] = field(default_factory=dict)
+    next: str | None = None
+    """What apply does next: ``hold``, ``advance`` or ``roll back``."""
+    why: str | None = None
+    """Why it was (or will be) rolled back."""
 
 
 @dataclass(frozen=True)
@@ -155,6 +178,8 @@ class Change:
     """Whether something changed outside mlapply."""
     forecast: Forecast | None = None
     """What it will take and cost (``plan.costing``), for the kinds that cost something."""
+    rollout: RolloutStatus | None = None
+    """Where its traffic rollout stands, for the kinds that roll out."""
 
     @property
     def symbol(self) -> str:

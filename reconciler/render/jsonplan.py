@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from reconciler.plan.forecast import CostSummary, Forecast, JobForecast, Overrun
-from reconciler.plan.model import Action, Change, FieldChange, FieldOp, Plan
+from reconciler.plan.model import Action, Change, FieldChange, FieldOp, Plan, RolloutStatus
 
-FORMAT_VERSION = "2.1"
+FORMAT_VERSION = "2.2"
 
 
 def plan_to_json(plan: Plan) -> dict[str, Any]:
@@ -78,6 +78,22 @@ def _change(change: Change) -> dict[str, Any]:
         ],
         "drift": change.drift,
         **({"forecast": _forecast(change.forecast)} if change.forecast is not None else {}),
+        **({"rollout": _rollout(change.rollout)} if change.rollout is not None else {}),
+    }
+
+
+def _rollout(status: RolloutStatus) -> dict[str, Any]:
+    return {
+        "state": status.state,
+        "steps": list(status.steps),
+        "step": status.step,
+        "previous": status.previous,
+        "held_seconds": _seconds(status.held_seconds),
+        "requests": status.requests,
+        "error_rate": status.error_rate,
+        "latency_ms": {k: round(v, 1) for k, v in status.latency_ms.items()},
+        "next": status.next,
+        "why": status.why,
     }
 
 

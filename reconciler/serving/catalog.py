@@ -9,7 +9,7 @@ is found by its live name (``taxi_fare``) or its manifest name
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from reconciler.backends.base import LiveSnapshot
 
@@ -20,6 +20,21 @@ class DeployedModel:
     manifest_name: str
     default_version: str | None
     versions: Mapping[str, str]  # version name -> SavedModel folder
+    traffic: Mapping[str, int] = field(default_factory=dict)
+    """Percent by version of the requests that name none, while a rollout splits
+    them; empty: the default answers them all."""
+
+    def routes(self) -> tuple[tuple[str, str, int], ...]:
+        """(version, SavedModel folder, weight) answering requests that name no
+        version: the split's deployed versions, else the default alone."""
+        split = [(v, p) for v, p in sorted(self.traffic.items()) if p > 0 and v in self.versions]
+        if split:
+            return tuple((v, self.versions[v], p) for v, p in split)
+        if self.default_version in self.versions:
+            version = self.default_version
+            assert version is not None
+            return ((version, self.versions[version], 100),)
+        return ()
 
 
 @dataclass(frozen=True)
@@ -38,6 +53,7 @@ class Catalog:
                 model.manifest_name or model.name,
                 model.default_version,
                 versions.get(model.name, {}),
+                model.traffic,
             )
             for model in snapshot.models
         }

@@ -19,9 +19,15 @@ It answers the paths real clients send:
 
 Versions load on their first request. The deployed state is read again every
 ``refresh`` seconds (and at once when a request names something unknown);
-when the default version changes, the old one keeps answering until the new
-one has loaded, so a switch under load fails no request. Each answer carries
-the version that gave it in ``X-Mlapply-Model-Version``.
+requests that name no version go to the default, or by weight to the versions
+of a rollout's traffic split. When those change, the versions answering keep
+answering until every new one has loaded, so a switch under load fails no
+request. Each answer carries the version that gave it in
+``X-Mlapply-Model-Version``.
+
+Each version's requests, failures and latency are counted
+(:mod:`reconciler.serving.counting`): on ``GET /metrics`` for Prometheus, and
+every ``keep_seconds`` into the store, where a rollout's gates read them.
 
 Clients are bounded (:mod:`reconciler.serving.guard`): connections, how long
 headers, a body and an idle keep-alive may take.
@@ -32,6 +38,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import random
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -41,10 +48,12 @@ from typing import Any
 
 from aiohttp import web
 
+from reconciler.backends.served import Served
 from reconciler.diagnostics import MlapplyError
 from reconciler.hostcheck import Hosts
 from reconciler.serving.batcher import Batcher
 from reconciler.serving.catalog import Catalog, DeployedModel
+from reconciler.serving.counting import CONTENT_TYPE, Counters
 from reconciler.serving.guard import (
     ClientLimits,
     ConnectionGuard,
@@ -78,6 +87,8 @@ class ServeOptions:
     allowed_hosts: tuple[str, ...] = ()
     """Host names answered beside addresses, localhost and the one listened on
     (hostcheck.py)."""
+    keep_seconds: float = 2.0
+    """How often what each version served is handed to the store."""
 
 
 class ModelServer:
@@ -89,7 +100,9 @@ class ModelServer:
         self.catalog = Catalog({})
         self._executor = ThreadPoolExecutor(options.threads, thread_name_prefix="mlapply-serve")
         self._loading: dict[str, asyncio.Task[Batcher]] = {}  # SavedModel folder -> load
-        self._defaults: dict[str, tuple[str, str]] = {}  # model -> (version, folder) serving
+        # model -> (version, folder, weight) answering requests that name no version
+        self._routes: dict[str, tuple[tuple[str, str, int], ...]] = {}
+        self.counters = Counters()
         self._last_refresh = 0.0
         self._failed: dict[str, float] = {}  # SavedModel folder -> when its load failed
         self.refusals = RefusalLog(log)
@@ -102,37 +115,41 @@ class ModelServer:
         self._last_refresh = time.monotonic()
         self.catalog = catalog
         for model in catalog.models.values():
-            self._follow_default(model)
-        for name in set(self._defaults) - set(catalog.models):
-            del self._defaults[name]
+            self._follow_routes(model)
+        for name in set(self._routes) - set(catalog.models):
+            del self._routes[name]
         wanted = {uri for m in catalog.models.values() for uri in m.versions.values()}
-        wanted |= {uri for _, uri in self._defaults.values()}
+        wanted |= {uri for routes in self._routes.values() for _, uri, _ in routes}
         for uri in set(self._loading) - wanted:
             task = self._loading.pop(uri)
             if task.done() and not task.cancelled() and task.exception() is None:
                 await task.result().close()
 
-    def _follow_default(self, model: DeployedModel) -> None:
-        want = model.default_version
-        if want is None or want not in model.versions:
-            self._defaults.pop(model.name, None)
+    def _follow_routes(self, model: DeployedModel) -> None:
+        target = model.routes()
+        if not target:
+            self._routes.pop(model.name, None)
             return
-        target = (want, model.versions[want])
-        current = self._defaults.get(model.name)
+        current = self._routes.get(model.name)
         if current == target:
             return
-        if current is None or not self._is_loaded(current[1]):
-            self._defaults[model.name] = target
+        if current is None or not all(self._is_loaded(uri) for _, uri, _ in current):
+            self._routes[model.name] = target
             return
-        # Keep the loaded default answering until the new one has loaded.
-        task = self._load(target[1])
+        # Keep the loaded versions answering until every new one has loaded.
+        waiting = [self._load(uri) for _, uri, _ in target if not self._is_loaded(uri)]
+        if not waiting:
+            self._routes[model.name] = target
+            return
 
         def switch(_: object) -> None:
             latest = self.catalog.models.get(model.name)
-            if latest is not None and latest.default_version == want:
-                self._defaults[model.name] = target
+            loaded = all(self._is_loaded(uri) for _, uri, _ in target)
+            if loaded and latest is not None and latest.routes() == target:
+                self._routes[model.name] = target
 
-        task.add_done_callback(switch)
+        for task in waiting:
+            task.add_done_callback(switch)
 
     async def refresh_soon(self) -> None:
         if time.monotonic() - self._last_refresh > 0.05:
@@ -193,8 +210,8 @@ class ModelServer:
         for attempt in range(2):
             model = self.catalog.find(route.model)
             if model is not None:
-                if route.version is None and model.name in self._defaults:
-                    version, uri = self._defaults[model.name]
+                if route.version is None and model.name in self._routes:
+                    version, uri = _pick(self._routes[model.name])
                     return model, version, uri
                 if route.version is not None and route.version in model.versions:
                     return model, route.version, model.versions[route.version]
@@ -218,8 +235,38 @@ class ModelServer:
             raise _HttpError(503, str(exc)) from exc
 
     def default_version(self, model: str) -> str | None:
-        serving = self._defaults.get(model)
-        return serving[0] if serving else None
+        found = self.catalog.models.get(model)
+        return found.default_version if found else None
+
+    def traffic(self) -> dict[str, dict[str, int]]:
+        """Percent by version of each model's requests that name none, as routed now."""
+        return {
+            model: {version: weight for version, _, weight in routes}
+            for model, routes in self._routes.items()
+        }
+
+    async def keep_forever(
+        self, keep: Callable[[list[tuple[str, str, float, Served]]], None]
+    ) -> None:
+        """Hand what each version served to ``keep`` every ``keep_seconds``."""
+        while True:
+            await asyncio.sleep(self.options.keep_seconds)
+            await self.keep_now(keep)
+
+    async def keep_now(self, keep: Callable[[list[tuple[str, str, float, Served]]], None]) -> None:
+        rows = self.counters.unkept()
+        if not rows:
+            return
+        at = time.time()
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(
+                self._executor,
+                keep,
+                [(model, version, at, served) for model, version, served in rows],
+            )
+        except Exception:  # a busy store: the figures stay on /metrics
+            log.exception("keeping what the versions served failed")
 
     async def close(self) -> None:
         for task in self._loading.values():
@@ -237,8 +284,30 @@ def make_app(server: ModelServer, guard: ConnectionGuard, hosts: Hosts) -> web.A
     app = web.Application(
         client_max_size=server.options.max_request_bytes, middlewares=[guard.middleware, refuse]
     )
+    app.router.add_get("/metrics", _metrics(server))
     app.router.add_route("*", "/{tail:.*}", _handler(server))
     return app
+
+
+def _metrics(server: ModelServer) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def metrics(request: web.Request) -> web.Response:
+        text = server.counters.exposition(server.traffic())
+        return web.Response(body=text.encode(), headers={"Content-Type": CONTENT_TYPE})
+
+    return metrics
+
+
+def _pick(routes: tuple[tuple[str, str, int], ...]) -> tuple[str, str]:
+    """A version for one request, by the routes' weights."""
+    if len(routes) == 1:
+        return routes[0][0], routes[0][1]
+    total = sum(weight for _, _, weight in routes)
+    draw = random.random() * total  # noqa: S311 (a share of traffic, not a secret)
+    for version, uri, weight in routes:
+        draw -= weight
+        if draw < 0:
+            return version, uri
+    return routes[-1][0], routes[-1][1]
 
 
 def _handler(server: ModelServer) -> Callable[[web.Request], Awaitable[web.Response]]:
@@ -274,20 +343,31 @@ def _handler(server: ModelServer) -> Callable[[web.Request], Awaitable[web.Respo
 
 async def _predict(server: ModelServer, route: _Route, request: web.Request) -> web.Response:
     json_body(request.headers.get("Content-Type"))
-    _, version, uri = await server.resolve(route)
-    batcher = await server.batcher(uri)
-    batcher.expect()
+    model, version, uri = await server.resolve(route)
+    tally = server.counters.tally(model.name, version)
+    started = time.perf_counter()
+    failed = True  # the version's fault (its model raised, or the server failed) unless said
     try:
-        body = await _body(server, request)
-        columns_form, columns, count = _columns(batcher.signature, body)
-    except BaseException:
-        batcher.forget()
+        batcher = await server.batcher(uri)
+        batcher.expect()
+        try:
+            body = await _body(server, request)
+            columns_form, columns, count = _columns(batcher.signature, body)
+        except BaseException:
+            batcher.forget()
+            raise
+        try:
+            outputs = await batcher.predict(columns, count)
+        except Exception as exc:
+            raise _HttpError(400, f"the model refused the request: {_first_line(exc)}") from exc
+        failed = False
+        return _json(200, answer(outputs, count, columns_form), version)
+    except _HttpError as exc:
+        # A malformed request is the client's: the model never saw it.
+        failed = exc.status >= 500 or exc.message.startswith("the model refused")
         raise
-    try:
-        outputs = await batcher.predict(columns, count)
-    except Exception as exc:
-        raise _HttpError(400, f"the model refused the request: {_first_line(exc)}") from exc
-    return _json(200, answer(outputs, count, columns_form), version)
+    finally:
+        tally.add(time.perf_counter() - started, failed)
 
 
 async def _body(server: ModelServer, request: web.Request) -> bytes:
@@ -371,8 +451,10 @@ async def serve(
     port: int,
     options: ServeOptions,
     on_ready: Callable[[ModelServer, str], None],
+    keep: Callable[[list[tuple[str, str, float, Served]]], None] | None = None,
 ) -> None:
-    """Run until cancelled; ``on_ready`` gets the server and its URL once it listens."""
+    """Run until cancelled; ``on_ready`` gets the server and its URL once it listens;
+    ``keep`` is handed what each version served (by ``keep_seconds``)."""
     server = ModelServer(read_catalog, options)
     await server.refresh()
     loop = asyncio.get_running_loop()
@@ -392,11 +474,15 @@ async def serve(
     on_ready(server, f"http://{shown}:{bound}")
     refresher = asyncio.create_task(server.refresh_forever())
     watcher = asyncio.create_task(guard.watch())
+    keeper = asyncio.create_task(server.keep_forever(keep)) if keep is not None else None
     try:
         await asyncio.Event().wait()
     finally:
         refresher.cancel()
         watcher.cancel()
+        if keeper is not None and keep is not None:
+            keeper.cancel()
+            await server.keep_now(keep)
         listener.close()
         await runner.cleanup()
         server.refusals.flush(everything=True)

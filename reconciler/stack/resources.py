@@ -309,6 +309,34 @@ class Scaling(NamedTuple):
     nodes: int | None = None
 
 
+class RolloutStep(NamedTuple):
+    """One step of a rollout: the new version's share of the traffic, held this long."""
+
+    traffic: int
+    """Percent of the model's requests (1 to 100)."""
+    hold: float
+    """Seconds the step must hold, its gates passing, before the next one."""
+
+
+class RolloutGates(NamedTuple):
+    """What a version must serve to move on: judged on its own requests of the step."""
+
+    max_error_rate: float | None = None
+    """The largest share of its requests it may fail (0.01: 1 %)."""
+    max_latency_ms: tuple[tuple[str, float], ...] = ()
+    """(percentile "p50", "p90", "p95" or "p99", the most milliseconds) pairs."""
+    min_requests: int = 100
+    """How many requests of a step the gates need before they count (either way)."""
+
+
+class Rollout(NamedTuple):
+    """A new default version takes the traffic in steps, each gated on what it
+    serves; a gate that fails sends the traffic back to the previous default."""
+
+    steps: tuple[RolloutStep, ...]
+    gates: RolloutGates
+
+
 @dataclass(frozen=True)
 class ModelVersion(_Addressed):
     kind = "ModelVersion"
@@ -326,6 +354,8 @@ class ModelVersion(_Addressed):
     serving_container: ServingContainer | None = None
     gate: Gate | None = None
     """Checked before it is deployed; not part of its identity (a policy, not the model)."""
+    rollout: Rollout | None = None
+    """How it takes the traffic from the previous default; a policy, as the gate."""
 
 
 Resource = StackSettings | Dataset | Trainer | TrainingJob | Model | ModelVersion

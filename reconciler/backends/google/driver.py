@@ -32,7 +32,7 @@ from reconciler.backends.google.settings import GcpSettings
 from reconciler.backends.google.staging import Staging
 from reconciler.backends.google.storage import Bucket, remote_lister
 from reconciler.backends.profile import Profile
-from reconciler.backends.recorded import JobRecord, keep_deployed
+from reconciler.backends.recorded import JobRecord, keep_history
 from reconciler.backends.settings import own
 from reconciler.diagnostics import MlapplyError
 from reconciler.identity.content import RemoteLister
@@ -168,7 +168,7 @@ class GoogleDriver(Driver, StackLock):
         what it was deployed with), and its own labels."""
         stack, key = version.stack or "", f"{version.model}/{version.name}"
         before = self.records.read(stack).get("versions", {}).get(key)
-        spec = keep_deployed(version.spec or {}, before) or {}
+        spec = keep_history(version.spec or {}, before) or {}
         self.records.put(stack, "versions", key, {**spec, "labels": dict(version.labels)})
 
     def stage_version(self, version: LiveVersion, export: str, folder: str | None = None) -> str:

@@ -47,6 +47,7 @@ from reconciler.backends.facets import (
     StackLock,
     Studies,
     TensorBoard,
+    Traffic,
     Usage,
 )
 from reconciler.backends.holders import holder_gone
@@ -62,7 +63,8 @@ from reconciler.backends.local.profile import PROFILE as profile
 from reconciler.backends.local.runtime import READY, ensure_runtime, env_python, runtime_cache
 from reconciler.backends.local.store import LocalStore, TrialRow, latest_figures
 from reconciler.backends.packaging import BuildError, StagedPackage, build_sdist
-from reconciler.backends.recorded import keep_deployed
+from reconciler.backends.recorded import keep_history
+from reconciler.backends.served import Served
 from reconciler.backends.tensorboard import logdir_spec
 from reconciler.diagnostics import MlapplyError
 from reconciler.identity.content import RemoteLister
@@ -97,7 +99,9 @@ def built_runtimes() -> frozenset[str]:
         return frozenset()
 
 
-class LocalDriver(Driver, Jobs, Studies, Serving, StackLock, Logs, Usage, TensorBoard, LocalModels):
+class LocalDriver(
+    Driver, Jobs, Studies, Serving, Traffic, StackLock, Logs, Usage, TensorBoard, LocalModels
+):
     name = "local"
     poll_seconds = 0.1  # a read of the local store costs milliseconds
 
@@ -561,7 +565,7 @@ class LocalDriver(Driver, Jobs, Studies, Serving, StackLock, Logs, Usage, Tensor
                     state=current.state,
                     deployment_uri=current.deployment_uri,
                     create_time=current.create_time,
-                    spec=keep_deployed(version.spec, current.spec),
+                    spec=keep_history(version.spec, current.spec),
                 )
             store.put_version(version)
 
@@ -581,6 +585,27 @@ class LocalDriver(Driver, Jobs, Studies, Serving, StackLock, Logs, Usage, Tensor
     def set_default(self, model: str, version: str) -> None:
         with self._store() as store:
             store.set_default(model, version)
+
+    def set_traffic(self, model: str, split: Mapping[str, int]) -> None:
+        """`mlapply serve` follows the split within its refresh (``--refresh-seconds``)."""
+        with self._store() as store:
+            store.set_traffic(model, split)
+
+    def served(
+        self, stack: str, model: str, versions: Sequence[str], since: float
+    ) -> Mapping[str, Served]:
+        """What `mlapply serve` counted for each version (``record_served``)."""
+        store = LocalStore(self.home)
+        try:
+            found = {v: store.served_since(model, v, since) for v in versions}
+        finally:
+            store.close()
+        return {v: f for v, f in found.items() if f.requests}
+
+    def record_served(self, stack: str, rows: Sequence[tuple[str, str, float, Served]]) -> None:
+        """Keep what `mlapply serve` counted: (model, version, time, figures) rows."""
+        with self._store() as store:
+            store.add_served(stack, rows)
 
     def purge(self, stack: str, jobs: Collection[str]) -> int:
         """Remove what destroy leaves after its plan: the listed finished jobs (records,

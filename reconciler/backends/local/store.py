@@ -32,6 +32,7 @@ from reconciler.backends.base import (
     LiveVersion,
     VersionState,
 )
+from reconciler.backends.served import Served, total
 from reconciler.diagnostics import MlapplyError
 from reconciler.manifests.discover import home_file, mark_home
 from reconciler.stack.resources import LABEL_STACK
@@ -94,10 +95,23 @@ _MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX samples_job ON samples (job, task, time);
     """,
+    # 5: traffic split between a model's versions (rollouts), and what each version
+    # served: one row per version per flush of `mlapply serve` (``served``).
+    """
+    ALTER TABLE models ADD COLUMN traffic TEXT;
+    CREATE TABLE served (
+        stack TEXT NOT NULL, model TEXT NOT NULL, version TEXT NOT NULL, time REAL NOT NULL,
+        requests INTEGER NOT NULL, errors INTEGER NOT NULL, latency TEXT NOT NULL
+    );
+    CREATE INDEX served_version ON served (model, version, time);
+    """,
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 _TRIALS_SCHEMA = 3
 _SAMPLES_SCHEMA = 4
+_SERVED_SCHEMA = 5
+SERVED_KEPT_SECONDS = 7 * 24 * 3600
+"""How long what versions served is kept (a rollout's steps read it)."""
 
 Series = dict[str, list[tuple[float, float, int]]]
 """Samples by task: (time, cpu, rss_bytes), oldest first."""
@@ -416,8 +430,16 @@ class LocalStore:
             int(model.online_prediction_logging),
             model.default_version,
             model.create_time,
+            _json(dict(model.traffic)) if model.traffic else None,
         )
-        self._write(("INSERT OR REPLACE INTO models VALUES (?, ?, ?, ?, ?, ?, ?, ?)", row))
+        self._write(
+            (
+                "INSERT OR REPLACE INTO models (name, stack, labels, description, region,"
+                " online_prediction_logging, default_version, create_time, traffic)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                row,
+            )
+        )
 
     def put_version(self, version: LiveVersion) -> None:
         row = (
@@ -510,7 +532,52 @@ class LocalStore:
         )
 
     def set_default(self, model: str, version: str | None) -> None:
-        self._write(("UPDATE models SET default_version = ? WHERE name = ?", (version, model)))
+        """Make ``version`` the default: it takes all the model's traffic."""
+        statements: list[tuple[str, Sequence[Any]]] = [
+            ("UPDATE models SET default_version = ? WHERE name = ?", (version, model))
+        ]
+        if self.schema_version >= _SERVED_SCHEMA:
+            statements.append(("UPDATE models SET traffic = NULL WHERE name = ?", (model,)))
+        self._write(*statements)
+
+    def set_traffic(self, model: str, split: Mapping[str, int]) -> None:
+        """Split the model's traffic by percent per version (empty: all to the default)."""
+        self._write(
+            (
+                "UPDATE models SET traffic = ? WHERE name = ?",
+                (_json(dict(split)) if split else None, model),
+            )
+        )
+
+    # What versions served ------------------------------------------------------
+
+    def add_served(self, stack: str, rows: Sequence[tuple[str, str, float, Served]]) -> None:
+        """Record (model, version, time, figures) rows of what versions served since the
+        last rows; rows older than ``SERVED_KEPT_SECONDS`` go."""
+        if not rows:
+            return
+        oldest = min(at for _, _, at, _ in rows) - SERVED_KEPT_SECONDS
+        self._write(
+            *(
+                (
+                    "INSERT INTO served VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (stack, model, version, at, f.requests, f.errors, _json(list(f.latency))),
+                )
+                for model, version, at, f in rows
+            ),
+            ("DELETE FROM served WHERE stack = ? AND time < ?", (stack, oldest)),
+        )
+
+    def served_since(self, model: str, version: str, since: float) -> Served:
+        """What a version served since ``since``, added up."""
+        if self._db is None or self.schema_version < _SERVED_SCHEMA:
+            return Served()
+        rows = self._db.execute(
+            "SELECT requests, errors, latency FROM served"
+            " WHERE model = ? AND version = ? AND time >= ?",
+            (model, version, since),
+        )
+        return total([Served(r, e, tuple(_load(latency) or ())) for r, e, latency in rows])
 
     # Locks --------------------------------------------------------------------
 
@@ -709,6 +776,8 @@ def _model(row: sqlite3.Row) -> LiveModel:
         online_prediction_logging=bool(row["online_prediction_logging"]),
         default_version=row["default_version"],
         create_time=row["create_time"],
+        # A Row's ``in`` looks at its values: its keys say whether the column exists yet.
+        traffic=(_load(row["traffic"]) or {}) if "traffic" in row.keys() else {},  # noqa: SIM118
     )
 
 

@@ -45,6 +45,7 @@ def apply(change: Change, ctx: ApplyContext) -> str:
             online_prediction_logging=model.online_prediction_logging,
             default_version=current.default_version if current else None,
             create_time=current.create_time if current else time.time(),
+            traffic=current.traffic if current else {},
         )
     )
     return "created" if current is None else "updated"

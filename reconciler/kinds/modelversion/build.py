@@ -8,14 +8,18 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from reconciler.backends import registry
+from reconciler.backends.facets import Facet
 from reconciler.backends.profile import Profile, today
-from reconciler.stack.build import BuildContext, Reference
+from reconciler.stack.build import BuildContext, Reference, parse_duration
 from reconciler.stack.resources import (
     DEFAULT_MACHINE_TYPE,
     Gate,
     Meta,
     Model,
     ModelVersion,
+    Rollout,
+    RolloutGates,
+    RolloutStep,
     Scaling,
     ServingContainer,
     TrainingJob,
@@ -28,6 +32,9 @@ if TYPE_CHECKING:
 MUTABLE = ("labels", "description", "default")
 UPDATABLE = frozenset(MUTABLE)
 """What the backend can change in place; anything else is a new version."""
+DEFAULT_HOLD = "5m"
+DEFAULT_MIN_REQUESTS = 100
+"""A rollout step's defaults (the schema documents them)."""
 
 
 def build(ctx: BuildContext, loaded: LoadedDocument, meta: Meta) -> ModelVersion:
@@ -72,6 +79,7 @@ def build(ctx: BuildContext, loaded: LoadedDocument, meta: Meta) -> ModelVersion
             machine_verdict.message, loaded.doc.at(at), machine_verdict.hint
         )
     gate = _gate(ctx, loaded, spec, job, profile) if "gate" in spec else None
+    rollout = _rollout(ctx, loaded, spec) if "rollout" in spec else None
     return ModelVersion(
         meta=meta,
         model=spec["model"],
@@ -90,6 +98,7 @@ def build(ctx: BuildContext, loaded: LoadedDocument, meta: Meta) -> ModelVersion
         scaling=scale,
         serving_container=container,
         gate=gate,
+        rollout=rollout,
     )
 
 
@@ -172,4 +181,59 @@ def _gate(
         goal=goal,
         threshold=float(threshold) if threshold is not None else None,
         must_beat_default=given.get("mustBeatDefault", False),
+    )
+
+
+def _rollout(ctx: BuildContext, loaded: LoadedDocument, spec: Mapping[str, Any]) -> Rollout | None:
+    """The rollout: steps that rise to 100 %, on a default version, on a backend that
+    splits traffic."""
+    given, at = spec["rollout"], ("spec", "rollout")
+    backend = ctx.stack_settings().backend
+    if not registry.provides(backend, Facet.TRAFFIC):
+        refused = registry.refusal(backend, Facet.TRAFFIC)
+        ctx.report(
+            f"backend {backend} cannot roll out in steps: {refused.message}",
+            loaded.doc.key_at(at),
+            refused.hint,
+        )
+        return None
+    if not spec.get("default", False):
+        ctx.report(
+            "a rollout moves a model's traffic to its new default version, and this version "
+            "is not the default",
+            loaded.doc.key_at(at),
+            "add default: true, or remove spec.rollout",
+        )
+        return None
+    steps: list[RolloutStep] = []
+    for index, step in enumerate(given["steps"]):
+        traffic = step["traffic"]
+        if steps and traffic <= steps[-1].traffic:
+            ctx.report(
+                f"rollout step {index + 1} sends {traffic} % of the traffic, no more than the "
+                f"step before ({steps[-1].traffic} %)",
+                loaded.doc.at((*at, "steps", index, "traffic")),
+                "each step sends the new version more traffic than the one before",
+            )
+            return None
+        steps.append(RolloutStep(traffic, parse_duration(step.get("hold", DEFAULT_HOLD))))
+    if steps[-1].traffic != 100:
+        ctx.report(
+            f"the last rollout step sends {steps[-1].traffic} % of the traffic: a rollout "
+            "ends with the version taking all of it",
+            loaded.doc.at((*at, "steps", len(steps) - 1, "traffic")),
+            "end the steps with traffic: 100",
+        )
+        return None
+    gates = given.get("gates", {})
+    return Rollout(
+        tuple(steps),
+        RolloutGates(
+            max_error_rate=gates.get("maxErrorRate"),
+            max_latency_ms=tuple(
+                (name, float(limit))
+                for name, limit in sorted(gates.get("maxLatencyMs", {}).items())
+            ),
+            min_requests=gates.get("minRequests", DEFAULT_MIN_REQUESTS),
+        ),
     )

@@ -14,7 +14,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from reconciler.backends.served import PERCENTILES, Served
 from reconciler.kinds.indexes import live_models, live_versions, run_of
+from reconciler.kinds.modelversion import rollout as rollouts
 from reconciler.kinds.modelversion.build import MUTABLE, UPDATABLE
 from reconciler.kinds.modelversion.identity import compiled_version
 from reconciler.kinds.modelversion.sources import default_figure, reporter, source_job
@@ -23,14 +25,23 @@ from reconciler.stack.resources import ModelVersion, address
 
 if TYPE_CHECKING:
     import reconciler.backends.base as records
+    import reconciler.backends.recorded as records_kept
     import reconciler.plan.fields as field_diffs
     import reconciler.plan.model as plans
     from reconciler.backends.base import LiveModel, LiveVersion
     from reconciler.backends.compiled import CompiledVersion
+    from reconciler.backends.recorded import RolloutState
     from reconciler.identity.desired import DesiredResource
     from reconciler.plan import phrases
     from reconciler.plan.diff import PlanView
-    from reconciler.plan.model import Action, Change, FieldChange, LiveTarget, Reason
+    from reconciler.plan.model import (
+        Action,
+        Change,
+        FieldChange,
+        LiveTarget,
+        Reason,
+        RolloutStatus,
+    )
     from reconciler.tuning import gates
 else:
     field_diffs = LazyModule("reconciler.plan.fields")
@@ -38,6 +49,7 @@ else:
     phrases = LazyModule("reconciler.plan.phrases")
     plans = LazyModule("reconciler.plan.model")
     records = LazyModule("reconciler.backends.base")
+    records_kept = LazyModule("reconciler.backends.recorded")
 
 
 def plan(want: DesiredResource[CompiledVersion], view: PlanView) -> Change:
@@ -68,6 +80,7 @@ def plan(want: DesiredResource[CompiledVersion], view: PlanView) -> Change:
             targets=targets if action is plans.Action.WAIT else (),
         )
     reasons: list[Reason] = []
+    staged = _planned_rollout(want, view, model, None)
     held = _gate_reason(want, view, model)
     if held is not None and held[0] is not None:
         # Held: not deployed, and what serves now goes on serving.
@@ -86,10 +99,11 @@ def plan(want: DesiredResource[CompiledVersion], view: PlanView) -> Change:
             if f.forces_replacement
         )
         names = ", ".join(v.name for v in older)
+        serves = "holds all the traffic" if staged is not None else "serves"
         reasons.append(
             plans.Reason(
                 plans.ReasonCode.DELETES_OLDER,
-                f"then {names} deleted once the new version serves",
+                f"then {names} deleted once the new version {serves}",
             )
         )
         action = plans.Action.REPLACE
@@ -99,7 +113,9 @@ def plan(want: DesiredResource[CompiledVersion], view: PlanView) -> Change:
         reasons.append(plans.Reason(plans.ReasonCode.NEW, _what_it_deploys(want, view)))
     if held is not None:
         reasons.append(held[1])
-    if want.mutable["default"]:
+    if staged is not None:
+        reasons.append(staged[1])
+    elif want.mutable["default"]:
         text = "becomes the default version of model " + model_live
         reasons.append(plans.Reason(plans.ReasonCode.FIELD_CHANGED, text))
     return view.change(
@@ -112,6 +128,7 @@ def plan(want: DesiredResource[CompiledVersion], view: PlanView) -> Change:
         depends=want.depends_on,
         targets=targets,
         replace_order=plans.ReplaceOrder.CREATE_BEFORE_DELETE,
+        rollout=staged[0] if staged is not None else None,
     )
 
 
@@ -137,6 +154,39 @@ def _existing(
     reasons = [
         plans.Reason(plans.ReasonCode.FIELD_CHANGED, field_diffs.describe(f)) for f in fields
     ]
+    state = current.rollout
+    if state is not None and state.state == records_kept.ROLLED_BACK:
+        return _rolled_back(want, view, current, state, before, after)
+    if state is not None and state.state == records_kept.ROLLING:
+        return _rolling(want, view, current, state, older, targets, before, after, fields)
+    staged = _planned_rollout(want, view, model, current.name) if state is None else None
+    if staged is not None:
+        # Made, but its rollout has not begun (an apply stopped between the two).
+        fields = [f for f in fields if f.path != ("default",)]
+        reasons = [
+            plans.Reason(plans.ReasonCode.FIELD_CHANGED, field_diffs.describe(f)) for f in fields
+        ]
+        reasons.append(staged[1])
+        if older:
+            names = ", ".join(v.name for v in older)
+            reasons.append(
+                plans.Reason(
+                    plans.ReasonCode.DELETES_OLDER,
+                    f"then {names} deleted once it holds all the traffic",
+                )
+            )
+            view.protect(want, plans.Action.DELETE, targets)
+        return view.change(
+            want,
+            plans.Action.UPDATE,
+            live_name=current.name,
+            before=before,
+            after=after,
+            fields=fields,
+            reasons=reasons,
+            targets=targets,
+            rollout=staged[0],
+        )
     drift = False
     if want.mutable["default"] and model is not None and model.default_version != current.name:
         # Was it default when mlapply last wrote it? Then someone switched it since.
@@ -324,3 +374,134 @@ def _gate_reason(
     )
     reason = plans.Reason(plans.ReasonCode.GATE, judged.text)
     return (None if judged.holds else reason), reason
+
+
+def _planned_rollout(
+    want: DesiredResource[Any], view: PlanView, model: LiveModel | None, name: str | None
+) -> tuple[RolloutStatus, Reason] | None:
+    """The rollout a default version begins, when it has one and there is a default
+    to take the traffic from (a model's first version takes it all at once)."""
+    declared = view.stack.versions[want.name].rollout
+    previous = model.default_version if model is not None else None
+    if declared is None or not want.mutable["default"] or previous in (None, name):
+        return None
+    status = plans.RolloutStatus(
+        "planned", tuple(s.traffic for s in declared.steps), previous=previous
+    )
+    text = f"{rollouts.describe(declared)}; takes the traffic from {previous}"
+    return status, plans.Reason(plans.ReasonCode.ROLLOUT, text)
+
+
+def _rolling(
+    want: DesiredResource[Any],
+    view: PlanView,
+    current: LiveVersion,
+    state: RolloutState,
+    older: Sequence[LiveVersion],
+    targets: Sequence[LiveTarget],
+    before: Mapping[str, Any],
+    after: Mapping[str, Any],
+    fields: Sequence[FieldChange],
+) -> Change:
+    """A version part way through its rollout: where it stands and what apply does next."""
+    declared = view.stack.versions[want.name].rollout
+    reasons = [
+        plans.Reason(plans.ReasonCode.FIELD_CHANGED, field_diffs.describe(f))
+        for f in fields
+        if f.path != ("default",)
+    ]
+    served = view.live.served.get((current.model, current.name), Served())
+    previous = state.previous or "the previous default"
+    if declared is None:
+        text = f"rollout: spec.rollout was removed: takes all the traffic from {previous} now"
+        status = plans.RolloutStatus("rolling", (), previous=state.previous, next="advance")
+    else:
+        verdict = rollouts.judge(declared, state, served, view.options.now)
+        last = state.step + 1 >= len(declared.steps)
+        then = {
+            rollouts.Move.HOLD: "apply waits for it (at most --rollout-wait)",
+            rollouts.Move.ADVANCE: (
+                "apply makes it the default"
+                if last
+                else f"apply moves it to {declared.steps[state.step + 1].traffic} %"
+            ),
+            rollouts.Move.ROLL_BACK: f"gate fails ({verdict.failed}): apply sends all "
+            f"traffic back to {previous}",
+        }[verdict.move]
+        text = f"rollout {verdict.text}: {then}"
+        status = plans.RolloutStatus(
+            "rolling",
+            tuple(s.traffic for s in declared.steps),
+            step=min(state.step, len(declared.steps) - 1) + 1,
+            previous=state.previous,
+            held_seconds=max(0.0, view.options.now - state.since),
+            requests=served.requests,
+            error_rate=served.error_rate if served.requests else None,
+            latency_ms={
+                name: value
+                for name in PERCENTILES
+                if (value := served.percentile(name)) is not None
+            },
+            next=verdict.move.value,
+            why=verdict.failed,
+        )
+    reasons.append(plans.Reason(plans.ReasonCode.ROLLOUT, text))
+    if older:
+        names = ", ".join(v.name for v in older)
+        reasons.append(
+            plans.Reason(
+                plans.ReasonCode.DELETES_OLDER,
+                f"then {names} deleted once it holds all the traffic",
+            )
+        )
+        view.protect(want, plans.Action.DELETE, targets)
+    return view.change(
+        want,
+        plans.Action.UPDATE,
+        live_name=current.name,
+        before=before,
+        after=after,
+        fields=[f for f in fields if f.path != ("default",)],
+        reasons=reasons,
+        targets=targets,
+        rollout=status,
+    )
+
+
+def _rolled_back(
+    want: DesiredResource[Any],
+    view: PlanView,
+    current: LiveVersion,
+    state: RolloutState,
+    before: Mapping[str, Any],
+    after: Mapping[str, Any],
+) -> Change:
+    """A version whose rollout was sent back: it stays so (a rollback is state), and
+    the plan says the way forward."""
+    when = f" {phrases.duration(view.options.now - state.at)} ago" if state.at else ""
+    by = f" by {state.by}" if state.by else ""
+    previous = state.previous or "the previous default"
+    why = f": {state.why}" if state.why else ""
+    reasons = (
+        plans.Reason(
+            plans.ReasonCode.ROLLOUT,
+            f"{current.name} was rolled back{when}{by}{why}; {previous} has all the traffic",
+        ),
+        plans.Reason(
+            plans.ReasonCode.BLOCKED,
+            "way forward: a new version (retrain, or change its settings) rolls out afresh; "
+            f"or `mlapply rollout retry {want.name}` to roll this one out again",
+        ),
+    )
+    status = plans.RolloutStatus(
+        "rolled-back", (), step=state.step + 1, previous=state.previous, why=state.why
+    )
+    return view.change(
+        want,
+        plans.Action.BLOCKED,
+        live_name=current.name,
+        before=before,
+        after=after,
+        reasons=reasons,
+        rollout=status,
+    )

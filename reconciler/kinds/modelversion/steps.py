@@ -2,8 +2,9 @@
 
 It reads the job it deploys once, finds that job's export, judges the gate
 against the model's default as the plan read it, deploys the compiled version
-through the backend's ``Serving`` facet, makes it the default if asked, and
-only then deletes the older versions.
+through the backend's ``Serving`` facet, makes it the default if asked (through
+its rollout's steps, when it has one: ``rollout_step``), and only then deletes
+the older versions.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from reconciler.backends import facets, registry
 from reconciler.kinds.base import ApplyContext, StepFailed, StepHeld
 from reconciler.kinds.modelversion.identity import compiled_version
+from reconciler.kinds.modelversion.rolling import rollout_step
 from reconciler.kinds.modelversion.sources import default_figure, reporter, source_live_name
 from reconciler.lazy import LazyModule
 from reconciler.stack.resources import Stack
@@ -68,6 +70,9 @@ def apply(change: Change, ctx: ApplyContext) -> str:
         serving.deploy_version(records.VersionDeployment(record, version, export))
     elif change.action is plans.Action.UPDATE:
         serving.update_version(record)
+    rolled = rollout_step(change, ctx, record)
+    if rolled is not None:
+        return rolled
     if want.mutable["default"]:
         serving.set_default(version.model, change.live_name)
     _delete(change, ctx)  # older versions go only now that the new one serves

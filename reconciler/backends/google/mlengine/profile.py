@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import date
 from types import MappingProxyType
 
+from reconciler.backends.facets import Facet
 from reconciler.backends.google import prices
 from reconciler.backends.google import settings as google_settings
 from reconciler.backends.google.explains import TENSORBOARD_LOGDIR, kept_elsewhere
@@ -116,7 +117,17 @@ PROFILE = Profile(
         tensorboard=TENSORBOARD_LOGDIR,
         serves="model version",
         predict="send requests to the model (gcloud ai-platform predict)",
-    ),
+    )
+    | {
+        # projects.models: one defaultVersion, no traffic split (ml v1 discovery
+        # document in google-api-python-client, checked 2026-12-07).
+        Facet.TRAFFIC: Missing(
+            "Cloud ML Engine sends all of a model's requests to its default version: "
+            "the ml v1 API has no traffic split to roll out in steps",
+            "remove spec.rollout (the version takes the traffic at once), or move the "
+            "stack to backend vertex",
+        )
+    },
     job_metrics=Missing(
         "Cloud ML Engine keeps no metric of a job that is not a tuning job: only "
         "trials have one (trainingOutput.trials[].finalMetric)",
