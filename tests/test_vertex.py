@@ -30,6 +30,7 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeGcp]:
     with server.running() as url:
         monkeypatch.setenv("MLAPPLY_AIPLATFORM_ENDPOINT", url)
         monkeypatch.setenv("MLAPPLY_STORAGE_ENDPOINT", url)
+        monkeypatch.setenv("MLAPPLY_MONITORING_ENDPOINT", url)
         monkeypatch.setenv("MLAPPLY_GCP_ANONYMOUS", "1")
         monkeypatch.setenv("MLAPPLY_GCP_RETRY_BASE_SECONDS", "0.01")
         monkeypatch.setenv("MLAPPLY_VERTEX_POLL_SECONDS", "0.2")
@@ -992,3 +993,96 @@ def test_an_upload_whose_answer_is_lost_while_it_runs_leaves_one_version(
     assert len(versions) == 1, versions
     code, output = _run("plan", str(example), "--detailed-exitcode", *more)
     assert code == 0 and "No changes." in output, output
+
+
+ROLLOUT = """  rollout:
+    steps:
+      - {traffic: 10, hold: 0s}
+      - {traffic: 50, hold: 0s}
+      - {traffic: 100, hold: 0s}
+    gates:
+      maxErrorRate: 0.05
+      maxLatencyMs: {p99: 500}
+      minRequests: 20
+"""
+
+
+STEPS_50 = ("--var", "train_steps=50")
+
+
+def _split(fake: FakeGcp) -> dict[str, int]:
+    """The endpoint's split by version (deployment display name)."""
+    (endpoint,) = fake.endpoints.values()
+    names = {d["id"]: d["displayName"] for d in endpoint["deployedModels"]}
+    return {names[k]: v for k, v in endpoint["trafficSplit"].items() if v}
+
+
+@pytest.mark.slow
+def test_a_rollout_moves_the_endpoints_traffic_in_steps_and_a_failed_gate_sends_it_back(
+    fake: FakeGcp, example: Path
+) -> None:
+    """Vertex AI's side of a rollout: the trafficSplit sent at each step and on a
+    rollback, and the Cloud Monitoring reads behind each gate (the fake checks both
+    against their discovery documents and rules)."""
+    code, output = _run("apply", str(example), "--auto-approve")
+    assert code == 0, output
+    (first,) = _split(fake)
+    serving = example / "serving.yaml"
+    serving.write_text(serving.read_text() + ROLLOUT)
+
+    code, output = _run("apply", str(example), "--auto-approve", *STEPS_50)
+    assert code == 0, output
+    assert "rolls out: 10 % for 0 s -> 50 % for 0 s -> 100 % for 0 s" in output, output
+    split = _split(fake)
+    (second,) = set(split) - {first}
+    assert split == {first: 90, second: 10}, "the first step: 10 % to the new version"
+    assert len(fake.models[next(iter(fake.models))]) == 2, "the old version still serves"
+
+    code, output = _run("plan", str(example), "--detailed-exitcode", *STEPS_50)
+    assert code == 2, output
+    assert "traffic 10 % -> 50 %: step 1 of 3" in output
+    assert "0 of 20 requests the gates need: apply waits for it" in output, output
+
+    fake.served("taxifare", second, 40, 0, [30.0] * 40)
+    code, output = _run("apply", str(example), "--auto-approve", *STEPS_50)
+    assert code == 0, output
+    assert _split(fake) == {first: 50, second: 50}
+    fake.served("taxifare", second, 40, 1, [30.0] * 40)
+    code, output = _run("apply", str(example), "--auto-approve", *STEPS_50)
+    assert code == 0, output
+    assert _split(fake) == {second: 100}
+    code, output = _run("plan", str(example), *STEPS_50)
+    assert "traffic 100 %: step 3 of 3, the last" in output, output
+    fake.served("taxifare", second, 40, 0, [30.0] * 40)
+    code, output = _run("apply", str(example), "--auto-approve", *STEPS_50)
+    assert code == 0, output
+    assert "rolled out: it serves all the traffic (default)" in output, output
+    (versions,) = fake.models.values()
+    assert len(versions) == 1, "the older version goes once the new one has all the traffic"
+    code, output = _run("plan", str(example), "--detailed-exitcode", *STEPS_50)
+    assert code == 0 and "No changes." in output, output
+
+    # A version whose errors pass the gate is sent back, and stays so.
+    code, output = _run("apply", str(example), "--auto-approve", "--var", "train_steps=60")
+    assert code == 0, output
+    split = _split(fake)
+    (third,) = set(split) - {second}
+    fake.served("taxifare", third, 40, 9, [30.0] * 40)
+    code, output = _run("apply", str(example), "--auto-approve", "--var", "train_steps=60")
+    assert code == 1, output
+    assert "rolled back at traffic 10 % -> 50 %: step 1 of 3: errors 22.5 % > 5 %" in output
+    assert _split(fake) == {second: 100}
+    code, output = _run("plan", str(example), "--var", "train_steps=60", "--detailed-exitcode")
+    assert code == 2, output
+    assert f"{third} was rolled back" in output and "mlapply rollout retry taxifare-v1" in output
+    before = len(fake.calls)
+    code, output = _run("apply", str(example), "--auto-approve", "--var", "train_steps=60")
+    assert _split(fake) == {second: 100}, "the next apply keeps the rollback"
+    assert "endpoints.patch" not in " ".join(fake.calls[before:])
+
+    # Every Monitoring read named one metric of the endpoint, aligned over >= 60 s.
+    assert fake.monitoring.requests
+    for query in fake.monitoring.requests:
+        assert 'resource.labels.endpoint_id = "taxifare"' in query["filter"]
+        assert int(query["aggregation.alignmentPeriod"][:-1]) >= 60
+        assert query["aggregation.groupByFields"] == "metric.label.deployed_model_id"

@@ -114,7 +114,7 @@ class Traffic(Protocol):
 
     def set_traffic(self, model: str, split: Mapping[str, int]) -> None:
         """Send each version (by live name) its percent of the model's requests (the
-        percents add up to 100); an empty split sends them all to the default."""
+        percents add up to 100)."""
         ...
 
     def served(

@@ -44,6 +44,7 @@ from tests.fake_gcp import rules
 from tests.fake_gcp.common import ApiError, crc32c, now
 from tests.fake_gcp.discovery import STANDARD_QUERY, Api, Method, load
 from tests.fake_gcp.mlengine import MlEngine
+from tests.fake_gcp.monitoring import Monitoring
 
 LABEL_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 LABEL_VALUE = re.compile(r"^[a-z0-9_-]{0,63}$")
@@ -117,6 +118,8 @@ class FakeGcp:
         self.ai = load("aiplatform")
         self.storage = load("storage")
         self.ml = load("ml")
+        self.monitoring_api = load("monitoring", "v3")
+        self.monitoring = Monitoring()
         self.mlengine = MlEngine(self)
         self._server: ThreadingHTTPServer | None = None
         self._pending: dict[str, Pending] = {}
@@ -241,6 +244,8 @@ class FakeGcp:
     def _method(self, verb: str, path: str) -> tuple[Api, tuple[Method, dict[str, str]] | None]:
         if "/storage/v1/" in path:
             return self.storage, self.storage.find(verb, path)
+        if path.startswith("/v3/"):
+            return self.monitoring_api, self.monitoring_api.find(verb, path)
         # Vertex AI's paths all have locations/; ml v1's none (their discovery documents).
         api = self.ai if "/locations/" in path else self.ml
         return api, api.find(verb, path)
@@ -750,6 +755,27 @@ class FakeGcp:
         return self.operations[name]
 
     # Endpoints -------------------------------------------------------------------------
+
+    def _projects_timeSeries_list(self, params: dict[str, str], query: Any, _: Any) -> Any:
+        if params.get("projectsId") != self.project:
+            raise ApiError(404, f"project {params.get('projectsId')} not found", "NOT_FOUND")
+        return self.monitoring.list(self.project, query)
+
+    def served(
+        self, model: str, version: str, requests: int, errors: int, latency_ms: list[float]
+    ) -> None:
+        """Say that ``version`` (a deployment's display name) on ``model``'s endpoint
+        served these, now (Cloud Monitoring's view of it)."""
+        for name, endpoint in self.endpoints.items():
+            if endpoint.get("displayName") != model:
+                continue
+            for deployed in endpoint["deployedModels"]:
+                if deployed.get("displayName") == version:
+                    self.monitoring.record(
+                        name.rsplit("/", 1)[1], str(deployed["id"]), requests, errors, latency_ms
+                    )
+                    return
+        raise KeyError(f"{version} is not deployed on an endpoint of {model}")
 
     def _endpoint(self, params: dict[str, str]) -> dict[str, Any]:
         name = f"{self._parent(params)}/endpoints/{params['endpointsId']}"

@@ -111,15 +111,15 @@ class GoogleDriver(Driver, StackLock):
 
     # Session -------------------------------------------------------------------------
 
-    def service(self, api: str, root: str | None = None) -> Any:
-        """The client of ``api`` (v1) at ``root`` (None: its global endpoint), this thread's."""
+    def service(self, api: str, root: str | None = None, version: str = "v1") -> Any:
+        """The client of ``api`` at ``root`` (None: its global endpoint), this thread's."""
         services = self._local.__dict__.setdefault("services", {})
-        if (api, root) not in services:
+        if (api, root, version) not in services:
             with self._build_lock:
                 if self._credentials is None:
                     self._credentials = credentials()
-            services[(api, root)] = build_service(api, "v1", self._credentials, root)
-        return services[(api, root)]
+            services[(api, root, version)] = build_service(api, version, self._credentials, root)
+        return services[(api, root, version)]
 
     def operations_service(self) -> Any:
         """The client of the region's endpoint, whose ``operations().get`` polls this

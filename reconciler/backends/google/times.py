@@ -32,3 +32,9 @@ def _zone(offset: str) -> timezone:
     sign = -1 if offset[0] == "-" else 1
     hours, minutes = int(offset[1:3]), int(offset[4:6])
     return timezone(sign * timedelta(hours=hours, minutes=minutes))
+
+
+def rfc3339(epoch: float) -> str:
+    """Epoch seconds as Google writes a Timestamp: UTC, ``Z``, whole microseconds."""
+    moment = datetime.fromtimestamp(epoch, tz=timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -541,7 +541,17 @@ class LocalStore:
         self._write(*statements)
 
     def set_traffic(self, model: str, split: Mapping[str, int]) -> None:
-        """Split the model's traffic by percent per version (empty: all to the default)."""
+        """Split the model's traffic by percent per version; all of it to the default
+        is no split."""
+        shares = {v: p for v, p in split.items() if p}
+        row = (
+            self._db.execute("SELECT default_version FROM models WHERE name = ?", (model,))
+            if self._db
+            else None
+        )
+        default = (row.fetchone() or [None])[0] if row is not None else None
+        if list(shares.items()) == [(default, 100)]:
+            split = {}
         self._write(
             (
                 "UPDATE models SET traffic = ? WHERE name = ?",

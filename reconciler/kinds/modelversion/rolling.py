@@ -76,7 +76,8 @@ def rollout_step(change: Change, ctx: ApplyContext, record: LiveVersion) -> str 
         found = traffic.served(ctx.stack.name, record.model, [record.name], state.since)
         verdict = judge(declared, state, found.get(record.name, Served()), now)
         if verdict.move is Move.ROLL_BACK:
-            traffic.set_traffic(record.model, {})  # all of it to the default: the previous
+            if state.previous:
+                traffic.set_traffic(record.model, {state.previous: 100})
             why = verdict.failed or "a gate failed"
             _record(
                 serving,

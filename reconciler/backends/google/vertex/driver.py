@@ -9,11 +9,12 @@ records object in the staging bucket, read once per plan.
 from __future__ import annotations
 
 from reconciler.backends.base import LiveSnapshot
-from reconciler.backends.google.vertex.endpoints import VertexEndpoints
+from reconciler.backends.facets import Traffic
 from reconciler.backends.google.vertex.jobs import VertexJobs
+from reconciler.backends.google.vertex.monitoring import VertexMonitoring
 
 
-class VertexDriver(VertexJobs, VertexEndpoints):
+class VertexDriver(VertexJobs, VertexMonitoring, Traffic):
     def read_live(self, stack: str) -> LiveSnapshot:
         records = self.records.read(stack)
         found = self.with_trials(self.listed_jobs(stack))
