@@ -13,6 +13,7 @@ from reconciler.cli import (
     console,
     importing,
     planning,
+    rollouts,
     scaffolding,
     serving,
     watching,
@@ -21,7 +22,16 @@ from reconciler.cli.common import cli, run_as_process
 
 __all__ = ["cli", "main"]
 
-for _module in (planning, applying, watching, console, serving, scaffolding, importing):
+for _module in (
+    planning,
+    applying,
+    rollouts,
+    watching,
+    console,
+    serving,
+    scaffolding,
+    importing,
+):
     _module.register(cli)
 
 
