@@ -62,7 +62,7 @@ spec:
   model: taxifare
   source: {{job: taxifare-dnn}}
   default: {v1_default}
-"""
+{version_extra}"""
 
 CANARY = """---
 apiVersion: mlapply/v1
@@ -88,6 +88,7 @@ class Scenario:
             "default": "v1",
             "stack_extra": "",
             "job_extra": "",
+            "version_extra": "",
             "train_steps": None,
         }
         files = {
@@ -115,6 +116,7 @@ class Scenario:
         model = MODEL.format(
             protect=str(self.params["protect"]).lower(),
             v1_default=str(default == "v1").lower(),
+            version_extra=textwrap.indent(self.params["version_extra"], "  "),
         )
         if self.params["canary"]:
             model += CANARY.format(canary_default=str(default == "canary").lower())
