@@ -5,6 +5,16 @@ that starts, runs and was rolled back, on the local backend's real store."""
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -21,6 +31,7 @@ from reconciler.render.text import render_text
 from reconciler.serving.catalog import DeployedModel
 from reconciler.serving.counting import Counters
 from reconciler.stack.resources import Rollout, RolloutGates, RolloutStep
+from tests.conftest import REPO
 from tests.plan_scenarios import NOW, Scenario
 
 ROLLOUT = Rollout(
@@ -244,3 +255,220 @@ def test_a_rollout_under_way_shows_its_step_and_figures_and_a_rollback_blocks(
     assert f"{new.name} was rolled back 1 min ago by apply (a gate failed)" in text
     assert "errors 9 % > 1 %" in text and "mlapply rollout retry taxifare-v1" in text
     assert not planned.plan.converged, "a rolled-back version is not converged"
+
+
+# End to end: real training, a real `mlapply serve` under load, real applies.
+
+E2E_STACK = """
+apiVersion: mlapply/v1
+kind: Stack
+metadata: {name: fares}
+spec:
+  backend: local
+  local: {home: .mlapply}
+  variables:
+    steps: {default: 20}
+    refuse: {default: 0}
+---
+apiVersion: mlapply/v1
+kind: Dataset
+metadata: {name: taxi}
+spec: {train: data/taxi-train.csv, eval: data/taxi-valid.csv}
+---
+apiVersion: mlapply/v1
+kind: Trainer
+metadata: {name: fare}
+spec: {source: ../trainer}
+---
+apiVersion: mlapply/v1
+kind: TrainingJob
+metadata: {name: fare-job}
+spec:
+  trainer: fare
+  dataset: taxi
+  hyperparameters: {train_steps: "${var.steps}", refuse_passengers_over: "${var.refuse}"}
+---
+apiVersion: mlapply/v1
+kind: Model
+metadata: {name: fare}
+---
+apiVersion: mlapply/v1
+kind: ModelVersion
+metadata: {name: fare-v}
+spec:
+  model: fare
+  source: {job: fare-job}
+  default: true
+  rollout:
+    steps:
+      - {traffic: 20, hold: 1s}
+      - {traffic: 50, hold: 1s}
+      - {traffic: 100, hold: 1s}
+    gates: {maxErrorRate: 0.02, maxLatencyMs: {p99: 5000}, minRequests: 30}
+"""
+LOAD_SECONDS = 600  # the load generator's bound, whatever happens
+
+
+@dataclasses.dataclass
+class Answer:
+    status: int
+    version: str
+    predictions: int
+
+
+class LoadGenerator:
+    """Clients on loopback sending predictions to the model's default route (no
+    version named), one instance each, passengers 1 to 6; every answer is kept."""
+
+    def __init__(self, url: str, clients: int = 3) -> None:
+        self.url = f"{url}/v1/models/fare:predict"
+        self.answers: list[Answer] = []
+        self.failures: list[str] = []  # no HTTP answer at all: a lost request
+        self.stop = threading.Event()
+        self.threads = [threading.Thread(target=self._run, args=(i,)) for i in range(clients)]
+        self.started = time.monotonic()
+
+    def __enter__(self) -> LoadGenerator:
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(timeout=60)
+
+    def _run(self, index: int) -> None:
+        sent = 0
+        while not self.stop.is_set() and time.monotonic() - self.started < LOAD_SECONDS:
+            sent += 1
+            passengers = 1 + (sent * 7 + index) % 6
+            body = {
+                "instances": [
+                    {
+                        "pickup_longitude": -73.98,
+                        "pickup_latitude": 40.75,
+                        "dropoff_longitude": -73.96,
+                        "dropoff_latitude": 40.77,
+                        "passenger_count": float(passengers),
+                    }
+                ]
+            }
+            request = urllib.request.Request(
+                self.url,
+                data=json.dumps(body).encode(),
+                headers={"Content-Type": "application/json"},
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=30) as response:
+                    got = json.loads(response.read())
+                    version = response.headers.get("X-Mlapply-Model-Version", "")
+                    self.answers.append(Answer(200, version, len(got["predictions"])))
+            except urllib.error.HTTPError as error:
+                error.read()
+                version = error.headers.get("X-Mlapply-Model-Version", "")
+                self.answers.append(Answer(error.code, version, 0))
+            except OSError as error:
+                self.failures.append(repr(error))
+            time.sleep(0.01)
+
+    def since(self, mark: int) -> list[Answer]:
+        return self.answers[mark:]
+
+
+def _apply(manifests: Path, *args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli.cli, ["apply", str(manifests), "--auto-approve", *args])
+    return result.exit_code, result.output
+
+
+@pytest.mark.tensorflow
+@pytest.mark.slow
+def test_a_healthy_version_rolls_out_under_load_and_a_failing_one_is_rolled_back(
+    tmp_path: Path,
+) -> None:
+    repo = tmp_path / "repo"
+    shutil.copytree(REPO / "tests" / "cases" / "refusing_trainer", repo / "trainer")
+    manifests = repo / "manifests"
+    (manifests / "data").mkdir(parents=True)
+    for name in ("generate.py",):
+        shutil.copy(REPO / "manifests" / "data" / name, manifests / "data" / name)
+    subprocess.run(
+        [sys.executable, str(manifests / "data" / "generate.py"), "--rows", "400"], check=True
+    )
+    (repo / ".git").mkdir()
+    (manifests / "stack.yaml").write_text(E2E_STACK)
+    code, output = _apply(manifests)
+    assert code == 0, output
+
+    log = (tmp_path / "serve.log").open("w")
+    server = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "reconciler.cli", "serve", str(manifests), "--port", "0"),
+            *("--refresh-seconds", "0.2", "--figures-seconds", "0.3"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=log,
+        text=True,
+        start_new_session=True,
+    )
+    log.close()
+    try:
+        assert server.stdout is not None
+        first_line = server.stdout.readline()
+        assert first_line.startswith("Serving stack 'fares' on http://127.0.0.1:"), first_line
+        url = first_line.split(" on ")[1].split()[0]
+        with LoadGenerator(url) as load:
+            deadline = time.monotonic() + 120
+            while not load.answers and time.monotonic() < deadline:
+                time.sleep(0.1)
+            (v1,) = {a.version for a in load.answers}
+
+            # A healthy version walks its steps to all the traffic in one apply.
+            mark = len(load.answers)
+            code, output = _apply(manifests, "--var", "steps=30", "--rollout-wait", "240s")
+            assert code == 0, output
+            assert "rolled out: it serves all the traffic (default)" in output, output
+            time.sleep(1.0)  # the server follows the store within --refresh-seconds
+            during = load.since(mark)
+            v2 = during[-1].version
+            assert v2 not in ("", v1)
+            assert {a.version for a in during} == {v1, v2}
+            assert all(a.status == 200 and a.predictions == 1 for a in during), [
+                a for a in during if a.status != 200
+            ][:3]
+            # Once the default moved, only v2 answers.
+            tail = load.since(len(load.answers) - 10)
+            assert {a.version for a in tail} == {v2}
+
+            # A version that fails trips with more than 4 passengers is sent back.
+            mark = len(load.answers)
+            code, output = _apply(
+                manifests, "--var", "steps=30", "--var", "refuse=4", "--rollout-wait", "240s"
+            )
+            assert code == 1, output
+            assert "rolled back at traffic 20 % -> 50 %: step 1 of 3: errors" in output, output
+            time.sleep(1.0)
+            during = load.since(mark)
+            v3 = next(a.version for a in during if a.version not in (v2, ""))
+            assert {a.version for a in during} == {v2, v3}
+            assert all(a.status == 200 for a in during if a.version == v2)
+            refused = [a for a in during if a.version == v3 and a.status != 200]
+            assert refused and all(a.status == 400 for a in refused)
+            tail = load.since(len(load.answers) - 10)
+            assert {a.version for a in tail} == {v2}, "all traffic is back on v2"
+
+            # The next apply keeps the rollback: the plan says so, and v2 keeps it all.
+            mark = len(load.answers)
+            code, output = _apply(manifests, "--var", "steps=30", "--var", "refuse=4")
+            assert code == 1 and f"{v3} was rolled back" in output, output
+            time.sleep(1.0)
+            assert {a.version for a in load.since(mark)} == {v2}
+        assert load.failures == [], load.failures[:3]
+        assert len(load.answers) > 200
+        with urllib.request.urlopen(f"{url}/metrics", timeout=10) as response:
+            families = {f.name: f for f in text_string_to_metric_families(response.read().decode())}
+        errors = {s.labels["version"]: s.value for s in families["mlapply_predict_errors"].samples}
+        assert errors[v3] > 0 and errors[v2] == 0 and errors[v1] == 0
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)

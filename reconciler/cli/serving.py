@@ -171,6 +171,14 @@ def _read_catalog(stack: Stack) -> Catalog:
     type=click.FloatRange(0.1),
     help="Seconds an idle keep-alive connection is kept.",
 )
+@click.option(
+    "--figures-seconds",
+    default=2.0,
+    show_default=True,
+    type=click.FloatRange(0.05),
+    help="How often what each version served is written to the stack's state, "
+    "where a rollout's gates read it.",
+)
 @allow_host_option
 def serve(
     paths: tuple[str, ...],
@@ -186,6 +194,7 @@ def serve(
     header_timeout: float,
     body_timeout: float,
     idle_timeout: float,
+    figures_seconds: float,
     allowed_hosts: tuple[str, ...],
 ) -> None:
     """Serve a stack's deployed model versions over HTTP (ML Engine and TF Serving paths)."""
@@ -204,6 +213,7 @@ def serve(
         refresh=refresh_seconds,
         clients=ClientLimits(max_connections, header_timeout, body_timeout, idle_timeout),
         allowed_hosts=allowed_hosts,
+        keep_seconds=figures_seconds,
     )
     quiet.native_stderr_to(tensorflow_log(stack, "serve"))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")

@@ -52,6 +52,7 @@ class HttpError(Exception):
         self.status = status
         self.message = message
         self.close = close  # the connection cannot carry another request
+        self.version: str | None = None  # the version that failed it, once known
 
 
 @dataclass(frozen=True)

@@ -324,7 +324,7 @@ def _handler(server: ModelServer) -> Callable[[web.Request], Awaitable[web.Respo
                 raise _HttpError(404, f"no such method: {request.method} {request.path}")
             return await _describe(server, route)
         except _HttpError as exc:
-            response = _error(dialect, exc.status, exc.message)
+            response = _error(dialect, exc.status, exc.message, exc.version)
             if exc.close:  # answer now, then close: no lingering for a body not coming
                 response.force_close()
                 await response.prepare(request)
@@ -365,6 +365,7 @@ async def _predict(server: ModelServer, route: _Route, request: web.Request) -> 
     except _HttpError as exc:
         # A malformed request is the client's: the model never saw it.
         failed = exc.status >= 500 or exc.message.startswith("the model refused")
+        exc.version = version
         raise
     finally:
         tally.add(time.perf_counter() - started, failed)
@@ -436,8 +437,10 @@ def _json(status: int, body: Any, version: str | None = None) -> web.Response:
     )
 
 
-def _error(dialect: Dialect, status: int, message: str) -> web.Response:
-    return _json(status, error_body(dialect, status, message))
+def _error(
+    dialect: Dialect, status: int, message: str, version: str | None = None
+) -> web.Response:
+    return _json(status, error_body(dialect, status, message), version)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -114,7 +114,12 @@ def plan(want: DesiredResource[CompiledVersion], view: PlanView) -> Change:
     if held is not None:
         reasons.append(held[1])
     if staged is not None:
-        reasons.append(staged[1])
+        # How it takes the traffic, before what goes once it has it all.
+        older_at = next(
+            (i for i, r in enumerate(reasons) if r.code is plans.ReasonCode.DELETES_OLDER),
+            len(reasons),
+        )
+        reasons.insert(older_at, staged[1])
     elif want.mutable["default"]:
         text = "becomes the default version of model " + model_live
         reasons.append(plans.Reason(plans.ReasonCode.FIELD_CHANGED, text))
