@@ -22,8 +22,10 @@ import pytest
 from click.testing import CliRunner
 
 from reconciler import cli
-from reconciler.backends.base import JobState, LiveJob
+from reconciler.backends.base import JobState, LiveJob, LiveModel, LiveVersion, VersionState
 from reconciler.backends.local import LocalStore
+from reconciler.backends.recorded import ROLLING, RolloutState, with_rollout
+from reconciler.backends.served import Served
 from reconciler.render import console as views
 from reconciler.stack.resources import LABEL_HASH, LABEL_NAME, LABEL_STACK
 from tests.conftest import REPO
@@ -94,6 +96,34 @@ def _record(manifests: Path, name: str, state: JobState, **figures: Any) -> Loca
     return store
 
 
+def _rolling_model(manifests: Path) -> None:
+    """A model whose fare_v2 takes 20 % from fare_v1, and five minutes of requests."""
+    store = LocalStore(manifests / ".mlapply", create=True)
+    labels = {LABEL_STACK: "watched"}
+    now = time.time()
+    try:
+        store.put_model(
+            LiveModel(
+                "fare", labels, default_version="fare_v1", traffic={"fare_v1": 80, "fare_v2": 20}
+            )
+        )
+        rolling = RolloutState(ROLLING, 0, now - 120, "fare_v1")
+        for name, spec in (("fare_v1", {}), ("fare_v2", with_rollout({}, rolling))):
+            store.put_version(
+                LiveVersion(name, labels, model="fare", state=VersionState.READY, spec=spec)
+            )
+        store.add_served(
+            "watched",
+            [
+                ("fare", version, now - 60 * minute, Served(share * 10, minute % 2))
+                for minute in range(5)
+                for version, share in (("fare_v1", 80), ("fare_v2", 20))
+            ],
+        )
+    finally:
+        store.close()
+
+
 # The views, pure ----------------------------------------------------------------------
 
 
@@ -132,7 +162,7 @@ def test_the_stack_view_says_what_would_change_and_the_models_view_what_is_held(
         }
     ]
     assert views.stack_view("s", "local", None, None, None, None)["converged"] is None
-    held = views.models_view({"models": []}, plan)["held"]
+    held = views.models_view({"models": [], "now": 0.0}, plan)["held"]
     assert held == [{"address": "version.v", "reasons": ["held: rmse 3.41 > threshold 3"]}]
 
 
@@ -275,6 +305,18 @@ def test_the_page_shows_a_running_job_with_growing_charts_and_its_log(
                 "Number(document.querySelector('#cpu-chart').dataset.points) >= 4",
                 timeout=30_000,
             )
+            # A model part way through a rollout: each version's traffic, where the
+            # rollout stands, and what each version served over time.
+            _rolling_model(manifests)
+            page.wait_for_function(
+                "document.querySelector('#served-fare')"
+                " && Number(document.querySelector('#served-fare').dataset.points) >= 10",
+                timeout=30_000,
+            )
+            shown = page.inner_text("#models")
+            assert "fare_v2 READY · 20 % of traffic" in shown, shown
+            assert "rolling out from fare_v1: step 1 for 2 min" in shown, shown
+            assert page.locator("#served-fare canvas").count() == 1
             page.screenshot(path=str(ARTIFACTS / "console.png"), full_page=True)
             assert errors == []
         finally:

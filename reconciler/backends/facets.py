@@ -124,6 +124,13 @@ class Traffic(Protocol):
         with nothing served are left out."""
         ...
 
+    def served_series(
+        self, stack: str, model: str, versions: Sequence[str], since: float, step: float
+    ) -> Mapping[str, Sequence[tuple[float, Served]]]:
+        """What each version served in each ``step`` seconds since ``since``: (when the
+        step began, figures), oldest first; steps with nothing served left out."""
+        ...
+
 
 @runtime_checkable
 class StackLock(Protocol):

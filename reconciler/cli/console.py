@@ -45,6 +45,10 @@ PLAN_SECONDS = 15.0
 """How old a plan may be before the page's next read makes another (in the background)."""
 LOG_BYTES = 256 * 1024
 """The most of a log read for its tail."""
+SERVED_WINDOW_SECONDS = 3600.0
+SERVED_STEP_SECONDS = 60.0
+"""What the models' chart shows: the last hour of each version's requests, a minute a
+point (Cloud Monitoring aligns by 60 s at the finest)."""
 LAST_APPLY = "last-apply.json"
 
 
@@ -178,8 +182,18 @@ class StackSource:
     def models(self) -> dict[str, Any]:
         from reconciler.render.console import models_view
 
-        _, view = self._status()
-        return models_view(view, self.plan)
+        snapshot, view = self._status()
+        served = {}
+        if isinstance(self.backend, facets.Traffic):
+            since = time.time() - SERVED_WINDOW_SECONDS
+            for model in snapshot.models:
+                names = [v.name for v in snapshot.versions if v.model == model.name]
+                found = self.backend.served_series(
+                    snapshot.stack, model.name, names, since, SERVED_STEP_SECONDS
+                )
+                if found:
+                    served[model.name] = found
+        return models_view(view, self.plan, served)
 
 
 def _load(paths: Sequence[str], variables: Sequence[str], var_files: Sequence[str]) -> Stack:

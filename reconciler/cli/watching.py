@@ -79,9 +79,10 @@ def status(
 
 def read_status(stack: Stack, backend: Driver) -> tuple[LiveSnapshot, dict[str, Any]]:
     """The live state and the status view of it (``status``, the console)."""
+    from reconciler.apply.planning import with_served
     from reconciler.render.status import status_view
 
-    snapshot = backend.read_live(stack.name)
+    snapshot = with_served(backend, backend.read_live(stack.name))
     usage = (
         backend.job_usage([j.name for j in snapshot.jobs])
         if isinstance(backend, facets.Usage)

@@ -11,8 +11,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
+from reconciler.backends.recorded import DONE
+from reconciler.backends.served import Served
 from reconciler.render.costs import change_line, overrun_lines, summary_lines
-from reconciler.render.status import forecast_text, forecasts_line
+from reconciler.render.status import forecast_text, forecasts_line, rollout_text
 
 MAX_POINTS = 600
 """Points per task answered at most (the newest); the local store keeps no more."""
@@ -70,15 +72,48 @@ def jobs_view(
     }
 
 
-def models_view(status: Mapping[str, Any], plan: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Models and their versions (the default, the figures each was deployed with),
-    and the versions whose gate holds them back, with the plan's words."""
+def models_view(
+    status: Mapping[str, Any],
+    plan: Mapping[str, Any] | None,
+    served: Mapping[str, Mapping[str, Sequence[tuple[float, Served]]]] | None = None,
+) -> dict[str, Any]:
+    """Models and their versions (the default, the traffic each takes, the figures each
+    was deployed with, a rollout under way or rolled back), what each version served
+    over time (``served``: model -> version -> (time, figures)), and the versions a
+    gate or a rollback holds back, with the plan's words."""
     held = [
         {"address": c["address"], "reasons": [r["text"] for r in c.get("reasons", ())]}
         for c in (plan or {}).get("changes", ())
-        if c["action"] == "blocked" and any(r["code"] == "gate" for r in c.get("reasons", ()))
+        if c["action"] == "blocked"
+        and any(r["code"] in ("gate", "rollout") for r in c.get("reasons", ()))
     ]
-    return {"models": status["models"], "held": held}
+    now = status["now"]
+    models = [
+        {
+            **model,
+            "versions": [
+                {
+                    **version,
+                    "rollout_text": (
+                        rollout_text(version["rollout"], now)
+                        if version.get("rollout") and version["rollout"]["state"] != DONE
+                        else None
+                    ),
+                }
+                for version in model["versions"]
+            ],
+            "served": {
+                version: {
+                    "time": [at for at, _ in points][-MAX_POINTS:],
+                    "requests": [f.requests for _, f in points][-MAX_POINTS:],
+                    "errors": [f.errors for _, f in points][-MAX_POINTS:],
+                }
+                for version, points in sorted((served or {}).get(model["name"], {}).items())
+            },
+        }
+        for model in status["models"]
+    ]
+    return {"models": models, "held": held}
 
 
 def usage_view(

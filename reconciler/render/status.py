@@ -10,9 +10,10 @@ import statistics
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from reconciler.backends.base import JobState, LiveJob, LiveSnapshot, LiveVersion
+from reconciler.backends.base import JobState, LiveJob, LiveModel, LiveSnapshot, LiveVersion
 from reconciler.backends.profile import RuntimeNote
-from reconciler.backends.recorded import deployed_with, forecasted
+from reconciler.backends.recorded import DONE, ROLLED_BACK, deployed_with, forecasted
+from reconciler.backends.served import Served
 from reconciler.plan.phrases import duration
 from reconciler.stack.resources import Tuning
 from reconciler.tuning.study import FINISHED
@@ -116,6 +117,8 @@ def status_view(
                     "default": m.default_version == v.name,
                     "path": v.deployment_uri,
                     "deployed_with": _deployed_figures(v),
+                    "traffic": _traffic(m, v.name),
+                    "rollout": _rollout(v, snapshot.served.get((m.name, v.name)), now),
                 }
                 for v in snapshot.versions
                 if v.model == m.name
@@ -204,6 +207,54 @@ def forecasts_line(summary: Mapping[str, Any]) -> str | None:
     )
 
 
+def _traffic(model: LiveModel, version: str) -> int:
+    """The version's percent of the requests that name no version."""
+    if model.traffic:
+        return int(model.traffic.get(version, 0))
+    return 100 if model.default_version == version else 0
+
+
+def _rollout(version: LiveVersion, served: Served | None, now: float) -> dict[str, Any] | None:
+    state = version.rollout
+    if state is None:
+        return None
+    found: dict[str, Any] = {
+        "state": state.state,
+        "step": state.step + 1,
+        "since": state.since,
+        "previous": state.previous,
+        "why": state.why,
+        "at": state.at,
+        "by": state.by,
+    }
+    if served is not None:
+        found["requests"] = served.requests
+        found["error_rate"] = served.error_rate
+        found["p99_ms"] = served.percentile("p99")
+    return found
+
+
+def rollout_text(rollout: Mapping[str, Any], now: float) -> str:
+    """``rolling out: step 2 since 3 min; 5,130 requests, errors 0.2 %, p99 41 ms``."""
+    if rollout["state"] == ROLLED_BACK:
+        ago = f" {duration(now - rollout['at'])} ago" if rollout.get("at") else ""
+        by = f" by {rollout['by']}" if rollout.get("by") else ""
+        why = f": {rollout['why']}" if rollout.get("why") else ""
+        return f"rolled back{ago}{by}{why}"
+    if rollout["state"] == DONE:
+        return "rolled out"
+    held = duration(now - rollout["since"])
+    text = f"rolling out from {rollout['previous']}: step {rollout['step']} for {held}"
+    if rollout.get("requests"):
+        p99 = rollout.get("p99_ms")
+        latency = f", p99 {p99:.0f} ms" if p99 is not None else ""
+        text += (
+            f"; {rollout['requests']:,} requests, errors {rollout['error_rate'] * 100:.3g} %"
+            f"{latency}"
+        )
+    return text
+
+
 def _deployed_figures(version: LiveVersion) -> dict[str, float]:
     deployed = deployed_with(version.spec)
     return deployed.metrics if deployed is not None else {}
@@ -271,7 +322,10 @@ def render_status(view: Mapping[str, Any]) -> str:
             mark = " (default)" if version["default"] else ""
             figures = ", ".join(f"{k} {_param(v)}" for k, v in version["deployed_with"].items())
             shown = f"  deployed with {figures}" if figures else ""
-            lines.append(f"    {version['name']} {version['state']}{mark}{shown}")
+            split = f" {version['traffic']} % of traffic" if version["traffic"] else ""
+            lines.append(f"    {version['name']} {version['state']}{mark}{split}{shown}")
+            if version.get("rollout") and version["rollout"]["state"] != DONE:
+                lines.append(f"      {rollout_text(version['rollout'], view['now'])}")
     return "\n".join(lines) + "\n"
 
 

@@ -437,9 +437,7 @@ def _json(status: int, body: Any, version: str | None = None) -> web.Response:
     )
 
 
-def _error(
-    dialect: Dialect, status: int, message: str, version: str | None = None
-) -> web.Response:
+def _error(dialect: Dialect, status: int, message: str, version: str | None = None) -> web.Response:
     return _json(status, error_body(dialect, status, message), version)
 
 

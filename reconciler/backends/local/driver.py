@@ -602,6 +602,17 @@ class LocalDriver(
             store.close()
         return {v: f for v, f in found.items() if f.requests}
 
+    def served_series(
+        self, stack: str, model: str, versions: Sequence[str], since: float, step: float
+    ) -> Mapping[str, Sequence[tuple[float, Served]]]:
+        store = LocalStore(self.home)
+        try:
+            return {
+                v: found for v in versions if (found := store.served_series(model, v, since, step))
+            }
+        finally:
+            store.close()
+
     def record_served(self, stack: str, rows: Sequence[tuple[str, str, float, Served]]) -> None:
         """Keep what `mlapply serve` counted: (model, version, time, figures) rows."""
         with self._store() as store:

@@ -589,6 +589,25 @@ class LocalStore:
         )
         return total([Served(r, e, tuple(_load(latency) or ())) for r, e, latency in rows])
 
+    def served_series(
+        self, model: str, version: str, since: float, step: float
+    ) -> list[tuple[float, Served]]:
+        """What a version served in each ``step`` seconds since ``since``, oldest first."""
+        if self._db is None or self.schema_version < _SERVED_SCHEMA:
+            return []
+        rows = self._db.execute(
+            "SELECT time, requests, errors, latency FROM served"
+            " WHERE model = ? AND version = ? AND time >= ? ORDER BY time",
+            (model, version, since),
+        )
+        slots: dict[int, Served] = {}
+        for at, requests, errors, latency in rows:
+            slot = int((at - since) // step)
+            slots[slot] = slots.get(slot, Served()) + Served(
+                requests, errors, tuple(_load(latency) or ())
+            )
+        return [(since + slot * step, figures) for slot, figures in sorted(slots.items())]
+
     # Locks --------------------------------------------------------------------
 
     def try_lock(self, stack: str, holder: str, pid: int, host: str) -> LockInfo | None:

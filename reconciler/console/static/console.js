@@ -11,6 +11,7 @@ const state = {
   chosenByUser: false,
   series: {},            // "job/trial" -> {task: {time: [], cpu: [], memory_bytes: []}}
   charts: {},            // chart element id -> uPlot
+  servedCharts: {},      // a model's requests chart element, kept across refreshes
   jobs: [],
 };
 
@@ -290,8 +291,42 @@ async function refreshLog(job) {
   if (atEnd) log.scrollTop = log.scrollHeight;
 }
 
+// A model's chart keeps its element across refreshes (the list around it is redrawn).
+function servedHolder(model) {
+  if (!Object.keys(model.served || {}).length) return null;
+  const id = `served-${model.name}`;
+  let holder = state.servedCharts[id];
+  if (!holder) {
+    holder = el("div", "", "chart");
+    holder.id = id;
+    holder.dataset.points = "0";
+    state.servedCharts[id] = holder;
+  }
+  return holder;
+}
+
+function drawServed(model, id) {
+  const versions = Object.keys(model.served).sort();
+  const times = [...new Set(versions.flatMap((v) => model.served[v].time))].sort((a, b) => a - b);
+  const colours = ["#1a73e8", "#e8710a", "#188038", "#a142f4", "#d93025", "#12b5cb"];
+  const series = [];
+  const columns = [];
+  versions.forEach((version, i) => {
+    const figures = model.served[version];
+    for (const [field, dash] of [["requests", undefined], ["errors", [4, 4]]]) {
+      const byTime = new Map(figures.time.map((t, j) => [t, figures[field][j]]));
+      columns.push(times.map((t) => (byTime.has(t) ? byTime.get(t) : null)));
+      series.push({label: `${version} ${field}`, stroke: colours[i % colours.length], width: 1.5,
+        dash, spanGaps: false});
+    }
+  });
+  const points = columns.reduce((sum, column) => sum + column.filter((v) => v !== null).length, 0);
+  drawChart(id, [times, ...columns], series, "time", points);
+}
+
 async function refreshModels() {
   const answer = await getJSON("/api/models");
+  const drawLater = [];
   const target = document.getElementById("models");
   const blocks = answer.models.map((model) => {
     const block = el("div");
@@ -307,9 +342,16 @@ async function refreshModels() {
       const figures = Object.entries(version.deployed_with).map(([k, v]) => `${k} ${number(v)}`);
       list.append(el("li", `${version.name} ${version.state}` +
         (version.default ? " (default)" : "") +
-        (figures.length ? ` · deployed with ${figures.join(", ")}` : "")));
+        (version.traffic ? ` · ${version.traffic} % of traffic` : "") +
+        (figures.length ? ` · deployed with ${figures.join(", ")}` : "") +
+        (version.rollout_text ? ` · ${version.rollout_text}` : "")));
     }
     block.append(list);
+    const served = servedHolder(model);
+    if (served) {
+      block.append(el("h4", "Requests and errors per minute, by version"), served);
+      drawLater.push(() => drawServed(model, served.id));
+    }
     return block;
   });
   for (const held of answer.held) {
@@ -317,6 +359,7 @@ async function refreshModels() {
   }
   if (blocks.length === 0) blocks.push(el("p", "No models yet.", "muted"));
   target.replaceChildren(...blocks);
+  for (const draw of drawLater) draw();
 }
 
 // The loop --------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from reconciler.backends.google.paging import list_all
-from reconciler.backends.google.times import rfc3339
+from reconciler.backends.google.times import rfc3339, seconds
 from reconciler.backends.google.vertex import bodies
 from reconciler.backends.google.vertex.endpoints import VertexEndpoints
 from reconciler.backends.served import Served
@@ -68,6 +68,47 @@ class VertexMonitoring(VertexEndpoints):
                 latency = latency + _distribution(point)
             if requests:
                 found[name] = Served(requests, errors, latency.latency, latency.bounds)
+        return found
+
+    def served_series(
+        self, stack: str, model: str, versions: Sequence[str], since: float, step: float
+    ) -> Mapping[str, Sequence[tuple[float, Served]]]:
+        """Aligned by ``step`` (at least 60 s): one point per step and deployment."""
+        endpoint = self._endpoint(model) or {}
+        names = {
+            str(d.get("id")): str(d.get("displayName"))
+            for d in endpoint.get("deployedModels", [])
+            if d.get("displayName") in versions
+        }
+        if not names:
+            return {}
+        period = max(MIN_ALIGNMENT_SECONDS, math.ceil(step))
+        end = time.time()
+        counts = {
+            kind: self._series(model, kind, since, end, period)
+            for kind in ("prediction_count", "error_count", "prediction_latencies")
+        }
+        found: dict[str, list[tuple[float, Served]]] = {}
+        for deployed, name in names.items():
+            slots: dict[float, Served] = {}
+            for kind, points in ((k, counts[k].get(deployed, [])) for k in counts):
+                for point in points:
+                    at = seconds(point.get("interval", {}).get("startTime")) or since
+                    if kind == "prediction_count":
+                        one = Served(_integer(point))
+                    elif kind == "error_count":
+                        one = Served(errors=_integer(point))
+                    else:
+                        one = _distribution(point)
+                    before = slots.get(at, Served())
+                    slots[at] = Served(
+                        before.requests + one.requests,
+                        before.errors + one.errors,
+                        one.latency or before.latency,
+                        one.bounds if one.latency else before.bounds,
+                    )
+            if slots:
+                found[name] = sorted(slots.items())
         return found
 
     def _series(
