@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import textwrap
 from pathlib import Path
@@ -10,6 +11,8 @@ from typing import Any
 from reconciler.apply.planning import Planned, make_plan
 from reconciler.backends.base import JobState
 from reconciler.backends.local import LocalDriver, LocalStore
+from reconciler.backends.recorded import ROLLING, RolloutState, with_rollout
+from reconciler.backends.served import Served
 from reconciler.kinds import load_stack
 from tests.live_world import record_converged
 
@@ -164,3 +167,40 @@ class Scenario:
             record_converged(store, planned.desired, now=now, job_state=job_state, error=error)
         finally:
             store.close()
+
+
+ROLLOUT = """rollout:
+  steps:
+    - {traffic: 10, hold: 1m}
+    - {traffic: 50, hold: 1m}
+    - {traffic: 100, hold: 1m}
+  gates: {maxErrorRate: 0.01, maxLatencyMs: {p99: 200}, minRequests: 100}
+"""
+
+
+def rollout_started(s: Scenario, *, now: float, served: Served | None = None) -> tuple[str, str]:
+    """v1 serves; the manifests train v2 with a rollout, and it is at its first step
+    since 90 s before ``now`` (10 % of the traffic), having served ``served`` 30 s
+    before ``now``. Returns (v1, v2) live names."""
+    s.configure(version_extra=ROLLOUT)
+    s.apply(now=now - 3600)
+    store = s.store
+    try:
+        (first,) = store.read("demo").versions
+    finally:
+        store.close()
+    s.configure(learning_rate=0.02)
+    s.apply(now=now - 120)  # v2 deployed; v1 put back beside it, still the default
+    store = s.store
+    try:
+        store.put_version(first)
+        store.set_default(first.model, first.name)
+        new = next(v for v in store.read("demo").versions if v.name != first.name)
+        state = RolloutState(ROLLING, 0, now - 90, first.name)
+        store.put_version(dataclasses.replace(new, spec=with_rollout(new.spec or {}, state)))
+        store.set_traffic(first.model, {first.name: 90, new.name: 10})
+        if served is not None:
+            store.add_served("demo", [(first.model, new.name, now - 30, served)])
+    finally:
+        store.close()
+    return first.name, new.name

@@ -16,11 +16,12 @@ from jsonschema import Draft202012Validator
 
 from reconciler.apply.planning import Planned
 from reconciler.backends.base import JobState
+from reconciler.backends.served import Served
 from reconciler.render.jsonplan import plan_to_json
 from reconciler.render.markdown import render_markdown
 from reconciler.render.text import render_text
 from tests.conftest import REPO
-from tests.plan_scenarios import NOW, Scenario
+from tests.plan_scenarios import NOW, Scenario, rollout_started
 
 GOLDEN = REPO / "tests" / "golden" / "plans"
 LATER = NOW + 12 * 60
@@ -115,6 +116,12 @@ def over_budget(s: Scenario) -> Planned:
     return s.plan(now=LATER)
 
 
+def rollout_under_way(s: Scenario) -> Planned:
+    served = Served(5130, 10, (0, 0, 0, 4000, 1000, 100, 30))  # p99 in (20, 50] ms
+    rollout_started(s, now=LATER, served=served)
+    return s.plan(now=LATER)
+
+
 SCENARIOS: list[Callable[[Scenario], Planned]] = [
     fresh,
     no_changes,
@@ -130,6 +137,7 @@ SCENARIOS: list[Callable[[Scenario], Planned]] = [
     model_removed,
     prevent_destroy,
     over_budget,
+    rollout_under_way,
 ]
 
 

@@ -32,19 +32,13 @@ from reconciler.serving.catalog import DeployedModel
 from reconciler.serving.counting import Counters
 from reconciler.stack.resources import Rollout, RolloutGates, RolloutStep
 from tests.conftest import REPO
-from tests.plan_scenarios import NOW, Scenario
+from tests.plan_scenarios import NOW, Scenario, rollout_started
+from tests.plan_scenarios import ROLLOUT as ROLLOUT_TEXT
 
 ROLLOUT = Rollout(
     (RolloutStep(10, 60.0), RolloutStep(50, 60.0), RolloutStep(100, 60.0)),
     RolloutGates(max_error_rate=0.01, max_latency_ms=(("p99", 200.0),), min_requests=100),
 )
-MANIFEST_ROLLOUT = """rollout:
-  steps:
-    - {traffic: 10, hold: 1m}
-    - {traffic: 50, hold: 1m}
-    - {traffic: 100, hold: 1m}
-  gates: {maxErrorRate: 0.01, maxLatencyMs: {p99: 200}, minRequests: 100}
-"""
 
 
 def _served(requests: int, errors: int, ms: float) -> Served:
@@ -177,7 +171,7 @@ def _change(plan: Plan, address: str) -> Change | None:
 
 def _rolling_world(tmp_path: Path) -> Scenario:
     """v1 serves; the manifests now train v2, which rolls out."""
-    s = Scenario(tmp_path, version_extra=MANIFEST_ROLLOUT)
+    s = Scenario(tmp_path, version_extra=ROLLOUT_TEXT)
     s.apply(now=NOW - 3600)
     s.configure(learning_rate=0.02)
     return s
@@ -201,27 +195,8 @@ def test_a_new_default_with_a_rollout_plans_its_steps_and_keeps_the_old_one(
 def test_a_rollout_under_way_shows_its_step_and_figures_and_a_rollback_blocks(
     tmp_path: Path,
 ) -> None:
-    s = _rolling_world(tmp_path)
-    store = s.store
-    try:
-        (first,) = store.read("demo").versions
-    finally:
-        store.close()
-    s.apply(now=NOW - 120)  # v2 deployed; v1 put back beside it, still the default
-    store = s.store
-    try:
-        store.put_version(first)
-        store.set_default(first.model, first.name)
-        snapshot = store.read("demo")
-        (model,) = snapshot.models
-        old = first.name
-        new = next(v for v in snapshot.versions if v.name != old)
-        state = RolloutState(ROLLING, 0, NOW - 90, old)
-        store.put_version(dataclasses.replace(new, spec=with_rollout(new.spec or {}, state)))
-        store.set_traffic(model.name, {old: 90, new.name: 10})
-        store.add_served("demo", [(model.name, new.name, NOW - 30, _served(400, 2, 30))])
-    finally:
-        store.close()
+    s = Scenario(tmp_path)
+    old, new = rollout_started(s, now=NOW, served=_served(400, 2, 30))
     planned = s.plan()
     change = _change(planned.plan, "version.taxifare-v1")
     assert change is not None and change.action is Action.UPDATE
@@ -237,22 +212,22 @@ def test_a_rollout_under_way_shows_its_step_and_figures_and_a_rollback_blocks(
 
     store = s.store
     try:
-        new = next(v for v in store.read("demo").versions if v.name == new.name)
-        back = state._replace(
+        version = next(v for v in store.read("demo").versions if v.name == new)
+        back = RolloutState(ROLLING, 0, NOW - 90, old)._replace(
             state=ROLLED_BACK,
             why="errors 9 % > 1 % over 400 requests",
             at=NOW - 60,
             by="apply (a gate failed)",
         )
-        store.put_version(dataclasses.replace(new, spec=with_rollout(new.spec or {}, back)))
-        store.set_traffic(model.name, {old: 100})
+        store.put_version(dataclasses.replace(version, spec=with_rollout(version.spec or {}, back)))
+        store.set_traffic(version.model, {old: 100})
     finally:
         store.close()
     planned = s.plan()
     change = _change(planned.plan, "version.taxifare-v1")
     assert change is not None and change.action is Action.BLOCKED
     text = render_text(plan_to_json(planned.plan))
-    assert f"{new.name} was rolled back 1 min ago by apply (a gate failed)" in text
+    assert f"{new} was rolled back 1 min ago by apply (a gate failed)" in text
     assert "errors 9 % > 1 %" in text and "mlapply rollout retry taxifare-v1" in text
     assert not planned.plan.converged, "a rolled-back version is not converged"
 

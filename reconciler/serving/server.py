@@ -136,7 +136,9 @@ class ModelServer:
         if current is None or not all(self._is_loaded(uri) for _, uri, _ in current):
             self._routes[model.name] = target
             return
-        # Keep the loaded versions answering until every new one has loaded.
+        # Keep the loaded versions answering until every new one has loaded. In a split
+        # (a rollout), one that failed to load takes its share too: its 503s are what
+        # its gates count, rather than a rollout held still, unseen.
         waiting = [self._load(uri) for _, uri, _ in target if not self._is_loaded(uri)]
         if not waiting:
             self._routes[model.name] = target
@@ -144,8 +146,11 @@ class ModelServer:
 
         def switch(_: object) -> None:
             latest = self.catalog.models.get(model.name)
-            loaded = all(self._is_loaded(uri) for _, uri, _ in target)
-            if loaded and latest is not None and latest.routes() == target:
+            if len(target) > 1:
+                settled = all(task.done() for task in waiting)
+            else:
+                settled = all(self._is_loaded(uri) for _, uri, _ in target)
+            if settled and latest is not None and latest.routes() == target:
                 self._routes[model.name] = target
 
         for task in waiting:

@@ -79,7 +79,8 @@ def api_message(content: bytes | str | None) -> str:
 
 VERTEX_ROLES = (
     "check that the credentials' account has the Vertex AI User and Storage Object "
-    "Admin roles on the project and the staging bucket"
+    "Admin roles on the project and the staging bucket (and Monitoring Viewer for a "
+    "rollout's gates)"
 )
 
 

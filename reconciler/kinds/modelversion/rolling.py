@@ -54,15 +54,8 @@ def rollout_step(change: Change, ctx: ApplyContext, record: LiveVersion) -> str 
     if state is None:
         model = next((m for m in ctx.live.models if m.name == record.model), None)
         previous = model.default_version if model is not None else None
-        if (
-            declared is None
-            or not record_wants_default(ctx, change)
-            or previous
-            in (
-                None,
-                record.name,
-            )
-        ):
+        at_once = declared is None or not _wants_default(ctx, change)
+        if at_once or previous in (None, record.name):
             return None
         state = RolloutState(ROLLING, 0, time.time(), previous, by="apply")
         _record(serving, record, state)
@@ -114,7 +107,7 @@ def split(declared: Rollout, state: RolloutState, name: str) -> dict[str, int]:
     return found
 
 
-def record_wants_default(ctx: ApplyContext, change: Change) -> bool:
+def _wants_default(ctx: ApplyContext, change: Change) -> bool:
     want = ctx.desired.get(change.address)
     return bool(want is not None and want.mutable["default"])
 
