@@ -13,6 +13,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -275,6 +276,103 @@ def test_a_study_of_three_trials_runs_on_the_cluster_and_its_best_trial_deploys(
     code, output = _run("logs", name, str(manifests), "--trial", top["id"])
     assert code == 0, output
     code, output = _run("plan", str(manifests))
+    assert code == 0 and "No changes." in output, output
+    code, output = _run("destroy", str(manifests), "--auto-approve")
+    assert code == 0, output
+
+
+def _saved_model(folder: Path, factor: float) -> None:
+    """A SavedModel answering ``x * factor`` (a version of its own per factor)."""
+    import tensorflow as tf
+
+    module = tf.Module()
+
+    def scaled(x: Any) -> dict[str, Any]:
+        return {"y": x * factor}
+
+    serve = tf.function(scaled, input_signature=[tf.TensorSpec([None], tf.float32, name="x")])
+    tf.saved_model.save(module, str(folder), signatures={"serving_default": serve})
+
+
+def test_a_new_version_rolls_out_through_the_models_ingress_under_load(
+    tmp_path: Path, ray_cluster: RayCluster
+) -> None:
+    """The ray side of a rollout: the ingress splits the traffic by the weights the
+    driver writes (a lightweight update of its user_config), counts what each version
+    serves, and the apply walks the steps on those counts to the new default."""
+    for name, factor in (("v1", 2.0), ("v2", 3.0)):
+        _saved_model(tmp_path / "saved" / name, factor)
+    manifests = tmp_path / "m"
+    manifests.mkdir()
+    (tmp_path / ".git").mkdir()
+    stack = manifests / "stack.yaml"
+    stack.write_text(
+        f"""apiVersion: mlapply/v1
+kind: Stack
+metadata: {{name: rolled}}
+spec: {{backend: ray, ray: {{address: '{ray_cluster.address}', storage: ../storage}}}}
+---
+apiVersion: mlapply/v1
+kind: Model
+metadata: {{name: scale}}
+---
+apiVersion: mlapply/v1
+kind: ModelVersion
+metadata: {{name: scale-v}}
+spec:
+  model: scale
+  source: {{uri: ../saved/v1}}
+  default: true
+  rollout:
+    steps: [{{traffic: 50, hold: 3s}}, {{traffic: 100, hold: 3s}}]
+    gates: {{maxErrorRate: 0.05, maxLatencyMs: {{p99: 10000}}, minRequests: 10}}
+"""
+    )
+    code, output = _run("apply", str(manifests), "--auto-approve")
+    assert code == 0, output + ray_cluster.logs()
+    url = f"{SERVE}/rolled/scale/v1/models/scale:predict"
+    answers: list[tuple[int, str, float]] = []
+    stop = threading.Event()
+
+    def load() -> None:
+        began = time.monotonic()
+        while not stop.is_set() and time.monotonic() - began < 600:
+            body = json.dumps({"instances": [{"x": 1.0}]}).encode()
+            request = urllib.request.Request(
+                url, body, {"Content-Type": "application/json"}, method="POST"
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=60) as answer:
+                    (y,) = json.loads(answer.read())["predictions"]
+                    answers.append((200, answer.headers["X-Mlapply-Model-Version"], y))
+            except urllib.error.HTTPError as error:
+                answers.append((error.code, error.headers.get("X-Mlapply-Model-Version", ""), 0))
+            time.sleep(0.02)
+
+    client = threading.Thread(target=load)
+    client.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not answers and time.monotonic() < deadline:
+            time.sleep(0.2)
+        stack.write_text(stack.read_text().replace("../saved/v1", "../saved/v2"))
+        mark = len(answers)
+        code, output = _run("apply", str(manifests), "--auto-approve", "--rollout-wait", "300s")
+        assert code == 0, output + ray_cluster.logs()
+        assert "rolled out: it serves all the traffic (default)" in output, output
+        time.sleep(1.0)
+    finally:
+        stop.set()
+        client.join(timeout=90)
+    during = answers[mark:]
+    assert all(status == 200 for status, _, _ in during), [a for a in during if a[0] != 200][:3]
+    assert {y for _, _, y in during} == {2.0, 3.0}, "both versions answered during the steps"
+    old, new = during[0][1], during[-1][1]
+    assert old != new and during[-1][2] == 3.0
+    assert {version for _, version, _ in answers[-5:]} == {new}
+    code, output = _run("status", str(manifests))
+    assert code == 0 and f"{new} READY (default) 100 % of traffic" in output, output
+    code, output = _run("plan", str(manifests), "--detailed-exitcode")
     assert code == 0 and "No changes." in output, output
     code, output = _run("destroy", str(manifests), "--auto-approve")
     assert code == 0, output

@@ -47,11 +47,14 @@ STATUS_TEXT = {
 
 
 class HttpError(Exception):
-    def __init__(self, status: int, message: str, *, close: bool = False) -> None:
+    def __init__(
+        self, status: int, message: str, *, close: bool = False, model_failed: bool = False
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.close = close  # the connection cannot carry another request
+        self.model_failed = model_failed  # the version's model raised (not the request)
         self.version: str | None = None  # the version that failed it, once known
 
 

@@ -364,12 +364,14 @@ async def _predict(server: ModelServer, route: _Route, request: web.Request) -> 
         try:
             outputs = await batcher.predict(columns, count)
         except Exception as exc:
-            raise _HttpError(400, f"the model refused the request: {_first_line(exc)}") from exc
+            raise _HttpError(
+                400, f"the model refused the request: {_first_line(exc)}", model_failed=True
+            ) from exc
         failed = False
         return _json(200, answer(outputs, count, columns_form), version)
     except _HttpError as exc:
         # A malformed request is the client's: the model never saw it.
-        failed = exc.status >= 500 or exc.message.startswith("the model refused")
+        failed = exc.status >= 500 or exc.model_failed
         exc.version = version
         raise
     finally:

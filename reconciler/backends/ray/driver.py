@@ -42,10 +42,12 @@ from reconciler.backends.facets import (
     Serving,
     StackLock,
     Studies,
+    Traffic,
     Usage,
 )
 from reconciler.backends.ray import lock, removal, serving, staging, usage
 from reconciler.backends.ray.settings import ADDRESS_VARIABLE, RaySettings
+from reconciler.backends.served import Served, total
 from reconciler.backends.settings import own
 from reconciler.diagnostics import MlapplyError
 from reconciler.identity.content import RemoteLister
@@ -83,7 +85,7 @@ def _not_found(error: RuntimeError) -> bool:
     return any(text in str(error) for text in NOT_FOUND)
 
 
-class RayDriver(Driver, Jobs, Studies, StackLock, Logs, Usage, Serving, Predictions):
+class RayDriver(Driver, Jobs, Studies, StackLock, Logs, Usage, Serving, Traffic, Predictions):
     name = "ray"
 
     def __init__(self, settings: StackSettings, address: str) -> None:
@@ -361,6 +363,32 @@ class RayDriver(Driver, Jobs, Studies, StackLock, Logs, Usage, Serving, Predicti
 
     def delete_version(self, model: str, name: str) -> None:
         self.apps.delete_version(model, name)
+
+    def set_traffic(self, model: str, split: Mapping[str, int]) -> None:
+        self.apps.set_traffic(model, split)
+
+    def served(
+        self, stack: str, model: str, versions: Sequence[str], since: float
+    ) -> Mapping[str, Served]:
+        """Whole buckets that began at or after ``since`` (a step's own requests)."""
+        rows = self.apps.served_rows(model)
+        found = {v: total([f for at, f in rows.get(v, []) if at >= since]) for v in versions}
+        return {v: f for v, f in found.items() if f.requests}
+
+    def served_series(
+        self, stack: str, model: str, versions: Sequence[str], since: float, step: float
+    ) -> Mapping[str, Sequence[tuple[float, Served]]]:
+        rows = self.apps.served_rows(model)
+        found: dict[str, list[tuple[float, Served]]] = {}
+        for version in versions:
+            slots: dict[int, Served] = {}
+            for at, figures in rows.get(version, []):
+                if at >= since:
+                    slot = int((at - since) // step)
+                    slots[slot] = slots.get(slot, Served()) + figures
+            if slots:
+                found[version] = [(since + s * step, f) for s, f in sorted(slots.items())]
+        return found
 
     def predict(
         self, stack: str, model: str, version: str | None, instances: Sequence[Any]

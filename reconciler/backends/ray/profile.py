@@ -86,11 +86,5 @@ PROFILE = Profile(
             "the ray backend's versions serve on the cluster (Ray Serve), not here",
             "send predictions to the cluster: mlapply predict, or the URL it prints",
         ),
-        Facet.TRAFFIC: Missing(
-            "the ray backend serves each version as its own Serve application: it "
-            "splits no traffic between versions, so it cannot roll one out in steps",
-            "remove spec.rollout (the version takes the traffic at once), or roll out on "
-            "the local or vertex backend",
-        ),
     },
 )

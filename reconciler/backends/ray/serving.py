@@ -25,13 +25,14 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from reconciler.backends.base import LiveModel, LiveVersion, VersionDeployment, VersionState
 from reconciler.backends.exportcopy import copy_export
 from reconciler.backends.ray import staging
+from reconciler.backends.served import Served
 from reconciler.diagnostics import MlapplyError
 
 MODULE = "mlapply_ray_serve"
@@ -41,6 +42,8 @@ POLL_SECONDS = 0.5
 PREDICT_SECONDS = 60.0
 SHIPPED = (
     "reconciler/__init__.py",
+    "reconciler/backends/__init__.py",
+    "reconciler/backends/served.py",
     "reconciler/diagnostics.py",
     "reconciler/serving/__init__.py",
     "reconciler/serving/routes.py",
@@ -112,6 +115,7 @@ class ServeApps:
                     region=meta.get("region", ""),
                     online_prediction_logging=bool(meta.get("logging")),
                     default_version=user.get("default"),
+                    traffic={str(k): int(v) for k, v in (user.get("traffic") or {}).items()},
                     # The dashboard's route (its client, Ray 2.60: serve/applications/:name).
                     console_url=f"{self.dashboard}/#/serve/applications/{name}",
                 )
@@ -188,9 +192,42 @@ class ServeApps:
 
     def set_default(self, model: str, version: str) -> None:
         def change(config: dict[str, Any]) -> None:
-            _ingress_config(config)["default"] = version
+            user = _ingress_config(config)
+            user["default"] = version
+            user["traffic"] = None  # the default takes it all
 
         self._change(model, change)
+
+    def set_traffic(self, model: str, split: Mapping[str, int]) -> None:
+        def change(config: dict[str, Any]) -> None:
+            _ingress_config(config)["traffic"] = {k: int(v) for k, v in split.items() if v}
+
+        self._change(model, change)
+
+    def served_rows(self, model: str) -> dict[str, list[tuple[float, Served]]]:
+        """What the model's ingress counted per version: (bucket start, figures) rows."""
+        import requests  # Ray's SDK's own HTTP client: installed with it
+
+        url = f"{self.url}{route_prefix(self.stack, model)}/-/served"
+        try:
+            answer = requests.get(url, timeout=PREDICT_SECONDS)
+            found = answer.json() if answer.status_code == 200 else None
+        except (requests.RequestException, ValueError) as failed:
+            raise MlapplyError(
+                f"nothing answers at {url}: {_first_line(failed)}",
+                "Ray Serve answers on the head node's port 8000 unless spec.ray.serveAddress "
+                "says otherwise",
+            ) from None
+        if not isinstance(found, dict):
+            raise MlapplyError(f"{url} answered {answer.status_code}, not the version figures")
+        bounds = tuple(float(b) for b in found.get("bounds_ms", ()))
+        return {
+            str(version): [
+                (float(row[0]), Served(int(row[1]), int(row[2]), tuple(row[3:]), bounds))
+                for row in rows
+            ]
+            for version, rows in (found.get("versions") or {}).items()
+        }
 
     def delete_version(self, model: str, name: str) -> None:
         def change(config: dict[str, Any]) -> None:

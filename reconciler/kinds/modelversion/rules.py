@@ -172,15 +172,7 @@ def _existing(
             plans.Reason(plans.ReasonCode.FIELD_CHANGED, field_diffs.describe(f)) for f in fields
         ]
         reasons.append(staged[1])
-        if older:
-            names = ", ".join(v.name for v in older)
-            reasons.append(
-                plans.Reason(
-                    plans.ReasonCode.DELETES_OLDER,
-                    f"then {names} deleted once it holds all the traffic",
-                )
-            )
-            view.protect(want, plans.Action.DELETE, targets)
+        reasons.extend(_older_go_last(want, view, older, targets))
         return view.change(
             want,
             plans.Action.UPDATE,
@@ -451,15 +443,7 @@ def _rolling(
             why=verdict.failed,
         )
     reasons.append(plans.Reason(plans.ReasonCode.ROLLOUT, text))
-    if older:
-        names = ", ".join(v.name for v in older)
-        reasons.append(
-            plans.Reason(
-                plans.ReasonCode.DELETES_OLDER,
-                f"then {names} deleted once it holds all the traffic",
-            )
-        )
-        view.protect(want, plans.Action.DELETE, targets)
+    reasons.extend(_older_go_last(want, view, older, targets))
     return view.change(
         want,
         plans.Action.UPDATE,
@@ -471,6 +455,21 @@ def _rolling(
         targets=targets,
         rollout=status,
     )
+
+
+def _older_go_last(
+    want: DesiredResource[Any],
+    view: PlanView,
+    older: Sequence[LiveVersion],
+    targets: Sequence[LiveTarget],
+) -> list[Reason]:
+    """The older versions of a version that rolls out: deleted after its last step."""
+    if not older:
+        return []
+    view.protect(want, plans.Action.DELETE, targets)
+    names = ", ".join(v.name for v in older)
+    text = f"then {names} deleted once it holds all the traffic"
+    return [plans.Reason(plans.ReasonCode.DELETES_OLDER, text)]
 
 
 def _rolled_back(
@@ -498,8 +497,13 @@ def _rolled_back(
             f"or `mlapply rollout retry {want.name}` to roll this one out again",
         ),
     )
+    declared = view.stack.versions[want.name].rollout
     status = plans.RolloutStatus(
-        "rolled-back", (), step=state.step + 1, previous=state.previous, why=state.why
+        "rolled-back",
+        tuple(s.traffic for s in declared.steps) if declared is not None else (),
+        step=state.step + 1,
+        previous=state.previous,
+        why=state.why,
     )
     return view.change(
         want,
