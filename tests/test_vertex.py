@@ -1044,6 +1044,11 @@ def test_a_rollout_moves_the_endpoints_traffic_in_steps_and_a_failed_gate_sends_
     assert "0 of 20 requests the gates need: apply waits for it" in output, output
 
     fake.served("taxifare", second, 40, 0, [30.0] * 40)
+    code, output = _run("status", str(example), *STEPS_50)
+    assert code == 0, output
+    assert f"{second} READY 10 % of traffic" in output, output
+    assert f"rolling out from {first}: step 1 for" in output, output
+    assert "40 requests, errors 0 %, p99 32 ms" in output, output  # (16, 32] ms bucket
     code, output = _run("apply", str(example), "--auto-approve", *STEPS_50)
     assert code == 0, output
     assert _split(fake) == {first: 50, second: 50}

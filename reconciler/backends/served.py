@@ -59,21 +59,19 @@ class Served(NamedTuple):
     def __add__(self, other: object) -> Served:
         if not isinstance(other, Served):
             return NotImplemented
-        if not other.requests and not other.latency:
-            return self
-        if not self.requests and not self.latency:
-            return other
-        if self.bounds != other.bounds:
+        if not other.latency:
+            latency, bounds = self.latency, self.bounds
+        elif not self.latency:
+            latency, bounds = other.latency, other.bounds
+        elif self.bounds != other.bounds:
             raise ValueError("latency histograms of different buckets do not add")
-        width = max(len(self.latency), len(other.latency))
-        mine = (*self.latency, *(0,) * (width - len(self.latency)))
-        theirs = (*other.latency, *(0,) * (width - len(other.latency)))
-        return Served(
-            self.requests + other.requests,
-            self.errors + other.errors,
-            tuple(a + b for a, b in zip(mine, theirs, strict=True)),
-            self.bounds,
-        )
+        else:
+            width = max(len(self.latency), len(other.latency))
+            mine = (*self.latency, *(0,) * (width - len(self.latency)))
+            theirs = (*other.latency, *(0,) * (width - len(other.latency)))
+            latency = tuple(a + b for a, b in zip(mine, theirs, strict=True))
+            bounds = self.bounds
+        return Served(self.requests + other.requests, self.errors + other.errors, latency, bounds)
 
 
 def bucket_of(milliseconds: float, bounds: Sequence[float] = LATENCY_BOUNDS_MS) -> int:

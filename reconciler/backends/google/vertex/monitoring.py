@@ -21,14 +21,14 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from reconciler.backends.google.paging import list_all
 from reconciler.backends.google.times import rfc3339, seconds
 from reconciler.backends.google.vertex import bodies
 from reconciler.backends.google.vertex.endpoints import VertexEndpoints
-from reconciler.backends.served import Served
+from reconciler.backends.served import Served, total
 
 METRIC = "aiplatform.googleapis.com/prediction/online/"
 RESOURCE = "aiplatform.googleapis.com/Endpoint"
@@ -45,35 +45,16 @@ class VertexMonitoring(VertexEndpoints):
     def served(
         self, stack: str, model: str, versions: Sequence[str], since: float
     ) -> Mapping[str, Served]:
-        endpoint = self._endpoint(model) or {}
-        names = {
-            str(d.get("id")): str(d.get("displayName"))
-            for d in endpoint.get("deployedModels", [])
-            if d.get("displayName") in versions
-        }
-        if not names:
-            return {}
-        end = time.time()
-        period = max(MIN_ALIGNMENT_SECONDS, math.ceil(end - since))
-        counts = {
-            kind: self._series(model, kind, since, end, period)
-            for kind in ("prediction_count", "error_count", "prediction_latencies")
-        }
-        found: dict[str, Served] = {}
-        for deployed, name in names.items():
-            requests = sum(_integer(p) for p in counts["prediction_count"].get(deployed, []))
-            errors = sum(_integer(p) for p in counts["error_count"].get(deployed, []))
-            latency = Served()
-            for point in counts["prediction_latencies"].get(deployed, []):
-                latency = latency + _distribution(point)
-            if requests:
-                found[name] = Served(requests, errors, latency.latency, latency.bounds)
-        return found
+        """One period as long as the step so far: its points, added up."""
+        series = self.served_series(stack, model, versions, since, time.time() - since)
+        found = {name: total([f for _, f in points]) for name, points in series.items()}
+        return {name: f for name, f in found.items() if f.requests}
 
     def served_series(
         self, stack: str, model: str, versions: Sequence[str], since: float, step: float
     ) -> Mapping[str, Sequence[tuple[float, Served]]]:
-        """Aligned by ``step`` (at least 60 s): one point per step and deployment."""
+        """Aligned by ``step`` (at least the 60 s the API allows): a point per step and
+        deployment, each metric's points added into it."""
         endpoint = self._endpoint(model) or {}
         names = {
             str(d.get("id")): str(d.get("displayName"))
@@ -84,32 +65,17 @@ class VertexMonitoring(VertexEndpoints):
             return {}
         period = max(MIN_ALIGNMENT_SECONDS, math.ceil(step))
         end = time.time()
-        counts = {
-            kind: self._series(model, kind, since, end, period)
-            for kind in ("prediction_count", "error_count", "prediction_latencies")
-        }
-        found: dict[str, list[tuple[float, Served]]] = {}
-        for deployed, name in names.items():
-            slots: dict[float, Served] = {}
-            for kind, points in ((k, counts[k].get(deployed, [])) for k in counts):
+        slots: dict[str, dict[float, Served]] = {}
+        for kind, figures in KINDS.items():
+            for deployed, points in self._series(model, kind, since, end, period).items():
+                name = names.get(deployed)
+                if name is None:
+                    continue
+                mine = slots.setdefault(name, {})
                 for point in points:
                     at = seconds(point.get("interval", {}).get("startTime")) or since
-                    if kind == "prediction_count":
-                        one = Served(_integer(point))
-                    elif kind == "error_count":
-                        one = Served(errors=_integer(point))
-                    else:
-                        one = _distribution(point)
-                    before = slots.get(at, Served())
-                    slots[at] = Served(
-                        before.requests + one.requests,
-                        before.errors + one.errors,
-                        one.latency or before.latency,
-                        one.bounds if one.latency else before.bounds,
-                    )
-            if slots:
-                found[name] = sorted(slots.items())
-        return found
+                    mine[at] = mine.get(at, Served()) + figures(point)
+        return {name: sorted(found.items()) for name, found in slots.items()}
 
     def _series(
         self, model: str, kind: str, start: float, end: float, period: int
@@ -179,3 +145,11 @@ def _bounds(options: Mapping[str, Any]) -> list[float]:
         offset, width = float(spec.get("offset", 0)), float(spec.get("width", 1))
         return [offset + width * i for i in range(count + 1)]
     return []
+
+
+KINDS: dict[str, Callable[[Mapping[str, Any]], Served]] = {
+    "prediction_count": lambda point: Served(requests=_integer(point)),
+    "error_count": lambda point: Served(errors=_integer(point)),
+    "prediction_latencies": _distribution,
+}
+"""The metrics read, and what a point of each adds to a version's figures."""
