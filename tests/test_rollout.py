@@ -447,3 +447,45 @@ def test_a_healthy_version_rolls_out_under_load_and_a_failing_one_is_rolled_back
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
+
+
+def test_rollout_undo_and_retry_are_shown_confirmed_and_kept(tmp_path: Path) -> None:
+    s = Scenario(tmp_path)
+    old, new = rollout_started(s, now=time.time(), served=_served(50, 0, 5))
+    paths = str(s.root / "m")
+    runner = CliRunner()
+    refused = runner.invoke(cli.cli, ["rollout", "undo", "taxifare", paths])
+    assert refused.exit_code == 1 and "--auto-approve" in refused.output, refused.output
+    done = runner.invoke(cli.cli, ["rollout", "undo", "taxifare", paths, "--auto-approve"])
+    assert done.exit_code == 0, done.output
+    assert f"traffic {new} 10 %, {old} 90 % -> {old} 100 %" in done.output, done.output
+    store = s.store
+    try:
+        snapshot = store.read("demo")
+    finally:
+        store.close()
+    (model,) = snapshot.models
+    assert model.traffic == {} and model.default_version == old, "all back on the default"
+    rolled = next(v for v in snapshot.versions if v.name == new).rollout
+    assert rolled is not None and rolled.state == ROLLED_BACK
+    assert rolled.by is not None and rolled.by.startswith("mlapply rollout undo (")
+    planned = s.plan(now=time.time())
+    change = _change(planned.plan, "version.taxifare-v1")
+    assert change is not None and change.action is Action.BLOCKED, "the next plan keeps it"
+
+    again = runner.invoke(cli.cli, ["rollout", "undo", "taxifare", paths, "--auto-approve"])
+    assert again.exit_code == 1 and f"{new} of model taxifare is rolled back already" in (
+        again.output
+    )
+    retried = runner.invoke(cli.cli, ["rollout", "retry", "taxifare-v1", paths, "--auto-approve"])
+    assert retried.exit_code == 0, retried.output
+    store = s.store
+    try:
+        snapshot = store.read("demo")
+    finally:
+        store.close()
+    assert snapshot.models[0].traffic == {new: 10, old: 90}
+    state = next(v for v in snapshot.versions if v.name == new).rollout
+    assert state is not None and state.state == ROLLING and state.step == 0
+    change = _change(s.plan(now=time.time()).plan, "version.taxifare-v1")
+    assert change is not None and change.action is Action.UPDATE and change.rollout is not None
