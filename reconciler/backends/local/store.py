@@ -542,20 +542,14 @@ class LocalStore:
 
     def set_traffic(self, model: str, split: Mapping[str, int]) -> None:
         """Split the model's traffic by percent per version; all of it to the default
-        is no split."""
+        is no split (one statement: the default is read where it is written)."""
         shares = {v: p for v, p in split.items() if p}
-        row = (
-            self._db.execute("SELECT default_version FROM models WHERE name = ?", (model,))
-            if self._db
-            else None
-        )
-        default = (row.fetchone() or [None])[0] if row is not None else None
-        if list(shares.items()) == [(default, 100)]:
-            split = {}
+        whole = next(iter(shares)) if list(shares.values()) == [100] else None
         self._write(
             (
-                "UPDATE models SET traffic = ? WHERE name = ?",
-                (_json(dict(split)) if split else None, model),
+                "UPDATE models SET traffic = CASE WHEN default_version = ? THEN NULL"
+                " ELSE ? END WHERE name = ?",
+                (whole, _json(shares) if shares else None, model),
             )
         )
 
