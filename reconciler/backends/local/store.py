@@ -159,6 +159,13 @@ class _LazyJSON(Mapping[str, Any]):
     def __getitem__(self, key: str) -> Any:
         return self._decoded()[key]
 
+    def get(self, key: str, default: Any = None) -> Any:
+        # A key the text does not hold is answered undecoded: a plan asks every
+        # version's record whether it is rolling out, and nearly none is.
+        if self._value is None and json.dumps(key) not in self.text:
+            return default
+        return self._decoded().get(key, default)
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._decoded())
 
