@@ -16,6 +16,7 @@ from reconciler.cli.common import (
     EXIT_OK,
     budget_options,
     check_names,
+    confirm,
     driver,
     load_or_exit,
     require,
@@ -24,7 +25,6 @@ from reconciler.cli.common import (
     variable_options,
 )
 from reconciler.cli.planning import render
-from reconciler.diagnostics import MlapplyError
 
 if TYPE_CHECKING:
     from reconciler.apply.executor import Outcome
@@ -50,15 +50,12 @@ class _Duration(click.ParamType):  # type: ignore[type-arg]  # generic from clic
     ) -> float:
         if isinstance(value, int | float):
             return float(value)
-        import re
-
-        from reconciler.stack.build import parse_duration
+        from reconciler.stack.build import duration_seconds
 
         text = str(value).strip()
-        if re.fullmatch(r"[0-9]+(\.[0-9]+)?", text):
-            return float(text)
-        if re.fullmatch(r"([0-9]+(\.[0-9]+)?(s|m|h|d))+", text):
-            return parse_duration(text)
+        seconds = duration_seconds(text if text[-1:].isalpha() else f"{text}s")
+        if seconds is not None:
+            return seconds
         self.fail(f"{value!r} is not a duration: write 90s, 15m, 1h30m, or seconds", param, ctx)
 
 
@@ -93,20 +90,6 @@ def _apply_options(command: Any) -> Any:
     for option in reversed(_APPLY_OPTIONS):
         command = option(command)
     return command
-
-
-def _confirm(auto_approve: bool, question: str) -> bool:
-    if auto_approve:
-        return True
-    if not sys.stdin.isatty():
-        raise MlapplyError(
-            "there is no terminal to ask for confirmation",
-            "review the plan and rerun with --auto-approve (as CI does)",
-        )
-    if click.confirm(question, default=False):
-        return True
-    click.echo("Nothing was changed.")
-    return False
 
 
 def _event_printer() -> EventPrinter:
@@ -144,7 +127,7 @@ def _converge(
         driver(stack),
         options,
         show=_show,
-        confirm=lambda: _confirm(auto_approve, question),
+        confirm=lambda: confirm(auto_approve, question),
         on_event=_event_printer(),
         note=lambda text: click.echo(f"note: {text}", err=True),
     )

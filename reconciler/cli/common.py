@@ -288,3 +288,19 @@ def serve_until_stopped(server: Coroutine[Any, Any, None], host: str, port: int)
         click.echo("stopped", err=True)
     except OSError as exc:
         raise MlapplyError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+
+
+def confirm(auto_approve: bool, question: str) -> bool:
+    """Whether to go on with what was just shown: yes with ``--auto-approve``, else the
+    terminal's answer; without a terminal, a refusal naming the flag."""
+    if auto_approve:
+        return True
+    if not sys.stdin.isatty():
+        raise MlapplyError(
+            "there is no terminal to ask for confirmation",
+            "review what it shows and rerun with --auto-approve (as CI does)",
+        )
+    if click.confirm(question, default=False):
+        return True
+    click.echo("Nothing was changed.")
+    return False

@@ -39,6 +39,7 @@ from reconciler.stack.resources import (
 )
 
 _DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)([smhd])")
+_DURATION = re.compile(r"(?:[0-9]+(?:\.[0-9]+)?[smhd])+")  # the schema's duration
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
@@ -115,6 +116,11 @@ def _ordered(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
 def parse_duration(text: str) -> float:
     """Seconds in a schema-valid duration such as ``1h30m``."""
     return sum(float(n) * _UNIT_SECONDS[unit] for n, unit in _DURATION_PART.findall(text))
+
+
+def duration_seconds(text: str) -> float | None:
+    """Seconds in a duration written as manifests write one, or None if it is not one."""
+    return parse_duration(text) if _DURATION.fullmatch(text) else None
 
 
 def training_image(

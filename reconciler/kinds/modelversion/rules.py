@@ -167,23 +167,9 @@ def _existing(
     staged = _planned_rollout(want, view, model, current.name) if state is None else None
     if staged is not None:
         # Made, but its rollout has not begun (an apply stopped between the two).
-        fields = [f for f in fields if f.path != ("default",)]
-        reasons = [
-            plans.Reason(plans.ReasonCode.FIELD_CHANGED, field_diffs.describe(f)) for f in fields
-        ]
-        reasons.append(staged[1])
-        reasons.extend(_older_go_last(want, view, older, targets))
-        return view.change(
-            want,
-            plans.Action.UPDATE,
-            live_name=current.name,
-            before=before,
-            after=after,
-            fields=fields,
-            reasons=reasons,
-            targets=targets,
-            rollout=staged[0],
-        )
+        status, reason = staged
+        change = (before, after, fields)
+        return _rollout_update(want, view, current, change, reason, status, older, targets)
     drift = False
     if want.mutable["default"] and model is not None and model.default_version != current.name:
         # Was it default when mlapply last wrote it? Then someone switched it since.
@@ -402,11 +388,6 @@ def _rolling(
 ) -> Change:
     """A version part way through its rollout: where it stands and what apply does next."""
     declared = view.stack.versions[want.name].rollout
-    reasons = [
-        plans.Reason(plans.ReasonCode.FIELD_CHANGED, field_diffs.describe(f))
-        for f in fields
-        if f.path != ("default",)
-    ]
     served = view.live.served.get((current.model, current.name), Served())
     previous = state.previous or "the previous default"
     if declared is None:
@@ -442,7 +423,30 @@ def _rolling(
             next=verdict.move.value,
             why=verdict.failed,
         )
-    reasons.append(plans.Reason(plans.ReasonCode.ROLLOUT, text))
+    reason = plans.Reason(plans.ReasonCode.ROLLOUT, text)
+    change = (before, after, fields)
+    return _rollout_update(want, view, current, change, reason, status, older, targets)
+
+
+def _rollout_update(
+    want: DesiredResource[Any],
+    view: PlanView,
+    current: LiveVersion,
+    change: tuple[Mapping[str, Any], Mapping[str, Any], Sequence[FieldChange]],
+    reason: Reason,
+    status: RolloutStatus,
+    older: Sequence[LiveVersion],
+    targets: Sequence[LiveTarget],
+) -> Change:
+    """An update that moves a rollout on: its other in-place changes (``change``: before,
+    after and fields), where the rollout stands, and the older versions it deletes last.
+    The default is the rollout's to change, at its last step."""
+    before, after, all_fields = change
+    fields = [f for f in all_fields if f.path != ("default",)]
+    reasons = [
+        plans.Reason(plans.ReasonCode.FIELD_CHANGED, field_diffs.describe(f)) for f in fields
+    ]
+    reasons.append(reason)
     reasons.extend(_older_go_last(want, view, older, targets))
     return view.change(
         want,
@@ -450,7 +454,7 @@ def _rolling(
         live_name=current.name,
         before=before,
         after=after,
-        fields=[f for f in fields if f.path != ("default",)],
+        fields=fields,
         reasons=reasons,
         targets=targets,
         rollout=status,
